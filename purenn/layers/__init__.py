@@ -1,0 +1,12 @@
+"""Built-in layers, all under the contract in :mod:`purenn.layers.base`."""
+
+from purenn.layers.activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from purenn.layers.base import Layer
+from purenn.layers.dense import Dense
+from purenn.layers.sequential import Sequential
+from purenn.layers.shape import Flatten, Reshape
+
+__all__ = [
+    "Layer", "Dense", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "GELU", "Softmax",
+    "Flatten", "Reshape", "Sequential",
+]

@@ -1,0 +1,73 @@
+"""Fully connected layer: Y = X W + b."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from purenn.layers.base import Layer, as_float_array, float_dtype_validator, shape_error
+from purenn.tree import readonly
+
+INITIALIZERS = ("uniform", "glorot", "he")
+
+
+@attrs.frozen
+class Dense(Layer):
+    """Y = X W + b, for X of shape ``(..., in_features)`` and Y of shape ``(..., out_features)``.
+
+    Backward (the tutorial's three equations, summed over the batch)::
+
+        dE/dX = dE/dY W^T      dE/dW = X^T dE/dY      dE/db = sum over samples of dE/dY
+
+    ``initializer``:
+      - ``"uniform"``: the tutorial's weights and biases, uniform in [-0.5, 0.5).
+      - ``"glorot"`` (default): Glorot/Xavier uniform, limit sqrt(6 / (in + out)); zero bias.
+      - ``"he"``: He normal, std sqrt(2 / in), for ReLU networks; zero bias.
+    ``dtype``: ``"float32"`` (default) or ``"float64"``; inputs are converted to the params' dtype.
+    """
+
+    in_features: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)])
+    out_features: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)])
+    initializer: str = attrs.field(default="glorot", validator=attrs.validators.in_(INITIALIZERS))
+    use_bias: bool = True
+    dtype: str = attrs.field(default="float32", validator=float_dtype_validator)
+
+    def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        shape = (self.in_features, self.out_features)
+        if self.initializer == "uniform":
+            w = rng.random(shape) - 0.5
+            b = rng.random(self.out_features) - 0.5
+        elif self.initializer == "glorot":
+            limit = np.sqrt(6.0 / (self.in_features + self.out_features))
+            w = rng.uniform(-limit, limit, shape)
+            b = np.zeros(self.out_features)
+        else:
+            w = rng.standard_normal(shape) * np.sqrt(2.0 / self.in_features)
+            b = np.zeros(self.out_features)
+        params = {"w": readonly(w.astype(self.dtype))}
+        if self.use_bias:
+            params["b"] = readonly(b.astype(self.dtype))
+        return params
+
+    def forward(self, params: dict[str, np.ndarray], x: Any) -> tuple[np.ndarray, np.ndarray]:
+        w = params["w"]
+        x = as_float_array(x, self, w.dtype)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise shape_error(self, f"(batch, {self.in_features})", x.shape)
+        y = x @ w
+        if self.use_bias:
+            y += params["b"]
+        return y, x
+
+    def backward(self, params: dict[str, np.ndarray], x: np.ndarray, dy: np.ndarray):
+        w = params["w"]
+        if x.ndim == 2:
+            dw = x.T @ dy
+        else:  # any leading dims: flatten them into one batch axis
+            dw = x.reshape(-1, self.in_features).T @ dy.reshape(-1, self.out_features)
+        grads = {"w": dw}
+        if self.use_bias:
+            grads["b"] = dy.reshape(-1, self.out_features).sum(axis=0)
+        return dy @ w.T, grads

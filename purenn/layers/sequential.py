@@ -1,0 +1,68 @@
+"""Sequential: a chain of layers that is itself a layer, so models nest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from purenn.errors import ShapeError
+from purenn.layers.base import Layer
+
+
+def _to_layers(value: Any) -> tuple[Layer, ...]:
+    layers = tuple(value)
+    for i, layer in enumerate(layers):
+        if not all(callable(getattr(layer, m, None)) for m in ("init", "forward", "backward")):
+            raise TypeError(
+                f"Sequential: item {i} ({layer!r}) is not a layer; a layer needs "
+                "init(rng), forward(params, x) and backward(params, cache, dy)"
+            )
+    return layers
+
+
+@attrs.frozen
+class Sequential(Layer):
+    """Apply ``layers`` in order. Params and caches are tuples with one entry per layer.
+
+    ``init(rng)`` gives each child its own stream, spawned from ``rng``, so adding a layer at the
+    end does not change the initial params of the ones before it. ``forward`` hands a spawned
+    generator to every stochastic child (dropout) when given one, and none in evaluation mode.
+    """
+
+    layers: tuple[Layer, ...] = attrs.field(converter=_to_layers)
+
+    @property
+    def stochastic(self) -> bool:  # type: ignore[override]
+        return any(getattr(layer, "stochastic", False) for layer in self.layers)
+
+    def init(self, rng: np.random.Generator) -> tuple[Any, ...]:
+        streams = rng.spawn(len(self.layers))
+        return tuple(layer.init(r) for layer, r in zip(self.layers, streams))
+
+    def forward(self, params: tuple[Any, ...], x: Any, rng: np.random.Generator | None = None):
+        if not isinstance(params, (tuple, list)) or len(params) != len(self.layers):
+            got = f"{len(params)} entries" if isinstance(params, (tuple, list)) else type(params).__name__
+            raise ValueError(
+                f"Sequential of {len(self.layers)} layers needs params with one entry per layer, "
+                f"got {got}; create them with model.init(rng)"
+            )
+        streams = rng.spawn(len(self.layers)) if rng is not None else None
+        caches = []
+        for i, (layer, p) in enumerate(zip(self.layers, params)):
+            try:
+                if streams is not None and getattr(layer, "stochastic", False):
+                    x, cache = layer.forward(p, x, rng=streams[i])
+                else:
+                    x, cache = layer.forward(p, x)
+            except ShapeError as e:
+                raise ShapeError(f"layer {i} of Sequential: {e}") from None
+            caches.append(cache)
+        return x, tuple(caches)
+
+    def backward(self, params: tuple[Any, ...], caches: tuple[Any, ...], dy: np.ndarray):
+        grads = [None] * len(self.layers)
+        for i in range(len(self.layers) - 1, -1, -1):
+            dy, grads[i] = self.layers[i].backward(params[i], caches[i], dy)
+        return dy, tuple(grads)

@@ -1,0 +1,54 @@
+"""Layers that only change an array's shape: Flatten and Reshape."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+import numpy as np
+
+from purenn.layers.base import Layer, as_float_array, shape_error
+
+
+@attrs.frozen
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
+
+    def forward(self, params: Any, x: Any):
+        x = as_float_array(x, self)
+        if x.ndim < 1:
+            raise shape_error(self, "(batch, ...)", x.shape)
+        return x.reshape(x.shape[0], -1), x.shape
+
+    def backward(self, params: Any, shape: tuple[int, ...], dy: np.ndarray):
+        return dy.reshape(shape), {}
+
+
+def _to_shape(value: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in value)
+
+
+@attrs.frozen
+class Reshape(Layer):
+    """(batch, ...) -> (batch, *shape); the per-sample size must stay the same.
+
+    ``Reshape((28, 28, 1))`` turns flat MNIST rows into channels-last images.
+    """
+
+    shape: tuple[int, ...] = attrs.field(converter=_to_shape)
+
+    @shape.validator
+    def _check(self, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
+        if not value or any(v <= 0 for v in value):
+            raise ValueError(f"`shape` must be a non-empty tuple of positive sizes, got {value}")
+
+    def forward(self, params: Any, x: Any):
+        x = as_float_array(x, self)
+        size = math.prod(self.shape)
+        if x.ndim < 1 or math.prod(x.shape[1:]) != size:
+            raise shape_error(self, f"(batch, ...) with {size} values per sample", x.shape)
+        return x.reshape((x.shape[0], *self.shape)), x.shape
+
+    def backward(self, params: Any, shape: tuple[int, ...], dy: np.ndarray):
+        return dy.reshape(shape), {}

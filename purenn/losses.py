@@ -1,0 +1,100 @@
+"""Losses: pure functions ``(y_pred, y_true) -> (value, dE/dY)``.
+
+``value`` is a Python float, the mean over the batch; ``dE/dY`` has ``y_pred``'s shape and dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from purenn.errors import ShapeError
+
+Loss = Callable[[Any, Any], tuple[float, np.ndarray]]
+
+
+def _float_array(a: Any, name: str, loss: str, dtype: Any = None) -> np.ndarray:
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{loss}: `{name}` could not be turned into an array ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{loss}: `{name}` must be numeric, got dtype {arr.dtype}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype.kind == "f" else np.float32
+    return arr.astype(dtype, copy=False)
+
+
+def mse(y_pred: Any, y_true: Any) -> tuple[float, np.ndarray]:
+    """Mean squared error, the tutorial's: E = mean((Y* - Y)^2), dE/dY = 2 (Y - Y*) / n.
+
+    ``n`` is the number of elements of ``y_pred``; shapes must match exactly.
+    """
+    y_pred = _float_array(y_pred, "y_pred", "mse")
+    y_true = _float_array(y_true, "y_true", "mse", y_pred.dtype)
+    if y_pred.shape != y_true.shape:
+        raise ShapeError(
+            f"mse: y_pred has shape {y_pred.shape} but y_true has {y_true.shape}; they must match "
+            "(one-hot encode integer labels with purenn.one_hot)"
+        )
+    diff = y_pred - y_true
+    return float(np.mean(diff * diff)), diff * (2.0 / diff.size)
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax_cross_entropy(logits: Any, labels: Any) -> tuple[float, np.ndarray]:
+    """Cross-entropy of softmax(logits) against labels, averaged over the batch.
+
+    ``logits``: ``(batch, classes)``. ``labels``: integer classes ``(batch,)``, or one-hot /
+    probability rows ``(batch, classes)``. With p = softmax(logits) and t the target rows:
+    E = -mean_b sum_c t_bc log p_bc,  dE/dlogits = (p - t) / batch. Stable for any finite logits.
+    """
+    z = _float_array(logits, "logits", "softmax_cross_entropy")
+    if z.ndim != 2:
+        raise ShapeError(f"softmax_cross_entropy: logits must be (batch, classes), got {z.shape}")
+    batch, classes = z.shape
+    labels = np.asarray(labels)
+    logp = _log_softmax(z)
+    grad = np.exp(logp)
+    if labels.ndim == 1 and labels.dtype.kind in "iub":
+        if labels.shape[0] != batch:
+            raise ShapeError(f"softmax_cross_entropy: {batch} logits rows but {labels.shape[0]} labels")
+        if labels.size and (labels.min() < 0 or labels.max() >= classes):
+            raise ValueError(
+                f"softmax_cross_entropy: labels must be in [0, {classes}), "
+                f"got values from {labels.min()} to {labels.max()}"
+            )
+        rows = np.arange(batch)
+        value = -logp[rows, labels].mean()
+        grad[rows, labels] -= 1
+    else:
+        t = _float_array(labels, "labels", "softmax_cross_entropy", z.dtype)
+        if t.shape != z.shape:
+            raise ShapeError(
+                f"softmax_cross_entropy: labels must be integer classes of shape ({batch},) or "
+                f"rows of shape {z.shape}, got {t.shape} of dtype {t.dtype}"
+            )
+        value = -(t * logp).sum(axis=-1).mean()
+        grad -= t
+    grad /= batch
+    return float(value), grad
+
+
+def binary_cross_entropy(logits: Any, targets: Any) -> tuple[float, np.ndarray]:
+    """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], mean over elements.
+
+    E = mean(max(z, 0) - z t + log(1 + exp(-|z|))),  dE/dz = (sigmoid(z) - t) / n. Stable for
+    any finite logits.
+    """
+    z = _float_array(logits, "logits", "binary_cross_entropy")
+    t = _float_array(targets, "targets", "binary_cross_entropy", z.dtype)
+    if z.shape != t.shape:
+        raise ShapeError(f"binary_cross_entropy: logits have shape {z.shape} but targets have {t.shape}")
+    value = np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
+    grad = (0.5 * (1 + np.tanh(0.5 * z)) - t) / z.size
+    return float(value), grad.astype(z.dtype, copy=False)
