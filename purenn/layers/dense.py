@@ -63,11 +63,12 @@ class Dense(Layer):
 
     def backward(self, params: dict[str, np.ndarray], x: np.ndarray, dy: np.ndarray):
         w = params["w"]
-        if x.ndim == 2:
-            dw = x.T @ dy
-        else:  # any leading dims: flatten them into one batch axis
-            dw = x.reshape(-1, self.in_features).T @ dy.reshape(-1, self.out_features)
+        shape = x.shape
+        if x.ndim != 2:  # any leading dims: flatten them into one batch axis
+            x, dy = x.reshape(-1, self.in_features), dy.reshape(-1, self.out_features)
+        # np.dot, not @: for a single sample (an outer product) matmul is several times slower
+        dw = np.dot(x.T, dy)
         grads = {"w": dw}
         if self.use_bias:
-            grads["b"] = dy.reshape(-1, self.out_features).sum(axis=0)
-        return dy @ w.T, grads
+            grads["b"] = dy.sum(axis=0)
+        return np.dot(dy, w.T).reshape(shape), grads
