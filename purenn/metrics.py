@@ -1,0 +1,42 @@
+"""Classification metrics on model outputs: pure functions, no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from purenn.errors import ShapeError
+
+
+def class_predictions(y_pred: Any) -> np.ndarray:
+    """Predicted classes: argmax over the last axis, or ``y > 0.5`` for a single output."""
+    y = np.asarray(y_pred)
+    y = y.reshape(y.shape[0], -1)
+    return (y[:, 0] > 0.5).astype(np.int64) if y.shape[1] == 1 else y.argmax(axis=1)
+
+
+def class_labels(y_true: Any) -> np.ndarray:
+    """Integer labels from integer labels, one-hot rows, or 0/1 targets."""
+    t = np.asarray(y_true)
+    if t.ndim == 1 and t.dtype.kind in "iub":
+        return t.astype(np.int64)
+    t = t.reshape(t.shape[0], -1)
+    return (t[:, 0] > 0.5).astype(np.int64) if t.shape[1] == 1 else t.argmax(axis=1)
+
+
+def accuracy(y_pred: Any, y_true: Any) -> float:
+    """Fraction of samples whose predicted class equals the true class."""
+    pred, true = class_predictions(y_pred), class_labels(y_true)
+    if pred.shape != true.shape:
+        raise ShapeError(f"accuracy: {pred.shape[0]} predictions but {true.shape[0]} labels")
+    return float(np.mean(pred == true)) if pred.size else float("nan")
+
+
+def confusion_matrix(y_pred: Any, y_true: Any, num_classes: int | None = None) -> np.ndarray:
+    """``m[i, j]`` counts samples of true class i predicted as class j."""
+    pred, true = class_predictions(y_pred), class_labels(y_true)
+    k = num_classes or int(max(pred.max(initial=0), true.max(initial=0)) + 1)
+    m = np.zeros((k, k), dtype=np.int64)
+    np.add.at(m, (true, pred), 1)
+    return m
