@@ -1,0 +1,1 @@
+"""The purenn command line (installed as the `purenn` command, imported as `purenn_cli`)."""

@@ -1,0 +1,28 @@
+"""Rich progress bars for training runs (the library itself never prints)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+def training_progress(console: Console) -> Progress:
+    """A bar with the task's description, count, elapsed time and a free ``status`` field."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=False,
+    )
+
+
+def positive_float(value: float) -> float:
+    """Typer callback: refuse zero and negative values with a clear message."""
+    import typer
+
+    if value <= 0:
+        raise typer.BadParameter(f"must be greater than 0, got {value}")
+    return value

@@ -1,0 +1,74 @@
+"""``purenn xor``: the tutorial's XOR run, with progress and a table of results."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from purenn import mse
+from purenn.training import fit, predict
+from purenn.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
+from purenn_cli.progress import positive_float, training_progress
+
+DEFAULT_SEED = 1  # the tutorial's network solves XOR from 65 of the seeds 0-99 (`--sweep 100`)
+
+
+def _train(seed: int, epochs: int, lr: float, hidden: int, batch_size: int, callback=None):
+    model = xor_network(hidden)
+    params = model.init(np.random.default_rng(seed))
+    params, history = fit(
+        model, params, XOR_INPUTS, XOR_TARGETS, loss=mse, epochs=epochs, lr=lr,
+        batch_size=batch_size, shuffle=False, callback=callback,
+    )
+    return predict(model, params, XOR_INPUTS), history
+
+
+def xor(
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the four samples.")] = 1000,
+    lr: Annotated[float, typer.Option(callback=positive_float, help="Learning rate of plain SGD.")] = 0.1,
+    hidden: Annotated[int, typer.Option(min=1, help="Units in the hidden layer.")] = 3,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the initial weights.")] = DEFAULT_SEED,
+    batch_size: Annotated[int, typer.Option(min=1, max=4, help="Samples per step (1: the tutorial).")] = 1,
+    sweep: Annotated[int, typer.Option(min=0, help="Instead of one run, train seeds 0..N-1 and report how many solve XOR.")] = 0,
+) -> None:
+    """Train the tutorial's XOR network: Dense(2,3), tanh, Dense(3,1), tanh; MSE; SGD, lr 0.1;
+    1000 epochs of one sample per step.
+
+    This small network does not solve XOR from every start: with the defaults it succeeds for
+    65 of the seeds 0-99 (check with --sweep 100). The default seed is one that solves it.
+    """
+    console = Console()
+    if sweep:
+        solved = [s for s in range(sweep) if xor_solved(_train(s, epochs, lr, hidden, batch_size)[0])]
+        console.print(f"XOR solved for {len(solved)} of {sweep} seeds (0-{sweep - 1}).")
+        failed = sorted(set(range(sweep)) - set(solved))
+        if failed:
+            console.print(f"Not solved for seeds: {', '.join(map(str, failed))}")
+        return
+
+    with training_progress(console) as progress:
+        task = progress.add_task("XOR", total=epochs, status="")
+
+        def on_epoch(log):
+            progress.update(task, advance=1, status=f"loss {log.loss:.6f}")
+
+        outputs, history = _train(seed, epochs, lr, hidden, batch_size, on_epoch)
+
+    table = Table(title=f"XOR after {epochs} epochs (seed {seed}, final loss {history.loss[-1]:.6f})")
+    for column in ("x1", "x2", "output", "target", "correct"):
+        table.add_column(column, justify="right")
+    for x, out, target in zip(XOR_INPUTS, outputs.ravel(), XOR_TARGETS.ravel()):
+        ok = abs(out - target) < 0.5
+        table.add_row(f"{x[0]:g}", f"{x[1]:g}", f"{out:.4f}", f"{target:g}", "yes" if ok else "no")
+    console.print(table)
+    if xor_solved(outputs):
+        console.print("[green]XOR solved[/green]: every output rounds to its target.")
+    else:
+        console.print(
+            "[yellow]XOR not solved[/yellow] from this seed: the tutorial's small network gets "
+            "stuck from some starts. Try another --seed, more --hidden units, or --sweep 100."
+        )
