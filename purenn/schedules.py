@@ -1,0 +1,189 @@
+"""Learning-rate schedules: pure functions of the step, as frozen records.
+
+A schedule is an ``@attrs.frozen`` record with ``__call__(step) -> float``; ``step`` is the
+number of optimizer updates already applied (0 for the first update). Being plain records of
+numbers, schedules serialise to JSON (``attrs.asdict``) and compare by value. Every optimizer's
+``lr`` accepts a float or a schedule; the step counter lives in the optimizer's state.
+
+    Constant(lr)                          lr
+    StepDecay(lr, step_size, gamma)       lr * gamma ** (step // step_size)
+    ExponentialDecay(lr, gamma, k=1)      lr * gamma ** (step / decay_steps)
+    CosineDecay(lr, total, final_lr)      final_lr + (lr - final_lr) * (1 + cos(pi * min(step, total) / total)) / 2
+    WarmUp(inner, warmup_steps)           inner(0) * step / warmup_steps  for step < warmup_steps,
+                                          inner(step - warmup_steps)      afterwards
+
+To write your own, subclass :class:`Schedule` under ``@attrs.frozen`` and define ``__call__``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import attrs
+
+__all__ = ["Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp"]
+
+
+# --- validators shared with purenn.optimizers ------------------------------------------------
+
+
+def to_float(value: Any) -> Any:
+    """Converter: real numbers (not bools) become Python floats; anything else is left for the
+    validator to reject. Python floats keep float32 arrays float32 under NumPy 2's rules."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def to_int(value: Any) -> Any:
+    """Converter: integers (not bools, including NumPy's) become Python ints."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def real_in(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+            high_open: bool = True, hint: str = ""):
+    """Validator: a finite real number in the interval; the message names field, value and range."""
+    lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
+    hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
+
+    def check(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+        name = attribute.name
+        if not isinstance(value, float):
+            raise TypeError(f"`{name}` must be a real number, got {value!r} of type {type(value).__name__}")
+        bad = (not math.isfinite(value)
+               or (low is not None and (value <= low if low_open else value < low))
+               or (high is not None and (value >= high if high_open else value > high)))
+        if bad:
+            raise ValueError(f"`{name}` must satisfy {lo}{name}{hi}, got {value!r}{hint}")
+
+    return check
+
+
+def int_at_least(low: int):
+    """Validator: a Python int >= ``low``."""
+
+    def check(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+        if not isinstance(value, int):
+            raise TypeError(f"`{attribute.name}` must be an integer, got {value!r} of type {type(value).__name__}")
+        if value < low:
+            raise ValueError(f"`{attribute.name}` must be >= {low}, got {value}")
+
+    return check
+
+
+def _step(schedule: object, step: Any) -> int:
+    step = to_int(step)
+    if not isinstance(step, int) or step < 0:
+        raise ValueError(f"{schedule!r}: the step must be an integer >= 0, got {step!r}")
+    return step
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Schedule:
+    """Base class: a learning rate as a pure function of the step (updates already applied)."""
+
+    def __call__(self, step: int) -> float:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must define __call__(step) -> float")
+
+
+_positive = real_in(0.0, low_open=True)
+
+
+@attrs.frozen
+class Constant(Schedule):
+    """lr(step) = lr."""
+
+    lr: float = attrs.field(converter=to_float, validator=_positive)
+
+    def __call__(self, step: int) -> float:
+        _step(self, step)
+        return self.lr
+
+
+@attrs.frozen
+class StepDecay(Schedule):
+    """lr(step) = lr * gamma ** (step // step_size): multiplied by ``gamma`` every ``step_size``
+    steps (PyTorch's ``StepLR``, counted in updates)."""
+
+    lr: float = attrs.field(converter=to_float, validator=_positive)
+    step_size: int = attrs.field(converter=to_int, validator=int_at_least(1))
+    gamma: float = attrs.field(default=0.1, converter=to_float, validator=real_in(0.0, low_open=True))
+
+    def __call__(self, step: int) -> float:
+        return self.lr * self.gamma ** (_step(self, step) // self.step_size)
+
+
+@attrs.frozen
+class ExponentialDecay(Schedule):
+    """lr(step) = lr * gamma ** (step / decay_steps), smooth (``decay_steps=1``: PyTorch's
+    ``ExponentialLR`` applied every update)."""
+
+    lr: float = attrs.field(converter=to_float, validator=_positive)
+    gamma: float = attrs.field(converter=to_float, validator=real_in(0.0, 1.0, low_open=True, high_open=False))
+    decay_steps: int = attrs.field(default=1, converter=to_int, validator=int_at_least(1))
+
+    def __call__(self, step: int) -> float:
+        return self.lr * self.gamma ** (_step(self, step) / self.decay_steps)
+
+
+@attrs.frozen
+class CosineDecay(Schedule):
+    """Half a cosine from ``lr`` at step 0 to ``final_lr`` at ``total_steps``, then constant::
+
+        lr(step) = final_lr + (lr - final_lr) * (1 + cos(pi * min(step, total_steps) / total_steps)) / 2
+    """
+
+    lr: float = attrs.field(converter=to_float, validator=_positive)
+    total_steps: int = attrs.field(converter=to_int, validator=int_at_least(1))
+    final_lr: float = attrs.field(default=0.0, converter=to_float, validator=real_in(0.0))
+
+    @final_lr.validator
+    def _not_above_lr(self, attribute: attrs.Attribute, value: float) -> None:
+        if value > self.lr:
+            raise ValueError(f"`final_lr` ({value}) must not exceed `lr` ({self.lr}) in a decay")
+
+    def __call__(self, step: int) -> float:
+        progress = min(_step(self, step), self.total_steps) / self.total_steps
+        return self.final_lr + (self.lr - self.final_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _as_schedule(value: Any) -> Any:
+    value = to_float(value)
+    return Constant(value) if isinstance(value, float) else value
+
+
+def _is_schedule(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, Schedule):
+        raise TypeError(
+            f"`{attribute.name}` must be a positive number or a purenn.schedules.Schedule "
+            f"(e.g. CosineDecay(0.1, 1000)), got {value!r}"
+        )
+
+
+@attrs.frozen
+class WarmUp(Schedule):
+    """Linear warm-up from 0, then hand over to ``schedule`` (a float means :class:`Constant`)::
+
+        lr(step) = schedule(0) * step / warmup_steps     for step < warmup_steps
+        lr(step) = schedule(step - warmup_steps)         otherwise
+
+    The inner schedule starts its own clock when warm-up ends (as optax's ``join_schedules``), so
+    ``WarmUp(CosineDecay(0.1, 900), 100)`` warms up for 100 steps and then decays over 900. The
+    first update (step 0) has lr 0: it only primes the optimizer's state (e.g. Adam's moments).
+    """
+
+    schedule: Schedule = attrs.field(converter=_as_schedule, validator=_is_schedule)
+    warmup_steps: int = attrs.field(converter=to_int, validator=int_at_least(0))
+
+    def __call__(self, step: int) -> float:
+        step = _step(self, step)
+        if step < self.warmup_steps:
+            return self.schedule(0) * step / self.warmup_steps
+        return self.schedule(step - self.warmup_steps)

@@ -1,0 +1,429 @@
+"""Optimizers, learning-rate schedules and gradient clipping.
+
+One registry of optimizers, every member put through the same checks (convergence on an
+ill-conditioned quadratic, state structure and dtypes, purity, read-only outputs); then each
+update rule against its published formula computed by hand, schedules against their formulas,
+and clipping's properties.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+
+import attrs
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import purenn.optimizers as optimizers
+from purenn.optim import sgd_step
+from purenn.optimizers import (
+    SGD, Adam, AdamState, AdamW, ClipByGlobalNorm, Optimizer, SGDState, clip_by_global_norm,
+    global_norm,
+)
+from purenn.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
+from purenn.tree import freeze, tree_leaves, tree_map, tree_structure
+
+# --- the registry ----------------------------------------------------------------------------
+
+OPTIMIZERS = {
+    "sgd": SGD(0.1),
+    "sgd-weight-decay": SGD(0.1, weight_decay=1e-3),
+    "sgd-momentum": SGD(0.05, momentum=0.9),
+    "sgd-nesterov": SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "sgd-step-decay": SGD(StepDecay(0.1, step_size=50, gamma=0.5)),
+    "adam": Adam(0.1),
+    "adam-l2": Adam(0.1, weight_decay=1e-3),
+    "adam-cosine": Adam(CosineDecay(0.1, total_steps=100)),
+    "adamw": AdamW(0.1),
+    "adamw-warmup-cosine": AdamW(WarmUp(CosineDecay(0.1, total_steps=90), warmup_steps=10)),
+    "clip-sgd": ClipByGlobalNorm(SGD(0.1), max_norm=1.0),
+    "clip-adam": ClipByGlobalNorm(Adam(0.1), max_norm=1.0),
+}
+
+
+def test_every_exported_optimizer_is_in_the_registry():
+    exported = {
+        obj for name in optimizers.__all__
+        if inspect.isclass(obj := getattr(optimizers, name))
+        and issubclass(obj, Optimizer) and obj is not Optimizer
+    }
+    assert exported, "found no optimizer classes in purenn.optimizers.__all__"
+    missing = exported - {type(opt) for opt in OPTIMIZERS.values()}
+    assert not missing, f"add these optimizers to OPTIMIZERS: {sorted(c.__name__ for c in missing)}"
+
+
+# 0.5 * sum(a_i x_i^2) with curvatures a_i spread over [1, 10] (condition number 10)
+CURVATURE = {"w": np.linspace(1.0, 10.0, 6).reshape(2, 3), "b": np.array([1.0, 4.0, 10.0])}
+START = {"w": np.full((2, 3), 1.0), "b": np.array([1.0, -2.0, 0.5])}
+
+
+def quadratic(x):
+    return sum(0.5 * float(np.sum(CURVATURE[k] * x[k].astype(np.float64) ** 2)) for k in x)
+
+
+def quadratic_grad(x):
+    return {k: (CURVATURE[k] * x[k]).astype(x[k].dtype) for k in x}
+
+
+def start(dtype):
+    return freeze(tree_map(lambda a: a.astype(dtype), START))
+
+
+def copy_tree(tree):
+    return tree_map(lambda a: np.array(a, copy=True) if isinstance(a, np.ndarray) else a, tree)
+
+
+def state_parts(state):
+    """The state as a dict of its fields (``step`` and trees), whatever its record type."""
+    return attrs.asdict(state, recurse=False)
+
+
+def describe(tree):
+    """Structure, leaf types and dtypes of a tree, for comparing before and after an update."""
+    return tree_structure(tree), [(type(a).__name__, getattr(a, "dtype", None)) for a in tree_leaves(tree)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_optimizer_drives_ill_conditioned_quadratic_down(name, dtype):
+    opt = OPTIMIZERS[name]
+    x = start(dtype)
+    state = opt.init(x)
+    for _ in range(100):
+        x, state = opt.update(x, quadratic_grad(x), state)
+    assert quadratic(x) < 1e-3 * quadratic(start(dtype)), f"{opt!r} did not converge"
+
+
+@pytest.mark.parametrize("grad_dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_update_is_pure_keeps_structure_and_dtype_and_returns_readonly(name, dtype, grad_dtype):
+    opt = OPTIMIZERS[name]
+    x = start(dtype)
+    x, state = opt.update(x, quadratic_grad(x), opt.init(x))  # a state with nonzero buffers
+    grads = tree_map(lambda a: a.astype(grad_dtype), quadratic_grad(x))
+    before = (copy_tree(x), copy_tree(grads), copy_tree(state_parts(state)))
+
+    new_x, new_state = opt.update(x, grads, state)
+
+    for held, copy in zip((x, grads, state_parts(state)), before):
+        assert describe(held) == describe(copy)
+        for a, b in zip(tree_leaves(held), tree_leaves(copy)):
+            np.testing.assert_array_equal(a, b)
+    assert type(new_state) is type(state)
+    assert describe(new_x) == describe(x)
+    assert describe(state_parts(new_state)) == describe(state_parts(state))
+    assert new_state.step == state.step + 1
+    arrays = [a for a in tree_leaves((new_x, state_parts(new_state))) if isinstance(a, np.ndarray)]
+    assert arrays and all(not a.flags.writeable for a in arrays)
+    assert all(a.dtype == np.dtype(dtype) for a in arrays)
+    assert all(not np.shares_memory(a, b) for a in arrays for b in tree_leaves((x, grads)))
+
+
+def test_sgd_state_has_velocity_only_with_momentum():
+    x = start("float64")
+    assert SGD(0.1).init(x) == SGDState(step=0, velocity=None)
+    v = SGD(0.1, momentum=0.5).init(x).velocity
+    assert describe(v) == describe(x) and all(np.all(a == 0) for a in tree_leaves(v))
+
+
+def test_update_rejects_a_state_from_another_optimizer():
+    x = start("float64")
+    with pytest.raises(TypeError, match="SGDState made by its own init"):
+        SGD(0.1).update(x, quadratic_grad(x), Adam().init(x))
+
+
+def test_update_rejects_gradient_of_wrong_shape_or_structure():
+    x = start("float64")
+    with pytest.raises(ValueError, match=r"gradient of shape \(3,\) for a parameter of shape \(2, 3\)"):
+        Adam().update(x, {"w": np.ones(3), "b": np.ones(3)}, Adam().init(x))
+    with pytest.raises(ValueError, match="tree structures differ"):
+        SGD(0.1).update(x, {"w": np.ones((2, 3))}, SGD(0.1).init(x))
+
+
+def test_plain_sgd_is_sgd_step_exactly():
+    x = start("float32")
+    g = quadratic_grad(x)
+    new, _ = SGD(0.1).update(x, g, SGD(0.1).init(x))
+    for a, b in zip(tree_leaves(new), tree_leaves(sgd_step(x, g, 0.1))):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_grads_in_nested_trees_are_matched_by_key_not_order():
+    x = freeze(({"w": np.ones(2), "b": np.zeros(1)}, {}))
+    g = ({"b": np.array([2.0]), "w": np.array([1.0, 3.0])}, {})
+    new, state = Adam(0.1).update(x, g, Adam(0.1).init(x))
+    assert new[1] == {} and state.mu[1] == {}
+    np.testing.assert_allclose(state.mu[0]["b"], [0.2])
+    np.testing.assert_allclose(state.mu[0]["w"], [0.1, 0.3])
+
+
+# --- update rules against their formulas, by hand --------------------------------------------
+
+RNG_SEED = 20240611
+
+
+def hand_inputs():
+    rng = np.random.default_rng(RNG_SEED)
+    x0 = rng.standard_normal(5)
+    grads = [rng.standard_normal(5) for _ in range(3)]  # three different gradients
+    return x0, grads
+
+
+def run(opt, x0, grads):
+    x = {"x": x0}
+    state = opt.init(x)
+    path = []
+    for g in grads:
+        x, state = opt.update(x, {"x": g}, state)
+        path.append(x["x"])
+    return path
+
+
+@pytest.mark.parametrize("lr", [0.01, StepDecay(0.05, step_size=1, gamma=0.5)])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_matches_kingma_ba_algorithm_1(lr, weight_decay):
+    b1, b2, eps = 0.8, 0.95, 1e-3  # away from defaults so each term shows
+    x0, grads = hand_inputs()
+    x, m, v = x0.copy(), np.zeros(5), np.zeros(5)
+    expected = []
+    for t, g in enumerate(grads, start=1):
+        lr_t = lr(t - 1) if callable(lr) else lr
+        g = g + weight_decay * x  # PyTorch Adam: L2 in the gradient
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        x = x - lr_t * m_hat / (np.sqrt(v_hat) + eps)
+        expected.append(x)
+    got = run(Adam(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay), x0, grads)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("lr", [0.01, CosineDecay(0.05, total_steps=4)])
+def test_adamw_matches_loshchilov_hutter_decoupled_decay(lr):
+    b1, b2, eps, wd = 0.8, 0.95, 1e-3, 0.5
+    x0, grads = hand_inputs()
+    x, m, v = x0.copy(), np.zeros(5), np.zeros(5)
+    expected = []
+    for t, g in enumerate(grads, start=1):
+        lr_t = lr(t - 1) if callable(lr) else lr
+        m = b1 * m + (1 - b1) * g  # the raw gradient: no decay in the moments
+        v = b2 * v + (1 - b2) * g * g
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        x = x - lr_t * (m_hat / (np.sqrt(v_hat) + eps) + wd * x)
+        expected.append(x)
+    got = run(AdamW(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd), x0, grads)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_adamw_without_decay_is_adam():
+    x0, grads = hand_inputs()
+    np.testing.assert_allclose(run(AdamW(0.01, weight_decay=0.0), x0, grads), run(Adam(0.01), x0, grads),
+                               rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_sgd_momentum_matches_pytorch_formula(nesterov, weight_decay):
+    lr, mu = 0.1, 0.9
+    x0, grads = hand_inputs()
+    x, buf = x0.copy(), None
+    expected = []
+    for g in grads:
+        g = g + weight_decay * x
+        buf = g.copy() if buf is None else mu * buf + g  # torch: buf = g on the first step
+        x = x - lr * (g + mu * buf if nesterov else buf)
+        expected.append(x)
+    got = run(SGD(lr, momentum=mu, nesterov=nesterov, weight_decay=weight_decay), x0, grads)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_optimizer_uses_lr_of_the_step_count():
+    schedule = StepDecay(0.1, step_size=2, gamma=0.5)
+    opt = SGD(schedule)
+    x = {"x": np.zeros(1)}
+    state = opt.init(x)
+    for t in range(5):
+        assert state.step == t
+        new, state = opt.update(x, {"x": np.ones(1)}, state)
+        np.testing.assert_allclose(x["x"] - new["x"], [schedule(t)], rtol=1e-15)
+        x = new
+    assert opt.learning_rate(3) == schedule(3) == 0.05
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: SGD(0.0), ValueError, "`lr` must be a positive number or a purenn.schedules.Schedule"),
+        (lambda: SGD(-0.1), ValueError, r"got -0\.1"),
+        (lambda: Adam(float("nan")), ValueError, "`lr` must be a positive number"),
+        (lambda: SGD("0.1"), TypeError, "`lr` must be a positive number"),
+        (lambda: SGD(lambda step: 0.1), TypeError, "Schedule"),
+        (lambda: SGD(0.1, momentum=1.0), ValueError, r"`momentum` must satisfy 0.0 <= momentum < 1.0, got 1.0"),
+        (lambda: SGD(0.1, momentum=-0.5), ValueError, "`momentum` must satisfy"),
+        (lambda: SGD(0.1, nesterov=True), ValueError, "`nesterov=True` needs `momentum` > 0"),
+        (lambda: SGD(0.1, weight_decay=-1e-4), ValueError, r"`weight_decay` must satisfy 0.0 <= weight_decay"),
+        (lambda: Adam(b1=1.0), ValueError, "`b1` must satisfy 0.0 <= b1 < 1.0"),
+        (lambda: Adam(b2=-0.1), ValueError, "`b2` must satisfy"),
+        (lambda: AdamW(eps=0.0), ValueError, "`eps` must satisfy 0.0 < eps"),
+        (lambda: AdamW(weight_decay=-0.01), ValueError, "`weight_decay`"),
+        (lambda: ClipByGlobalNorm(SGD(0.1), 0.0), ValueError, "`max_norm` must satisfy 0.0 < max_norm"),
+        (lambda: ClipByGlobalNorm(sgd_step, 1.0), TypeError, "optimizer"),
+        (lambda: StepDecay(0.1, step_size=0), ValueError, "`step_size` must be >= 1, got 0"),
+        (lambda: StepDecay(0.1, step_size=2.5), TypeError, "`step_size` must be an integer"),
+        (lambda: CosineDecay(0.1, 100, final_lr=0.2), ValueError, r"`final_lr` \(0.2\) must not exceed `lr`"),
+        (lambda: Constant(0.0), ValueError, "`lr` must satisfy 0.0 < lr"),
+        (lambda: WarmUp("fast", 10), TypeError, "`schedule` must be a positive number or a purenn.schedules"),
+        (lambda: ExponentialDecay(0.1, gamma=1.5), ValueError, "`gamma` must satisfy 0.0 < gamma <= 1.0"),
+    ],
+)
+def test_bad_hyperparameters_are_refused_clearly(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_numpy_scalars_become_python_floats_and_float32_stays_float32():
+    opt = Adam(np.float64(0.1), b1=np.float32(0.9))
+    assert type(opt.lr) is float and type(opt.b1) is float
+    x = start("float32")
+    new, _ = opt.update(x, quadratic_grad(x), opt.init(x))
+    assert all(a.dtype == np.float32 for a in tree_leaves(new))
+
+
+def test_optimizers_and_schedules_serialise_to_json():
+    opt = ClipByGlobalNorm(AdamW(WarmUp(CosineDecay(0.1, 90), 10)), max_norm=1.0)
+    record = json.loads(json.dumps(attrs.asdict(opt)))
+    assert record["optimizer"]["lr"] == {
+        "schedule": {"lr": 0.1, "total_steps": 90, "final_lr": 0.0}, "warmup_steps": 10,
+    }
+    assert attrs.evolve(opt, max_norm=2.0).max_norm == 2.0
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+def test_constant():
+    assert [Constant(0.3)(t) for t in (0, 1, 10**6)] == [0.3, 0.3, 0.3]
+
+
+def test_step_decay_at_its_boundaries():
+    s = StepDecay(0.1, step_size=3, gamma=0.5)
+    assert [s(t) for t in (0, 2, 3, 5, 6, 9)] == [0.1, 0.1, 0.05, 0.05, 0.025, 0.0125]
+
+
+def test_exponential_decay():
+    s = ExponentialDecay(0.1, gamma=0.5, decay_steps=4)
+    assert s(0) == 0.1 and s(4) == 0.05 and s(8) == 0.025
+    assert s(2) == pytest.approx(0.1 * 0.5**0.5, rel=1e-15)
+
+
+def test_cosine_decay_at_start_half_and_end():
+    s = CosineDecay(0.1, total_steps=100, final_lr=0.01)
+    assert s(0) == pytest.approx(0.1, rel=1e-15)
+    assert s(50) == pytest.approx(0.055, rel=1e-15)
+    assert s(25) == pytest.approx(0.01 + 0.09 * (1 + math.cos(math.pi / 4)) / 2, rel=1e-15)
+    assert s(100) == pytest.approx(0.01, rel=1e-15)
+    assert s(1000) == s(100)
+
+
+def test_warm_up_ramps_linearly_from_zero_then_hands_over():
+    inner = CosineDecay(0.1, total_steps=20)
+    s = WarmUp(inner, warmup_steps=4)
+    assert [s(t) for t in range(5)] == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1], rel=1e-15)
+    assert [s(4 + k) for k in range(25)] == [inner(k) for k in range(25)]
+    assert WarmUp(0.2, 2).schedule == Constant(0.2)
+    assert WarmUp(0.2, 0)(0) == 0.2
+
+
+@pytest.mark.parametrize("schedule", [Constant(0.1), StepDecay(0.1, 2), CosineDecay(0.1, 5), WarmUp(0.1, 3)])
+def test_schedules_refuse_negative_or_fractional_steps(schedule):
+    for bad in (-1, 1.5):
+        with pytest.raises(ValueError, match="the step must be an integer >= 0"):
+            schedule(bad)
+    assert schedule(np.int64(2)) == schedule(2)
+
+
+@given(
+    lr=st.floats(1e-6, 10.0),
+    final_fraction=st.floats(0.0, 1.0),
+    total=st.integers(1, 10_000),
+    steps=st.lists(st.integers(0, 20_000), min_size=2, max_size=2),
+)
+def test_cosine_decay_is_monotone_between_lr_and_final_lr(lr, final_fraction, total, steps):
+    s = CosineDecay(lr, total, final_lr=lr * final_fraction)
+    early, late = sorted(steps)
+    assert s.final_lr <= s(late) <= s(early) <= lr * (1 + 1e-15)
+
+
+# --- clipping ----------------------------------------------------------------------------------
+
+
+def test_global_norm_of_a_tree():
+    tree = {"a": np.array([3.0, 0.0]), "b": ({"c": np.array([[4.0]], dtype=np.float32)}, {})}
+    assert global_norm(tree) == 5.0
+    assert global_norm({}) == 0.0
+
+
+def test_clipping_a_norm_10_tree_to_1_keeps_direction():
+    grads = {"a": np.array([6.0, 0.0]), "b": np.array([[0.0, -8.0]], dtype=np.float32)}
+    assert global_norm(grads) == 10.0
+    clipped = clip_by_global_norm(grads, 1.0)
+    assert global_norm(clipped) == pytest.approx(1.0, rel=1e-6)
+    np.testing.assert_allclose(clipped["a"], [0.6, 0.0], rtol=1e-15)
+    np.testing.assert_allclose(clipped["b"], [[0.0, -0.8]], rtol=1e-6)
+    assert clipped["b"].dtype == np.float32 and not clipped["a"].flags.writeable
+    assert grads["a"][0] == 6.0  # the caller's arrays are untouched
+
+
+def test_clipping_below_the_bound_and_zero_gradients_leave_grads_unchanged():
+    grads = {"a": np.array([0.3, -0.4])}
+    assert clip_by_global_norm(grads, 1.0) is grads
+    zeros = {"a": np.zeros(3), "b": np.zeros((2, 2), dtype=np.float32)}
+    clipped = clip_by_global_norm(zeros, 1.0)
+    assert all(np.all(np.isfinite(a)) and np.all(a == 0) for a in tree_leaves(clipped))
+    with pytest.raises(ValueError, match="`max_norm` must be > 0"):
+        clip_by_global_norm(grads, 0.0)
+
+
+def test_clip_wrapper_clips_before_the_inner_optimizer():
+    x = {"x": np.zeros(2)}
+    g = {"x": np.array([30.0, 40.0])}
+    opt = ClipByGlobalNorm(SGD(0.1), max_norm=5.0)
+    new, state = opt.update(x, g, opt.init(x))
+    np.testing.assert_allclose(new["x"], [-0.3, -0.4], rtol=1e-15)
+    assert state == SGDState(1, None) and opt.learning_rate(0) == 0.1
+    inner_new, _ = SGD(0.1).update(x, clip_by_global_norm(g, 5.0), SGD(0.1).init(x))
+    np.testing.assert_array_equal(new["x"], inner_new["x"])
+
+
+finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60)
+@given(
+    a=hnp.arrays(np.float64, hnp.array_shapes(max_dims=2, max_side=5), elements=finite),
+    b=hnp.arrays(np.float64, hnp.array_shapes(max_dims=2, max_side=5), elements=finite),
+    max_norm=st.floats(1e-3, 1e3),
+)
+def test_clipping_never_increases_the_norm_and_keeps_direction(a, b, max_norm):
+    grads = {"a": a, "b": [b]}
+    norm = global_norm(grads)
+    clipped = clip_by_global_norm(grads, max_norm)
+    new_norm = global_norm(clipped)
+    assert new_norm <= norm * (1 + 1e-12)
+    assert new_norm <= max_norm * (1 + 1e-12)
+    if norm > max_norm:
+        assert new_norm == pytest.approx(max_norm, rel=1e-9)
+        scale = max_norm / norm
+        for g, c in zip(tree_leaves(grads), tree_leaves(clipped)):
+            np.testing.assert_allclose(c, g * scale, rtol=1e-12, atol=0)
