@@ -1,0 +1,268 @@
+"""Frozen attrs records (layers, models) <-> plain JSON data, and params trees' structure.
+
+A record becomes ``{"type": name, "fields": {...}}`` with one entry per ``__init__`` argument;
+values are encoded recursively::
+
+    Sequential(layers=(Dense(784, 100), Tanh()))
+    -> {"type": "Sequential", "fields": {"layers": [
+           {"type": "Dense", "fields": {"in_features": 784, "out_features": 100, ...}},
+           {"type": "Tanh", "fields": {}}]}}
+
+    record                -> {"type": name, "fields": {field: value, ...}}
+    tuple or list         -> JSON array (comes back as a tuple; the class's converter, if any,
+                             turns it into whatever it holds, e.g. Reshape's shape)
+    dict with str keys    -> {"dict": {key: value, ...}}
+    None, bool, int, str  -> itself;  float -> itself, or {"float": "nan" | "inf" | "-inf"}
+    NumPy scalar          -> the matching Python scalar
+
+Decoding looks each name up in a registry built at call time from every public layer class in
+:mod:`purenn.layers` (each name in its ``__all__`` that subclasses :class:`~purenn.layers.base.Layer`),
+likewise the optimizers and schedules (see :func:`record_registry`), plus the user's own classes given as ``custom=``: a list of attrs classes (registered under their
+``__name__``) or a ``{name: class}`` mapping. Round trip gives an equal record:
+``from_data(to_data(m)) == m``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+
+__all__ = [
+    "SerializeError", "Custom", "record_registry", "to_data", "from_data",
+    "tree_to_data", "tree_from_data",
+]
+
+Custom = Mapping[str, type] | Iterable[type] | None
+
+
+class SerializeError(ValueError):
+    """A record or params tree could not be turned into JSON data, or rebuilt from it."""
+
+
+# (module whose __all__ lists public records, module and name of their base class)
+_SOURCES = (
+    ("purenn.layers", "purenn.layers.base", "Layer"),
+    ("purenn.optimizers", "purenn.optimizers", "Optimizer"),
+    ("purenn.schedules", "purenn.schedules", "Schedule"),
+)
+
+
+def record_registry(custom: Custom = None) -> dict[str, type]:
+    """The classes ``from_data`` can rebuild, by name: purenn's public records plus ``custom``.
+
+    Built at call time from the ``__all__`` of :mod:`purenn.layers`, ``purenn.optimizers`` and
+    ``purenn.schedules``: every attrs class there that subclasses the module's base class
+    (``Layer``, ``Optimizer``, ``Schedule``; the bases themselves excluded). A custom class may
+    not reuse the name of a different built-in class (rebuilding would be ambiguous); register
+    it under another name with ``custom={"MyDense": MyDense}``.
+    """
+    registry: dict[str, type] = {}
+    for module_name, base_module, base_name in _SOURCES:
+        try:
+            module = importlib.import_module(module_name)
+            base = getattr(importlib.import_module(base_module), base_name)
+        except ModuleNotFoundError as e:
+            if e.name in (module_name, base_module):
+                continue  # that part of purenn is not there (yet)
+            raise
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name, None)
+            if isinstance(obj, type) and issubclass(obj, base) and obj is not base and attrs.has(obj):
+                registry.setdefault(obj.__name__, obj)
+    for name, cls in _custom_items(custom):
+        if not (isinstance(cls, type) and attrs.has(cls)):
+            raise SerializeError(f"custom entry {name!r} must be an attrs class, got {cls!r}")
+        known = registry.get(name)
+        if known is not None and known is not cls:
+            raise SerializeError(
+                f"custom class {cls.__module__}.{cls.__qualname__} is named {name!r}, which is "
+                f"already the built-in {known.__module__}.{known.__qualname__}; register it under "
+                f"another name, e.g. custom={{'My{name}': {cls.__qualname__}}}"
+            )
+        registry[name] = cls
+    return registry
+
+
+def _custom_items(custom: Custom) -> list[tuple[str, Any]]:
+    if custom is None:
+        return []
+    if isinstance(custom, Mapping):
+        return [(str(k), v) for k, v in custom.items()]
+    if isinstance(custom, type):
+        return [(custom.__name__, custom)]
+    return [(getattr(c, "__name__", repr(c)), c) for c in custom]
+
+
+def to_data(record: Any, *, custom: Custom = None) -> Any:
+    """Encode ``record`` (usually a layer or model) as plain JSON data; see the module docstring.
+
+    ``custom`` is only needed for a class registered under a name other than its ``__name__``.
+    A record whose class shares a name with a different built-in class is refused, since loading
+    it would silently give the built-in.
+    """
+    names = {cls: name for name, cls in record_registry(custom).items()}
+    builtin = record_registry()
+    return _encode(record, names, builtin, "model")
+
+
+def _encode(value: Any, names: dict[type, str], builtin: dict[str, type], where: str) -> Any:
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if type(value) is float:
+        if math.isfinite(value):
+            return value
+        return {"float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return _encode(value.item(), names, builtin, where)
+    if isinstance(value, (bool, int, float, str)):
+        # subclasses (IntEnum, ...) would not come back as themselves
+        raise SerializeError(
+            f"{where}: a value of type {type(value).__name__} ({value!r:.80}) cannot be saved; "
+            "use a plain bool, int, float or str"
+        )
+    if isinstance(value, (tuple, list)):
+        return [_encode(v, names, builtin, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        for k in value:
+            if not isinstance(k, str):
+                raise SerializeError(f"{where}: dict keys must be str to be saved, got {k!r}")
+        return {"dict": {k: _encode(v, names, builtin, f"{where}[{k!r}]") for k, v in value.items()}}
+    if attrs.has(type(value)):
+        cls = type(value)
+        name = names.get(cls, cls.__name__)
+        if name in builtin and builtin[name] is not cls:
+            raise SerializeError(
+                f"{where}: {cls.__module__}.{cls.__qualname__} has the same name as the built-in "
+                f"{name}; rename it, or save and load with custom={{'My{name}': {cls.__qualname__}}}"
+            )
+        fields = {}
+        for a in attrs.fields(cls):
+            if a.init:
+                fields[a.alias] = _encode(getattr(value, a.name), names, builtin, f"{where}.{a.name}")
+        return {"type": name, "fields": fields}
+    raise SerializeError(
+        f"{where}: a value of type {type(value).__name__} ({value!r:.80}) cannot be saved; "
+        "records may hold only other attrs records, tuples, lists, str-keyed dicts, "
+        "None, bool, int, float and str"
+    )
+
+
+def from_data(data: Any, *, custom: Custom = None) -> Any:
+    """Rebuild the record encoded by :func:`to_data`, looking classes up by name.
+
+    Raises :class:`SerializeError` naming an unknown type (pass it via ``custom=``), an unknown
+    or invalid field, or data that is not in this format.
+    """
+    return _decode(data, record_registry(custom), "model")
+
+
+_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _decode(data: Any, registry: dict[str, type], where: str) -> Any:
+    if data is None or type(data) in (bool, int, float, str):
+        return data
+    if isinstance(data, list):
+        return tuple(_decode(v, registry, f"{where}[{i}]") for i, v in enumerate(data))
+    if not isinstance(data, dict):
+        raise SerializeError(f"{where}: unexpected {type(data).__name__} in saved data: {data!r:.80}")
+    if data.keys() == {"float"} and data["float"] in _FLOATS:
+        return _FLOATS[data["float"]]
+    if data.keys() == {"dict"} and isinstance(data["dict"], dict):
+        return {k: _decode(v, registry, f"{where}[{k!r}]") for k, v in data["dict"].items()}
+    if data.keys() != {"type", "fields"} or not isinstance(data["fields"], dict):
+        raise SerializeError(
+            f"{where}: expected {{'type': ..., 'fields': {{...}}}}, got keys {sorted(data)}"
+        )
+    name = data["type"]
+    cls = registry.get(name)
+    if cls is None:
+        raise SerializeError(
+            f"{where}: unknown type {name!r}; it is not one of purenn's layers, optimizers or schedules. If it is your own "
+            f"class, pass it when loading, e.g. custom=[{name}]"
+        )
+    inits = {a.alias: a for a in attrs.fields(cls) if a.init}
+    unknown = sorted(set(data["fields"]) - set(inits))
+    if unknown:
+        raise SerializeError(
+            f"{where}: {name} has no field(s) {unknown}; its fields are {sorted(inits)}"
+        )
+    kwargs = {k: _decode(v, registry, f"{where}.{k}") for k, v in data["fields"].items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise SerializeError(f"{where}: could not rebuild {name} from fields {kwargs!r:.200}: {e}") from None
+
+
+def tree_to_data(tree: Any) -> tuple[Any, list[np.ndarray]]:
+    """Split a params tree into JSON data for its structure and the list of its leaf arrays.
+
+    dict -> ``{"dict": [[key, sub], ...]}`` (order kept), tuple -> ``{"tuple": [...]}``,
+    list -> ``{"list": [...]}``, leaf -> ``{"leaf": i, "dtype": "<f4", "shape": [...]}`` where
+    ``i`` indexes the returned leaves. Leaves must be numeric or boolean arrays.
+    """
+    leaves: list[np.ndarray] = []
+
+    def encode(node: Any, where: str) -> Any:
+        if isinstance(node, dict):
+            for k in node:
+                if not isinstance(k, str):
+                    raise SerializeError(f"params{where}: dict keys must be str, got {k!r}")
+            return {"dict": [[k, encode(v, f"{where}[{k!r}]")] for k, v in node.items()]}
+        if isinstance(node, (tuple, list)):
+            items = [encode(v, f"{where}[{i}]") for i, v in enumerate(node)]
+            return {"tuple" if isinstance(node, tuple) else "list": items}
+        a = np.asarray(node)
+        if a.dtype.kind not in "biufc":
+            raise SerializeError(
+                f"params{where}: leaves must be numeric arrays, got dtype {a.dtype} "
+                f"({type(node).__name__})"
+            )
+        leaves.append(a)
+        return {"leaf": len(leaves) - 1, "dtype": a.dtype.str, "shape": list(a.shape)}
+
+    return encode(tree, ""), leaves
+
+
+def tree_from_data(data: Any, leaves: list[Any]) -> Any:
+    """Inverse of :func:`tree_to_data`: put ``leaves`` back into the encoded structure.
+
+    Checks each leaf's dtype and shape against the ones recorded; every leaf must be used once.
+    """
+    used: set[int] = set()
+
+    def decode(node: Any, where: str) -> Any:
+        if isinstance(node, dict) and node.keys() == {"dict"} and isinstance(node["dict"], list):
+            out = {}
+            for item in node["dict"]:
+                if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                    raise SerializeError(f"params{where}: malformed dict entry {item!r:.80}")
+                out[item[0]] = decode(item[1], f"{where}[{item[0]!r}]")
+            return out
+        for kind, make in (("tuple", tuple), ("list", list)):
+            if isinstance(node, dict) and node.keys() == {kind} and isinstance(node[kind], list):
+                return make(decode(v, f"{where}[{i}]") for i, v in enumerate(node[kind]))
+        if isinstance(node, dict) and node.keys() == {"leaf", "dtype", "shape"}:
+            i = node["leaf"]
+            if type(i) is not int or not 0 <= i < len(leaves) or i in used:
+                raise SerializeError(f"params{where}: bad or repeated leaf index {i!r}")
+            used.add(i)
+            a = leaves[i]
+            if a.dtype.str != node["dtype"] or list(a.shape) != node["shape"]:
+                raise SerializeError(
+                    f"params{where}: stored array has dtype {a.dtype.str} and shape "
+                    f"{tuple(a.shape)}, but the structure says {node['dtype']} and "
+                    f"{tuple(node['shape']) if isinstance(node['shape'], list) else node['shape']}"
+                )
+            return a
+        raise SerializeError(f"params{where}: malformed structure entry {node!r:.80}")
+
+    tree = decode(data, "")
+    if len(used) != len(leaves):
+        raise SerializeError(f"{len(leaves) - len(used)} stored array(s) are not used by the structure")
+    return tree

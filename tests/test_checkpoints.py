@@ -1,0 +1,439 @@
+"""Checkpoints, record serialization and atomic writes."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pickle
+import zipfile
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import purenn.atomic as atomic
+import purenn.layers as layers_module
+from purenn.atomic import atomic_write_bytes, atomic_write_text, atomic_writer
+from purenn.checkpoints import (
+    VERSION, Checkpoint, CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint,
+)
+from purenn.layers import Dense, Flatten, Layer, LeakyReLU, ReLU, Reshape, Sequential, Softmax, Tanh
+from purenn.layers.base import as_float_array
+from purenn.serialize import _SOURCES, SerializeError, from_data, record_registry, to_data
+from purenn.tree import readonly, tree_leaves, tree_map
+
+
+def _model(dtype: str = "float32") -> Sequential:
+    return Sequential((
+        Reshape((2, 6)), Flatten(),
+        Dense(12, 8, dtype=dtype), Tanh(),
+        Sequential([Dense(8, 5, initializer="he", dtype=dtype), ReLU()]),
+        Dense(5, 3, use_bias=False, dtype=dtype), LeakyReLU(0.2), Softmax(axis=-1),
+    ))
+
+
+def _trained(model: Layer, seed: int = 0) -> Any:
+    # perturb the init so the saved values are not just what init would give again
+    rng = np.random.default_rng(seed)
+    return tree_map(lambda a: readonly(a + rng.standard_normal(a.shape).astype(a.dtype)),
+                    model.init(rng))
+
+
+def _assert_identical(a: Any, b: Any) -> None:
+    la, lb = tree_leaves(a), tree_leaves(b)
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        assert x.tobytes() == y.tobytes()
+
+
+# ---------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_round_trip_predicts_identically(tmp_path, dtype):
+    model = _model(dtype)
+    params = _trained(model)
+    x = np.random.default_rng(1).standard_normal((7, 2, 6)).astype(dtype)
+    path = tmp_path / "model.ckpt"
+    save_checkpoint(path, model, params, metadata={"epoch": 3, "loss": 0.25})
+    assert os.listdir(tmp_path) == ["model.ckpt"]  # path kept exactly, no temp file left
+
+    model2, params2 = load_checkpoint(path)
+    assert model2 == model
+    assert tree_map(lambda _: None, params2) == tree_map(lambda _: None, params)
+    _assert_identical(params2, params)
+    assert all(not leaf.flags.writeable for leaf in tree_leaves(params2))
+    y, _ = model.forward(params, x)
+    y2, _ = model2.forward(params2, x)
+    assert y2.dtype == y.dtype and y2.tobytes() == y.tobytes()
+    assert read_checkpoint(path).metadata == {"epoch": 3, "loss": 0.25}
+
+
+def test_read_checkpoint_gives_record(tmp_path):
+    model = Dense(3, 2)
+    params = model.init(np.random.default_rng(0))
+    save_checkpoint(tmp_path / "c", model, params)
+    ckpt = read_checkpoint(tmp_path / "c")
+    assert isinstance(ckpt, Checkpoint) and ckpt.model == model and ckpt.metadata == {}
+    _assert_identical(ckpt.params, params)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.integers(1, 9), min_size=2, max_size=5),
+       dtype=st.sampled_from(["float32", "float64"]),
+       use_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_round_trip_any_mlp(tmp_path_factory, sizes, dtype, use_bias, seed):
+    items: list[Layer] = []
+    for n_in, n_out in zip(sizes, sizes[1:]):
+        items += [Dense(n_in, n_out, use_bias=use_bias, dtype=dtype), Tanh()]
+    model = Sequential(items)
+    params = _trained(model, seed)
+    path = tmp_path_factory.mktemp("ckpt") / "m.npz"
+    save_checkpoint(path, model, params)
+    model2, params2 = load_checkpoint(path)
+    assert model2 == model
+    _assert_identical(params2, params)
+    x = np.random.default_rng(seed).standard_normal((3, sizes[0])).astype(dtype)
+    assert model2.forward(params2, x)[0].tobytes() == model.forward(params, x)[0].tobytes()
+
+
+def test_overwrite_replaces_old_checkpoint(tmp_path):
+    path = tmp_path / "m.ckpt"
+    model = Dense(2, 2)
+    p1, p2 = _trained(model, 1), _trained(model, 2)
+    save_checkpoint(path, model, p1)
+    save_checkpoint(path, model, p2)
+    _assert_identical(load_checkpoint(path)[1], p2)
+
+
+# ---------------------------------------------------------------- serialize
+
+
+@attrs.frozen
+class Scale(Layer):
+    """A user-defined layer: Y = factor * X, with a learnable per-feature gain."""
+
+    features: int
+    factor: float = 2.0
+    tags: tuple[str, ...] = ()
+
+    def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"g": readonly(rng.standard_normal(self.features))}
+
+    def forward(self, params: Any, x: Any):
+        x = as_float_array(x, self, np.float64)
+        return self.factor * params["g"] * x, x
+
+    def backward(self, params: Any, x: np.ndarray, dy: np.ndarray):
+        return self.factor * params["g"] * dy, {"g": self.factor * (dy * x).sum(axis=0)}
+
+
+def test_record_json_round_trip():
+    model = _model()
+    data = json.loads(json.dumps(to_data(model), allow_nan=False))
+    assert data["type"] == "Sequential"
+    assert data["fields"]["layers"][0] == {"type": "Reshape", "fields": {"shape": [2, 6]}}
+    rebuilt = from_data(data)
+    assert rebuilt == model
+    assert isinstance(rebuilt.layers[0].shape, tuple)
+
+
+def test_special_values_round_trip():
+    model = Sequential([LeakyReLU(float("inf")), LeakyReLU(-float("inf")), Scale(3, 0.5, ("a", "b"))])
+    data = json.loads(json.dumps(to_data(model), allow_nan=False))
+    assert from_data(data, custom=[Scale]) == model
+    nan_model = LeakyReLU(float("nan"))
+    assert np.isnan(from_data(json.loads(json.dumps(to_data(nan_model)))).negative_slope)
+
+
+def test_registry_has_every_public_record():
+    registry = record_registry()
+    for module_name, base_module, base_name in _SOURCES:
+        module = importlib.import_module(module_name)
+        base = getattr(importlib.import_module(base_module), base_name)
+        assert base_name not in registry
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if isinstance(obj, type) and issubclass(obj, base) and obj is not base:
+                assert registry[name] is obj
+
+
+def test_every_public_record_round_trips_with_defaults():
+    # each registered class that can be built from its defaults alone must round-trip
+    for cls in record_registry().values():
+        try:
+            record = cls()
+        except TypeError:
+            continue
+        assert from_data(json.loads(json.dumps(to_data(record)))) == record
+
+
+def test_optimizer_with_schedule_round_trips():
+    optimizers = pytest.importorskip("purenn.optimizers")
+    schedules = pytest.importorskip("purenn.schedules")
+    opt = optimizers.Adam(lr=schedules.StepDecay(0.01, step_size=100, gamma=0.5))
+    assert from_data(json.loads(json.dumps(to_data(opt)))) == opt
+
+
+def test_custom_layer_round_trip(tmp_path):
+    model = Sequential([Dense(4, 3, dtype="float64"), Scale(3, factor=0.5, tags=("x",))])
+    params = _trained(model)
+    path = tmp_path / "custom.ckpt"
+    save_checkpoint(path, model, params)
+    with pytest.raises(CheckpointError, match=r"unknown type 'Scale'.*custom=\[Scale\]"):
+        load_checkpoint(path)
+    model2, params2 = load_checkpoint(path, custom=[Scale])
+    assert model2 == model
+    _assert_identical(params2, params)
+    model3, _ = load_checkpoint(path, custom={"Scale": Scale})
+    assert model3 == model
+
+
+def test_custom_name_clashing_with_builtin_is_refused():
+    @attrs.frozen
+    class Dense(Layer):  # noqa: F811 - deliberately shadows the built-in's name
+        n: int = 1
+
+    with pytest.raises(SerializeError, match="same name as the built-in Dense"):
+        to_data(Sequential([Dense()]))
+    with pytest.raises(SerializeError, match="already the built-in"):
+        record_registry(custom=[Dense])
+    data = to_data(Sequential([Dense()]), custom={"MyDense": Dense})
+    assert data["fields"]["layers"][0]["type"] == "MyDense"
+    assert from_data(data, custom={"MyDense": Dense}) == Sequential([Dense()])
+
+
+def test_bad_data_errors():
+    with pytest.raises(SerializeError, match="Dense has no field.*'width'"):
+        from_data({"type": "Dense", "fields": {"width": 3}})
+    with pytest.raises(SerializeError, match="could not rebuild Dense"):
+        from_data({"type": "Dense", "fields": {"in_features": -1, "out_features": 2}})
+    with pytest.raises(SerializeError, match="expected .*'type'"):
+        from_data({"kind": "Dense"})
+    with pytest.raises(SerializeError, match="cannot be saved"):
+        to_data(Scale(2, tags=(object(),)))
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match=r"not found: .*nope\.ckpt"):
+        load_checkpoint(tmp_path / "nope.ckpt")
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_checkpoint(tmp_path)
+
+
+def _saved(tmp_path) -> tuple[Any, Any, bytes]:
+    model = _model()
+    params = _trained(model)
+    save_checkpoint(tmp_path / "good.ckpt", model, params)
+    return model, params, (tmp_path / "good.ckpt").read_bytes()
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.01, 0.5, 0.99])
+def test_truncated_file(tmp_path, keep):
+    *_, data = _saved(tmp_path)
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(CheckpointError, match=r"bad\.ckpt.*(not an \.npz|corrupt or truncated)"):
+        load_checkpoint(bad)
+
+
+def test_corrupted_bytes_in_array(tmp_path):
+    *_, data = _saved(tmp_path)
+    bad = bytearray(data)
+    i = data.index(b"param/0.npy") + 200  # inside the first array's data
+    bad[i] ^= 0xFF
+    (tmp_path / "bad.ckpt").write_bytes(bytes(bad))
+    with pytest.raises(CheckpointError, match=r"bad\.ckpt.*corrupt"):
+        load_checkpoint(tmp_path / "bad.ckpt")
+
+
+def test_foreign_files(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    with pytest.raises(CheckpointError, match=r"notes\.txt.*not an \.npz"):
+        load_checkpoint(text)
+
+    arch = tmp_path / "other.zip"
+    with zipfile.ZipFile(arch, "w") as z:
+        z.writestr("readme.md", "not numpy")
+    with pytest.raises(CheckpointError, match=r"other\.zip.*(without a purenn header|corrupt)"):
+        load_checkpoint(arch)
+
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, w=np.ones(3))
+    with pytest.raises(CheckpointError, match=r"plain\.npz.*without a purenn header.*\['w'\]"):
+        load_checkpoint(plain)
+
+    npy = tmp_path / "single.npy"
+    np.save(npy, np.ones(3))
+    with pytest.raises(CheckpointError, match=r"single\.npy.*not an \.npz"):
+        load_checkpoint(npy)
+
+
+def _rewrite(src, dst, **changes) -> None:
+    """Copy an npz, replacing (or adding) entries; header changes given as a dict function."""
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(str(arrays["purenn"][()]))
+    if "header" in changes:
+        header = changes.pop("header")(header)
+    arrays["purenn"] = np.array(json.dumps(header))
+    arrays.update(changes)
+    with open(dst, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def test_unsupported_version(tmp_path):
+    _saved(tmp_path)
+    _rewrite(tmp_path / "good.ckpt", tmp_path / "new.ckpt", header=lambda h: {**h, "version": VERSION + 1})
+    with pytest.raises(CheckpointError, match=rf"new\.ckpt.*unsupported format version {VERSION + 1}"):
+        load_checkpoint(tmp_path / "new.ckpt")
+
+
+def test_wrong_format_name(tmp_path):
+    _saved(tmp_path)
+    _rewrite(tmp_path / "good.ckpt", tmp_path / "x.ckpt", header=lambda h: {**h, "format": "other"})
+    with pytest.raises(CheckpointError, match=r"x\.ckpt.*not a purenn checkpoint header"):
+        load_checkpoint(tmp_path / "x.ckpt")
+
+
+def test_params_not_matching_model(tmp_path):
+    model, params, _ = _saved(tmp_path)
+    # the header claims a wider first Dense than the stored arrays
+    def widen(h):
+        h["model"]["fields"]["layers"][2]["fields"]["out_features"] = 9
+        return h
+    _rewrite(tmp_path / "good.ckpt", tmp_path / "wide.ckpt", header=widen)
+    with pytest.raises(CheckpointError, match=r"wide\.ckpt.*do not match the model.*shape"):
+        load_checkpoint(tmp_path / "wide.ckpt")
+    # an array replaced by one of another dtype
+    _rewrite(tmp_path / "good.ckpt", tmp_path / "dtype.ckpt", **{"param/0": np.zeros((12, 8))})
+    with pytest.raises(CheckpointError, match=r"dtype\.ckpt.*dtype"):
+        load_checkpoint(tmp_path / "dtype.ckpt")
+    # an extra array the structure does not use
+    _rewrite(tmp_path / "good.ckpt", tmp_path / "extra.ckpt", **{"param/99": np.zeros(1)})
+    with pytest.raises(CheckpointError, match=r"extra\.ckpt.*param/0 \.\. param/"):
+        load_checkpoint(tmp_path / "extra.ckpt")
+
+
+def test_save_refuses_mismatched_params(tmp_path):
+    model = _model()
+    params = _trained(Sequential(model.layers[:-2]))
+    with pytest.raises(CheckpointError, match=r"m\.ckpt.*do not match the model.*structure"):
+        save_checkpoint(tmp_path / "m.ckpt", model, params)
+    f64 = tree_map(lambda a: a.astype(np.float64), _trained(model))
+    with pytest.raises(CheckpointError, match=r"dtype float64.*dtype float32"):
+        save_checkpoint(tmp_path / "m.ckpt", model, f64)
+    with pytest.raises(CheckpointError, match="metadata is not plain JSON"):
+        save_checkpoint(tmp_path / "m.ckpt", model, _trained(model), metadata={"f": object()})
+    assert not os.listdir(tmp_path)
+
+
+class _Boom:
+    def __reduce__(self):  # would run on unpickling
+        return (os.remove, (self.target,))
+
+
+def test_object_array_is_refused_never_unpickled(tmp_path):
+    model, params, _ = _saved(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("still here")
+    boom = _Boom()
+    boom.target = str(victim)
+    obj = np.empty(1, dtype=object)
+    obj[0] = boom
+    _rewrite(tmp_path / "good.ckpt", tmp_path / "evil.ckpt", **{"param/0": obj})
+    with pytest.raises(CheckpointError, match=r"evil\.ckpt.*'param/0' is an object array"):
+        load_checkpoint(tmp_path / "evil.ckpt")
+    assert victim.read_text() == "still here"
+    # and a header that is itself an object array
+    with np.load(tmp_path / "good.ckpt") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["purenn"] = np.array([boom], dtype=object)
+    with open(tmp_path / "evil2.ckpt", "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(CheckpointError, match=r"evil2\.ckpt.*'purenn' is an object array"):
+        load_checkpoint(tmp_path / "evil2.ckpt")
+    assert victim.read_text() == "still here"
+    # a plain pickle renamed to look like a checkpoint
+    (tmp_path / "pickle.ckpt").write_bytes(pickle.dumps(boom))
+    with pytest.raises(CheckpointError, match=r"pickle\.ckpt.*not an \.npz"):
+        load_checkpoint(tmp_path / "pickle.ckpt")
+    assert victim.read_text() == "still here"
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+def test_atomic_write_replaces(tmp_path):
+    path = tmp_path / "f.bin"
+    atomic_write_bytes(path, b"one")
+    atomic_write_bytes(path, b"two")
+    assert path.read_bytes() == b"two"
+    atomic_write_text(path, "trois\n")
+    assert path.read_text() == "trois\n"
+    assert os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_atomic_write_failure_keeps_old_file(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old contents")
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        with atomic_writer(path) as f:
+            f.write(b"new partial")
+            raise RuntimeError("disk on fire")
+    assert path.read_bytes() == b"old contents"
+    assert os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_checkpoint_save_failure_midway_keeps_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "m.ckpt"
+    model = _model()
+    old = _trained(model, 1)
+    save_checkpoint(path, model, old)
+    before = path.read_bytes()
+
+    real_savez = np.savez
+
+    def failing_savez(file, **arrays):
+        real_savez(file, **arrays)  # the whole archive is written to the temp file...
+        raise OSError("no space left on device")  # ...then the write fails
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+    with pytest.raises(OSError, match="no space left"):
+        save_checkpoint(path, model, _trained(model, 2))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.ckpt"]
+    _assert_identical(load_checkpoint(path)[1], old)
+
+
+def test_atomic_write_fsync_failure_cleans_up(tmp_path, monkeypatch):
+    path = tmp_path / "f.bin"
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("io error")))
+    with pytest.raises(OSError, match="io error"):
+        atomic_write_bytes(path, b"x")
+    assert os.listdir(tmp_path) == []
+
+
+def test_atomic_write_keeps_permissions(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o640)
+    atomic_write_bytes(path, b"new")
+    assert os.stat(path).st_mode & 0o777 == 0o640
+
+
+def test_atomic_writer_errors(tmp_path):
+    with pytest.raises(ValueError, match="`mode` must be one of"):
+        with atomic_writer(tmp_path / "x", "ab"):
+            pass
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        atomic_write_bytes(tmp_path / "no" / "x", b"")
