@@ -98,3 +98,16 @@ def binary_cross_entropy(logits: Any, targets: Any) -> tuple[float, np.ndarray]:
     value = np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
     grad = (0.5 * (1 + np.tanh(0.5 * z)) - t) / z.size
     return float(value), grad.astype(z.dtype, copy=False)
+
+
+def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> np.ndarray:
+    """Integer labels ``(n,)`` -> rows ``(n, num_classes)`` with a single 1 (the tutorial's
+    ``to_categorical``)."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"one_hot: labels must be in [0, {num_classes}), got values from {labels.min()} to {labels.max()}"
+        )
+    return np.eye(num_classes, dtype=dtype)[labels]
