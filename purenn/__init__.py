@@ -17,7 +17,8 @@ from purenn.data import DataError, Dataset, load_idx_dataset, load_mnist, read_i
 from purenn.errors import ShapeError
 from purenn.gradcheck import GradientCheckError, check_gradients, check_loss_gradients
 from purenn.layers import (
-    GELU, Dense, Flatten, Layer, LeakyReLU, ReLU, Reshape, Sequential, Sigmoid, Softmax, Tanh,
+    GELU, AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Reshape,
+    Sequential, Sigmoid, Softmax, Tanh,
 )
 from purenn.losses import binary_cross_entropy, mse, one_hot, softmax_cross_entropy
 from purenn.metrics import accuracy, confusion_matrix
@@ -33,7 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     # layers
     "Layer", "Dense", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "GELU", "Softmax",
-    "Flatten", "Reshape", "Sequential",
+    "Flatten", "Reshape", "Sequential", "Conv2D", "MaxPool2D", "AvgPool2D", "Dropout",
     # losses and metrics
     "mse", "softmax_cross_entropy", "binary_cross_entropy", "one_hot", "accuracy", "confusion_matrix",
     # updates

@@ -1,0 +1,89 @@
+"""Sliding-window helpers shared by Conv2D and the pooling layers (channels-last).
+
+Images are ``(batch, height, width, channels)``. A window of size ``(kh, kw)`` moved with stride
+``(sh, sw)`` over a (padded) input of height ``H`` gives ``Ho = (H - kh) // sh + 1`` rows of
+outputs (the same for widths).
+
+``im2col`` lays every window out as one row, ``(batch * Ho * Wo, kh * kw * channels)``, in the
+order (kernel row, kernel column, channel), so that a convolution is a single matrix product with
+the kernel reshaped to ``(kh * kw * in_channels, out_channels)``. ``col2im`` is its adjoint: it
+adds each window's gradient back onto the input, looping over the ``kh * kw`` kernel offsets only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def to_pair(value: Any) -> Any:
+    """``3`` -> ``(3, 3)``; a pair of ints -> a tuple; anything else unchanged (for the validator)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value), int(value))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+    ):
+        return (int(value[0]), int(value[1]))
+    return value
+
+
+def is_int_pair(value: Any) -> bool:
+    """True for the normalised form ``to_pair`` produces: a tuple of two Python ints."""
+    return isinstance(value, tuple) and len(value) == 2 and all(type(v) is int for v in value)
+
+
+def positive_pair_validator(instance: object, attribute: Any, value: Any) -> None:
+    if not (is_int_pair(value) and min(value) > 0):
+        raise ValueError(
+            f"`{attribute.name}` must be a positive int or a pair (height, width) of positive ints, "
+            f"got {value!r}"
+        )
+
+
+def output_size(size: int, window: int, stride: int) -> int:
+    """Number of window positions along one axis of length ``size`` (already padded)."""
+    return (size - window) // stride + 1
+
+
+def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same": output ``ceil(size / stride)``, padding split evenly, extra at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def window_view(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
+    """Read-only view ``(batch, Ho, Wo, kh, kw, channels)`` of every window of ``xp``; no copy."""
+    n, h, w, c = xp.shape
+    ho, wo = output_size(h, kh, sh), output_size(w, kw, sw)
+    s0, s1, s2, s3 = xp.strides
+    return as_strided(
+        xp, (n, ho, wo, kh, kw, c), (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False
+    )
+
+
+def im2col(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
+    """``(batch, H, W, C)`` -> contiguous ``(batch * Ho * Wo, kh * kw * C)``, one window per row."""
+    windows = window_view(xp, kh, kw, sh, sw)
+    n, ho, wo = windows.shape[:3]
+    return windows.reshape(n * ho * wo, kh * kw * xp.shape[3])  # one copy, straight into C order
+
+
+def col2im(
+    dwindows: np.ndarray, padded_shape: tuple[int, ...], sh: int, sw: int
+) -> np.ndarray:
+    """Adjoint of :func:`window_view`: sum ``(batch, Ho, Wo, kh, kw, C)`` back onto ``padded_shape``.
+
+    Overlapping windows accumulate. The loop runs over the ``kh * kw`` kernel offsets only; each
+    step adds a whole ``(batch, Ho, Wo, C)`` block at a strided position.
+    """
+    _, ho, wo, kh, kw, _ = dwindows.shape
+    dxp = np.zeros(padded_shape, dtype=dwindows.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :] += (
+                dwindows[:, :, :, i, j, :]
+            )
+    return dxp

@@ -1,0 +1,159 @@
+"""2-D convolution (cross-correlation, as in every deep-learning library), channels-last."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from purenn.errors import ShapeError
+from purenn.layers._im2col import (
+    col2im,
+    im2col,
+    is_int_pair,
+    output_size,
+    positive_pair_validator,
+    same_padding,
+    to_pair,
+)
+from purenn.layers.base import Layer, as_float_array, float_dtype_validator, shape_error
+from purenn.tree import readonly
+
+CONV_INITIALIZERS = ("he", "glorot")
+
+
+def _to_padding(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.lower()
+    return to_pair(value)
+
+
+def _padding_validator(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+    if value in ("valid", "same"):
+        return
+    if is_int_pair(value) and min(value) >= 0:
+        return
+    raise ValueError(
+        f"`padding` must be 'valid', 'same', a non-negative int or a pair (pad_height, pad_width), "
+        f"got {value!r}"
+    )
+
+
+@attrs.frozen
+class Conv2D(Layer):
+    """Y[n, i, j, o] = b[o] + sum over (p, q, c) of Xpad[n, i*sh + p, j*sw + q, c] W[p, q, c, o].
+
+    Layout is channels-last: ``x`` has shape ``(batch, height, width, in_channels)`` and ``y`` has
+    shape ``(batch, out_height, out_width, out_channels)``. Params: ``w`` of shape
+    ``(kh, kw, in_channels, out_channels)`` and ``b`` of shape ``(out_channels,)``. With this
+    layout every window is one contiguous row of the im2col matrix ``C`` of shape
+    ``(batch * out_height * out_width, kh * kw * in_channels)`` and, with ``W2 = w.reshape(-1,
+    out_channels)``, the layer is a Dense layer on those rows::
+
+        Y = C W2 + b          dE/dW2 = C^T dE/dY      dE/db = sum of dE/dY over rows
+        dE/dC = dE/dY W2^T    dE/dX = col2im(dE/dC)   (each window's gradient added back)
+
+    ``padding`` (zeros):
+      - ``"valid"`` (default): none; out = (in - k) // stride + 1.
+      - ``"same"``: TensorFlow's convention, for any stride: out = ceil(in / stride), with total
+        padding max((out - 1) * stride + k - in, 0) split evenly, the odd pixel at the bottom/right.
+        For stride 1 the output has the input's size.
+      - an int ``p`` or a pair ``(ph, pw)``: that many zero rows/columns on each side;
+        out = (in + 2p - k) // stride + 1.
+    ``initializer``: ``"he"`` (default; normal, std sqrt(2 / fan_in), for ReLU networks) or
+    ``"glorot"`` (uniform, limit sqrt(6 / (fan_in + fan_out))), where fan_in = kh * kw * in_channels
+    and fan_out = kh * kw * out_channels; the bias starts at zero.
+    ``dtype``: the params' dtype; inputs are converted to it (float32 keeps everything float32).
+    """
+
+    in_channels: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)])
+    out_channels: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)])
+    kernel_size: tuple[int, int] = attrs.field(converter=to_pair, validator=positive_pair_validator)
+    stride: tuple[int, int] = attrs.field(default=1, converter=to_pair, validator=positive_pair_validator)
+    padding: str | tuple[int, int] = attrs.field(
+        default="valid", converter=_to_padding, validator=_padding_validator
+    )
+    use_bias: bool = True
+    initializer: str = attrs.field(default="he", validator=attrs.validators.in_(CONV_INITIALIZERS))
+    dtype: str = attrs.field(default="float32", validator=float_dtype_validator)
+
+    def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        kh, kw = self.kernel_size
+        shape = (kh, kw, self.in_channels, self.out_channels)
+        fan_in, fan_out = kh * kw * self.in_channels, kh * kw * self.out_channels
+        if self.initializer == "he":
+            w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        else:
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            w = rng.uniform(-limit, limit, shape)
+        params = {"w": readonly(w.astype(self.dtype))}
+        if self.use_bias:
+            params["b"] = readonly(np.zeros(self.out_channels, dtype=self.dtype))
+        return params
+
+    def pads(self, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Zero rows (top, bottom) and columns (left, right) added to a ``height x width`` input."""
+        if self.padding == "valid":
+            return (0, 0), (0, 0)
+        if self.padding == "same":
+            return (
+                same_padding(height, self.kernel_size[0], self.stride[0]),
+                same_padding(width, self.kernel_size[1], self.stride[1]),
+            )
+        ph, pw = self.padding
+        return (ph, ph), (pw, pw)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``(batch, height, width, in_channels)`` -> ``(batch, out_height, out_width, out_channels)``."""
+        n, h, w, _ = input_shape
+        (pt, pb), (pl, pr) = self.pads(h, w)
+        return (
+            n,
+            output_size(h + pt + pb, self.kernel_size[0], self.stride[0]),
+            output_size(w + pl + pr, self.kernel_size[1], self.stride[1]),
+            self.out_channels,
+        )
+
+    def forward(self, params: dict[str, np.ndarray], x: Any):
+        w = params["w"]
+        x = as_float_array(x, self, w.dtype)
+        if x.ndim != 4 or x.shape[3] != self.in_channels:
+            raise shape_error(self, f"(batch, height, width, {self.in_channels})", x.shape)
+        n, h, wd, c = x.shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (pt, pb), (pl, pr) = self.pads(h, wd)
+        if h + pt + pb < kh or wd + pl + pr < kw:
+            raise ShapeError(
+                f"{self!r}: input of height x width {h} x {wd} (padded to {h + pt + pb} x "
+                f"{wd + pl + pr}) is smaller than the {kh} x {kw} kernel; use larger inputs, a "
+                "smaller kernel or more padding"
+            )
+        if pt or pb or pl or pr:
+            xp = np.zeros((n, h + pt + pb, wd + pl + pr, c), dtype=x.dtype)
+            xp[:, pt : pt + h, pl : pl + wd, :] = x
+        else:
+            xp = x
+        cols = im2col(xp, kh, kw, sh, sw)
+        y = cols @ w.reshape(-1, self.out_channels)
+        if self.use_bias:
+            y += params["b"]
+        ho, wo = output_size(xp.shape[1], kh, sh), output_size(xp.shape[2], kw, sw)
+        # the backward pass reuses the im2col matrix instead of rebuilding it
+        return y.reshape(n, ho, wo, self.out_channels), (cols, x.shape, xp.shape, (pt, pl))
+
+    def backward(self, params: dict[str, np.ndarray], cache: tuple, dy: np.ndarray):
+        cols, x_shape, padded_shape, (pt, pl) = cache
+        w = params["w"]
+        n, ho, wo, _ = dy.shape
+        dy2 = np.asarray(dy, dtype=w.dtype).reshape(-1, self.out_channels)
+        w2 = w.reshape(-1, self.out_channels)
+        grads = {"w": (cols.T @ dy2).reshape(w.shape)}
+        if self.use_bias:
+            grads["b"] = dy2.sum(axis=0)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        dcols = (dy2 @ w2.T).reshape(n, ho, wo, kh, kw, self.in_channels)
+        dxp = col2im(dcols, padded_shape, sh, sw)
+        if dxp.shape != x_shape:
+            dxp = dxp[:, pt : pt + x_shape[1], pl : pl + x_shape[2], :]
+        return dxp, grads

@@ -1,0 +1,48 @@
+"""Inverted dropout: a stochastic layer, active only when given a random generator."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+
+from purenn.layers.base import Layer, as_float_array
+
+
+def _rate_validator(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"`rate` is the probability of dropping a unit and must satisfy 0 <= rate < 1, "
+            f"got {value!r}"
+        )
+
+
+@attrs.frozen
+class Dropout(Layer):
+    """Training: Y = X * M / (1 - rate), M[i] = 1 with probability 1 - rate, else 0.
+    Evaluation (``rng=None``): Y = X.  Backward: dE/dX = dE/dY * M / (1 - rate).
+
+    The scaling by 1 / (1 - rate) ("inverted dropout") keeps E[Y] = X, so nothing changes between
+    training and evaluation. The mask is drawn from the generator passed to ``forward``
+    (``rng.random(x.shape) >= rate``, in float32 for float32 inputs), so the same generator state
+    gives the same mask; ``Sequential`` hands each dropout layer its own spawned stream.
+    """
+
+    rate: float = attrs.field(converter=float, validator=_rate_validator)
+
+    stochastic: ClassVar[bool] = True
+
+    def forward(self, params: Any, x: Any, rng: np.random.Generator | None = None):
+        x = as_float_array(x, self)
+        if rng is None:
+            return x, None
+        draw_dtype = np.float32 if x.dtype == np.float32 else np.float64
+        keep = rng.random(x.shape, dtype=draw_dtype) >= self.rate
+        factor = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
+        return x * factor, factor
+
+    def backward(self, params: Any, factor: np.ndarray | None, dy: np.ndarray):
+        if factor is None:  # evaluation mode: the identity
+            return dy, {}
+        return dy * factor, {}

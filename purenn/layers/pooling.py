@@ -1,0 +1,165 @@
+"""Max and average pooling over 2-D windows, channels-last, without padding.
+
+Input ``(batch, height, width, channels)``, output ``(batch, out_height, out_width, channels)``
+with ``out = (in - pool) // stride + 1`` per axis (rows/columns that no window reaches are ignored
+and get zero gradient). Both layers loop over the ``ph * pw`` offsets inside a window, never over
+samples or pixels; each step works on a strided ``(batch, out_height, out_width, channels)`` slice
+of the input, whose innermost axis (channels) stays contiguous.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from purenn.errors import ShapeError
+from purenn.layers._im2col import output_size, positive_pair_validator, to_pair
+from purenn.layers.base import Layer, as_float_array, shape_error
+
+
+def _to_optional_pair(value: Any) -> Any:
+    return None if value is None else to_pair(value)
+
+
+def _optional_positive_pair(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None:
+        positive_pair_validator(instance, attribute, value)
+
+
+@attrs.frozen
+class _Pool2D(Layer):
+    pool_size: tuple[int, int] = attrs.field(default=2, converter=to_pair, validator=positive_pair_validator)
+    stride: tuple[int, int] | None = attrs.field(
+        default=None, converter=_to_optional_pair, validator=_optional_positive_pair
+    )
+
+    @property
+    def strides(self) -> tuple[int, int]:
+        """The stride actually used: ``stride``, or ``pool_size`` when it is None."""
+        return self.pool_size if self.stride is None else self.stride
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``(batch, height, width, channels)`` -> ``(batch, out_height, out_width, channels)``."""
+        n, h, w, c = input_shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        return (n, output_size(h, ph, sh), output_size(w, pw, sw), c)
+
+    def _check(self, x: Any) -> np.ndarray:
+        x = as_float_array(x, self)
+        if x.ndim != 4:
+            raise shape_error(self, "(batch, height, width, channels)", x.shape)
+        ph, pw = self.pool_size
+        if x.shape[1] < ph or x.shape[2] < pw:
+            raise ShapeError(
+                f"{self!r}: input of height x width {x.shape[1]} x {x.shape[2]} is smaller than "
+                f"the {ph} x {pw} pooling window; use a smaller pool_size or larger inputs"
+            )
+        return x
+
+    def _slices(self, ho: int, wo: int):
+        """(k, i, j, index) for every offset (i, j) of the window, in row-major order."""
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        for i in range(ph):
+            for j in range(pw):
+                rows = slice(i, i + sh * (ho - 1) + 1, sh)
+                cols = slice(j, j + sw * (wo - 1) + 1, sw)
+                yield i * pw + j, (slice(None), rows, cols, slice(None))
+
+    @property
+    def _disjoint(self) -> bool:
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        return sh >= ph and sw >= pw
+
+
+@attrs.frozen
+class MaxPool2D(_Pool2D):
+    """Y[n, i, j, c] = max over the window at (i * sh, j * sw) of X[n, ., ., c].
+
+    ``pool_size``: int or (ph, pw), default 2; ``stride``: int or (sh, sw), default ``pool_size``
+    (non-overlapping windows). Overlapping windows (stride < pool_size) are allowed: an input that
+    is the maximum of several windows receives the sum of their gradients.
+
+    Ties: each window sends its gradient to exactly one input, the first maximum in row-major
+    window order (topmost row, then leftmost column) -- the one ``argmax`` of the flattened
+    ``(ph, pw)`` window would pick. So a window of equal values (e.g. zeros after a ReLU) passes
+    dE/dY to its top-left element only; the sum of dE/dX over a window always equals dE/dY.
+    """
+
+    def forward(self, params: Any, x: Any):
+        x = self._check(x)
+        n, h, w, c = x.shape
+        _, ho, wo, _ = self.output_shape(x.shape)
+        slices = self._slices(ho, wo)
+        _, first = next(slices)
+        y = x[first].copy()
+        idx_dtype = np.uint8 if self.pool_size[0] * self.pool_size[1] <= 256 else np.intp
+        idx = np.zeros(y.shape, dtype=idx_dtype)
+        better = np.empty(y.shape, dtype=bool)
+        for k, where in slices:
+            v = x[where]
+            np.greater(v, y, out=better)  # strict: the earlier offset wins ties
+            np.maximum(y, v, out=y)
+            # offsets come in increasing k, so "idx = k where better" is a maximum, which is
+            # branch-free and much faster than a masked assignment on random masks
+            np.maximum(idx, better.astype(idx_dtype) * idx_dtype(k), out=idx)
+        return y, (idx, x.shape, x.dtype)
+
+    def backward(self, params: Any, cache: tuple, dy: np.ndarray):
+        idx, x_shape, dtype = cache
+        dy = np.asarray(dy, dtype=dtype)
+        _, ho, wo, _ = dy.shape
+        dx = np.zeros(x_shape, dtype=dtype)
+        disjoint = self._disjoint
+        for k, where in self._slices(ho, wo):
+            if disjoint:  # each input in at most one window: write, do not accumulate
+                np.multiply(dy, idx == k, out=dx[where])
+            else:
+                dx[where] += dy * (idx == k)
+        return dx, {}
+
+
+@attrs.frozen
+class AvgPool2D(_Pool2D):
+    """Y[n, i, j, c] = mean over the window at (i * sh, j * sw) of X[n, ., ., c].
+
+    Backward: every input in a window gets dE/dY / (ph * pw) from it (summed over overlapping
+    windows). ``pool_size`` and ``stride`` as for :class:`MaxPool2D`. With stride == pool_size
+    (the default) both passes are reshapes and axis sums, with no loop at all.
+    """
+
+    def forward(self, params: Any, x: Any):
+        x = self._check(x)
+        n, h, w, c = x.shape
+        _, ho, wo, _ = self.output_shape(x.shape)
+        (ph, pw), scale = self.pool_size, 1.0 / (self.pool_size[0] * self.pool_size[1])
+        if self.strides == self.pool_size:
+            # fast path: sum over window rows (long contiguous runs), then over window columns
+            xc = x[:, : ho * ph, : wo * pw, :]
+            rows = xc.reshape(n, ho, ph, wo * pw * c).sum(axis=2)
+            y = rows.reshape(n, ho, wo, pw, c).sum(axis=3)
+        else:
+            y = np.zeros((n, ho, wo, c), dtype=x.dtype)
+            for _, where in self._slices(ho, wo):
+                y += x[where]
+        y *= scale
+        return y, x.shape
+
+    def backward(self, params: Any, x_shape: tuple[int, ...], dy: np.ndarray):
+        n, h, w, c = x_shape
+        _, ho, wo, _ = dy.shape
+        (ph, pw), scale = self.pool_size, 1.0 / (self.pool_size[0] * self.pool_size[1])
+        g = dy * scale
+        if self.strides == self.pool_size:
+            spread = np.broadcast_to(g[:, :, None, :, None, :], (n, ho, ph, wo, pw, c))
+            dxc = spread.reshape(n, ho * ph, wo * pw, c)
+            if (ho * ph, wo * pw) == (h, w):
+                return dxc, {}
+            dx = np.zeros(x_shape, dtype=dxc.dtype)
+            dx[:, : ho * ph, : wo * pw, :] = dxc
+            return dx, {}
+        dx = np.zeros(x_shape, dtype=g.dtype)
+        for _, where in self._slices(ho, wo):
+            dx[where] += g
+        return dx, {}
