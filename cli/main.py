@@ -2,7 +2,7 @@
 
 import typer
 
-from purenn_cli import xor
+from purenn_cli import evaluate, mnist, reproduce, xor
 
 app = typer.Typer(
     help="purenn: functional neural networks in plain NumPy.",
@@ -18,6 +18,9 @@ def main() -> None:
     """purenn: functional neural networks in plain NumPy. Run `purenn COMMAND --help` for details."""
 
 app.command("xor")(xor.xor)
+app.command("mnist")(mnist.mnist)
+app.command("evaluate")(evaluate.evaluate)
+app.command("reproduce")(reproduce.reproduce)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

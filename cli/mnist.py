@@ -1,0 +1,112 @@
+"""``purenn mnist``: train a preset on MNIST with progress, results, checkpoint and run record."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import attrs
+import typer
+from rich.console import Console
+
+from purenn.checkpoints import CheckpointError, save_checkpoint
+from purenn.presets import PRESETS, RunConfig, train_preset
+from purenn.records import RecordError, make_record, params_digest, write_record
+from purenn.serialize import to_data
+from purenn.training import predict
+from purenn_cli.progress import positive_float, training_progress
+from purenn_cli.report import fail, load_data, per_class_table, test_accuracy
+
+PRESET_HELP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
+
+
+def run(config: RunConfig, data_dir: Path | None, console: Console) -> dict[str, Any]:
+    """Train ``config`` with a progress bar per epoch; return model, params, history, metrics."""
+    data = load_data(console, data_dir, config.dataset)
+    s = config.resolved()
+    x, y = data.train.images, data.train.labels
+    x_test, y_test = data.test.images, data.test.labels
+    n = min(len(x), config.limit) if config.limit else len(x)
+    console.print(
+        f"[bold]{config.preset}[/bold] preset on {n} {config.dataset} training samples: "
+        f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}, seed {config.seed}",
+        highlight=False,
+    )
+    start = time.perf_counter()
+    with training_progress(console) as progress:
+        tasks: list[int] = []
+
+        def on_batch(done: int, total: int) -> None:
+            if not tasks or progress.tasks[tasks[-1]].finished:
+                tasks.append(progress.add_task(f"epoch {len(tasks) + 1}/{s['epochs']}", total=total, status=""))
+            if done == total or done % max(1, total // 100) == 0:
+                progress.update(tasks[-1], completed=done)
+
+        def on_epoch(log: Any) -> None:
+            progress.update(
+                tasks[-1], status=f"loss {log.loss:.4f}  test accuracy {log.val_accuracy:.2%}"
+            )
+
+        model, params, history = train_preset(
+            config, x, y, validation=(x_test, y_test), callback=on_epoch, on_batch=on_batch
+        )
+    seconds = time.perf_counter() - start
+    outputs = predict(model, params, x_test)
+    accuracy = test_accuracy(outputs, y_test)
+    console.print(per_class_table(outputs, y_test, "Test set: confusion matrix and accuracy per class"))
+    console.print(
+        f"test accuracy [bold]{accuracy:.2%}[/bold] on {len(y_test)} samples; "
+        f"training took {seconds:.1f} s",
+        highlight=False,
+    )
+    return {
+        "model": model, "params": params, "history": history, "seconds": seconds,
+        "metrics": {"test_accuracy": accuracy, "train_seconds": seconds},
+    }
+
+
+def record_for(config: RunConfig, result: dict[str, Any]) -> dict[str, Any]:
+    """The run record: configuration, seed, versions, history, metrics, params digest."""
+    return make_record(
+        config={"run": attrs.asdict(config), "resolved": config.resolved(), "model": to_data(result["model"])},
+        seed=config.seed,
+        digest=params_digest(result["params"]),
+        history=[attrs.asdict(e) for e in result["history"].epochs],
+        metrics=result["metrics"],
+    )
+
+
+def mnist(
+    preset: Annotated[str, typer.Option(help=f"Training recipe. {PRESET_HELP}.")] = "mlp",
+    epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the training set [default: the preset's].")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step [default: the preset's].")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate [default: the preset's].")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of initialisation, shuffling and dropout.")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the four MNIST .gz files [default: $PURENN_DATA, else the cache, downloading if needed].")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N samples only.")] = None,
+    save: Annotated[Path | None, typer.Option(help="Write the trained model and params to this .npz checkpoint.")] = None,
+    record: Annotated[Path | None, typer.Option(help="Write a JSON run record (config, versions, history, metrics, params digest).")] = None,
+) -> None:
+    """Train on MNIST and report test accuracy, a confusion matrix and the training time.
+
+    Presets: `seed` replays the tutorial (try `--limit 5000 --epochs 3` for a run of seconds);
+    `mlp` (default) reaches about 98% in about a minute; `cnn` passes 99%.
+    """
+    console = Console()
+    if preset not in PRESETS:
+        raise fail(console, f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    if lr is not None:
+        positive_float(lr)
+    config = RunConfig(preset=preset, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, limit=limit)
+    result = run(config, data_dir, console)
+    try:
+        if save is not None:
+            save_checkpoint(save, result["model"], result["params"],
+                            metadata={"run": attrs.asdict(config), "metrics": result["metrics"]})
+            console.print(f"saved checkpoint to {save}")
+        if record is not None:
+            write_record(record, record_for(config, result))
+            console.print(f"wrote run record to {record} (digest {params_digest(result['params'])[:16]}...)")
+    except (CheckpointError, RecordError, OSError) as e:
+        raise fail(console, str(e)) from None

@@ -1,0 +1,38 @@
+"""``purenn reproduce``: run a recorded experiment again and compare the params digest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from purenn.presets import RunConfig
+from purenn.records import RecordError, params_digest, read_record
+from purenn_cli.mnist import run
+from purenn_cli.report import fail
+
+
+def reproduce(
+    record: Annotated[Path, typer.Argument(help="A run record written by `purenn mnist --record`.")],
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's four .gz files.")] = None,
+) -> None:
+    """Train the recorded run again; exit 0 if the final params' SHA-256 digest matches, 1 if not."""
+    console = Console()
+    try:
+        rec = read_record(record)
+        config = RunConfig(**rec["config"]["run"])
+    except (RecordError, KeyError, TypeError, ValueError) as e:
+        raise fail(console, f"{record}: not a purenn mnist run record ({e})") from None
+    versions = rec.get("versions", {})
+    console.print(f"reproducing {record} (recorded with {', '.join(f'{k} {v}' for k, v in versions.items())})")
+    digest = params_digest(run(config, data_dir, console)["params"])
+    if digest == rec["digest"]:
+        console.print(f"[green]reproduced[/green]: params digest matches ({digest})")
+        return
+    console.print(
+        f"[red]not reproduced[/red]: params digest {digest} differs from the recorded {rec['digest']}. "
+        "Bit-identical results need the same NumPy build and machine type (BLAS kernels differ)."
+    )
+    raise typer.Exit(1)
