@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from purenn.checkpoints import CheckpointError, save_checkpoint
+from purenn.data import DATASETS
 from purenn.presets import PRESETS, RunConfig, train_preset
 from purenn.records import RecordError, make_record, params_digest, write_record
 from purenn.serialize import to_data
@@ -85,6 +86,7 @@ def mnist(
     seed: Annotated[int, typer.Option(min=0, help="Seed of initialisation, shuffling and dropout.")] = 0,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the four MNIST .gz files [default: $PURENN_DATA, else the cache, downloading if needed].")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N samples only.")] = None,
+    dataset: Annotated[str, typer.Option(help=f"Dataset in MNIST's four-file IDX layout: {', '.join(DATASETS)}.")] = "mnist",
     save: Annotated[Path | None, typer.Option(help="Write the trained model and params to this .npz checkpoint.")] = None,
     record: Annotated[Path | None, typer.Option(help="Write a JSON run record (config, versions, history, metrics, params digest).")] = None,
 ) -> None:
@@ -98,7 +100,10 @@ def mnist(
         raise fail(console, f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     if lr is not None:
         positive_float(lr)
-    config = RunConfig(preset=preset, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, limit=limit)
+    if dataset not in DATASETS:
+        raise fail(console, f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
+    config = RunConfig(preset=preset, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
+                       limit=limit, dataset=dataset)
     result = run(config, data_dir, console)
     try:
         if save is not None:

@@ -1,0 +1,165 @@
+"""`purenn mnist`, `evaluate` and `reproduce` through Typer's CliRunner, on a small synthetic
+dataset in MNIST's IDX layout (and on the real files when PURENN_DATA points at them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import purenn.data
+from purenn.checkpoints import load_checkpoint
+from purenn_cli.main import app
+
+runner = CliRunner()
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist(tmp_path_factory) -> Path:
+    """A learnable stand-in for MNIST: each class is a bright horizontal band plus noise."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, c in enumerate(labels):
+            images[i, 2 + 2 * c : 4 + 2 * c, 4:24] = 255
+        return images, labels
+
+    for prefix, n in (("train", 300), ("t10k", 100)):
+        images, labels = split(n)
+        _write_idx(root / f"{prefix}-images-idx3-ubyte", images)
+        _write_idx(root / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    def refuse(url):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(purenn.data, "_urlopen", refuse)
+
+
+def _accuracy(output: str) -> float:
+    match = re.search(r"test accuracy ([\d.]+)%", output)
+    assert match, output
+    return float(match.group(1)) / 100
+
+
+def test_seed_preset_runs_and_reports(tiny_mnist):
+    result = runner.invoke(app, ["mnist", "--preset", "seed", "--epochs", "2", "--limit", "200",
+                                 "--data-dir", str(tiny_mnist)])
+    assert result.exit_code == 0, result.output
+    assert "seed preset on 200" in result.output
+    assert "confusion matrix" in result.output
+    assert "training took" in result.output
+    assert _accuracy(result.output) > 0.5  # ten bands are easy; chance is 0.1
+
+
+def test_save_evaluate_record_reproduce(tiny_mnist, tmp_path):
+    ckpt, rec = tmp_path / "model.npz", tmp_path / "run.json"
+    args = ["mnist", "--preset", "mlp", "--epochs", "2", "--batch-size", "32", "--seed", "3",
+            "--data-dir", str(tiny_mnist), "--save", str(ckpt), "--record", str(rec)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    trained = _accuracy(result.output)
+
+    evaluated = runner.invoke(app, ["evaluate", str(ckpt), "--data-dir", str(tiny_mnist)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert _accuracy(evaluated.output) == trained
+
+    record = json.loads(rec.read_text())
+    assert record["seed"] == 3
+    assert record["config"]["resolved"]["epochs"] == 2
+    assert len(record["history"]) == 2
+    assert set(record["versions"]) >= {"python", "numpy", "purenn"}
+    assert record["metrics"]["test_accuracy"] == pytest.approx(trained, abs=1e-4)
+
+    again = runner.invoke(app, ["reproduce", str(rec), "--data-dir", str(tiny_mnist)])
+    assert again.exit_code == 0, again.output
+    assert "reproduced" in again.output and "not reproduced" not in again.output
+
+    record["digest"] = "0" * 64
+    rec.write_text(json.dumps(record))
+    tampered = runner.invoke(app, ["reproduce", str(rec), "--data-dir", str(tiny_mnist)])
+    assert tampered.exit_code == 1
+    assert "not reproduced" in tampered.output
+
+
+def test_cnn_preset_checkpoint_round_trip(tiny_mnist, tmp_path):
+    ckpt = tmp_path / "cnn.npz"
+    result = runner.invoke(app, ["mnist", "--preset", "cnn", "--epochs", "1", "--limit", "64",
+                                 "--data-dir", str(tiny_mnist), "--save", str(ckpt)])
+    assert result.exit_code == 0, result.output
+    model, params = load_checkpoint(ckpt)
+    assert any(type(layer).__name__ == "Conv2D" for layer in model.layers)
+    evaluated = runner.invoke(app, ["evaluate", str(ckpt), "--data-dir", str(tiny_mnist)])
+    assert _accuracy(evaluated.output) == _accuracy(result.output)
+
+
+def test_unknown_preset_is_refused(tiny_mnist):
+    result = runner.invoke(app, ["mnist", "--preset", "resnet", "--data-dir", str(tiny_mnist)])
+    assert result.exit_code == 2
+    assert "unknown preset 'resnet'" in result.output and "mlp" in result.output
+
+
+def test_bad_lr_is_refused(tiny_mnist):
+    result = runner.invoke(app, ["mnist", "--lr", "0", "--data-dir", str(tiny_mnist)])
+    assert result.exit_code != 0
+    assert "must be greater than 0" in result.output
+
+
+def test_missing_data_says_what_to_do(tmp_path):
+    result = runner.invoke(app, ["mnist", "--limit", "10", "--data-dir", str(tmp_path / "empty")])
+    assert result.exit_code == 2
+    assert "train-images-idx3-ubyte.gz" in result.output
+    assert "PURENN_DATA" in result.output
+
+
+def test_evaluate_refuses_a_foreign_file(tmp_path):
+    bad = tmp_path / "model.npz"
+    bad.write_text("not a checkpoint")
+    result = runner.invoke(app, ["evaluate", str(bad)])
+    assert result.exit_code == 2
+    assert "not an .npz" in result.output
+
+
+def test_reproduce_refuses_a_foreign_file(tmp_path):
+    bad = tmp_path / "run.json"
+    bad.write_text("{}")
+    result = runner.invoke(app, ["reproduce", str(bad)])
+    assert result.exit_code == 2
+    assert "run.json" in result.output
+
+
+real_mnist = pytest.mark.skipif(
+    not os.environ.get("PURENN_DATA")
+    or not (Path(os.environ["PURENN_DATA"]) / "mnist" / "t10k-labels-idx1-ubyte.gz").exists(),
+    reason="real MNIST: set PURENN_DATA to a folder holding mnist/*.gz",
+)
+
+
+@real_mnist
+def test_seed_preset_on_real_mnist_learns():
+    result = runner.invoke(app, ["mnist", "--preset", "seed", "--epochs", "1", "--limit", "5000"])
+    assert result.exit_code == 0, result.output
+    assert _accuracy(result.output) > 0.80
+
+
+@real_mnist
+def test_default_mlp_preset_reaches_98_percent_on_real_mnist():
+    result = runner.invoke(app, ["mnist"])
+    assert result.exit_code == 0, result.output
+    assert _accuracy(result.output) >= 0.98
