@@ -60,10 +60,19 @@ def tree_structure(tree: Any) -> Any:
 def tree_unflatten(structure: Any, leaves: list[Any]) -> Any:
     """Inverse of :func:`tree_leaves`: put ``leaves`` back into ``structure``'s shape."""
     it = iter(leaves)
-    result = tree_map(lambda _: next(it), structure)
-    if next(it, None) is not None:
+    try:
+        result = tree_map(lambda _: next(it), structure)
+    except StopIteration:
+        raise ValueError(
+            f"fewer leaves ({len(leaves)}) than the structure has places for "
+            f"({len(tree_leaves(structure))})"
+        ) from None
+    if next(it, _END) is not _END:
         raise ValueError("more leaves than the structure has places for")
     return result
+
+
+_END = object()
 
 
 def _freeze_leaf(a: Any) -> np.ndarray:

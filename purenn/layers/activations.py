@@ -13,7 +13,7 @@ import numpy as np
 
 from purenn.layers.base import Layer, as_float_array
 
-_GELU_C = np.sqrt(2.0 / np.pi)
+_GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float, so float32 inputs stay float32
 
 
 @attrs.frozen

@@ -1,0 +1,129 @@
+"""`purenn xor` through Typer's CliRunner, the XOR helpers, and examples/xor.py if present."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from purenn.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
+from purenn_cli.main import app
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, ["xor", *args], env={"COLUMNS": "200", "NO_COLOR": "1"})
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The data rows of the result table: x1, x2, output, target, correct."""
+    rows = []
+    for line in output.splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃|]", line) if c.strip()]
+        if len(cells) == 5 and cells[-1] in ("yes", "no"):
+            rows.append(cells)
+    return rows
+
+
+def test_xor_default_run_solves_it_and_prints_the_table():
+    result = run()
+    assert result.exit_code == 0, result.output
+    assert "XOR after 1000 epochs (seed 1" in result.output
+    for header in ("x1", "x2", "output", "target", "correct"):
+        assert header in result.output
+    rows = table_rows(result.output)
+    assert [(r[0], r[1], r[3]) for r in rows] == [("0", "0", "0"), ("0", "1", "1"), ("1", "0", "1"), ("1", "1", "0")]
+    for _, _, out, target, correct in rows:
+        assert correct == "yes" and abs(float(out) - float(target)) < 0.5
+    assert "XOR solved" in result.output and "not solved" not in result.output
+
+
+def test_xor_seed_0_is_not_solved_and_says_what_to_try():
+    result = run("--seed", "0")
+    assert result.exit_code == 0, result.output
+    assert "XOR not solved" in result.output
+    assert "--sweep" in result.output and "--seed" in result.output
+    rows = table_rows(result.output)
+    assert len(rows) == 4 and any(r[-1] == "no" for r in rows)
+    for _, _, out, target, correct in rows:  # the "correct" column agrees with the numbers
+        assert (correct == "yes") == (abs(float(out) - float(target)) < 0.5)
+
+
+def test_xor_epochs_option():
+    result = run("--epochs", "5")
+    assert result.exit_code == 0, result.output
+    assert "XOR after 5 epochs" in result.output
+    assert len(table_rows(result.output)) == 4
+
+
+@pytest.mark.parametrize("args, match", [
+    (("--lr", "-1"), r"Invalid value for '--lr': must be greater than 0, got -1.0"),
+    (("--lr", "0"), r"Invalid value for '--lr': must be greater than 0, got 0.0"),
+    (("--epochs", "0"), r"Invalid value for '--epochs'"),
+    (("--batch-size", "5"), r"Invalid value for '--batch-size'"),
+])
+def test_xor_bad_options_exit_nonzero_with_a_clear_message(args, match):
+    result = run(*args)
+    assert result.exit_code != 0
+    assert re.search(match, result.output), result.output
+
+
+def test_xor_sweep_reports_a_count_out_of_n():
+    result = run("--sweep", "5")
+    assert result.exit_code == 0, result.output
+    m = re.search(r"XOR solved for (\d) of 5 seeds \(0-4\)\.", result.output)
+    assert m, result.output
+    failed_line = re.search(r"Not solved for seeds: ([\d, ]+)", result.output)
+    failed = [int(s) for s in failed_line.group(1).split(",")] if failed_line else []
+    assert int(m.group(1)) + len(failed) == 5
+    assert 0 in failed and 1 not in failed  # consistent with the single runs above
+
+
+def test_xor_help_mentions_the_success_rate():
+    result = runner.invoke(app, ["xor", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert re.search(r"succeeds for \d+ of the seeds 0-99", text), text
+    assert "--sweep" in text
+
+
+def test_app_lists_the_xor_command():
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "xor" in result.output
+
+
+def test_xor_solved_rounds_each_output_to_its_target():
+    assert xor_solved(np.array([0.1, 0.9, 0.6, -0.4]))
+    assert not xor_solved(np.array([0.1, 0.9, 0.6, 0.5]))
+    assert not xor_solved(np.array([0.1, 0.4, 0.6, 0.0]))
+    assert XOR_INPUTS.shape == (4, 2) and XOR_TARGETS.shape == (4, 1)
+    assert np.array_equal(XOR_TARGETS.ravel(), np.logical_xor(*XOR_INPUTS.T))
+
+
+def test_xor_network_is_the_tutorials():
+    model = xor_network()
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Tanh", "Dense", "Tanh"]
+    assert (model.layers[0].in_features, model.layers[0].out_features, model.layers[2].out_features) == (2, 3, 1)
+    assert all(layer.initializer == "uniform" for layer in model.layers[::2])
+    assert xor_network(5).layers[0].out_features == 5
+
+
+EXAMPLE = ROOT / "examples" / "xor.py"
+
+
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="examples/xor.py not written yet")
+def test_examples_xor_runs():
+    proc = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    # it prints one line per XOR sample with its output and target, then its verdict
+    rows = re.findall(r"\[(\d) (\d)\] -> ([+-]\d\.\d+)\s+\(target (\d)\)", proc.stdout)
+    assert [(a, b, t) for a, b, _, t in rows] == [("0", "0", "0"), ("0", "1", "1"), ("1", "0", "1"), ("1", "1", "0")]
+    solved = all(abs(float(o) - float(t)) < 0.5 for _, _, o, t in rows)
+    assert solved == (proc.stdout.strip().splitlines()[-1] == "solved")

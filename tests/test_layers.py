@@ -1,0 +1,403 @@
+"""Layers under the contract: errors, dtypes, initializers, immutability, seeding, custom layers."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import purenn as pn
+from purenn.errors import ShapeError
+from purenn.gradcheck import check_gradients
+from purenn.layers import (
+    GELU, Dense, Flatten, Layer, LeakyReLU, ReLU, Reshape, Sequential, Sigmoid, Softmax, Tanh,
+)
+from purenn.tree import readonly, tree_leaves, tree_map
+
+RNG = np.random.default_rng
+# The tutorial's XOR data, as it writes it: integer arrays of shape (4, 1, 2) and (4, 1, 1).
+XOR_X = np.array([[[0, 0]], [[0, 1]], [[1, 0]], [[1, 1]]])
+XOR_Y = np.array([[[0]], [[1]], [[1]], [[0]]])
+
+
+def some_layers() -> list[Layer]:
+    return [
+        Dense(3, 2), Dense(3, 2, use_bias=False, dtype="float64"), Tanh(), Sigmoid(), ReLU(),
+        LeakyReLU(0.1), GELU(), Softmax(), Flatten(), Reshape((3, 1)),
+        Sequential([Dense(3, 4), Tanh(), Sequential([Dense(4, 2), Softmax()])]),
+    ]
+
+
+# ---------------------------------------------------------------- shape errors
+
+
+def test_dense_shape_error_names_layer_expected_and_actual_shape():
+    layer = Dense(3, 2)
+    with pytest.raises(ShapeError, match=r"^Dense\(in_features=3, out_features=2.*\) expected input "
+                       r"of shape \(batch, 3\), got \(4, 5\)$"):
+        layer.forward(layer.init(RNG(0)), np.zeros((4, 5)))
+    with pytest.raises(ShapeError, match=r"expected input of shape \(batch, 3\), got \(\)"):
+        layer.forward(layer.init(RNG(0)), 1.0)
+
+
+def test_shape_error_is_a_value_error():
+    assert issubclass(ShapeError, ValueError)
+
+
+def test_reshape_shape_error_names_layer_expected_and_actual_shape():
+    with pytest.raises(ShapeError, match=r"^Reshape\(shape=\(2, 3\)\) expected input of shape "
+                       r"\(batch, \.\.\.\) with 6 values per sample, got \(4, 5\)$"):
+        Reshape((2, 3)).forward({}, np.zeros((4, 5)))
+
+
+def test_sequential_shape_error_says_which_layer():
+    model = Sequential([Dense(2, 3), Tanh(), Dense(4, 1)])
+    with pytest.raises(ShapeError, match=r"^layer 2 of Sequential: Dense\(in_features=4.*got \(5, 3\)$"):
+        model.forward(model.init(RNG(0)), np.zeros((5, 2)))
+
+
+def test_nested_sequential_shape_error_gives_the_path():
+    model = Sequential([Dense(2, 3), Sequential([Tanh(), Dense(5, 1)])])
+    with pytest.raises(ShapeError, match=r"^layer 1 of Sequential: layer 1 of Sequential: Dense\(in_features=5"):
+        model.forward(model.init(RNG(0)), np.zeros((1, 2)))
+
+
+def test_sequential_refuses_params_of_the_wrong_length():
+    model = Sequential([Dense(2, 3), Tanh()])
+    with pytest.raises(ValueError, match=r"Sequential of 2 layers needs params with one entry per "
+                       r"layer, got 1 entries; create them with model.init\(rng\)"):
+        model.forward((Dense(2, 3).init(RNG(0)),), np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="got dict"):
+        model.forward({}, np.zeros((1, 2)))
+
+
+# ---------------------------------------------------------------- input conversion and dtypes
+
+
+def test_tutorial_integer_xor_input_works_and_becomes_the_params_dtype():
+    for dtype in ("float32", "float64"):
+        layer = Dense(2, 3, dtype=dtype)
+        params = layer.init(RNG(0))
+        y, _ = layer.forward(params, XOR_X)
+        assert y.shape == (4, 1, 3) and y.dtype == dtype
+        expected = XOR_X.astype(dtype) @ params["w"] + params["b"]
+        np.testing.assert_array_equal(y, expected)
+
+
+def test_tutorial_integer_xor_trains_end_to_end():
+    from purenn.xor import xor_network
+
+    model = xor_network()
+    params = model.init(RNG(1))
+    new, history = pn.fit(model, params, XOR_X, XOR_Y, lr=0.1, epochs=3, batch_size=1, shuffle=False)
+    assert [leaf.dtype for leaf in tree_leaves(new)] == [np.float32] * 4
+    assert len(history.loss) == 3 and all(np.isfinite(history.loss))
+    out, _ = model.forward(new, XOR_X)
+    assert out.shape == (4, 1, 1) and out.dtype == np.float32
+
+
+def test_parameterless_layers_turn_integers_into_float32_and_keep_float64():
+    for layer in (Tanh(), Sigmoid(), ReLU(), LeakyReLU(), GELU(), Softmax(), Flatten(), Reshape((2,))):
+        assert layer.forward({}, XOR_X)[0].dtype == np.float32, layer
+        assert layer.forward({}, XOR_X.astype(np.float64))[0].dtype == np.float64, layer
+        assert layer.forward({}, XOR_X.astype(bool))[0].dtype == np.float32, layer
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.array([["a", "b"]]), r"input must be numeric, got an array of dtype <U1; convert it first"),
+    (np.array([[1, None]], dtype=object), r"input must be numeric, got an array of dtype object"),
+    ([[1.0, 2.0], [3.0]], r"input could not be turned into an array \(.*inhomogeneous"),
+])
+@pytest.mark.parametrize("layer", some_layers(), ids=repr)
+def test_non_numeric_input_is_refused_with_a_clear_type_error(layer, bad, match):
+    with pytest.raises(TypeError, match=match):
+        layer.forward(layer.init(RNG(0)), bad)
+
+
+def test_non_numeric_error_names_the_layer():
+    with pytest.raises(TypeError, match=r"^Dense\(in_features=2, out_features=2.*\): input must be numeric"):
+        Dense(2, 2).forward(Dense(2, 2).init(RNG(0)), np.array([["x", "y"]]))
+
+
+@pytest.mark.parametrize("layer", some_layers(), ids=repr)
+def test_float32_stays_float32_through_forward_and_backward(layer):
+    params = tree_map(lambda a: a.astype(np.float32), layer.init(RNG(0)))
+    x = RNG(1).standard_normal((4, 3)).astype(np.float32)
+    y, cache = layer.forward(params, x)
+    dx, grads = layer.backward(params, cache, np.ones_like(y))
+    assert (y.dtype, dx.dtype) == (np.float32, np.float32)
+    assert all(g.dtype == np.float32 for g in tree_leaves(grads))
+
+
+def test_dense_dtype_float32_by_default_float64_on_request():
+    assert Dense(2, 3).dtype == "float32"
+    for dtype in ("float32", "float64"):
+        layer = Dense(2, 3, dtype=dtype)
+        params = layer.init(RNG(0))
+        assert all(leaf.dtype == dtype for leaf in tree_leaves(params))
+        for x_dtype in (np.float32, np.float64, np.int64):
+            assert layer.forward(params, np.ones((1, 2), dtype=x_dtype))[0].dtype == dtype
+
+
+def test_dense_dtype_validator_names_field_value_and_choices():
+    with pytest.raises(ValueError, match=r"`dtype` must be one of \('float32', 'float64'\), got 'float16'"):
+        Dense(2, 3, dtype="float16")
+
+
+# ---------------------------------------------------------------- initializers
+
+
+def test_uniform_initializer_is_the_tutorials():
+    p = Dense(200, 300, initializer="uniform", dtype="float64").init(RNG(0))
+    for leaf in (p["w"], p["b"]):
+        assert leaf.min() >= -0.5 and leaf.max() < 0.5
+    assert p["w"].min() < -0.49 and p["w"].max() > 0.49
+    assert abs(p["w"].mean()) < 0.01
+    assert abs(p["w"].std() - np.sqrt(1 / 12)) < 0.005
+    # exactly rand(in, out) - 0.5 from the given generator, weights first, then bias
+    rng = RNG(3)
+    spawned = Dense(4, 5, initializer="uniform", dtype="float64").init(RNG(3))
+    np.testing.assert_array_equal(spawned["w"], rng.random((4, 5)) - 0.5)
+    np.testing.assert_array_equal(spawned["b"], rng.random(5) - 0.5)
+
+
+def test_glorot_initializer_is_within_its_limit_and_fills_it():
+    layer = Dense(120, 80, initializer="glorot", dtype="float64")
+    p = layer.init(RNG(0))
+    limit = np.sqrt(6 / (120 + 80))
+    assert np.abs(p["w"]).max() <= limit
+    assert np.abs(p["w"]).max() > 0.99 * limit
+    assert abs(p["w"].std() - limit / np.sqrt(3)) < 0.02 * limit
+    np.testing.assert_array_equal(p["b"], np.zeros(80))
+    assert Dense(2, 3).initializer == "glorot"
+
+
+def test_he_initializer_has_std_sqrt_2_over_fan_in():
+    p = Dense(400, 300, initializer="he", dtype="float64").init(RNG(0))
+    expected = np.sqrt(2 / 400)
+    # 120000 draws: the sample std is within ~0.2 % of the truth, so 2 % is a real check
+    assert abs(p["w"].std() / expected - 1) < 0.02
+    assert abs(p["w"].mean()) < 0.05 * expected
+    np.testing.assert_array_equal(p["b"], np.zeros(300))
+
+
+def test_no_bias_means_no_bias_param():
+    assert set(Dense(2, 3, use_bias=False).init(RNG(0))) == {"w"}
+    assert set(Dense(2, 3).init(RNG(0))) == {"w", "b"}
+
+
+# ---------------------------------------------------------------- purity
+
+
+@pytest.mark.parametrize("layer", some_layers(), ids=repr)
+def test_params_are_read_only(layer):
+    for leaf in tree_leaves(layer.init(RNG(0))):
+        assert not leaf.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            leaf += 1
+        with pytest.raises(ValueError, match="read-only"):
+            leaf[...] = 0
+
+
+@pytest.mark.parametrize("layer", some_layers(), ids=repr)
+def test_forward_and_backward_mutate_nothing(layer):
+    params = layer.init(RNG(0))
+    params_before = tree_map(np.copy, params)
+    x = RNG(1).standard_normal((5, 3))
+    x_before = x.copy()
+    y, cache = layer.forward(params, x)
+    dy = RNG(2).standard_normal(y.shape)
+    dy_before = dy.copy()
+    dx, grads = layer.backward(params, cache, dy)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(dy, dy_before)
+    for a, b in zip(tree_leaves(params), tree_leaves(params_before), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert dx.shape == x.shape
+    assert tree_map(np.shape, grads) == tree_map(np.shape, params)
+    # a second forward from the same params and input gives the same output
+    np.testing.assert_array_equal(layer.forward(params, x)[0], y)
+
+
+def test_layers_are_frozen_and_evolve_round_trips():
+    layer = Dense(2, 3)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        layer.out_features = 4
+    wider = attrs.evolve(layer, out_features=4)
+    assert (layer.out_features, wider.out_features) == (3, 4)
+    assert attrs.evolve(wider, out_features=3) == layer
+    assert attrs.evolve(layer) == layer and hash(attrs.evolve(layer)) == hash(layer)
+    with pytest.raises(ValueError, match="'out_features' must be > 0: 0"):
+        attrs.evolve(layer, out_features=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(1, 50), st.integers(1, 50), st.sampled_from(["uniform", "glorot", "he"]),
+    st.booleans(), st.sampled_from(["float32", "float64"]),
+)
+def test_evolve_round_trip_property(i, o, init, bias, dtype):
+    layer = Dense(i, o, initializer=init, use_bias=bias, dtype=dtype)
+    assert attrs.evolve(layer, **attrs.asdict(layer)) == layer
+    assert Dense(**attrs.asdict(layer)) == layer
+    model = Sequential([layer, LeakyReLU(0.3)])
+    other = attrs.evolve(model, layers=(attrs.evolve(layer, out_features=o + 1), LeakyReLU(0.3)))
+    assert other != model
+    assert attrs.evolve(other, layers=model.layers) == model
+
+
+# ---------------------------------------------------------------- seeding of Sequential
+
+
+def test_same_seed_gives_identical_params_different_seed_differs():
+    model = Sequential([Dense(4, 8), Tanh(), Dense(8, 3, initializer="uniform")])
+    a, b, c = model.init(RNG(7)), model.init(RNG(7)), model.init(RNG(8))
+    for x, y in zip(tree_leaves(a), tree_leaves(b), strict=True):
+        assert np.array_equal(x, y)
+    assert not np.array_equal(a[0]["w"], c[0]["w"])
+
+
+def test_adding_a_layer_at_the_end_keeps_earlier_params():
+    base = [Dense(4, 8, initializer="he"), Tanh(), Dense(8, 3, initializer="uniform")]
+    short = Sequential(base).init(RNG(0))
+    longer = Sequential([*base, Tanh(), Dense(3, 2, initializer="uniform")]).init(RNG(0))
+    for x, y in zip(tree_leaves(short), tree_leaves(longer[:3]), strict=True):
+        assert np.array_equal(x, y)
+
+
+def test_each_child_gets_its_own_stream():
+    # two identical children must not get identical params (cloned generators would)
+    p = Sequential([Dense(3, 3, initializer="uniform"), Dense(3, 3, initializer="uniform")]).init(RNG(0))
+    assert not np.array_equal(p[0]["w"], p[1]["w"])
+    # changing how much the first child draws (uniform: w and b; he: w only; wider: more) leaves
+    # the last child's params alone; with one shared stream they would shift
+    last = Dense(8, 3, initializer="uniform")
+    runs = [
+        Sequential([first, Tanh(), last]).init(RNG(0))[2]
+        for first in (Dense(4, 8, initializer="uniform"), Dense(4, 8, initializer="he"), Dense(9, 8))
+    ]
+    for other in runs[1:]:
+        assert np.array_equal(runs[0]["w"], other["w"]) and np.array_equal(runs[0]["b"], other["b"])
+
+
+# ---------------------------------------------------------------- a user-written layer
+
+
+@attrs.frozen
+class Scale(Layer):
+    """Y = X * s for a learned per-feature scale s of shape (features,).
+
+    Backward: dE/dX = dE/dY * s,  dE/ds = sum over the batch of dE/dY * X.
+    """
+
+    features: int = attrs.field(validator=attrs.validators.gt(0))
+
+    def init(self, rng):
+        return {"s": readonly(np.ones(self.features, dtype=np.float32))}
+
+    def forward(self, params, x):
+        x = pn.layers.base.as_float_array(x, self, params["s"].dtype)
+        if x.shape[-1] != self.features:
+            raise pn.layers.base.shape_error(self, f"(batch, {self.features})", x.shape)
+        return x * params["s"], x
+
+    def backward(self, params, x, dy):
+        return dy * params["s"], {"s": (dy * x).reshape(-1, self.features).sum(axis=0)}
+
+
+def test_custom_layer_passes_check_gradients_alone_and_inside_sequential():
+    check_gradients(Scale(3), RNG(0).standard_normal((4, 3)))
+    model = Sequential([Dense(2, 3), Scale(3), Tanh(), Sequential([Scale(3), Dense(3, 1)])])
+    check_gradients(model, RNG(1).standard_normal((5, 2)))
+
+
+def test_custom_layer_shape_error_is_reported_with_its_index():
+    model = Sequential([Dense(2, 3), Scale(4)])
+    with pytest.raises(ShapeError, match=r"layer 1 of Sequential: Scale\(features=4\) expected"):
+        model.forward(model.init(RNG(0)), np.zeros((1, 2)))
+
+
+def test_custom_layer_trains_with_fit():
+    x = RNG(0).standard_normal((64, 3)).astype(np.float32)
+    target_scale = np.array([2.0, -1.0, 0.5], dtype=np.float32)
+    params, history = pn.fit(Scale(3), Scale(3).init(RNG(0)), x, x * target_scale,
+                             lr=0.5, epochs=60, batch_size=16)
+    np.testing.assert_allclose(params["s"], target_scale, atol=1e-3)
+    assert history.loss[-1] < 1e-4 * history.loss[0]
+    assert not params["s"].flags.writeable
+
+    model = Sequential([Dense(3, 8), Tanh(), Scale(8), Dense(8, 1)])
+    y = np.sin(x.sum(axis=1, keepdims=True))
+    _, history = pn.fit(model, model.init(RNG(1)), x, y, lr=0.05, epochs=30, batch_size=8)
+    assert history.loss[-1] < 0.5 * history.loss[0]
+
+
+# ---------------------------------------------------------------- batch = per sample
+
+
+ACTIVATIONS = st.sampled_from([Tanh(), Sigmoid(), ReLU(), LeakyReLU(0.2), GELU(), Softmax()])
+
+
+@st.composite
+def batchable_case(draw):
+    kind = draw(st.sampled_from(["dense", "activation", "sequential"]))
+    width = draw(st.integers(1, 6))
+    if kind == "dense":
+        layer = Dense(width, draw(st.integers(1, 6)), use_bias=draw(st.booleans()), dtype="float64")
+    elif kind == "activation":
+        layer = draw(ACTIVATIONS)
+    else:
+        widths = [width, *draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))]
+        layers = []
+        for a, b in zip(widths, widths[1:]):
+            layers += [Dense(a, b, dtype="float64"), draw(ACTIVATIONS)]
+        layer = Sequential(layers)
+    x = RNG(draw(st.integers(0, 2**32 - 1))).standard_normal((draw(st.integers(1, 6)), width))
+    return layer, x, draw(st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(batchable_case())
+def test_batch_results_equal_per_sample_results(case):
+    layer, x, seed = case
+    params = layer.init(RNG(seed))
+    y, cache = layer.forward(params, x)
+    dy = RNG(seed).standard_normal(y.shape)
+    dx, grads = layer.backward(params, cache, dy)
+    grad_sum = tree_map(np.zeros_like, grads)
+    for i in range(len(x)):
+        yi, ci = layer.forward(params, x[i : i + 1])
+        dxi, gi = layer.backward(params, ci, dy[i : i + 1])
+        np.testing.assert_allclose(yi[0], y[i], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(dxi[0], dx[i], rtol=1e-12, atol=1e-14)
+        grad_sum = tree_map(np.add, grad_sum, gi)
+    for a, b in zip(tree_leaves(grad_sum), tree_leaves(grads), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- validators
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda: Dense(0, 3), ValueError, r"'in_features' must be > 0: 0"),
+    (lambda: Dense(3, -1), ValueError, r"'out_features' must be > 0: -1"),
+    (lambda: Dense(2.5, 3), TypeError, r"'in_features' must be <class 'int'> \(got 2.5"),
+    (lambda: Dense(2, 3, initializer="xavier"), ValueError,
+     r"'initializer' must be in \('uniform', 'glorot', 'he'\) \(got 'xavier'\)"),
+    (lambda: Reshape((0,)), ValueError, r"`shape` must be a non-empty tuple of positive sizes, got \(0,\)"),
+    (lambda: Reshape(()), ValueError, r"`shape` must be a non-empty tuple of positive sizes, got \(\)"),
+    (lambda: Reshape((2, -3)), ValueError, r"got \(2, -3\)"),
+    (lambda: Sequential([Dense(2, 3), "tanh"]), TypeError,
+     r"Sequential: item 1 \('tanh'\) is not a layer; a layer needs init\(rng\), forward"),
+])
+def test_validators_give_clear_messages(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_sequential_accepts_any_iterable_and_stores_a_tuple():
+    model = Sequential(layer for layer in [Dense(2, 3), Tanh()])
+    assert isinstance(model.layers, tuple) and len(model.layers) == 2
+    assert model == Sequential([Dense(2, 3), Tanh()])
