@@ -155,7 +155,9 @@ real_mnist = pytest.mark.skipif(
 def test_seed_preset_on_real_mnist_learns():
     result = runner.invoke(app, ["mnist", "--preset", "seed", "--epochs", "1", "--limit", "5000"])
     assert result.exit_code == 0, result.output
-    assert _accuracy(result.output) > 0.80
+    # the tutorial's own code reaches 64% after these 5000 samples (its tanh units start
+    # saturated by the U[-0.5, 0.5) weights); chance is 10%
+    assert _accuracy(result.output) > 0.55
 
 
 @real_mnist
