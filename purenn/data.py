@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 import attrs
 import numpy as np
 
+from purenn.atomic import atomic_writer
 from purenn.idx import DataError, read_idx
 from purenn.tree import readonly
 
@@ -253,8 +253,8 @@ def fetch_file(name: str, sha256: str, directory: str | os.PathLike[str],
                mirrors: Sequence[str], *, opener: Opener | None = None) -> Path:
     """Download ``name`` from the first mirror that serves it with the right SHA-256.
 
-    The bytes go to a temp file in ``directory`` that is moved into place only once verified;
-    on any failure nothing is left behind. Raises :class:`DownloadError` listing each mirror's
+    The bytes go to a temp file in ``directory`` (:func:`purenn.atomic.atomic_writer`) that is
+    moved into place only once verified; on any failure nothing is left behind. Raises :class:`DownloadError` listing each mirror's
     failure if none worked.
     """
     opener = opener or _urlopen
@@ -264,33 +264,32 @@ def fetch_file(name: str, sha256: str, directory: str | os.PathLike[str],
     except OSError as e:
         raise DownloadError(f"cannot create {directory} to download {name} into "
                             f"({e.strerror or e}); choose a writable data_dir") from None
+    if not os.access(directory, os.W_OK):
+        raise DownloadError(f"cannot write {name} into {directory} (permission denied); "
+                            f"choose a writable data_dir")
     failures = []
     for base in mirrors:
         url = base if base.endswith(name) else base.rstrip("/") + "/" + name
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
-        except OSError as e:
-            raise DownloadError(f"cannot write {name} into {directory} ({e.strerror or e}); "
-                                f"choose a writable data_dir") from None
-        try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, opener(url) as response:
+            # atomic_writer moves the file into place only when the block ends cleanly
+            with atomic_writer(directory / name) as out, opener(url) as response:
+                digest = hashlib.sha256()
                 while chunk := response.read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
-            if digest.hexdigest() != sha256:
-                failures.append(f"  {url}: SHA-256 {digest.hexdigest()} does not match the "
-                                f"expected {sha256}; refused")
-                continue
-            os.replace(tmp, directory / name)
+                if digest.hexdigest() != sha256:
+                    raise _ChecksumMismatch(digest.hexdigest())
             return directory / name
+        except _ChecksumMismatch as e:
+            failures.append(f"  {url}: SHA-256 {e} does not match the expected {sha256}; refused")
         except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts are OSErrors
             failures.append(f"  {url}: {e}")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     raise DownloadError(f"could not download {name} into {directory}; every mirror failed:\n"
                         + "\n".join(failures))
+
+
+class _ChecksumMismatch(Exception):
+    """A downloaded file's SHA-256 (the exception's argument) is not the expected one."""
 
 
 def _sha256_file(path: Path) -> str:
