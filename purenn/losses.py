@@ -31,15 +31,20 @@ def mse(y_pred: Any, y_true: Any) -> tuple[float, np.ndarray]:
 
     ``n`` is the number of elements of ``y_pred``; shapes must match exactly.
     """
-    y_pred = _float_array(y_pred, "y_pred", "mse")
-    y_true = _float_array(y_true, "y_true", "mse", y_pred.dtype)
+    if type(y_pred) is not np.ndarray or y_pred.dtype.kind != "f":  # fast path: float arrays
+        y_pred = _float_array(y_pred, "y_pred", "mse")
+    if type(y_true) is not np.ndarray or y_true.dtype != y_pred.dtype:
+        y_true = _float_array(y_true, "y_true", "mse", y_pred.dtype)
     if y_pred.shape != y_true.shape:
         raise ShapeError(
             f"mse: y_pred has shape {y_pred.shape} but y_true has {y_true.shape}; they must match "
             "(one-hot encode integer labels with purenn.one_hot)"
         )
     diff = y_pred - y_true
-    return float(np.mean(diff * diff)), diff * (2.0 / diff.size)
+    sq = diff * diff
+    # np.mean's own arithmetic (a pairwise sum, then one division) without its Python overhead
+    value = np.add.reduce(sq, axis=None) / sq.size if sq.size else np.mean(sq)
+    return float(value), diff * (2.0 / diff.size)
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:

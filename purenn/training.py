@@ -104,6 +104,8 @@ def fit(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     shuffle_rng, layer_rng = rng.spawn(2)
     stochastic = getattr(model, "stochastic", False)
+    # grads without the input's gradient when the model offers it (Sequential, Dense)
+    param_grads = getattr(model, "param_grads", None) or (lambda p, c, d: model.backward(p, c, d)[1])
     state = optimizer.init(params) if optimizer is not None else None
     n = len(x)
     n_batches = math.ceil(n / batch_size)
@@ -116,20 +118,19 @@ def fit(
         else:
             xs, ys = x, y
         total = 0.0
-        for b in range(n_batches):
-            xb = xs[b * batch_size : (b + 1) * batch_size]
-            yb = ys[b * batch_size : (b + 1) * batch_size]
+        for b, start in enumerate(range(0, n, batch_size)):
+            xb, yb = xs[start : start + batch_size], ys[start : start + batch_size]
             if stochastic:
                 out, cache = model.forward(params, xb, rng=layer_rng)
             else:
                 out, cache = model.forward(params, xb)
             value, dy = loss(out, yb)
-            _, grads = model.backward(params, cache, dy)
+            grads = param_grads(params, cache, dy)
             if state is None:
                 params = sgd_step(params, grads, lr)
             else:
                 params, state = optimizer.update(params, grads, state)
-            total += value * len(xb)
+            total += value * xb.shape[0]
             if on_batch is not None:
                 on_batch(b + 1, n_batches)
         log = EpochLog(epoch=epoch, epochs=epochs, loss=total / n)

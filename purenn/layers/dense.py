@@ -56,19 +56,25 @@ class Dense(Layer):
         x = as_float_array(x, self, w.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise shape_error(self, f"(batch, {self.in_features})", x.shape)
-        y = x @ w
+        y = np.dot(x, w) if x.ndim == 2 else x @ w  # same result; np.dot has less overhead
         if self.use_bias:
             y += params["b"]
         return y, x
 
     def backward(self, params: dict[str, np.ndarray], x: np.ndarray, dy: np.ndarray):
         w = params["w"]
-        shape = x.shape
-        if x.ndim != 2:  # any leading dims: flatten them into one batch axis
+        if x.ndim == 2:
+            dx = np.dot(dy, w.T)
+        else:  # any leading dims: flatten them into one batch axis
+            dx = np.dot(dy.reshape(-1, self.out_features), w.T).reshape(x.shape)
+        return dx, self.param_grads(params, x, dy)
+
+    def param_grads(self, params: dict[str, np.ndarray], x: np.ndarray, dy: np.ndarray):
+        """``backward``'s grads alone, without dE/dX: for a model's first layer, whose input is data."""
+        if x.ndim != 2:
             x, dy = x.reshape(-1, self.in_features), dy.reshape(-1, self.out_features)
         # np.dot, not @: for a single sample (an outer product) matmul is several times slower
-        dw = np.dot(x.T, dy)
-        grads = {"w": dw}
+        grads = {"w": np.dot(x.T, dy)}
         if self.use_bias:
-            grads["b"] = dy.sum(axis=0)
-        return np.dot(dy, w.T).reshape(shape), grads
+            grads["b"] = np.add.reduce(dy, axis=0)  # dy.sum(axis=0) without its Python wrapper
+        return grads
