@@ -6,17 +6,48 @@ from typing import Any
 
 import numpy as np
 
-from purenn.tree import readonly, tree_map
+from purenn.errors import ShapeError
+from purenn.tree import tree_map
 
 
-def _descend(p: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
-    # (-lr * g) + p equals p - lr * g exactly, with one temporary instead of two: for large
-    # layers the second allocation costs more than the arithmetic.
-    out = np.multiply(g, -lr, dtype=p.dtype)
-    np.add(out, p, out=out)
-    return readonly(out)
+def _descend(p: np.ndarray, g: Any, lr: float) -> np.ndarray:
+    """A new read-only ``p - lr * g``, computed as ``(-lr * g) + p`` (exactly equal) with one
+    temporary instead of two: for large layers the second allocation costs more than the math."""
+    if type(g) is np.ndarray and g.dtype == p.dtype and g.shape == p.shape and type(lr) is float:
+        out = g * -lr  # the common case, with the least ufunc overhead
+    else:
+        g = np.asarray(g)
+        if g.shape != p.shape:
+            raise ShapeError(
+                f"sgd_step: a gradient of shape {g.shape} for a parameter of shape {p.shape}; "
+                "backward must return grads shaped like params"
+            )
+        out = np.multiply(g, -lr, out=np.empty(p.shape, p.dtype))
+    out += p
+    out.setflags(write=False)
+    return out
+
+
+class _Unusual(Exception):
+    """A tree the fast walk does not handle; :func:`tree_map` takes over."""
+
+
+def _descend_tree(p: Any, g: Any, lr: float) -> Any:
+    # The usual trees (tuples of dicts of arrays) without tree_map's generality: for a small
+    # network the walk costs as much as the arithmetic otherwise.
+    if type(p) is tuple and type(g) is tuple and len(p) == len(g):
+        return tuple([_descend_tree(a, b, lr) for a, b in zip(p, g)])
+    if type(p) is dict and type(g) is dict and p.keys() == g.keys():
+        return {k: _descend(a, g[k], lr) if type(a) is np.ndarray else _descend_tree(a, g[k], lr)
+                for k, a in p.items()}
+    if type(p) is np.ndarray:
+        return _descend(p, g, lr)
+    raise _Unusual
 
 
 def sgd_step(params: Any, grads: Any, lr: float) -> Any:
     """Return new read-only params ``p - lr * g`` for every leaf; ``params`` stay unchanged."""
-    return tree_map(lambda p, g: _descend(p, g, lr), params, grads)
+    try:
+        return _descend_tree(params, grads, lr)
+    except _Unusual:
+        return tree_map(lambda p, g: _descend(p, g, lr), params, grads)
