@@ -8,7 +8,8 @@ Everything runs in float64. For a layer, the scalar checked is E = sum(Y * R) fo
 (so dE/dY = R); each input element and each parameter is nudged by +-eps and the central difference
 (E(+eps) - E(-eps)) / 2 eps is compared with what ``backward`` returned. The check also confirms that
 ``forward`` and ``backward`` leave their inputs and params untouched and that ``grads`` has the
-structure of ``params``.
+structure of ``params``, and, for layers that offer ``param_grads``, that it returns exactly
+``backward``'s grads.
 """
 
 from __future__ import annotations
@@ -102,6 +103,13 @@ def check_gradients(
         raise GradientCheckError(
             f"{who}: grads structure {tree_structure(grads)} differs from params {tree_structure(params)}"
         )
+    if callable(getattr(layer, "param_grads", None)):
+        _, cache = forward(params, x)
+        alone = layer.param_grads(params, cache, r)
+        if tree_structure(alone) != tree_structure(grads) or not all(
+            np.array_equal(a, b) for a, b in zip(tree_leaves(alone), tree_leaves(grads))
+        ):
+            raise GradientCheckError(f"{who}: param_grads differs from the grads backward returns")
 
     # Work on private, writable copies that the finite differences nudge one element at a time.
     leaves = [np.array(a) for a in tree_leaves(params)]

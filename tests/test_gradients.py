@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import purenn
+import purenn as pn
 import purenn.layers
 import purenn.losses
 from purenn.gradcheck import GradientCheckError, check_gradients, check_loss_gradients
@@ -352,3 +353,17 @@ def test_check_loss_gradients_catches_a_loss_that_mutates_its_input():
 
     with pytest.raises(GradientCheckError, match="clipping_mse: the loss modified its inputs"):
         check_loss_gradients(clipping_mse, 3 * normal(0, (3, 2)), normal(1, (3, 2)))
+
+
+def test_check_gradients_catches_param_grads_that_differ_from_backward():
+    @attrs.frozen
+    class Skewed(pn.Dense):
+        def backward(self, params, x, dy):  # correct: Dense's own grads
+            return np.dot(dy, params["w"].T), pn.Dense.param_grads(self, params, x, dy)
+
+        def param_grads(self, params, x, dy):
+            grads = super().param_grads(params, x, dy)
+            return {**grads, "b": grads["b"] * 1.5}
+
+    with pytest.raises(GradientCheckError, match="param_grads differs"):
+        check_gradients(Skewed(3, 2), np.random.default_rng(0).standard_normal((4, 3)))

@@ -12,6 +12,10 @@ belong to :func:`purenn.sgd_step` and the optimizers. Layers that draw random nu
 time (``Dropout``) set ``stochastic = True`` and accept ``forward(params, x, rng=None)``; with no
 generator they run in evaluation mode.
 
+A layer may also offer ``param_grads(params, cache, dy) -> grads``: ``backward``'s grads without
+dE/dX. ``fit`` uses it for the model's first layer, whose input is data and needs no gradient
+(for a Dense layer on MNIST that is a third of a step's arithmetic). It is optional.
+
 To write your own layer, subclass :class:`Layer` under ``@attrs.frozen`` and define the three
 methods; it then composes with the built-in ones inside ``Sequential``, trains with ``fit`` and
 is verified by :func:`purenn.check_gradients`.
