@@ -229,7 +229,7 @@ def test_layers_are_frozen_and_evolve_round_trips():
     assert (layer.out_features, wider.out_features) == (3, 4)
     assert attrs.evolve(wider, out_features=3) == layer
     assert attrs.evolve(layer) == layer and hash(attrs.evolve(layer)) == hash(layer)
-    with pytest.raises(ValueError, match="'out_features' must be > 0: 0"):
+    with pytest.raises(ValueError, match="`out_features` must be a positive integer, got 0"):
         attrs.evolve(layer, out_features=0)
 
 
@@ -381,9 +381,11 @@ def test_batch_results_equal_per_sample_results(case):
 
 
 @pytest.mark.parametrize("make, error, match", [
-    (lambda: Dense(0, 3), ValueError, r"'in_features' must be > 0: 0"),
-    (lambda: Dense(3, -1), ValueError, r"'out_features' must be > 0: -1"),
-    (lambda: Dense(2.5, 3), TypeError, r"'in_features' must be <class 'int'> \(got 2.5"),
+    (lambda: Dense(0, 3), ValueError, r"`in_features` must be a positive integer, got 0"),
+    (lambda: Dense(3, -1), ValueError, r"`out_features` must be a positive integer, got -1"),
+    (lambda: Dense(2.5, 3), ValueError, r"`in_features` must be a positive integer, got 2.5"),
+    (lambda: Dense(True, 3), ValueError, r"`in_features` must be a positive integer, got True"),
+    (lambda: LeakyReLU("abc"), TypeError, r"`negative_slope` must be a number, got 'abc'"),
     (lambda: Dense(2, 3, initializer="xavier"), ValueError,
      r"'initializer' must be in \('uniform', 'glorot', 'he'\) \(got 'xavier'\)"),
     (lambda: Reshape((0,)), ValueError, r"`shape` must be a non-empty tuple of positive sizes, got \(0,\)"),

@@ -79,3 +79,27 @@ def shape_error(layer: object, expected: str, got: tuple[int, ...]) -> ShapeErro
 def float_dtype_validator(instance: object, attribute: attrs.Attribute, value: str) -> None:
     if value not in _FLOAT_DTYPES:
         raise ValueError(f"`{attribute.name}` must be one of {_FLOAT_DTYPES}, got {value!r}")
+
+
+def index_to_int(value: Any) -> Any:
+    """attrs converter: NumPy integers (from shape arithmetic) become plain ints, so records
+    compare and serialise as written; anything else is left for the validator to judge."""
+    return int(value) if isinstance(value, np.integer) else value
+
+
+def positive_int(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: a positive int (not a bool), with a message naming the field."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"`{attribute.name}` must be a positive integer, got {value!r}")
+
+
+def to_float(name: str):
+    """attrs converter to float whose error names the field."""
+
+    def convert(value: Any) -> float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"`{name}` must be a number, got {value!r}") from None
+
+    return convert

@@ -7,7 +7,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenn.layers.base import Layer, as_float_array, float_dtype_validator, shape_error
+from purenn.layers.base import (
+    Layer, as_float_array, float_dtype_validator, index_to_int, positive_int, shape_error,
+)
 from purenn.tree import readonly
 
 INITIALIZERS = ("uniform", "glorot", "he")
@@ -28,8 +30,8 @@ class Dense(Layer):
     ``dtype``: ``"float32"`` (default) or ``"float64"``; inputs are converted to the params' dtype.
     """
 
-    in_features: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)])
-    out_features: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)])
+    in_features: int = attrs.field(converter=index_to_int, validator=positive_int)
+    out_features: int = attrs.field(converter=index_to_int, validator=positive_int)
     initializer: str = attrs.field(default="glorot", validator=attrs.validators.in_(INITIALIZERS))
     use_bias: bool = True
     dtype: str = attrs.field(default="float32", validator=float_dtype_validator)
