@@ -71,6 +71,23 @@ def im2col(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
     return windows.reshape(n * ho * wo, kh * kw * xp.shape[3])  # one copy, straight into C order
 
 
+def im2col_transposed(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
+    """The transpose of :func:`im2col`, built directly: contiguous ``(kh * kw * C, batch * Ho * Wo)``.
+
+    Row ``(p * kw + q) * C + c`` holds channel ``c`` at kernel offset ``(p, q)`` of every window.
+    For inputs with few channels (a grey-scale image) this is several times faster to build than
+    ``im2col``, whose rows would be copied a few floats at a time.
+    """
+    n, h, w, c = xp.shape
+    ho, wo = output_size(h, kh, sh), output_size(w, kw, sw)
+    out = np.empty((kh, kw, c, n, ho, wo), dtype=xp.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            block = xp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :]
+            out[i, j] = block.transpose(3, 0, 1, 2)
+    return out.reshape(kh * kw * c, n * ho * wo)
+
+
 def col2im(
     dwindows: np.ndarray, padded_shape: tuple[int, ...], sh: int, sw: int
 ) -> np.ndarray:
