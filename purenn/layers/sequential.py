@@ -9,6 +9,7 @@ import numpy as np
 
 from purenn.errors import ShapeError
 from purenn.layers.base import Layer
+from purenn.tree import tree_leaves, tree_map
 
 
 def _to_layers(value: Any) -> tuple[Layer, ...]:
@@ -70,17 +71,21 @@ class Sequential(Layer):
         return dy, tuple(grads)
 
     def param_grads(self, params: tuple[Any, ...], caches: tuple[Any, ...], dy: np.ndarray):
-        """``backward``'s grads alone. The first layer's dE/dX, which ``fit`` would discard, is not
-        computed when that layer has ``param_grads`` too (for a Dense layer on MNIST, a third of
-        the arithmetic of a step)."""
+        """``backward``'s grads alone. No dE/dX is computed below the first layer that has
+        parameters: that layer's input gradient (which ``fit`` would discard) is skipped when it
+        offers ``param_grads`` too (for a Dense layer on MNIST, a third of a step's arithmetic),
+        and the parameter-free layers before it (a ``Reshape``, say) are not run backward at all."""
         layers = self.layers
+        first = next((i for i, p in enumerate(params) if tree_leaves(p)), len(layers))
         grads: list[Any] = [None] * len(layers)
-        for i in range(len(layers) - 1, 0, -1):
+        for i in range(len(layers) - 1, first, -1):
             dy, grads[i] = layers[i].backward(params[i], caches[i], dy)
-        if layers:
-            first = getattr(layers[0], "param_grads", None)
-            if first is not None:
-                grads[0] = first(params[0], caches[0], dy)
+        if first < len(layers):
+            alone = getattr(layers[first], "param_grads", None)
+            if alone is not None:
+                grads[first] = alone(params[first], caches[first], dy)
             else:
-                grads[0] = layers[0].backward(params[0], caches[0], dy)[1]
+                grads[first] = layers[first].backward(params[first], caches[first], dy)[1]
+        for i in range(first):  # no parameters: the grads are the params' (leafless) structure
+            grads[i] = tree_map(lambda a: a, params[i])
         return tuple(grads)
