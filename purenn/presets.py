@@ -77,17 +77,18 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             name="cnn",
-            description="a small CNN: conv 32 - pool - conv 64 - pool - dense 128 - dropout - 10, "
-            "Adam with cosine decay",
+            description="a small CNN: conv 5x5x32 - pool - conv 5x5x64 - pool - dense 128 - "
+            "dropout 0.25 - 10, Adam with cosine decay, minibatches of 128, shuffled",
             model=Sequential([
                 Reshape((28, 28, 1)),
-                Conv2D(1, 32, 3), ReLU(), MaxPool2D(2),
-                Conv2D(32, 64, 3), ReLU(), MaxPool2D(2),
-                Flatten(), Dense(5 * 5 * 64, 128, initializer="he"), ReLU(), Dropout(0.5),
+                # pooling before ReLU: the same function (max and ReLU commute), on 4x fewer values
+                Conv2D(1, 32, 5), MaxPool2D(2), ReLU(),
+                Conv2D(32, 64, 5), MaxPool2D(2), ReLU(),
+                Flatten(), Dense(4 * 4 * 64, 128, initializer="he"), ReLU(), Dropout(0.25),
                 Dense(128, 10),
             ]),
-            loss="softmax_cross_entropy", optimizer="adam", lr=1e-3, epochs=3,
-            batch_size=64, shuffle=True,
+            loss="softmax_cross_entropy", optimizer="adam", lr=2e-3, epochs=3,
+            batch_size=128, shuffle=True,
         ),
     )
 }
