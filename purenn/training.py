@@ -112,14 +112,15 @@ def fit(
     logs: list[EpochLog] = []
 
     for epoch in range(1, epochs + 1):
-        if shuffle:
-            order = shuffle_rng.permutation(n)
-            xs, ys = x[order], y[order]
-        else:
-            xs, ys = x, y
+        # shuffled batches are gathered one at a time: no second copy of the whole data set
+        order = shuffle_rng.permutation(n) if shuffle else None
         total = 0.0
         for b, start in enumerate(range(0, n, batch_size)):
-            xb, yb = xs[start : start + batch_size], ys[start : start + batch_size]
+            if order is None:
+                xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            else:
+                rows = order[start : start + batch_size]
+                xb, yb = x[rows], y[rows]
             if stochastic:
                 out, cache = model.forward(params, xb, rng=layer_rng)
             else:
