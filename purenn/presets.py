@@ -65,14 +65,14 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             name="mlp",
-            description="a modern MLP: 784-256-128-10 ReLU, He init, softmax cross-entropy, "
+            description="a modern MLP: 784-512-256-10 ReLU, He init, softmax cross-entropy, "
             "Adam with cosine decay, minibatches of 128, shuffled",
             model=Sequential([
-                Dense(784, 256, initializer="he"), ReLU(),
-                Dense(256, 128, initializer="he"), ReLU(),
-                Dense(128, 10),
+                Dense(784, 512, initializer="he"), ReLU(),
+                Dense(512, 256, initializer="he"), ReLU(),
+                Dense(256, 10),
             ]),
-            loss="softmax_cross_entropy", optimizer="adam", lr=2e-3, epochs=8,
+            loss="softmax_cross_entropy", optimizer="adam", lr=2e-3, epochs=10,
             batch_size=128, shuffle=True,
         ),
         Preset(
