@@ -166,3 +166,13 @@ def test_default_mlp_preset_reaches_98_percent_on_real_mnist():
     result = runner.invoke(app, ["mnist"])
     assert result.exit_code == 0, result.output
     assert _accuracy(result.output) >= 0.98
+
+
+@real_mnist
+def test_cnn_preset_reaches_99_percent_on_real_mnist(tmp_path):
+    ckpt = tmp_path / "cnn.npz"
+    result = runner.invoke(app, ["mnist", "--preset", "cnn", "--save", str(ckpt)])
+    assert result.exit_code == 0, result.output
+    assert _accuracy(result.output) >= 0.99
+    evaluated = runner.invoke(app, ["evaluate", str(ckpt)])
+    assert _accuracy(evaluated.output) == _accuracy(result.output)
