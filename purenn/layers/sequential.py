@@ -9,7 +9,7 @@ import numpy as np
 
 from purenn.errors import ShapeError
 from purenn.layers.base import Layer
-from purenn.tree import tree_leaves, tree_map
+from purenn.tree import tree_map
 
 
 def _to_layers(value: Any) -> tuple[Layer, ...]:
@@ -21,6 +21,15 @@ def _to_layers(value: Any) -> tuple[Layer, ...]:
                 "init(rng), forward(params, x) and backward(params, cache, dy)"
             )
     return layers
+
+
+def _has_arrays(tree: Any) -> bool:
+    """Whether a params tree holds any array (stops at the first one: cheap for a Dense's dict)."""
+    if isinstance(tree, dict):
+        return any(_has_arrays(v) for v in tree.values())
+    if isinstance(tree, (tuple, list)):
+        return any(_has_arrays(v) for v in tree)
+    return True
 
 
 @attrs.frozen
@@ -76,7 +85,7 @@ class Sequential(Layer):
         offers ``param_grads`` too (for a Dense layer on MNIST, a third of a step's arithmetic),
         and the parameter-free layers before it (a ``Reshape``, say) are not run backward at all."""
         layers = self.layers
-        first = next((i for i, p in enumerate(params) if tree_leaves(p)), len(layers))
+        first = next((i for i, p in enumerate(params) if _has_arrays(p)), len(layers))
         grads: list[Any] = [None] * len(layers)
         for i in range(len(layers) - 1, first, -1):
             dy, grads[i] = layers[i].backward(params[i], caches[i], dy)
