@@ -23,6 +23,7 @@ Targets (from the issues):
 
     python benchmarks/bench_mlp.py                  # batch 64 and batch 1, float32
     python benchmarks/bench_mlp.py --batch 1 --samples 20000 --repeats 5
+    python benchmarks/bench_mlp.py --batch 1 --mnist --samples 60000   # the seed preset's data
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for `benchmarks.tutorial_code`
 
 from benchmarks.tutorial_code import tutorial_network  # noqa: E402
-from purenn import Dense, Sequential, Tanh, fit, mse, one_hot  # noqa: E402
+from purenn import Dense, Sequential, Tanh, fit, load_mnist, mse, one_hot  # noqa: E402
 
 SIZES = (784, 100, 50, 10)
 LR = 0.1
@@ -179,6 +180,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per contestant; the best is reported")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mnist", action="store_true",
+                        help="train on the first --samples real MNIST images (from --data-dir or "
+                        "$PURENN_DATA) instead of random data: the `seed` preset's own data")
+    parser.add_argument("--data-dir", help="folder with the MNIST files (default: $PURENN_DATA)")
     parser.add_argument("--no-malloc-warmup", action="store_true",
                         help="skip raising glibc's dynamic mmap/trim threshold before timing")
     args = parser.parse_args(argv)
@@ -196,7 +201,13 @@ def main(argv=None):
     for batch in args.batch or [64, 1]:
         n = args.samples or DEFAULT_SAMPLES[batch]
         model, params = build(args.dtype, args.seed)
-        x, y = make_data(n, args.dtype, args.seed)
+        if args.mnist:
+            train = load_mnist(args.data_dir, download=False).train
+            x = train.images[:n].astype(args.dtype)
+            y = one_hot(train.labels[:n], SIZES[-1], dtype=args.dtype)
+            n = len(x)
+        else:
+            x, y = make_data(n, args.dtype, args.seed)
         for run in contestants(model, params, x[:1024], y[:1024], batch).values():
             run()  # warm-up: caches, allocator, BLAS threads
         runs = contestants(model, params, x, y, batch)
