@@ -11,8 +11,9 @@ from rich.console import Console
 from purenn.checkpoints import CheckpointError, load_checkpoint
 from purenn.data import DATASETS
 from purenn.errors import ShapeError
+from purenn.metrics import accuracy
 from purenn.training import predict
-from purenn_cli.report import fail, load_data, per_class_table, test_accuracy
+from purenn_cli.report import fail, load_data, per_class_table
 
 
 def evaluate(
@@ -31,6 +32,13 @@ def evaluate(
         outputs = predict(net, params, data.test.images)
     except ShapeError as e:
         raise fail(console, f"the model does not fit {dataset}'s images: {e}") from None
+    classes = int(data.test.labels.max()) + 1
+    if outputs.ndim != 2 or outputs.shape[1] != classes:
+        raise fail(
+            console,
+            f"{model}: the model gives outputs of shape {outputs.shape[1:]} per sample, but {dataset} "
+            f"has {classes} classes; it needs one output per class",
+        )
     console.print(per_class_table(outputs, data.test.labels, f"{model}: test set"))
-    accuracy = test_accuracy(outputs, data.test.labels)
-    console.print(f"test accuracy [bold]{accuracy:.2%}[/bold] on {len(outputs)} samples", highlight=False)
+    test_acc = accuracy(outputs, data.test.labels)
+    console.print(f"test accuracy [bold]{test_acc:.2%}[/bold] on {len(outputs)} samples", highlight=False)

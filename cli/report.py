@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from purenn.data import DataError, Dataset, load_mnist
-from purenn.metrics import class_predictions, confusion_matrix
+from purenn.metrics import confusion_matrix
 
 
 def fail(console: Console, message: str, code: int = 2) -> typer.Exit:
@@ -30,7 +30,7 @@ def load_data(console: Console, data_dir: Path | None, dataset: str, flatten: bo
 
 def per_class_table(outputs: np.ndarray, labels: np.ndarray, title: str) -> Table:
     """Accuracy per class and the confusion matrix (rows: true class, columns: predicted)."""
-    m = confusion_matrix(outputs, labels, num_classes=outputs.shape[1])
+    m = confusion_matrix(outputs, labels, num_classes=int(labels.max()) + 1)
     table = Table(title=title)
     table.add_column("true", justify="right")
     for j in range(m.shape[1]):
@@ -43,5 +43,3 @@ def per_class_table(outputs: np.ndarray, labels: np.ndarray, title: str) -> Tabl
     return table
 
 
-def test_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(class_predictions(outputs) == labels))

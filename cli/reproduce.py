@@ -10,7 +10,7 @@ from rich.console import Console
 
 from purenn.presets import RunConfig
 from purenn.records import RecordError, params_digest, read_record
-from purenn_cli.mnist import run
+from purenn_cli.mnist import describe, run
 from purenn_cli.report import fail
 
 
@@ -25,6 +25,16 @@ def reproduce(
         config = RunConfig(**rec["config"]["run"])
     except (RecordError, KeyError, TypeError, ValueError) as e:
         raise fail(console, f"{record}: not a purenn mnist run record ({e})") from None
+    recorded = rec["config"]
+    current = describe(config, recorded.get("train_samples", 0))
+    changed = [k for k in ("resolved", "model", "update") if k in recorded and recorded[k] != current[k]]
+    if changed:
+        console.print(
+            f"[red]not reproducible here[/red]: the record's {' and '.join(changed)} differ from this "
+            f"purenn's {config.preset!r} preset (recorded with purenn "
+            f"{rec.get('versions', {}).get('purenn', '?')}); run it with that version."
+        )
+        raise typer.Exit(1)
     versions = rec.get("versions", {})
     console.print(f"reproducing {record} (recorded with {', '.join(f'{k} {v}' for k, v in versions.items())})")
     digest = params_digest(run(config, data_dir, console)["params"])

@@ -36,7 +36,14 @@ def accuracy(y_pred: Any, y_true: Any) -> float:
 def confusion_matrix(y_pred: Any, y_true: Any, num_classes: int | None = None) -> np.ndarray:
     """``m[i, j]`` counts samples of true class i predicted as class j."""
     pred, true = class_predictions(y_pred), class_labels(y_true)
+    if pred.shape != true.shape:
+        raise ShapeError(f"confusion_matrix: {pred.shape[0]} predictions but {true.shape[0]} labels")
     k = num_classes or int(max(pred.max(initial=0), true.max(initial=0)) + 1)
+    if pred.size and (max(pred.max(), true.max()) >= k or min(pred.min(), true.min()) < 0):
+        raise ValueError(
+            f"confusion_matrix: classes must be in [0, {k}); got predictions in "
+            f"[{pred.min()}, {pred.max()}] and labels in [{true.min()}, {true.max()}]"
+        )
     m = np.zeros((k, k), dtype=np.int64)
     np.add.at(m, (true, pred), 1)
     return m

@@ -94,17 +94,48 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def _known_preset(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+    if value not in PRESETS:
+        raise ValueError(f"unknown preset {value!r}; choose one of: {', '.join(PRESETS)}")
+
+
+def _optional(check: Callable[[Any], bool], what: str):
+    """attrs validator: ``None`` or a value passing ``check``; the message names field and value."""
+
+    def validate(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+        if value is not None and not check(value):
+            raise ValueError(f"`{attribute.name}` must be {what} or None, got {value!r}")
+
+    return validate
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _non_negative_int(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"`{attribute.name}` must be a non-negative integer, got {value!r}")
+
+
+_positive_int = _optional(lambda v: _is_int(v) and v > 0, "a positive integer")
+_positive_number = _optional(
+    lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
+    "a positive number",
+)
+
+
 @attrs.frozen
 class RunConfig:
     """One run of a preset: its overrides (``None`` keeps the preset's value), seed and limit."""
 
-    preset: str = attrs.field(validator=attrs.validators.in_(PRESETS))
-    seed: int = 0
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    limit: int | None = None
-    dataset: str = "mnist"
+    preset: str = attrs.field(validator=_known_preset)
+    seed: int = attrs.field(default=0, validator=_non_negative_int)
+    epochs: int | None = attrs.field(default=None, validator=_positive_int)
+    batch_size: int | None = attrs.field(default=None, validator=_positive_int)
+    lr: float | None = attrs.field(default=None, validator=_positive_number)
+    limit: int | None = attrs.field(default=None, validator=_positive_int)
+    dataset: str = attrs.field(default="mnist", validator=attrs.validators.instance_of(str))
 
     def resolved(self) -> dict[str, Any]:
         """The settings actually used: the preset's, with this run's overrides applied."""
@@ -116,6 +147,15 @@ class RunConfig:
             "lr": p.lr if self.lr is None else self.lr,
             "loss": p.loss, "optimizer": p.optimizer, "shuffle": p.shuffle,
         }
+
+    def update_rule(self, n_train: int) -> dict[str, Any]:
+        """``fit``'s update argument for ``n_train`` samples: ``{"lr": ...}`` for plain SGD, or
+        ``{"optimizer": Adam(CosineDecay(lr, total steps))}``."""
+        s = self.resolved()
+        if PRESETS[self.preset].optimizer == "sgd":
+            return {"lr": s["lr"]}
+        steps = s["epochs"] * math.ceil(n_train / s["batch_size"])
+        return {"optimizer": Adam(CosineDecay(s["lr"], max(steps, 1)))}
 
 
 def train_preset(
@@ -138,13 +178,10 @@ def train_preset(
         validation = (validation[0], one_hot(validation[1], 10))
     init_rng, train_rng = np.random.default_rng(config.seed).spawn(2)
     params = preset.model.init(init_rng)
-    update: dict[str, Any] = {"lr": s["lr"]}
-    if preset.optimizer == "adam":
-        steps = s["epochs"] * math.ceil(len(x_train) / s["batch_size"])
-        update = {"optimizer": Adam(CosineDecay(s["lr"], max(steps, 1)))}
     params, history = fit(
         preset.model, params, x_train, targets, loss=LOSSES[preset.loss], epochs=s["epochs"],
         batch_size=s["batch_size"], shuffle=preset.shuffle, seed=train_rng,
-        validation=validation, callback=callback, on_batch=on_batch, **update,
+        validation=validation, callback=callback, on_batch=on_batch,
+        **config.update_rule(len(x_train)),
     )
     return preset.model, params, history

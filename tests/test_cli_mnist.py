@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 import purenn.data
-from purenn.checkpoints import load_checkpoint
+from purenn import Dense, Sequential
+from purenn.checkpoints import load_checkpoint, save_checkpoint
 from purenn_cli.main import app
 
 runner = CliRunner()
@@ -119,7 +120,58 @@ def test_unknown_preset_is_refused(tiny_mnist):
 def test_bad_lr_is_refused(tiny_mnist):
     result = runner.invoke(app, ["mnist", "--lr", "0", "--data-dir", str(tiny_mnist)])
     assert result.exit_code != 0
-    assert "must be greater than 0" in result.output
+    assert "--lr" in result.output and "must be greater than 0" in result.output
+
+
+def _record(tiny_mnist: Path, tmp_path: Path) -> Path:
+    rec = tmp_path / "run.json"
+    result = runner.invoke(app, ["mnist", "--preset", "seed", "--epochs", "1", "--limit", "50",
+                                 "--data-dir", str(tiny_mnist), "--record", str(rec)])
+    assert result.exit_code == 0, result.output
+    return rec
+
+
+def test_record_holds_the_full_configuration(tiny_mnist, tmp_path):
+    config = json.loads(_record(tiny_mnist, tmp_path).read_text())["config"]
+    assert config["run"]["preset"] == "seed" and config["train_samples"] == 50
+    assert config["model"]["type"] == "Sequential"
+    assert config["update"] == {"sgd_step": {"lr": 0.1}}
+
+
+def test_reproduce_refuses_a_record_whose_model_differs(tiny_mnist, tmp_path):
+    rec = _record(tiny_mnist, tmp_path)
+    record = json.loads(rec.read_text())
+    record["config"]["model"]["fields"]["layers"][0]["fields"]["out_features"] = 99
+    rec.write_text(json.dumps(record))
+    result = runner.invoke(app, ["reproduce", str(rec), "--data-dir", str(tiny_mnist)])
+    assert result.exit_code == 1
+    assert "not reproducible here" in result.output and "model" in result.output
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("limit", 0, "`limit` must be a positive integer"),
+    ("epochs", -1, "`epochs` must be a positive integer"),
+    ("lr", "x", "`lr` must be a positive number"),
+    ("seed", -3, "`seed` must be a non-negative integer"),
+    ("preset", "resnet", "unknown preset 'resnet'"),
+])
+def test_reproduce_refuses_bad_fields_clearly(tiny_mnist, tmp_path, field, value, message):
+    rec = _record(tiny_mnist, tmp_path)
+    record = json.loads(rec.read_text())
+    record["config"]["run"][field] = value
+    rec.write_text(json.dumps(record))
+    result = runner.invoke(app, ["reproduce", str(rec), "--data-dir", str(tiny_mnist)])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_evaluate_refuses_a_model_without_one_output_per_class(tiny_mnist, tmp_path):
+    model = Sequential([Dense(784, 5)])
+    ckpt = tmp_path / "five.npz"
+    save_checkpoint(ckpt, model, model.init(np.random.default_rng(0)))
+    result = runner.invoke(app, ["evaluate", str(ckpt), "--data-dir", str(tiny_mnist)])
+    assert result.exit_code == 2
+    assert "has 10 classes" in result.output
 
 
 def test_missing_data_says_what_to_do(tmp_path):
