@@ -6,8 +6,8 @@ This is how you check a layer you wrote::
 
 Everything runs in float64. For a layer, the scalar checked is E = sum(Y * R) for a fixed random R
 (so dE/dY = R); each input element and each parameter is nudged by +-eps and the central difference
-(E(+eps) - E(-eps)) / 2 eps is compared with what ``backward`` returned. The check also confirms that
-``forward`` and ``backward`` leave their inputs and params untouched and that ``grads`` has the
+(E(+eps) - E(-eps)) / 2 eps is compared with what ``backward`` returned. The check also confirms
+that ``forward`` and ``backward`` leave their inputs, ``dy`` and params untouched, that ``grads`` has the
 structure of ``params``, and, for layers that offer ``param_grads``, that it returns exactly
 ``backward``'s grads.
 """
@@ -93,7 +93,10 @@ def check_gradients(
     x_before, p_before = x.copy(), tree_map(np.copy, params)
     y, cache = forward(params, x)
     r = np.random.default_rng(1).standard_normal(np.shape(y))
+    r_before = r.copy()
     dx, grads = layer.backward(params, cache, r)
+    if not np.array_equal(r, r_before):
+        raise GradientCheckError(f"{who}: backward modified the dy it was given")
     if not np.array_equal(x, x_before):
         raise GradientCheckError(f"{who}: forward or backward modified its input x")
     for a, b in zip(tree_leaves(params), tree_leaves(p_before)):

@@ -369,3 +369,14 @@ def test_check_gradients_catches_param_grads_that_differ_from_backward():
 
     with pytest.raises(GradientCheckError, match="param_grads differs"):
         check_gradients(Skewed(3, 2), np.random.default_rng(0).standard_normal((4, 3)))
+
+
+def test_check_gradients_catches_a_backward_that_writes_into_dy():
+    @attrs.frozen
+    class Masked(pn.ReLU):
+        def backward(self, params, mask, dy):
+            dy *= mask  # in place: the caller's dy changes
+            return dy, {}
+
+    with pytest.raises(GradientCheckError, match="backward modified the dy"):
+        check_gradients(Masked(), np.array([[-1.0, 2.0, -3.0], [4.0, -5.0, 6.0]]))

@@ -403,3 +403,17 @@ def test_sequential_accepts_any_iterable_and_stores_a_tuple():
     model = Sequential(layer for layer in [Dense(2, 3), Tanh()])
     assert isinstance(model.layers, tuple) and len(model.layers) == 2
     assert model == Sequential([Dense(2, 3), Tanh()])
+
+
+def test_dense_refuses_params_made_for_another_layer():
+    layer = Dense(3, 2)
+    params = layer.init(np.random.default_rng(0))
+    x = np.ones((1, 3))
+    with pytest.raises(ValueError, match=r"params must be a dict with 'w' and 'b'.*got keys \['w'\]"):
+        layer.forward({"w": params["w"]}, x)
+    with pytest.raises(ShapeError, match=r"params\['w'\] has shape \(2, 3\), expected \(3, 2\)"):
+        layer.forward({"w": params["w"].T, "b": params["b"]}, x)
+    model = Sequential([Dense(3, 2), Dense(2, 2)])
+    p = model.init(np.random.default_rng(0))
+    with pytest.raises(ShapeError, match=r"layer 0 of Sequential: Dense.*params\['w'\] has shape \(2, 2\)"):
+        model.forward((p[1], p[0]), x)

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from purenn.errors import ShapeError
 from purenn.layers.base import (
     Layer, as_float_array, float_dtype_validator, index_to_int, positive_int, shape_error,
 )
@@ -54,13 +55,26 @@ class Dense(Layer):
         return params
 
     def forward(self, params: dict[str, np.ndarray], x: Any) -> tuple[np.ndarray, np.ndarray]:
-        w = params["w"]
+        try:
+            w = params["w"]
+            b = params["b"] if self.use_bias else None
+        except (KeyError, TypeError, IndexError):
+            keys = "'w' and 'b'" if self.use_bias else "'w'"
+            got = f"keys {sorted(params)}" if isinstance(params, dict) else type(params).__name__
+            raise ValueError(
+                f"{self!r}: params must be a dict with {keys}, as layer.init(rng) makes; got {got}"
+            ) from None
+        if w.shape != (self.in_features, self.out_features):
+            raise ShapeError(
+                f"{self!r}: params['w'] has shape {w.shape}, expected "
+                f"{(self.in_features, self.out_features)}; were these params made for another layer?"
+            )
         x = as_float_array(x, self, w.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise shape_error(self, f"(batch, {self.in_features})", x.shape)
         y = np.dot(x, w) if x.ndim == 2 else x @ w  # same result; np.dot has less overhead
-        if self.use_bias:
-            y += params["b"]
+        if b is not None:
+            y += b
         return y, x
 
     def backward(self, params: dict[str, np.ndarray], x: np.ndarray, dy: np.ndarray):
