@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -45,8 +47,19 @@ def _descend_tree(p: Any, g: Any, lr: float) -> Any:
     raise _Unusual
 
 
+def learning_rate(lr: Any) -> float:
+    """``lr`` as a float, or a clear error if it is not a positive finite number."""
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"`lr` must be a positive number, got {lr!r}")
+    if not 0 < lr < math.inf:
+        raise ValueError(f"`lr` must be a positive number, got {lr!r}")
+    return float(lr)
+
+
 def sgd_step(params: Any, grads: Any, lr: float) -> Any:
     """Return new read-only params ``p - lr * g`` for every leaf; ``params`` stay unchanged."""
+    if type(lr) is not float or not 0 < lr < math.inf:
+        lr = learning_rate(lr)
     try:
         return _descend_tree(params, grads, lr)
     except _Unusual:

@@ -15,7 +15,7 @@ import numpy as np
 
 from purenn.losses import mse
 from purenn.metrics import accuracy
-from purenn.optim import sgd_step
+from purenn.optim import learning_rate, sgd_step
 
 
 @attrs.frozen
@@ -49,7 +49,10 @@ class History:
 
 
 def _check_data(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x), np.asarray(y)
+    try:
+        x, y = np.asarray(x), np.asarray(y)
+    except ValueError as e:  # ragged nested lists
+        raise ValueError(f"{what}: inputs and targets must be rectangular arrays ({e})") from None
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
         raise ValueError(
             f"{what}: inputs and targets need one row per sample; got {len(x) if x.ndim else 'a scalar'} "
@@ -94,8 +97,15 @@ def fit(
         raise ValueError("fit: the training set is empty")
     if (lr is None) == (optimizer is None):
         raise ValueError("fit needs exactly one of `lr` (e.g. lr=0.1) or `optimizer` (e.g. Adam(1e-3))")
-    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"`lr` must be a positive number, got {lr!r}")
+    if lr is not None:
+        lr = learning_rate(lr)
+    elif not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
+        raise TypeError(
+            "`optimizer` must have init(params) and update(params, grads, state), "
+            f"e.g. purenn.Adam(1e-3); got {optimizer!r}"
+        )
+    if seed is not None and not isinstance(seed, (int, np.integer, np.random.Generator)):
+        raise TypeError(f"`seed` must be an int, a numpy Generator or None, got {seed!r}")
     epochs = int(epochs) if epochs == 0 else _positive_int(epochs, "epochs")
     batch_size = _positive_int(batch_size, "batch_size")
     if validation is not None:
@@ -163,8 +173,9 @@ def evaluate(
     loss: Callable[[Any, Any], tuple[float, np.ndarray]] | None = None,
     batch_size: int = 1024,
 ) -> dict[str, float]:
-    """``{"loss": ..., "accuracy": ...}`` on ``(x, y)``; the loss only when given, the accuracy
-    for classifiers (one output per class, or a single output thresholded at 0.5)."""
+    """``{"loss": ..., "accuracy": ...}`` on ``(x, y)``: the loss only when given; the accuracy
+    only for class targets (integer labels, one-hot rows or 0/1 values), with one output per
+    class or a single output thresholded at 0.5."""
     x, y = _check_data(x, y, "evaluate")
     out = predict(model, params, x, batch_size=batch_size)
     metrics: dict[str, float] = {}
@@ -174,5 +185,6 @@ def evaluate(
             for i in range(0, len(out), batch_size)
         )
         metrics["loss"] = total / len(out)
-    metrics["accuracy"] = accuracy(out, y)
+    if y.dtype.kind in "iub" or np.all((y == 0) | (y == 1)):  # class labels, one-hot or 0/1 rows
+        metrics["accuracy"] = accuracy(out, y)
     return metrics

@@ -281,3 +281,36 @@ def test_evaluate_single_output_is_thresholded_at_one_half():
     x = np.array([[0.2], [0.7], [0.9], [0.4]])
     y = np.array([[0.0], [1.0], [0.0], [1.0]])
     assert evaluate(model, identity, x, y)["accuracy"] == 0.5
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"optimizer": "adam"}, TypeError, r"`optimizer` must have init\(params\) and update"),
+    ({"lr": -1}, ValueError, "`lr` must be a positive number, got -1"),
+    ({"lr": True}, TypeError, "`lr` must be a positive number, got True"),
+    ({"lr": 0.1, "seed": "a"}, TypeError, "`seed` must be an int, a numpy Generator or None"),
+])
+def test_fit_refuses_bad_arguments_clearly(kwargs, error, message):
+    model = pn.Sequential([pn.Dense(2, 1)])
+    params = model.init(np.random.default_rng(0))
+    with pytest.raises(error, match=message):
+        pn.fit(model, params, np.ones((4, 2)), np.ones((4, 1)), **kwargs)
+
+
+def test_fit_refuses_ragged_data_clearly():
+    model = pn.Sequential([pn.Dense(2, 1)])
+    with pytest.raises(ValueError, match="rectangular arrays"):
+        pn.fit(model, model.init(np.random.default_rng(0)), [[1, 2], [3]], np.ones((2, 1)), lr=0.1)
+
+
+def test_sgd_step_refuses_a_negative_learning_rate():
+    params = {"w": pn.freeze(np.ones(3))}
+    with pytest.raises(ValueError, match="`lr` must be a positive number, got -1"):
+        pn.sgd_step(params, params, -1)
+
+
+def test_evaluate_reports_accuracy_only_for_class_targets():
+    model = pn.Sequential([pn.Dense(2, 1)])
+    params = model.init(np.random.default_rng(0))
+    x = np.ones((4, 2))
+    assert set(pn.evaluate(model, params, x, np.full((4, 1), 0.3), loss=pn.mse)) == {"loss"}
+    assert set(pn.evaluate(model, params, x, np.ones((4, 1)), loss=pn.mse)) == {"loss", "accuracy"}
