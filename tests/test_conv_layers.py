@@ -209,7 +209,7 @@ def test_conv_init(initializer, check):
         ({"kernel_size": 3, "padding": -1}, r"`padding` .* got \(-1, -1\)"),
         ({"kernel_size": 3, "padding": (1.5, 1)}, r"`padding` .* got \(1.5, 1\)"),
         ({"kernel_size": (2, 2.0)}, r"`kernel_size` .* got \(2, 2.0\)"),
-        ({"kernel_size": 3, "initializer": "zeros"}, "'initializer' must be in"),
+        ({"kernel_size": 3, "initializer": "zeros"}, "`initializer` must be one of"),
         ({"kernel_size": 3, "dtype": "int32"}, "`dtype` must be one of"),
     ],
 )
@@ -219,7 +219,7 @@ def test_conv_rejects_bad_arguments(kwargs, match):
 
 
 def test_conv_rejects_bad_channel_counts():
-    with pytest.raises(ValueError, match="'in_channels' must be > 0"):
+    with pytest.raises(ValueError, match="`in_channels` must be a positive integer, got 0"):
         Conv2D(0, 2, 3)
 
 

@@ -387,7 +387,7 @@ def test_batch_results_equal_per_sample_results(case):
     (lambda: Dense(True, 3), ValueError, r"`in_features` must be a positive integer, got True"),
     (lambda: LeakyReLU("abc"), TypeError, r"`negative_slope` must be a number, got 'abc'"),
     (lambda: Dense(2, 3, initializer="xavier"), ValueError,
-     r"'initializer' must be in \('uniform', 'glorot', 'he'\) \(got 'xavier'\)"),
+     r"`initializer` must be one of \('uniform', 'glorot', 'he'\), got 'xavier'"),
     (lambda: Reshape((0,)), ValueError, r"`shape` must be a non-empty tuple of positive sizes, got \(0,\)"),
     (lambda: Reshape(()), ValueError, r"`shape` must be a non-empty tuple of positive sizes, got \(\)"),
     (lambda: Reshape((2, -3)), ValueError, r"got \(2, -3\)"),

@@ -18,6 +18,12 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 
+def offset_index(i: int, j: int, ho: int, wo: int, sh: int, sw: int) -> tuple[slice, ...]:
+    """Index of the ``(batch, Ho, Wo, C)`` block of inputs that kernel offset ``(i, j)`` sees in
+    every window: rows ``i, i + sh, ...`` (Ho of them) and columns ``j, j + sw, ...`` (Wo)."""
+    return (slice(None), slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw), slice(None))
+
+
 def to_pair(value: Any) -> Any:
     """``3`` -> ``(3, 3)``; a pair of ints -> a tuple; anything else unchanged (for the validator)."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -83,8 +89,7 @@ def im2col_transposed(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.
     out = np.empty((kh, kw, c, n, ho, wo), dtype=xp.dtype)
     for i in range(kh):
         for j in range(kw):
-            block = xp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :]
-            out[i, j] = block.transpose(3, 0, 1, 2)
+            out[i, j] = xp[offset_index(i, j, ho, wo, sh, sw)].transpose(3, 0, 1, 2)
     return out.reshape(kh * kw * c, n * ho * wo)
 
 
@@ -100,7 +105,5 @@ def col2im(
     dxp = np.zeros(padded_shape, dtype=dwindows.dtype)
     for i in range(kh):
         for j in range(kw):
-            dxp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :] += (
-                dwindows[:, :, :, i, j, :]
-            )
+            dxp[offset_index(i, j, ho, wo, sh, sw)] += dwindows[:, :, :, i, j, :]
     return dxp

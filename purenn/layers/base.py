@@ -87,6 +87,16 @@ def index_to_int(value: Any) -> Any:
     return int(value) if isinstance(value, np.integer) else value
 
 
+def one_of(choices: tuple[str, ...]):
+    """attrs validator: ``value`` is one of ``choices``; the message names the field and the choices."""
+
+    def validate(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"`{attribute.name}` must be one of {choices}, got {value!r}")
+
+    return validate
+
+
 def positive_int(instance: object, attribute: attrs.Attribute, value: Any) -> None:
     """attrs validator: a positive int (not a bool), with a message naming the field."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -13,12 +13,15 @@ from purenn.layers._im2col import (
     im2col,
     im2col_transposed,
     is_int_pair,
+    offset_index,
     output_size,
     positive_pair_validator,
     same_padding,
     to_pair,
 )
-from purenn.layers.base import Layer, as_float_array, float_dtype_validator, shape_error
+from purenn.layers.base import (
+    Layer, as_float_array, float_dtype_validator, index_to_int, one_of, positive_int, shape_error,
+)
 from purenn.tree import readonly
 
 CONV_INITIALIZERS = ("he", "glorot")
@@ -68,15 +71,15 @@ class Conv2D(Layer):
     ``dtype``: the params' dtype; inputs are converted to it (float32 keeps everything float32).
     """
 
-    in_channels: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)])
-    out_channels: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)])
+    in_channels: int = attrs.field(converter=index_to_int, validator=positive_int)
+    out_channels: int = attrs.field(converter=index_to_int, validator=positive_int)
     kernel_size: tuple[int, int] = attrs.field(converter=to_pair, validator=positive_pair_validator)
     stride: tuple[int, int] = attrs.field(default=1, converter=to_pair, validator=positive_pair_validator)
     padding: str | tuple[int, int] = attrs.field(
         default="valid", converter=_to_padding, validator=_padding_validator
     )
     use_bias: bool = True
-    initializer: str = attrs.field(default="he", validator=attrs.validators.in_(CONV_INITIALIZERS))
+    initializer: str = attrs.field(default="he", validator=one_of(CONV_INITIALIZERS))
     dtype: str = attrs.field(default="float32", validator=float_dtype_validator)
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -197,5 +200,5 @@ def _input_gradient_per_offset(
     for i in range(kh):
         for j in range(kw):
             np.matmul(dy2, w[i, j].T, out=rows)
-            dxp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :] += block
+            dxp[offset_index(i, j, ho, wo, sh, sw)] += block
     return dxp

@@ -9,7 +9,7 @@ import numpy as np
 
 from purenn.errors import ShapeError
 from purenn.layers.base import (
-    Layer, as_float_array, float_dtype_validator, index_to_int, positive_int, shape_error,
+    Layer, as_float_array, float_dtype_validator, index_to_int, one_of, positive_int, shape_error,
 )
 from purenn.tree import readonly
 
@@ -33,7 +33,7 @@ class Dense(Layer):
 
     in_features: int = attrs.field(converter=index_to_int, validator=positive_int)
     out_features: int = attrs.field(converter=index_to_int, validator=positive_int)
-    initializer: str = attrs.field(default="glorot", validator=attrs.validators.in_(INITIALIZERS))
+    initializer: str = attrs.field(default="glorot", validator=one_of(INITIALIZERS))
     use_bias: bool = True
     dtype: str = attrs.field(default="float32", validator=float_dtype_validator)
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from purenn.layers.base import Layer, as_float_array
+from purenn.layers.base import Layer, as_float_array, to_float
 
 
 def _rate_validator(instance: object, attribute: attrs.Attribute, value: float) -> None:
@@ -29,7 +29,7 @@ class Dropout(Layer):
     gives the same mask; ``Sequential`` hands each dropout layer its own spawned stream.
     """
 
-    rate: float = attrs.field(converter=float, validator=_rate_validator)
+    rate: float = attrs.field(converter=to_float("rate"), validator=_rate_validator)
 
     stochastic: ClassVar[bool] = True
 

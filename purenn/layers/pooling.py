@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.layers._im2col import output_size, positive_pair_validator, to_pair
+from purenn.layers._im2col import offset_index, output_size, positive_pair_validator, to_pair
 from purenn.layers.base import Layer, as_float_array, shape_error
 
 
@@ -63,9 +63,7 @@ class _Pool2D(Layer):
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         for i in range(ph):
             for j in range(pw):
-                rows = slice(i, i + sh * (ho - 1) + 1, sh)
-                cols = slice(j, j + sw * (wo - 1) + 1, sw)
-                yield i * pw + j, (slice(None), rows, cols, slice(None))
+                yield i * pw + j, offset_index(i, j, ho, wo, sh, sw)
 
     @property
     def _disjoint(self) -> bool:
