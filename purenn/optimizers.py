@@ -23,7 +23,7 @@ Gradient clipping is a wrapper, so it composes with any optimizer (as ``optax.ch
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -106,7 +106,7 @@ def _grad(opt: Optimizer, p: np.ndarray, g: Any) -> np.ndarray:
     return g
 
 
-def _descend(p: np.ndarray, d: np.ndarray, lr: float, owned: bool) -> np.ndarray:
+def _subtract_scaled(p: np.ndarray, d: np.ndarray, lr: float, owned: bool) -> np.ndarray:
     """Read-only ``p - lr * d``, reusing ``d``'s memory when it is a scratch array we own."""
     new = np.multiply(d, -lr, out=d if owned else None)
     new += p
@@ -175,7 +175,7 @@ class SGD(Optimizer):
                         owned = True
                 else:
                     d, owned = b, False
-            new_params.append(_descend(p, d, lr, owned))
+            new_params.append(_subtract_scaled(p, d, lr, owned))
         structure = tree_structure(params)
         velocity = tree_unflatten(structure, new_velocity) if mu else None
         return tree_unflatten(structure, new_params), SGDState(state.step + 1, velocity)
@@ -193,58 +193,13 @@ class AdamState:
     nu: Any
 
 
-def _adam_update(opt: Any, params: Any, grads: Any, state: AdamState, l2: float, decoupled: float):
-    """One Adam step (Kingma & Ba, Algorithm 1), with L2 folded into the gradient (``l2``) and/or
-    decoupled decay ``p <- p * (1 - lr * decoupled)`` applied before it (Loshchilov & Hutter)."""
-    opt._check_state(state, AdamState)
-    t = state.step + 1
-    lr, b1, b2 = opt.learning_rate(state.step), opt.b1, opt.b2
-    bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
-    new_params, new_mu, new_nu = [], [], []
-    for p, g, m, v in _aligned(params, grads, state.mu, state.nu):
-        g = _grad(opt, p, g)
-        if l2:
-            gl = np.multiply(p, l2)
-            gl += g
-            g = gl
-        # m + (1 - b1)(g - m) = b1 m + (1 - b1) g, written in place on fresh arrays (PyTorch's lerp)
-        m_old, v_old = m, v
-        m = np.subtract(g, m_old)
-        m *= 1.0 - b1
-        m += m_old
-        v = np.multiply(g, g)
-        v -= v_old
-        v *= 1.0 - b2
-        v += v_old
-        # p - lr * m_hat / (sqrt(v_hat) + eps), with m_hat = m / bc1 and v_hat = v / bc2
-        d = np.sqrt(v)
-        d *= 1.0 / math.sqrt(bc2)
-        d += opt.eps
-        np.divide(m, d, out=d)
-        d *= -lr / bc1
-        if decoupled:
-            d += p * (1.0 - lr * decoupled)
-        else:
-            d += p
-        new_params.append(readonly(d))
-        new_mu.append(readonly(m))
-        new_nu.append(readonly(v))
-    structure = tree_structure(params)
-    return tree_unflatten(structure, new_params), AdamState(
-        t, tree_unflatten(structure, new_mu), tree_unflatten(structure, new_nu)
-    )
-
-
 @attrs.frozen
-class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is L2 added to the gradient,
-    as in PyTorch's ``Adam`` (for decoupled decay use :class:`AdamW`)::
+class _AdamBase(Optimizer):
+    """Adam's hyperparameters, state and step (Kingma & Ba, Algorithm 1), shared by :class:`Adam`
+    and :class:`AdamW`, which differ only in how ``weight_decay`` enters (``decoupled``) and its
+    default. Not registered for serialisation: only the public subclasses are."""
 
-        g_t = grad + weight_decay * p_{t-1}
-        m_t = b1 m_{t-1} + (1 - b1) g_t            v_t = b2 v_{t-1} + (1 - b2) g_t^2
-        m^_t = m_t / (1 - b1^t)                     v^_t = v_t / (1 - b2^t)
-        p_t = p_{t-1} - lr(t-1) * m^_t / (sqrt(v^_t) + eps)
-    """
+    decoupled: ClassVar[bool] = False
 
     lr: float | Schedule = _lr_field(1e-3)
     b1: float = _beta_field(0.9)
@@ -256,30 +211,77 @@ class Adam(Optimizer):
         return AdamState(step=0, mu=_zeros_like(params), nu=_zeros_like(params))
 
     def update(self, params: Any, grads: Any, state: AdamState) -> tuple[Any, AdamState]:
-        return _adam_update(self, params, grads, state, l2=self.weight_decay, decoupled=0.0)
+        """One step, with L2 folded into the gradient (Adam) or decoupled decay
+        ``p <- p * (1 - lr * weight_decay)`` applied before it (AdamW, Loshchilov & Hutter)."""
+        self._check_state(state, AdamState)
+        l2, decay = (0.0, self.weight_decay) if self.decoupled else (self.weight_decay, 0.0)
+        t = state.step + 1
+        lr, b1, b2 = self.learning_rate(state.step), self.b1, self.b2
+        bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
+        new_params, new_mu, new_nu = [], [], []
+        for p, g, m, v in _aligned(params, grads, state.mu, state.nu):
+            g = _grad(self, p, g)
+            if l2:
+                gl = np.multiply(p, l2)
+                gl += g
+                g = gl
+            # m + (1 - b1)(g - m) = b1 m + (1 - b1) g, in place on fresh arrays (PyTorch's lerp)
+            m_old, v_old = m, v
+            m = np.subtract(g, m_old)
+            m *= 1.0 - b1
+            m += m_old
+            v = np.multiply(g, g)
+            v -= v_old
+            v *= 1.0 - b2
+            v += v_old
+            # p - lr * m_hat / (sqrt(v_hat) + eps), with m_hat = m / bc1 and v_hat = v / bc2
+            d = np.sqrt(v)
+            d *= 1.0 / math.sqrt(bc2)
+            d += self.eps
+            np.divide(m, d, out=d)
+            d *= -lr / bc1
+            if decay:
+                d += p * (1.0 - lr * decay)
+            else:
+                d += p
+            new_params.append(readonly(d))
+            new_mu.append(readonly(m))
+            new_nu.append(readonly(v))
+        structure = tree_structure(params)
+        return tree_unflatten(structure, new_params), AdamState(
+            t, tree_unflatten(structure, new_mu), tree_unflatten(structure, new_nu)
+        )
 
 
 @attrs.frozen
-class AdamW(Optimizer):
+class Adam(_AdamBase):
+    """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is L2 added to the gradient,
+    as in PyTorch's ``Adam`` (for decoupled decay use :class:`AdamW`)::
+
+        g_t = grad + weight_decay * p_{t-1}
+        m_t = b1 m_{t-1} + (1 - b1) g_t            v_t = b2 v_{t-1} + (1 - b2) g_t^2
+        m^_t = m_t / (1 - b1^t)                     v^_t = v_t / (1 - b2^t)
+        p_t = p_{t-1} - lr(t-1) * m^_t / (sqrt(v^_t) + eps)
+
+    Fields: ``lr`` (default 1e-3), ``b1`` (0.9), ``b2`` (0.999), ``eps`` (1e-8),
+    ``weight_decay`` (0.0).
+    """
+
+
+@attrs.frozen
+class AdamW(_AdamBase):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019; PyTorch's ``AdamW``)::
 
         m_t, v_t, m^_t, v^_t as in Adam, from the raw gradient
         p_t = p_{t-1} - lr(t-1) * (m^_t / (sqrt(v^_t) + eps) + weight_decay * p_{t-1})
 
-    The decay is scaled by the (scheduled) learning rate, as PyTorch does.
+    The decay is scaled by the (scheduled) learning rate, as PyTorch does. Fields as
+    :class:`Adam`'s, except that ``weight_decay`` defaults to 0.01.
     """
 
-    lr: float | Schedule = _lr_field(1e-3)
-    b1: float = _beta_field(0.9)
-    b2: float = _beta_field(0.999)
-    eps: float = _eps_field()
+    decoupled: ClassVar[bool] = True
+
     weight_decay: float = _decay_field(0.01)
-
-    def init(self, params: Any) -> AdamState:
-        return AdamState(step=0, mu=_zeros_like(params), nu=_zeros_like(params))
-
-    def update(self, params: Any, grads: Any, state: AdamState) -> tuple[Any, AdamState]:
-        return _adam_update(self, params, grads, state, l2=0.0, decoupled=self.weight_decay)
 
 
 # --- gradient clipping -----------------------------------------------------------------------

@@ -4,7 +4,6 @@ dataset in MNIST's IDX layout (and on the real files when PURENN_DATA points at 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 import purenn.data
 from purenn import Dense, Sequential
 from purenn.checkpoints import load_checkpoint, save_checkpoint
+from _mnist import requires_mnist
 from purenn_cli.main import app
 
 runner = CliRunner()
@@ -197,14 +197,9 @@ def test_reproduce_refuses_a_foreign_file(tmp_path):
     assert "run.json" in result.output
 
 
-real_mnist = pytest.mark.skipif(
-    not os.environ.get("PURENN_DATA")
-    or not (Path(os.environ["PURENN_DATA"]) / "mnist" / "t10k-labels-idx1-ubyte.gz").exists(),
-    reason="real MNIST: set PURENN_DATA to a folder holding mnist/*.gz",
-)
 
 
-@real_mnist
+@requires_mnist
 def test_seed_preset_on_real_mnist_learns():
     result = runner.invoke(app, ["mnist", "--preset", "seed", "--epochs", "1", "--limit", "5000"])
     assert result.exit_code == 0, result.output
@@ -213,14 +208,14 @@ def test_seed_preset_on_real_mnist_learns():
     assert _accuracy(result.output) > 0.55
 
 
-@real_mnist
+@requires_mnist
 def test_default_mlp_preset_reaches_98_percent_on_real_mnist():
     result = runner.invoke(app, ["mnist"])
     assert result.exit_code == 0, result.output
     assert _accuracy(result.output) >= 0.98
 
 
-@real_mnist
+@requires_mnist
 def test_cnn_preset_reaches_99_percent_on_real_mnist(tmp_path):
     ckpt = tmp_path / "cnn.npz"
     result = runner.invoke(app, ["mnist", "--preset", "cnn", "--save", str(ckpt)])

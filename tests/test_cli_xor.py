@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import purenn
 from purenn.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
 from purenn_cli.main import app
 
@@ -75,14 +76,28 @@ def test_xor_bad_options_exit_nonzero_with_a_clear_message(args, match):
     assert re.search(match, result.output), result.output
 
 
-def test_xor_sweep_reports_a_count_out_of_n():
+def _solves_xor_by_hand(seed: int) -> bool:
+    """The sweep's defaults (1000 epochs, lr 0.1, 3 hidden units, one sample per step, no
+    shuffling), trained straight through purenn.fit rather than the CLI."""
+    model = xor_network()
+    params = model.init(np.random.default_rng(seed))
+    params, _ = purenn.fit(model, params, XOR_INPUTS, XOR_TARGETS, loss=purenn.mse, epochs=1000,
+                           lr=0.1, batch_size=1, shuffle=False)
+    outputs, _ = model.forward(params, XOR_INPUTS)
+    return xor_solved(outputs)
+
+
+def test_xor_sweep_count_and_seed_list_agree_with_training_each_seed():
     result = run("--sweep", "5")
     assert result.exit_code == 0, result.output
-    m = re.search(r"XOR solved for (\d) of 5 seeds \(0-4\)\.", result.output)
+    m = re.search(r"XOR solved for (\d+) of 5 seeds \(0-4\)\.", result.output)
     assert m, result.output
-    failed_line = re.search(r"Not solved for seeds: ([\d, ]+)", result.output)
-    failed = [int(s) for s in failed_line.group(1).split(",")] if failed_line else []
-    assert int(m.group(1)) + len(failed) == 5
+    failed_line = re.search(r"Not solved for seeds: (\d+(?:, \d+)*)$", result.output, re.MULTILINE)
+    failed = [int(s) for s in failed_line.group(1).split(", ")] if failed_line else []
+    assert failed == sorted(set(failed)) and set(failed) <= set(range(5))
+    assert int(m.group(1)) == 5 - len(failed)  # the count and the printed list agree
+    expected_failed = [s for s in range(5) if not _solves_xor_by_hand(s)]
+    assert failed == expected_failed
     assert 0 in failed and 1 not in failed  # consistent with the single runs above
 
 

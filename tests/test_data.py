@@ -23,6 +23,8 @@ from purenn.data import (
     load_idx_dataset, load_mnist, read_idx, search_dirs,
 )
 
+from _mnist import real_mnist_root, requires_mnist
+
 TYPE_CODES = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype(">i2"): 0x0B,
               np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
 
@@ -360,23 +362,11 @@ def test_offline_download_error_explains_what_to_do(env, fake_mnist, monkeypatch
 # ---------------------------------------------------------------- the real MNIST files
 
 @pytest.fixture(scope="session")
-def mnist_root() -> Path:
-    """$PURENN_DATA when it holds the real MNIST files (in it or in its mnist/); else skip."""
-    root = os.environ.get("PURENN_DATA")
-    if not root:
-        pytest.skip("real-MNIST test: set PURENN_DATA to a folder holding mnist/*.gz")
-    if not any(all((d / n).is_file() for n in FILES.values())
-               for d in (Path(root) / "mnist", Path(root))):
-        pytest.skip(f"real-MNIST test: PURENN_DATA={root} holds no complete set of the four "
-                    f"MNIST files (in it or in its mnist/ folder)")
-    return Path(root)
+def mnist():
+    return load_mnist(real_mnist_root(), download=False)
 
 
-@pytest.fixture(scope="session")
-def mnist(mnist_root):
-    return load_mnist(mnist_root, download=False)
-
-
+@requires_mnist
 def test_real_mnist_shapes_types_range(mnist):
     assert mnist.train.images.shape == (60000, 784) and mnist.test.images.shape == (10000, 784)
     assert mnist.train.labels.shape == (60000,) and mnist.test.labels.shape == (10000,)
@@ -385,6 +375,7 @@ def test_real_mnist_shapes_types_range(mnist):
         assert split.images.min() == 0.0 and split.images.max() == 1.0
 
 
+@requires_mnist
 def test_real_mnist_labels_and_means(mnist):
     np.testing.assert_array_equal(np.bincount(mnist.train.labels, minlength=10),
                                   [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])

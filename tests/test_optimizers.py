@@ -26,6 +26,7 @@ from purenn.optimizers import (
     global_norm,
 )
 from purenn.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
+from purenn.serialize import from_data, to_data
 from purenn.tree import freeze, tree_leaves, tree_map, tree_structure
 
 # --- the registry ----------------------------------------------------------------------------
@@ -307,6 +308,23 @@ def test_optimizers_and_schedules_serialise_to_json():
         "schedule": {"lr": 0.1, "total_steps": 90, "final_lr": 0.0}, "warmup_steps": 10,
     }
     assert attrs.evolve(opt, max_norm=2.0).max_norm == 2.0
+
+
+@pytest.mark.parametrize("opt", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
+def test_every_optimizer_round_trips_through_purenn_serialize(opt):
+    data = json.loads(json.dumps(to_data(opt)))
+    back = from_data(data)
+    assert type(back) is type(opt) and back == opt
+
+
+def test_adam_and_adamw_share_fields_but_stay_distinct_records():
+    assert [a.name for a in attrs.fields(Adam)] == [a.name for a in attrs.fields(AdamW)] == [
+        "lr", "b1", "b2", "eps", "weight_decay"]
+    assert Adam().weight_decay == 0.0 and AdamW().weight_decay == 0.01
+    assert not isinstance(Adam(), AdamW) and not isinstance(AdamW(), Adam)
+    assert Adam(0.1, weight_decay=0.01) != AdamW(0.1, weight_decay=0.01)
+    assert to_data(AdamW(0.1))["type"] == "AdamW" and to_data(Adam(0.1))["type"] == "Adam"
+    assert repr(AdamW(0.1)).startswith("AdamW(lr=0.1,")
 
 
 # --- schedules ---------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+import re
+import struct
 
 import numpy as np
 import pytest
@@ -32,8 +35,21 @@ def test_digest_is_stable_and_hex():
     d = params_digest(_params())
     assert d == params_digest(_params())  # same seed, freshly built arrays
     assert d == params_digest(tree_map(np.copy, _params()))
-    assert len(d) == 64 and int(d, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", d), d
     assert d != params_digest(_params(seed=1))
+
+
+def test_digest_is_sha256_of_the_documented_byte_layout():
+    # tag, then the structure as canonical JSON (keys sorted, tuple/list told apart, leaves as
+    # little-endian dtype and shape), then each leaf's little-endian C-order bytes in that order
+    w = [[0.5, -1.25, 3.0], [0.0, 2.5, -8.0]]
+    params = ({"w": np.array(w, np.float32), "b": np.array([-0.0, 1.5], ">f8")}, {}, [np.int64(3)])
+    structure = ('{"tuple":[{"dict":[["b",{"dtype":"<f8","shape":[2]}],'
+                 '["w",{"dtype":"<f4","shape":[2,3]}]]},{"dict":[]},'
+                 '{"list":[{"dtype":"<i8","shape":[]}]}]}')
+    payload = (b"purenn.params_digest/1\0" + structure.encode() + struct.pack("<2d", -0.0, 1.5)
+               + struct.pack("<6f", *w[0], *w[1]) + struct.pack("<q", 3))
+    assert params_digest(params) == hashlib.sha256(payload).hexdigest()
 
 
 def test_digest_ignores_layout_and_dict_order():

@@ -3,9 +3,6 @@ tutorial's own code's errors and weights (float64, same initial weights)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import attrs
 import numpy as np
 import pytest
@@ -14,11 +11,9 @@ import purenn as pn
 from benchmarks.tutorial_code import tutorial_network
 from purenn.presets import PRESETS
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("PURENN_DATA")
-    or not (Path(os.environ["PURENN_DATA"]) / "mnist" / "t10k-labels-idx1-ubyte.gz").exists(),
-    reason="real MNIST: set PURENN_DATA to a folder holding mnist/*.gz",
-)
+from _mnist import requires_mnist
+
+pytestmark = requires_mnist
 
 
 def test_seed_preset_matches_the_tutorials_code_on_real_mnist():
