@@ -89,9 +89,10 @@ def fit(
     Give either ``lr`` (plain SGD via :func:`sgd_step`) or ``optimizer`` (any record with pure
     ``init(params)``/``update(params, grads, state)``). ``seed`` drives the shuffling and, for
     stochastic layers such as dropout, their random masks: the same int gives the same run;
-    ``None`` draws fresh entropy (not reproducible); a Generator is advanced by the run. ``validation=(x_val, y_val)`` adds the
-    validation loss and accuracy to each epoch's log. ``callback(EpochLog)`` runs after every epoch,
-    ``on_batch(batches_done, batches_per_epoch)`` after every step.
+    ``None`` draws fresh entropy (not reproducible); a Generator is advanced by the run.
+    ``validation=(x_val, y_val)`` adds the validation loss and accuracy to each epoch's log.
+    ``callback(EpochLog)`` runs after every epoch, ``on_batch(batches_done, batches_per_epoch)``
+    after every step.
     """
     x, y = _check_data(x, y, "fit")
     if len(x) == 0:
