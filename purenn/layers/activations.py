@@ -21,7 +21,9 @@ class Tanh(Layer):
     """Y = tanh(X);  dE/dX = dE/dY * (1 - Y^2)."""
 
     def forward(self, params: Any, x: Any):
-        y = np.tanh(as_float_array(x, self))
+        if type(x) is not np.ndarray or x.dtype.kind != "f":
+            x = as_float_array(x, self)
+        y = np.tanh(x)
         return y, y
 
     def backward(self, params: Any, y: np.ndarray, dy: np.ndarray):

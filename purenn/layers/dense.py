@@ -69,7 +69,8 @@ class Dense(Layer):
                 f"{self!r}: params['w'] has shape {w.shape}, expected "
                 f"{(self.in_features, self.out_features)}; were these params made for another layer?"
             )
-        x = as_float_array(x, self, w.dtype)
+        if type(x) is not np.ndarray or x.dtype != w.dtype:
+            x = as_float_array(x, self, w.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise shape_error(self, f"(batch, {self.in_features})", x.shape)
         y = np.dot(x, w) if x.ndim == 2 else x @ w  # same result; np.dot has less overhead

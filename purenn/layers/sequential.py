@@ -25,10 +25,11 @@ def _to_layers(value: Any) -> tuple[Layer, ...]:
 
 def _has_arrays(tree: Any) -> bool:
     """Whether a params tree holds any array (stops at the first one: cheap for a Dense's dict)."""
-    if isinstance(tree, dict):
-        return any(_has_arrays(v) for v in tree.values())
-    if isinstance(tree, (tuple, list)):
-        return any(_has_arrays(v) for v in tree)
+    if isinstance(tree, (dict, tuple, list)):
+        for v in tree.values() if isinstance(tree, dict) else tree:
+            if _has_arrays(v):
+                return True
+        return False
     return True
 
 
@@ -58,16 +59,21 @@ class Sequential(Layer):
                 f"Sequential of {len(self.layers)} layers needs params with one entry per layer, "
                 f"got {got}; create them with model.init(rng)"
             )
-        streams = rng.spawn(len(self.layers)) if rng is not None else None
         caches = []
         i = 0
         try:
-            for i, layer in enumerate(self.layers):
-                if streams is not None and getattr(layer, "stochastic", False):
-                    x, cache = layer.forward(params[i], x, rng=streams[i])
-                else:
+            if rng is None:  # evaluation mode, and the hot path of deterministic training
+                for i, layer in enumerate(self.layers):
                     x, cache = layer.forward(params[i], x)
-                caches.append(cache)
+                    caches.append(cache)
+            else:
+                streams = rng.spawn(len(self.layers))
+                for i, layer in enumerate(self.layers):
+                    if getattr(layer, "stochastic", False):
+                        x, cache = layer.forward(params[i], x, rng=streams[i])
+                    else:
+                        x, cache = layer.forward(params[i], x)
+                    caches.append(cache)
         except ShapeError as e:
             raise ShapeError(f"layer {i} of Sequential: {e}") from None
         return x, tuple(caches)
