@@ -15,16 +15,13 @@ from purenn.tree import tree_map
 def _descend(p: np.ndarray, g: Any, lr: float) -> np.ndarray:
     """A new read-only ``p - lr * g``, computed as ``(-lr * g) + p`` (exactly equal) with one
     temporary instead of two: for large layers the second allocation costs more than the math."""
-    if type(g) is np.ndarray and g.dtype == p.dtype and g.shape == p.shape and type(lr) is float:
-        out = g * -lr  # the common case, with the least ufunc overhead
-    else:
-        g = np.asarray(g)
-        if g.shape != p.shape:
-            raise ShapeError(
-                f"sgd_step: a gradient of shape {g.shape} for a parameter of shape {p.shape}; "
-                "backward must return grads shaped like params"
-            )
-        out = np.multiply(g, -lr, out=np.empty(p.shape, p.dtype))
+    g = np.asarray(g)
+    if g.shape != p.shape:
+        raise ShapeError(
+            f"sgd_step: a gradient of shape {g.shape} for a parameter of shape {p.shape}; "
+            "backward must return grads shaped like params"
+        )
+    out = np.multiply(g, -lr, out=np.empty(p.shape, p.dtype))
     out += p
     out.setflags(write=False)
     return out
@@ -43,8 +40,10 @@ def _descend_tree(p: Any, g: Any, lr: float) -> Any:
         new = {}
         for k, a in p.items():
             b = g[k]
-            if type(a) is np.ndarray and type(b) is np.ndarray and b.dtype == a.dtype and b.shape == a.shape:
-                out = b * -lr  # _descend's common case, inlined: a small network's step is mostly calls
+            same = type(a) is np.ndarray and type(b) is np.ndarray
+            if same and b.dtype == a.dtype and b.shape == a.shape:
+                # _descend's common case, inlined: a small network's step is mostly calls
+                out = b * -lr
                 out += a
                 out.setflags(write=False)
                 new[k] = out
