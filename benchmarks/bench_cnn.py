@@ -58,7 +58,7 @@ from rich.table import Table  # noqa: E402
 
 import purenn  # noqa: E402
 from purenn import Conv2D, Dense, Dropout, MaxPool2D, Sequential, softmax_cross_entropy  # noqa: E402
-from purenn.presets import PRESETS  # noqa: E402
+from purenn.recipes.presets import PRESETS  # noqa: E402
 
 
 KERNEL, CHANNELS, HIDDEN, DROPOUT = 5, (32, 64), 128, 0.25

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from purenn.checkpoints import CheckpointError, load_checkpoint
-from purenn.data import DATASETS
+from purenn.io.checkpoints import CheckpointError, load_checkpoint
+from purenn.io.datasets import DATASETS
 from purenn.errors import ShapeError
 from purenn.metrics import accuracy
 from purenn.training import predict

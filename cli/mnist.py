@@ -10,12 +10,12 @@ import attrs
 import typer
 from rich.console import Console
 
-from purenn.checkpoints import CheckpointError, save_checkpoint
-from purenn.data import DATASETS
+from purenn.io.checkpoints import CheckpointError, save_checkpoint
+from purenn.io.datasets import DATASETS
 from purenn.metrics import accuracy
-from purenn.presets import PRESETS, RunConfig, train_preset
-from purenn.records import RecordError, make_record, params_digest, write_record
-from purenn.serialize import to_data
+from purenn.recipes.presets import PRESETS, RunConfig, train_preset
+from purenn.io.records import RecordError, make_record, params_digest, write_record
+from purenn.io.serialize import to_data
 from purenn.training import predict
 from purenn_cli.progress import positive_float, training_progress
 from purenn_cli.report import fail, load_data, per_class_table

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from purenn.data import DataError, Dataset, load_mnist
+from purenn.io.datasets import DataError, Dataset, load_mnist
 from purenn.metrics import confusion_matrix
 
 

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from purenn.presets import RunConfig
-from purenn.records import RecordError, params_digest, read_record
+from purenn.recipes.presets import RunConfig
+from purenn.io.records import RecordError, params_digest, read_record
 from purenn_cli.mnist import describe, run
 from purenn_cli.report import fail
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from purenn import mse
 from purenn.training import fit, predict
-from purenn.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
+from purenn.recipes.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
 from purenn_cli.progress import positive_float, training_progress
 
 DEFAULT_SEED = 1  # the tutorial's network solves XOR from 65 of the seeds 0-99 (`--sweep 100`)

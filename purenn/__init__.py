@@ -12,8 +12,8 @@ of read-only arrays; every training step is a pure function from old values to n
     params = pn.sgd_step(params, grads, lr=0.1)
 """
 
-from purenn.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from purenn.data import DataError, Dataset, load_idx_dataset, load_mnist, read_idx
+from purenn.io.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from purenn.io.datasets import DataError, Dataset, load_idx_dataset, load_mnist, read_idx
 from purenn.errors import ShapeError
 from purenn.gradcheck import GradientCheckError, check_gradients, check_loss_gradients
 from purenn.layers import (
@@ -22,10 +22,10 @@ from purenn.layers import (
 )
 from purenn.losses import binary_cross_entropy, mse, one_hot, softmax_cross_entropy
 from purenn.metrics import accuracy, confusion_matrix
-from purenn.optim import sgd_step
-from purenn.optimizers import SGD, Adam, AdamW, ClipByGlobalNorm, clip_by_global_norm, global_norm
-from purenn.records import params_digest
-from purenn.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
+from purenn.optim.base import sgd_step
+from purenn.optim.optimizers import SGD, Adam, AdamW, ClipByGlobalNorm, clip_by_global_norm, global_norm
+from purenn.io.records import params_digest
+from purenn.optim.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
 from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.tree import freeze, tree_leaves, tree_map
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from purenn.losses import mse
 from purenn.metrics import accuracy
-from purenn.optim import learning_rate, sgd_step
+from purenn.optim.base import learning_rate, sgd_step
 
 
 @attrs.frozen

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from purenn.data import FILES, search_dirs
+from purenn.io.datasets import FILES, search_dirs
 
 
 def real_mnist_root() -> Path | None:

@@ -15,15 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import purenn.atomic as atomic
+import purenn.io.atomic as atomic
 import purenn.layers as layers_module
-from purenn.atomic import atomic_write_bytes, atomic_write_text, atomic_writer
-from purenn.checkpoints import (
+from purenn.io.atomic import atomic_write_bytes, atomic_write_text, atomic_writer
+from purenn.io.checkpoints import (
     VERSION, Checkpoint, CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint,
 )
 from purenn.layers import Dense, Flatten, Layer, LeakyReLU, ReLU, Reshape, Sequential, Softmax, Tanh
 from purenn.layers.base import as_float_array
-from purenn.serialize import _SOURCES, SerializeError, from_data, record_registry, to_data
+from purenn.io.serialize import _SOURCES, SerializeError, from_data, record_registry, to_data
 from purenn.tree import readonly, tree_leaves, tree_map
 
 
@@ -174,8 +174,8 @@ def test_every_public_record_round_trips_with_defaults():
 
 
 def test_optimizer_with_schedule_round_trips():
-    optimizers = pytest.importorskip("purenn.optimizers")
-    schedules = pytest.importorskip("purenn.schedules")
+    optimizers = pytest.importorskip("purenn.optim.optimizers")
+    schedules = pytest.importorskip("purenn.optim.schedules")
     opt = optimizers.Adam(lr=schedules.StepDecay(0.01, step_size=100, gamma=0.5))
     assert from_data(json.loads(json.dumps(to_data(opt)))) == opt
 

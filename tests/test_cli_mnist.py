@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import purenn.data
+import purenn.io.datasets
 from purenn import Dense, Sequential
-from purenn.checkpoints import load_checkpoint, save_checkpoint
+from purenn.io.checkpoints import load_checkpoint, save_checkpoint
 from _mnist import requires_mnist
 from purenn_cli.main import app
 
@@ -50,7 +50,7 @@ def no_network(monkeypatch):
     def refuse(url):
         raise OSError("network disabled in tests")
 
-    monkeypatch.setattr(purenn.data, "_urlopen", refuse)
+    monkeypatch.setattr(purenn.io.datasets, "_urlopen", refuse)
 
 
 def _accuracy(output: str) -> float:

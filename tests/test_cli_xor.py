@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 import purenn
-from purenn.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
+from purenn.recipes.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
 from purenn_cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from purenn import data
-from purenn.data import (
+from purenn.io import datasets as data
+from purenn.io.datasets import (
     DATASETS, FILES, DataError, DatasetNotFoundError, DatasetSpec, DownloadError, fetch_file,
     load_idx_dataset, load_mnist, read_idx, search_dirs,
 )

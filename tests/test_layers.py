@@ -87,7 +87,7 @@ def test_tutorial_integer_xor_input_works_and_becomes_the_params_dtype():
 
 
 def test_tutorial_integer_xor_trains_end_to_end():
-    from purenn.xor import xor_network
+    from purenn.recipes.xor import xor_network
 
     model = xor_network()
     params = model.init(RNG(1))

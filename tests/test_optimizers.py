@@ -19,14 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import purenn.optimizers as optimizers
-from purenn.optim import sgd_step
-from purenn.optimizers import (
+import purenn.optim.optimizers as optimizers
+from purenn.optim.base import sgd_step
+from purenn.optim.optimizers import (
     SGD, Adam, AdamState, AdamW, ClipByGlobalNorm, Optimizer, SGDState, clip_by_global_norm,
     global_norm,
 )
-from purenn.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
-from purenn.serialize import from_data, to_data
+from purenn.optim.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
+from purenn.io.serialize import from_data, to_data
 from purenn.tree import freeze, tree_leaves, tree_map, tree_structure
 
 # --- the registry ----------------------------------------------------------------------------
@@ -53,7 +53,7 @@ def test_every_exported_optimizer_is_in_the_registry():
         if inspect.isclass(obj := getattr(optimizers, name))
         and issubclass(obj, Optimizer) and obj is not Optimizer
     }
-    assert exported, "found no optimizer classes in purenn.optimizers.__all__"
+    assert exported, "found no optimizer classes in purenn.optim.optimizers.__all__"
     missing = exported - {type(opt) for opt in OPTIMIZERS.values()}
     assert not missing, f"add these optimizers to OPTIMIZERS: {sorted(c.__name__ for c in missing)}"
 
@@ -265,7 +265,7 @@ def test_optimizer_uses_lr_of_the_step_count():
 @pytest.mark.parametrize(
     "make, error, message",
     [
-        (lambda: SGD(0.0), ValueError, "`lr` must be a positive number or a purenn.schedules.Schedule"),
+        (lambda: SGD(0.0), ValueError, "`lr` must be a positive number or a purenn.optim.schedules.Schedule"),
         (lambda: SGD(-0.1), ValueError, r"got -0\.1"),
         (lambda: Adam(float("nan")), ValueError, "`lr` must be a positive number"),
         (lambda: SGD("0.1"), TypeError, "`lr` must be a positive number"),
@@ -284,7 +284,7 @@ def test_optimizer_uses_lr_of_the_step_count():
         (lambda: StepDecay(0.1, step_size=2.5), TypeError, "`step_size` must be an integer"),
         (lambda: CosineDecay(0.1, 100, final_lr=0.2), ValueError, r"`final_lr` \(0.2\) must not exceed `lr`"),
         (lambda: Constant(0.0), ValueError, "`lr` must satisfy 0.0 < lr"),
-        (lambda: WarmUp("fast", 10), TypeError, "`schedule` must be a positive number or a purenn.schedules"),
+        (lambda: WarmUp("fast", 10), TypeError, "`schedule` must be a positive number or a purenn.optim.schedules"),
         (lambda: ExponentialDecay(0.1, gamma=1.5), ValueError, "`gamma` must satisfy 0.0 < gamma <= 1.0"),
     ],
 )

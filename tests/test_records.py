@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 import purenn
 from purenn.layers import Dense, Sequential, Tanh
-from purenn.records import (
+from purenn.io.records import (
     RECORD_FORMAT, REQUIRED_KEYS, RecordError, environment, make_record, params_digest,
     read_record, write_record,
 )

@@ -62,7 +62,7 @@ def test_fit_per_sample_reproduces_the_tutorial_on_xor():
 def test_xor_network_matches_the_tutorial_from_integer_data_too():
     """The library's own xor_network (float32) on the tutorial's integer arrays tracks the
     tutorial's float64 run closely (float32 rounding only)."""
-    from purenn.xor import xor_network
+    from purenn.recipes.xor import xor_network
 
     model = xor_network()
     params = model.init(RNG(1))

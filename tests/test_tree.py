@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purenn.optim import sgd_step
+from purenn.optim.base import sgd_step
 from purenn.tree import freeze, readonly, tree_leaves, tree_map, tree_structure, tree_unflatten
 
 RNG = np.random.default_rng

@@ -9,7 +9,7 @@ import pytest
 
 import purenn as pn
 from benchmarks.tutorial_code import tutorial_network
-from purenn.presets import PRESETS
+from purenn.recipes.presets import PRESETS
 
 from _mnist import requires_mnist
 

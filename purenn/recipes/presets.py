@@ -17,8 +17,8 @@ from purenn.layers import (
     Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape, Sequential, Tanh,
 )
 from purenn.losses import mse, one_hot, softmax_cross_entropy
-from purenn.optimizers import Adam
-from purenn.schedules import CosineDecay
+from purenn.optim.optimizers import Adam
+from purenn.optim.schedules import CosineDecay
 from purenn.training import History, fit
 
 LOSSES: dict[str, Callable[[Any, Any], tuple[float, np.ndarray]]] = {

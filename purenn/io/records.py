@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from purenn.atomic import atomic_write_text
+from purenn.io.atomic import atomic_write_text
 
 __all__ = [
     "RecordError", "RECORD_FORMAT", "REQUIRED_KEYS", "params_digest", "environment",

@@ -26,7 +26,7 @@ import attrs
 __all__ = ["Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp"]
 
 
-# --- validators shared with purenn.optimizers ------------------------------------------------
+# --- validators shared with purenn.optim.optimizers ------------------------------------------------
 
 
 def to_float(value: Any) -> Any:
@@ -162,7 +162,7 @@ def _as_schedule(value: Any) -> Any:
 def _is_schedule(instance: object, attribute: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, Schedule):
         raise TypeError(
-            f"`{attribute.name}` must be a positive number or a purenn.schedules.Schedule "
+            f"`{attribute.name}` must be a positive number or a purenn.optim.schedules.Schedule "
             f"(e.g. CosineDecay(0.1, 1000)), got {value!r}"
         )
 

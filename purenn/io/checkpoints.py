@@ -4,8 +4,8 @@ File layout (a plain NumPy ``.npz``, i.e. a zip of ``.npy`` arrays)::
 
     "purenn"    0-d str array: JSON header
                 {"format": "purenn.checkpoint", "version": 1,
-                 "model": <purenn.serialize.to_data(model)>,
-                 "params": <purenn.serialize.tree_to_data structure, leaves as indices>,
+                 "model": <purenn.io.serialize.to_data(model)>,
+                 "params": <purenn.io.serialize.tree_to_data structure, leaves as indices>,
                  "metadata": {...}}                      (any JSON object, e.g. epoch, metrics)
     "param/0", "param/1", ...   one numeric array per params leaf, in tree_leaves order
 
@@ -30,8 +30,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenn.atomic import atomic_writer
-from purenn.serialize import Custom, SerializeError, from_data, to_data, tree_from_data, tree_to_data
+from purenn.io.atomic import atomic_writer
+from purenn.io.serialize import Custom, SerializeError, from_data, to_data, tree_from_data, tree_to_data
 from purenn.tree import readonly, tree_leaves, tree_map, tree_structure
 
 __all__ = [
@@ -63,7 +63,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: Any, params: Any, *,
     """Write ``model`` and ``params`` (plus JSON ``metadata``) to ``path`` atomically.
 
     ``custom``: only for user classes registered under a name other than their class name
-    (see :mod:`purenn.serialize`). Raises :class:`CheckpointError` if the model cannot be
+    (see :mod:`purenn.io.serialize`). Raises :class:`CheckpointError` if the model cannot be
     described as JSON, the params do not match the model, or metadata is not JSON.
     """
     where = os.fspath(path)

@@ -33,8 +33,8 @@ from typing import Any, Callable, Mapping, Sequence
 import attrs
 import numpy as np
 
-from purenn.atomic import atomic_writer
-from purenn.idx import DataError, read_idx
+from purenn.io.atomic import atomic_writer
+from purenn.io.idx import DataError, read_idx
 from purenn.tree import readonly
 
 __all__ = [
@@ -253,7 +253,7 @@ def fetch_file(name: str, sha256: str, directory: str | os.PathLike[str],
                mirrors: Sequence[str], *, opener: Opener | None = None) -> Path:
     """Download ``name`` from the first mirror that serves it with the right SHA-256.
 
-    The bytes go to a temp file in ``directory`` (:func:`purenn.atomic.atomic_writer`) that is
+    The bytes go to a temp file in ``directory`` (:func:`purenn.io.atomic.atomic_writer`) that is
     moved into place only once verified; on any failure nothing is left behind. Raises :class:`DownloadError` listing each mirror's
     failure if none worked.
     """

@@ -47,16 +47,16 @@ class SerializeError(ValueError):
 # (module whose __all__ lists public records, module and name of their base class)
 _SOURCES = (
     ("purenn.layers", "purenn.layers.base", "Layer"),
-    ("purenn.optimizers", "purenn.optimizers", "Optimizer"),
-    ("purenn.schedules", "purenn.schedules", "Schedule"),
+    ("purenn.optim.optimizers", "purenn.optim.optimizers", "Optimizer"),
+    ("purenn.optim.schedules", "purenn.optim.schedules", "Schedule"),
 )
 
 
 def record_registry(custom: Custom = None) -> dict[str, type]:
     """The classes ``from_data`` can rebuild, by name: purenn's public records plus ``custom``.
 
-    Built at call time from the ``__all__`` of :mod:`purenn.layers`, ``purenn.optimizers`` and
-    ``purenn.schedules``: every attrs class there that subclasses the module's base class
+    Built at call time from the ``__all__`` of :mod:`purenn.layers`, ``purenn.optim.optimizers`` and
+    ``purenn.optim.schedules``: every attrs class there that subclasses the module's base class
     (``Layer``, ``Optimizer``, ``Schedule``; the bases themselves excluded). A custom class may
     not reuse the name of a different built-in class (rebuilding would be ambiguous); register
     it under another name with ``custom={"MyDense": MyDense}``.

@@ -10,7 +10,7 @@ structure and dtypes as ``params``. ``update`` never writes into the arrays it i
 array in the new params and state is freshly allocated and read-only. Gradients are converted to
 each parameter's dtype, so float32 params stay float32.
 
-``lr`` is a positive float or a :mod:`purenn.schedules` schedule; the update that turns state
+``lr`` is a positive float or a :mod:`purenn.optim.schedules` schedule; the update that turns state
 ``step`` into ``step + 1`` uses ``lr(step)`` (so ``lr(0)`` for the first update).
 
 Gradient clipping is a wrapper, so it composes with any optimizer (as ``optax.chain``)::
@@ -29,7 +29,7 @@ import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.schedules import Schedule, real_in, to_float
+from purenn.optim.schedules import Schedule, real_in, to_float
 from purenn.tree import readonly, tree_leaves, tree_map, tree_structure, tree_unflatten
 
 __all__ = [
@@ -43,7 +43,7 @@ def _lr_validator(instance: object, attribute: attrs.Attribute, value: Any) -> N
         return
     if not isinstance(value, float) or not math.isfinite(value) or value <= 0:
         raise (ValueError if isinstance(value, float) else TypeError)(
-            f"`lr` must be a positive number or a purenn.schedules.Schedule "
+            f"`lr` must be a positive number or a purenn.optim.schedules.Schedule "
             f"(e.g. CosineDecay(0.1, 1000)), got {value!r}"
         )
 

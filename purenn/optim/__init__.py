@@ -1,0 +1,1 @@
+"""Updates: gradient transformations, the named optimizers built from them, schedules."""
