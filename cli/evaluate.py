@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from purenn.io.checkpoints import CheckpointError, load_checkpoint
+from purenn.errors import CheckpointError, ShapeError
+from purenn.io.checkpoints import load_checkpoint
 from purenn.io.datasets import DATASETS
-from purenn.errors import ShapeError
 from purenn.metrics import accuracy
 from purenn.training import predict
 from purenn_cli.report import fail, load_data, per_class_table

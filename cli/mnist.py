@@ -10,14 +10,16 @@ import attrs
 import typer
 from rich.console import Console
 
-from purenn.io.checkpoints import CheckpointError, save_checkpoint
+from purenn.errors import CheckpointError, RecordError
+from purenn.io.checkpoints import save_checkpoint
 from purenn.io.datasets import DATASETS
+from purenn.io.records import params_digest, write_record
 from purenn.metrics import accuracy
-from purenn.recipes.presets import PRESETS, RunConfig, train_preset
-from purenn.io.records import RecordError, make_record, params_digest, write_record
-from purenn.io.serialize import to_data
+from purenn.recipes.presets import PRESETS
+from purenn.recipes.runs import RunConfig, run_record, train_preset
 from purenn.training import predict
-from purenn_cli.progress import positive_float, training_progress
+from purenn_cli.options import positive_float
+from purenn_cli.progress import training_progress
 from purenn_cli.report import fail, load_data, per_class_table
 
 PRESET_HELP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
@@ -68,29 +70,6 @@ def run(config: RunConfig, data_dir: Path | None, console: Console) -> dict[str,
     }
 
 
-def describe(config: RunConfig, n_train: int) -> dict[str, Any]:
-    """The run's full configuration: overrides, resolved settings, model and update rule."""
-    update = config.update_rule(n_train)
-    return {
-        "run": attrs.asdict(config),
-        "resolved": config.resolved(),
-        "model": to_data(PRESETS[config.preset].model),
-        "update": to_data(update["optimizer"]) if "optimizer" in update else {"sgd_step": update},
-        "train_samples": n_train,
-    }
-
-
-def record_for(config: RunConfig, result: dict[str, Any]) -> dict[str, Any]:
-    """The run record: configuration, seed, versions, history, metrics, params digest."""
-    return make_record(
-        config=describe(config, result["train_samples"]),
-        seed=config.seed,
-        digest=params_digest(result["params"]),
-        history=[attrs.asdict(e) for e in result["history"].epochs],
-        metrics=result["metrics"],
-    )
-
-
 def mnist(
     preset: Annotated[str, typer.Option(help=f"Training recipe. {PRESET_HELP}.")] = "mlp",
     epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the training set [default: the preset's].")] = None,
@@ -124,7 +103,8 @@ def mnist(
                             metadata={"run": attrs.asdict(config), "metrics": result["metrics"]})
             console.print(f"saved checkpoint to {save}")
         if record is not None:
-            write_record(record, record_for(config, result))
+            write_record(record, run_record(config, result["params"], result["history"],
+                                            result["train_samples"], result["metrics"]))
             console.print(f"wrote run record to {record} (digest {params_digest(result['params'])[:16]}...)")
     except (CheckpointError, RecordError, OSError) as e:
         raise fail(console, str(e)) from None

@@ -17,12 +17,3 @@ def training_progress(console: Console) -> Progress:
         console=console,
         transient=False,
     )
-
-
-def positive_float(value: float | None) -> float | None:
-    """Typer callback: refuse zero and negative values with a clear message (None passes)."""
-    import typer
-
-    if value is not None and value <= 0:
-        raise typer.BadParameter(f"must be greater than 0, got {value}")
-    return value

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from purenn.io.datasets import DataError, Dataset, load_mnist
+from purenn.errors import DataError
+from purenn.io.datasets import Dataset, load_mnist
 from purenn.metrics import confusion_matrix
 
 

@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from purenn.recipes.presets import RunConfig
-from purenn.io.records import RecordError, params_digest, read_record
-from purenn_cli.mnist import describe, run
+from purenn.errors import RecordError
+from purenn.io.records import params_digest, read_record
+from purenn.recipes.runs import RunConfig, describe, same_update
+from purenn_cli.mnist import run
 from purenn_cli.report import fail
 
 
@@ -27,7 +28,9 @@ def reproduce(
         raise fail(console, f"{record}: not a purenn mnist run record ({e})") from None
     recorded = rec["config"]
     current = describe(config, recorded.get("train_samples", 0))
-    changed = [k for k in ("resolved", "model", "update") if k in recorded and recorded[k] != current[k]]
+    changed = [k for k in ("resolved", "model") if k in recorded and recorded[k] != current[k]]
+    if "update" in recorded and not same_update(recorded["update"], current["update"]):
+        changed.append("update")
     if changed:
         console.print(
             f"[red]not reproducible here[/red]: the record's {' and '.join(changed)} differ from this "

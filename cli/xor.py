@@ -9,10 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from purenn import mse
-from purenn.training import fit, predict
+from purenn.losses import mse
 from purenn.recipes.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
-from purenn_cli.progress import positive_float, training_progress
+from purenn.training import fit, predict
+from purenn_cli.options import positive_float
+from purenn_cli.progress import training_progress
 
 DEFAULT_SEED = 1  # the tutorial's network solves XOR from 65 of the seeds 0-99 (`--sweep 100`)
 

@@ -10,22 +10,34 @@ of read-only arrays; every training step is a pure function from old values to n
     loss, dy = pn.mse(y, targets)
     dx, grads = model.backward(params, cache, dy)
     params = pn.sgd_step(params, grads, lr=0.1)
+
+The package, bottom to top (``docs/ARCHITECTURE.md`` is the map): ``errors``, ``validation``,
+``tree``; ``layers/``, ``losses``, ``metrics``; ``optim/`` (transformations, optimizers,
+schedules); ``training``, ``gradcheck``; ``io/`` (data sets, checkpoints, records); ``recipes/``
+(the tutorial's XOR and MNIST runs as presets). Every public name is re-exported here.
 """
 
-from purenn.io.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from purenn.io.datasets import DataError, Dataset, load_idx_dataset, load_mnist, read_idx
-from purenn.errors import ShapeError
-from purenn.gradcheck import GradientCheckError, check_gradients, check_loss_gradients
+from purenn.errors import (
+    ArgumentError, ArgumentTypeError, CheckpointError, DataError, DatasetNotFoundError,
+    DownloadError, GradientCheckError, PurennError, RecordError, SerializeError, ShapeError,
+)
+from purenn.gradcheck import check_gradients, check_loss_gradients
+from purenn.io.checkpoints import load_checkpoint, save_checkpoint
+from purenn.io.datasets import Dataset, load_idx_dataset, load_mnist
+from purenn.io.idx import read_idx
+from purenn.io.records import params_digest
 from purenn.layers import (
     GELU, AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Reshape,
     Sequential, Sigmoid, Softmax, Tanh,
 )
 from purenn.losses import binary_cross_entropy, mse, one_hot, softmax_cross_entropy
 from purenn.metrics import accuracy, confusion_matrix
-from purenn.optim.base import sgd_step
-from purenn.optim.optimizers import SGD, Adam, AdamW, ClipByGlobalNorm, clip_by_global_norm, global_norm
-from purenn.io.records import params_digest
-from purenn.optim.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
+from purenn.optim import (
+    SGD, AddDecayedWeights, Adagrad, Adam, AdamW, Chain, ClipByGlobalNorm, ClipToGlobalNorm,
+    Constant, CosineDecay, ExponentialDecay, Optimizer, RMSProp, ScaleByAdagrad, ScaleByAdam,
+    ScaleByLearningRate, ScaleByRMS, ScaleByStddev, Schedule, State, StepDecay, Trace,
+    Transformation, WarmUp, apply_updates, chain, clip_by_global_norm, global_norm, sgd_step,
+)
 from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.tree import freeze, tree_leaves, tree_map
 
@@ -37,15 +49,23 @@ __all__ = [
     "Flatten", "Reshape", "Sequential", "Conv2D", "MaxPool2D", "AvgPool2D", "Dropout",
     # losses and metrics
     "mse", "softmax_cross_entropy", "binary_cross_entropy", "one_hot", "accuracy", "confusion_matrix",
-    # updates
-    "sgd_step", "SGD", "Adam", "AdamW", "ClipByGlobalNorm", "clip_by_global_norm", "global_norm",
-    "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp",
+    # updates: the tutorial's step, optimizers, transformations, schedules
+    "sgd_step", "apply_updates",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSProp", "Adagrad", "ClipByGlobalNorm",
+    "Transformation", "State", "Chain", "chain", "ScaleByLearningRate", "AddDecayedWeights",
+    "Trace", "ScaleByAdam", "ScaleByRMS", "ScaleByStddev", "ScaleByAdagrad", "ClipToGlobalNorm",
+    "clip_by_global_norm", "global_norm",
+    "Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp",
     # training
     "fit", "predict", "evaluate", "History", "EpochLog",
     # checking, data, files
-    "check_gradients", "check_loss_gradients", "GradientCheckError",
-    "load_mnist", "load_idx_dataset", "read_idx", "Dataset", "DataError",
-    "save_checkpoint", "load_checkpoint", "CheckpointError", "params_digest",
-    # trees and errors
-    "tree_map", "tree_leaves", "freeze", "ShapeError",
+    "check_gradients", "check_loss_gradients",
+    "load_mnist", "load_idx_dataset", "read_idx", "Dataset",
+    "save_checkpoint", "load_checkpoint", "params_digest",
+    # trees
+    "tree_map", "tree_leaves", "freeze",
+    # errors
+    "PurennError", "ArgumentError", "ArgumentTypeError", "ShapeError", "GradientCheckError",
+    "DataError", "DatasetNotFoundError", "DownloadError", "SerializeError", "CheckpointError",
+    "RecordError",
 ]

@@ -18,11 +18,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from purenn.errors import GradientCheckError
 from purenn.tree import tree_leaves, tree_map, tree_structure, tree_unflatten
 
-
-class GradientCheckError(AssertionError):
-    """``backward`` disagrees with finite differences, or something was mutated."""
 
 
 def _to64(tree: Any) -> Any:

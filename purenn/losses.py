@@ -9,21 +9,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from purenn.errors import ShapeError
+from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
+from purenn.validation import as_float_array
 
 Loss = Callable[[Any, Any], tuple[float, np.ndarray]]
-
-
-def _float_array(a: Any, name: str, loss: str, dtype: Any = None) -> np.ndarray:
-    try:
-        arr = np.asarray(a)
-    except (ValueError, TypeError) as e:
-        raise TypeError(f"{loss}: `{name}` could not be turned into an array ({e})") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{loss}: `{name}` must be numeric, got dtype {arr.dtype}")
-    if dtype is None:
-        dtype = arr.dtype if arr.dtype.kind == "f" else np.float32
-    return arr.astype(dtype, copy=False)
 
 
 def mse(y_pred: Any, y_true: Any) -> tuple[float, np.ndarray]:
@@ -32,9 +21,9 @@ def mse(y_pred: Any, y_true: Any) -> tuple[float, np.ndarray]:
     ``n`` is the number of elements of ``y_pred``; shapes must match exactly.
     """
     if type(y_pred) is not np.ndarray or y_pred.dtype.kind != "f":  # fast path: float arrays
-        y_pred = _float_array(y_pred, "y_pred", "mse")
+        y_pred = as_float_array(y_pred, "mse", None, "`y_pred`")
     if type(y_true) is not np.ndarray or y_true.dtype != y_pred.dtype:
-        y_true = _float_array(y_true, "y_true", "mse", y_pred.dtype)
+        y_true = as_float_array(y_true, "mse", y_pred.dtype, "`y_true`")
     if y_pred.shape != y_true.shape:
         raise ShapeError(
             f"mse: y_pred has shape {y_pred.shape} but y_true has {y_true.shape}; they must match "
@@ -59,7 +48,7 @@ def softmax_cross_entropy(logits: Any, labels: Any) -> tuple[float, np.ndarray]:
     probability rows ``(batch, classes)``. With p = softmax(logits) and t the target rows:
     E = -mean_b sum_c t_bc log p_bc,  dE/dlogits = (p - t) / batch. Stable for any finite logits.
     """
-    z = _float_array(logits, "logits", "softmax_cross_entropy")
+    z = as_float_array(logits, "softmax_cross_entropy", None, "`logits`")
     if z.ndim != 2:
         raise ShapeError(f"softmax_cross_entropy: logits must be (batch, classes), got {z.shape}")
     batch, classes = z.shape
@@ -70,7 +59,7 @@ def softmax_cross_entropy(logits: Any, labels: Any) -> tuple[float, np.ndarray]:
         if labels.shape[0] != batch:
             raise ShapeError(f"softmax_cross_entropy: {batch} logits rows but {labels.shape[0]} labels")
         if labels.size and (labels.min() < 0 or labels.max() >= classes):
-            raise ValueError(
+            raise ArgumentError(
                 f"softmax_cross_entropy: labels must be in [0, {classes}), "
                 f"got values from {labels.min()} to {labels.max()}"
             )
@@ -78,7 +67,7 @@ def softmax_cross_entropy(logits: Any, labels: Any) -> tuple[float, np.ndarray]:
         value = -logp[rows, labels].mean()
         grad[rows, labels] -= 1
     else:
-        t = _float_array(labels, "labels", "softmax_cross_entropy", z.dtype)
+        t = as_float_array(labels, "softmax_cross_entropy", z.dtype, "`labels`")
         if t.shape != z.shape:
             raise ShapeError(
                 f"softmax_cross_entropy: labels must be integer classes of shape ({batch},) or "
@@ -96,8 +85,8 @@ def binary_cross_entropy(logits: Any, targets: Any) -> tuple[float, np.ndarray]:
     E = mean(max(z, 0) - z t + log(1 + exp(-|z|))),  dE/dz = (sigmoid(z) - t) / n. Stable for
     any finite logits.
     """
-    z = _float_array(logits, "logits", "binary_cross_entropy")
-    t = _float_array(targets, "targets", "binary_cross_entropy", z.dtype)
+    z = as_float_array(logits, "binary_cross_entropy", None, "`logits`")
+    t = as_float_array(targets, "binary_cross_entropy", z.dtype, "`targets`")
     if z.shape != t.shape:
         raise ShapeError(f"binary_cross_entropy: logits have shape {z.shape} but targets have {t.shape}")
     value = np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
@@ -110,9 +99,9 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> np.ndarra
     ``to_categorical``)."""
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
+        raise ArgumentTypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
+        raise ArgumentError(
             f"one_hot: labels must be in [0, {num_classes}), got values from {labels.min()} to {labels.max()}"
         )
     return np.eye(num_classes, dtype=dtype)[labels]

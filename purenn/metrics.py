@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from purenn.errors import ShapeError
+from purenn.errors import ArgumentError, ShapeError
 
 
 def class_predictions(y_pred: Any) -> np.ndarray:
@@ -16,9 +16,20 @@ def class_predictions(y_pred: Any) -> np.ndarray:
     return (y[:, 0] > 0.5).astype(np.int64) if y.shape[1] == 1 else y.argmax(axis=1)
 
 
+def is_class_target(y_true: Any) -> bool:
+    """Whether ``y_true`` names classes: integer (or boolean) labels, one-hot rows or 0/1 values."""
+    t = np.asarray(y_true)
+    return t.dtype.kind in "iub" or bool(np.all((t == 0) | (t == 1)))
+
+
 def class_labels(y_true: Any) -> np.ndarray:
     """Integer labels from integer labels, one-hot rows, or 0/1 targets."""
     t = np.asarray(y_true)
+    if not is_class_target(t):
+        raise ArgumentError(
+            "class labels must be integers, one-hot rows or 0/1 values; got targets of dtype "
+            f"{t.dtype} with other values (accuracy has no meaning for them)"
+        )
     if t.ndim == 1 and t.dtype.kind in "iub":
         return t.astype(np.int64)
     t = t.reshape(t.shape[0], -1)

@@ -8,14 +8,18 @@ the tutorial's per-sample SGD. The same ``seed`` gives bit-identical params and 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import attrs
 import numpy as np
 
+from purenn.errors import ArgumentError
 from purenn.losses import mse
-from purenn.metrics import accuracy
-from purenn.optim.base import learning_rate, sgd_step
+from purenn.metrics import accuracy, is_class_target
+from purenn.optim.base import LEARNING_RATE, as_optimizer
+from purenn.optim.optimizers import SGD
+from purenn.optim.schedules import Schedule
+from purenn.validation import Rule, as_samples, check, non_negative_int, positive_int, to_float, to_int
 
 
 @attrs.frozen
@@ -48,25 +52,6 @@ class History:
         return [e.val_accuracy for e in self.epochs]
 
 
-def _check_data(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        x, y = np.asarray(x), np.asarray(y)
-    except ValueError as e:  # ragged nested lists
-        raise ValueError(f"{what}: inputs and targets must be rectangular arrays ({e})") from None
-    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
-        raise ValueError(
-            f"{what}: inputs and targets need one row per sample; got {len(x) if x.ndim else 'a scalar'} "
-            f"inputs and {len(y) if y.ndim else 'a scalar'} targets"
-        )
-    return x, y
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def fit(
     model: Any,
     params: Any,
@@ -76,7 +61,7 @@ def fit(
     loss: Callable[[Any, Any], tuple[float, np.ndarray]] = mse,
     epochs: int = 1,
     batch_size: int = 32,
-    lr: float | None = None,
+    lr: float | Schedule | None = None,
     optimizer: Any = None,
     shuffle: bool = True,
     seed: int | np.random.Generator | None = 0,
@@ -86,7 +71,9 @@ def fit(
 ) -> tuple[Any, History]:
     """Train ``model`` from ``params``; return the new params and the :class:`History`.
 
-    Give either ``lr`` (plain SGD via :func:`sgd_step`) or ``optimizer`` (any record with pure
+    Each step: forward a minibatch, take the loss and its gradient, backward to the parameter
+    gradients, update. Give either ``lr`` (plain gradient descent: ``SGD(lr)``) or ``optimizer``
+    (``Adam(1e-3)``, any :mod:`purenn.optim` optimizer or transformation, or a record with pure
     ``init(params)``/``update(params, grads, state)``). ``seed`` drives the shuffling and, for
     stochastic layers such as dropout, their random masks: the same int gives the same run;
     ``None`` draws fresh entropy (not reproducible); a Generator is advanced by the run.
@@ -94,59 +81,24 @@ def fit(
     ``callback(EpochLog)`` runs after every epoch, ``on_batch(batches_done, batches_per_epoch)``
     after every step.
     """
-    x, y = _check_data(x, y, "fit")
-    if len(x) == 0:
-        raise ValueError("fit: the training set is empty")
-    if (lr is None) == (optimizer is None):
-        raise ValueError("fit needs exactly one of `lr` (e.g. lr=0.1) or `optimizer` (e.g. Adam(1e-3))")
-    if lr is not None:
-        lr = learning_rate(lr)
-    elif not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
-        raise TypeError(
-            "`optimizer` must have init(params) and update(params, grads, state), "
-            f"e.g. purenn.Adam(1e-3); got {optimizer!r}"
-        )
-    if seed is not None and not isinstance(seed, (int, np.integer, np.random.Generator)):
-        raise TypeError(f"`seed` must be an int, a numpy Generator or None, got {seed!r}")
-    epochs = int(epochs) if epochs == 0 else _positive_int(epochs, "epochs")
-    batch_size = _positive_int(batch_size, "batch_size")
-    if validation is not None:
-        validation = _check_data(*validation, "fit validation")
-
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    x, y, optimizer, epochs, batch_size, rng, validation = _fit_arguments(
+        x, y, lr, optimizer, epochs, batch_size, seed, validation)
     shuffle_rng, layer_rng = rng.spawn(2)
-    stochastic = getattr(model, "stochastic", False)
-    # grads without the input's gradient when the model offers it (Sequential, Dense)
-    param_grads = getattr(model, "param_grads", None) or (lambda p, c, d: model.backward(p, c, d)[1])
-    state = optimizer.init(params) if optimizer is not None else None
-    n = len(x)
-    n_batches = math.ceil(n / batch_size)
+    forward = _training_forward(model, layer_rng)
+    param_grads = _param_grads(model)
+    state = optimizer.init(params)
+    n_batches = math.ceil(len(x) / batch_size)
     logs: list[EpochLog] = []
-
     for epoch in range(1, epochs + 1):
-        # shuffled batches are gathered one at a time: no second copy of the whole data set
-        order = shuffle_rng.permutation(n) if shuffle else None
         total = 0.0
-        for b, start in enumerate(range(0, n, batch_size)):
-            if order is None:
-                xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            else:
-                rows = order[start : start + batch_size]
-                xb, yb = x[rows], y[rows]
-            if stochastic:
-                out, cache = model.forward(params, xb, rng=layer_rng)
-            else:
-                out, cache = model.forward(params, xb)
+        for b, (xb, yb) in enumerate(_minibatches(x, y, batch_size, shuffle_rng if shuffle else None)):
+            out, cache = forward(params, xb)
             value, dy = loss(out, yb)
-            grads = param_grads(params, cache, dy)
-            if state is None:
-                params = sgd_step(params, grads, lr)
-            else:
-                params, state = optimizer.update(params, grads, state)
+            params, state = optimizer.update(params, param_grads(params, cache, dy), state)
             total += value * xb.shape[0]
             if on_batch is not None:
                 on_batch(b + 1, n_batches)
-        log = EpochLog(epoch=epoch, epochs=epochs, loss=total / n)
+        log = EpochLog(epoch=epoch, epochs=epochs, loss=total / len(x))
         if validation is not None:
             metrics = evaluate(model, params, *validation, loss=loss)
             log = attrs.evolve(log, val_loss=metrics["loss"], val_accuracy=metrics.get("accuracy"))
@@ -156,13 +108,63 @@ def fit(
     return params, History(tuple(logs))
 
 
+def _fit_arguments(x: Any, y: Any, lr: Any, optimizer: Any, epochs: Any, batch_size: Any,
+                   seed: Any, validation: Any) -> tuple[Any, ...]:
+    """``fit``'s arguments checked and in canonical form, or an error naming the bad one."""
+    x, y = as_samples(x, y, "fit")
+    if len(x) == 0:
+        raise ArgumentError("fit: the training set is empty")
+    if (lr is None) == (optimizer is None):
+        raise ArgumentError("fit needs exactly one of `lr` (e.g. lr=0.1) or `optimizer` (e.g. Adam(1e-3))")
+    optimizer = SGD(check("lr", lr, LEARNING_RATE, to_float)) if lr is not None else as_optimizer(optimizer)
+    epochs = check("epochs", epochs, non_negative_int, to_int)
+    batch_size = check("batch_size", batch_size, positive_int, to_int)
+    if not (seed is None or isinstance(seed, np.random.Generator)):
+        seed = check("seed", seed, Rule("an int >= 0, a numpy Generator or None", _is_int, lambda v: v >= 0), to_int)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if validation is not None:
+        validation = as_samples(*validation, "fit validation")
+    return x, y, optimizer, epochs, batch_size, rng, validation
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _minibatches(x: np.ndarray, y: np.ndarray, batch_size: int,
+                 shuffle_rng: np.random.Generator | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One epoch's minibatches, in order or in a fresh permutation drawn from ``shuffle_rng``.
+    Shuffled batches are gathered one at a time: no second copy of the whole data set."""
+    n = len(x)
+    if shuffle_rng is None:
+        for start in range(0, n, batch_size):
+            yield x[start : start + batch_size], y[start : start + batch_size]
+        return
+    order = shuffle_rng.permutation(n)
+    for start in range(0, n, batch_size):
+        rows = order[start : start + batch_size]
+        yield x[rows], y[rows]
+
+
+def _training_forward(model: Any, rng: np.random.Generator) -> Callable[[Any, Any], Any]:
+    """``model.forward`` in training mode: stochastic layers draw from ``rng``."""
+    if getattr(model, "stochastic", False):
+        return lambda params, xb: model.forward(params, xb, rng=rng)
+    return model.forward
+
+
+def _param_grads(model: Any) -> Callable[[Any, Any, Any], Any]:
+    """Grads without the input's gradient when the model offers it (Sequential, Dense)."""
+    return getattr(model, "param_grads", None) or (lambda p, c, d: model.backward(p, c, d)[1])
+
+
 def predict(model: Any, params: Any, x: Any, *, batch_size: int = 1024) -> np.ndarray:
     """Model outputs for ``x`` in evaluation mode (no dropout), computed ``batch_size`` rows at a time."""
     x = np.asarray(x)
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = check("batch_size", batch_size, positive_int, to_int)
     outs = [model.forward(params, x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)]
     if not outs:
-        raise ValueError("predict: x has no samples")
+        raise ArgumentError("predict: x has no samples")
     return np.concatenate(outs)
 
 
@@ -178,7 +180,7 @@ def evaluate(
     """``{"loss": ..., "accuracy": ...}`` on ``(x, y)``: the loss only when given; the accuracy
     only for class targets (integer labels, one-hot rows or 0/1 values), with one output per
     class or a single output thresholded at 0.5."""
-    x, y = _check_data(x, y, "evaluate")
+    x, y = as_samples(x, y, "evaluate")
     out = predict(model, params, x, batch_size=batch_size)
     metrics: dict[str, float] = {}
     if loss is not None:
@@ -187,6 +189,6 @@ def evaluate(
             for i in range(0, len(out), batch_size)
         )
         metrics["loss"] = total / len(out)
-    if y.dtype.kind in "iub" or np.all((y == 0) | (y == 1)):  # class labels, one-hot or 0/1 rows
+    if is_class_target(y):
         metrics["accuracy"] = accuracy(out, y)
     return metrics

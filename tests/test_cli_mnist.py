@@ -114,7 +114,8 @@ def test_cnn_preset_checkpoint_round_trip(tiny_mnist, tmp_path):
 def test_unknown_preset_is_refused(tiny_mnist):
     result = runner.invoke(app, ["mnist", "--preset", "resnet", "--data-dir", str(tiny_mnist)])
     assert result.exit_code == 2
-    assert "unknown preset 'resnet'" in result.output and "mlp" in result.output
+    assert "`preset` must be one of the presets" in result.output and "'resnet'" in result.output
+    assert "mlp" in result.output
 
 
 def test_bad_lr_is_refused(tiny_mnist):
@@ -135,7 +136,8 @@ def test_record_holds_the_full_configuration(tiny_mnist, tmp_path):
     config = json.loads(_record(tiny_mnist, tmp_path).read_text())["config"]
     assert config["run"]["preset"] == "seed" and config["train_samples"] == 50
     assert config["model"]["type"] == "Sequential"
-    assert config["update"] == {"sgd_step": {"lr": 0.1}}
+    assert config["update"] == {"type": "SGD", "fields": {
+        "lr": 0.1, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0}}
 
 
 def test_reproduce_refuses_a_record_whose_model_differs(tiny_mnist, tmp_path):
@@ -153,7 +155,7 @@ def test_reproduce_refuses_a_record_whose_model_differs(tiny_mnist, tmp_path):
     ("epochs", -1, "`epochs` must be a positive integer"),
     ("lr", "x", "`lr` must be a positive number"),
     ("seed", -3, "`seed` must be a non-negative integer"),
-    ("preset", "resnet", "unknown preset 'resnet'"),
+    ("preset", "resnet", "`preset` must be one of the presets ('seed', 'mlp', 'cnn'), got 'resnet'"),
 ])
 def test_reproduce_refuses_bad_fields_clearly(tiny_mnist, tmp_path, field, value, message):
     rec = _record(tiny_mnist, tmp_path)

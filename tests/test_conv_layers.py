@@ -201,7 +201,7 @@ def test_conv_init(initializer, check):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"kernel_size": 0}, "`kernel_size` must be a positive int or a pair"),
+        ({"kernel_size": 0}, "`kernel_size` must be a positive integer or a pair"),
         ({"kernel_size": (3,)}, r"`kernel_size` .* got \(3,\)"),
         ({"kernel_size": 2.5}, "`kernel_size` .* got 2.5"),
         ({"kernel_size": 3, "stride": 0}, "`stride` must be a positive int"),
@@ -302,7 +302,7 @@ def test_pool_overlapping_and_default_stride(cls):
 
 @pytest.mark.parametrize("cls", [MaxPool2D, AvgPool2D])
 def test_pool_errors(cls):
-    with pytest.raises(ValueError, match="`pool_size` must be a positive int or a pair"):
+    with pytest.raises(ValueError, match="`pool_size` must be a positive integer or a pair"):
         cls(0)
     with pytest.raises(ValueError, match=r"`stride` .* got \(1, 0\)"):
         cls(2, (1, 0))
@@ -362,7 +362,7 @@ def test_dropout_same_seed_same_mask_and_rate_zero_is_identity():
 
 @pytest.mark.parametrize("rate", [1.0, -0.1, 1.5])
 def test_dropout_rejects_bad_rate(rate):
-    with pytest.raises(ValueError, match=r"`rate` is the probability of dropping .* 0 <= rate < 1, got"):
+    with pytest.raises(ValueError, match=r"`rate` must be the probability of dropping a unit, a real number in \[0, 1\), got"):
         Dropout(rate)
 
 

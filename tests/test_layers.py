@@ -298,7 +298,7 @@ class Scale(Layer):
         return {"s": readonly(np.ones(self.features, dtype=np.float32))}
 
     def forward(self, params, x):
-        x = pn.layers.base.as_float_array(x, self, params["s"].dtype)
+        x = pn.validation.as_float_array(x, self, params["s"].dtype)
         if x.shape[-1] != self.features:
             raise pn.layers.base.shape_error(self, f"(batch, {self.features})", x.shape)
         return x * params["s"], x
@@ -385,11 +385,12 @@ def test_batch_results_equal_per_sample_results(case):
     (lambda: Dense(3, -1), ValueError, r"`out_features` must be a positive integer, got -1"),
     (lambda: Dense(2.5, 3), ValueError, r"`in_features` must be a positive integer, got 2.5"),
     (lambda: Dense(True, 3), ValueError, r"`in_features` must be a positive integer, got True"),
-    (lambda: LeakyReLU("abc"), TypeError, r"`negative_slope` must be a number, got 'abc'"),
+    (lambda: LeakyReLU("abc"), TypeError, r"`negative_slope` must be a real number, got 'abc' of type str"),
+    (lambda: LeakyReLU(float("inf")), ValueError, r"`negative_slope` must be a real number, got inf"),
     (lambda: Dense(2, 3, initializer="xavier"), ValueError,
      r"`initializer` must be one of \('uniform', 'glorot', 'he'\), got 'xavier'"),
-    (lambda: Reshape((0,)), ValueError, r"`shape` must be a non-empty tuple of positive sizes, got \(0,\)"),
-    (lambda: Reshape(()), ValueError, r"`shape` must be a non-empty tuple of positive sizes, got \(\)"),
+    (lambda: Reshape((0,)), ValueError, r"`shape` must be a non-empty tuple of positive integers, got \(0,\)"),
+    (lambda: Reshape(()), ValueError, r"`shape` must be a non-empty tuple of positive integers, got \(\)"),
     (lambda: Reshape((2, -3)), ValueError, r"got \(2, -3\)"),
     (lambda: Sequential([Dense(2, 3), "tanh"]), TypeError,
      r"Sequential: item 1 \('tanh'\) is not a layer; a layer needs init\(rng\), forward"),

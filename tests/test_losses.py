@@ -44,7 +44,7 @@ def test_mse_shape_mismatch_says_both_shapes_and_the_fix():
 
 
 def test_losses_refuse_non_numeric_input():
-    with pytest.raises(TypeError, match=r"mse: `y_true` must be numeric, got dtype <U1"):
+    with pytest.raises(TypeError, match=r"mse: `y_true` must be numeric, got an array of dtype <U1"):
         mse(np.zeros(2), np.array(["a", "b"]))
     with pytest.raises(TypeError, match=r"binary_cross_entropy: `logits` could not be turned into an array"):
         binary_cross_entropy([[1.0], [1.0, 2.0]], np.zeros(2))

@@ -222,8 +222,8 @@ def test_history_is_a_frozen_record():
      r"`batch_size` must be a positive integer, got 0"),
     (dict(lr=0.1, batch_size=2.5), np.zeros((4, 2)), np.zeros((4, 1)),
      r"`batch_size` must be a positive integer, got 2.5"),
-    (dict(lr=-1.0), np.zeros((4, 2)), np.zeros((4, 1)), r"`lr` must be a positive number, got -1.0"),
-    (dict(lr=0.1, epochs=-2), np.zeros((4, 2)), np.zeros((4, 1)), r"`epochs` must be a positive integer, got -2"),
+    (dict(lr=-1.0), np.zeros((4, 2)), np.zeros((4, 1)), r"`lr` must be a positive number or a purenn.optim.schedules.Schedule .*got -1.0"),
+    (dict(lr=0.1, epochs=-2), np.zeros((4, 2)), np.zeros((4, 1)), r"`epochs` must be a non-negative integer, got -2"),
     (dict(lr=0.1, validation=(np.zeros((3, 2)), np.zeros((2, 1)))), np.zeros((4, 2)), np.zeros((4, 1)),
      r"fit validation: inputs and targets need one row per sample; got 3 inputs and 2 targets"),
 ])
@@ -285,9 +285,12 @@ def test_evaluate_single_output_is_thresholded_at_one_half():
 
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"optimizer": "adam"}, TypeError, r"`optimizer` must have init\(params\) and update"),
-    ({"lr": -1}, ValueError, "`lr` must be a positive number, got -1"),
-    ({"lr": True}, TypeError, "`lr` must be a positive number, got True"),
-    ({"lr": 0.1, "seed": "a"}, TypeError, "`seed` must be an int, a numpy Generator or None"),
+    ({"lr": -1}, ValueError, "`lr` must be a positive number or a purenn.optim.schedules.Schedule .*got -1"),
+    ({"lr": True}, TypeError, "`lr` must be a positive number or a .*got True of type bool"),
+    ({"lr": 0.1, "seed": "a"}, TypeError, "`seed` must be an int >= 0, a numpy Generator or None, got 'a'"),
+    ({"lr": 0.1, "seed": -1}, ValueError, "`seed` must be an int >= 0, a numpy Generator or None, got -1"),
+    ({"lr": 0.1, "epochs": 1.0}, TypeError, "`epochs` must be a non-negative integer, got 1.0"),
+    ({"lr": 0.1, "epochs": False}, TypeError, "`epochs` must be a non-negative integer, got False"),
 ])
 def test_fit_refuses_bad_arguments_clearly(kwargs, error, message):
     model = pn.Sequential([pn.Dense(2, 1)])

@@ -30,6 +30,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from purenn.errors import CheckpointError
 from purenn.io.atomic import atomic_writer
 from purenn.io.serialize import Custom, SerializeError, from_data, to_data, tree_from_data, tree_to_data
 from purenn.tree import readonly, tree_leaves, tree_map, tree_structure
@@ -44,9 +45,6 @@ VERSION = 1
 _HEADER = "purenn"
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
-
-class CheckpointError(ValueError):
-    """A checkpoint could not be written or read; the message names the file and the problem."""
 
 
 @attrs.frozen

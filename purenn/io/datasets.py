@@ -33,8 +33,9 @@ from typing import Any, Callable, Mapping, Sequence
 import attrs
 import numpy as np
 
+from purenn.errors import DataError, DatasetNotFoundError, DownloadError
 from purenn.io.atomic import atomic_writer
-from purenn.io.idx import DataError, read_idx
+from purenn.io.idx import read_idx
 from purenn.tree import readonly
 
 __all__ = [
@@ -52,12 +53,6 @@ FILES: dict[str, str] = {
 }
 
 
-class DatasetNotFoundError(DataError):
-    """The dataset's files are not in any folder looked in, and were not downloaded."""
-
-
-class DownloadError(DatasetNotFoundError):
-    """Every mirror failed for some file (the message lists each mirror's failure)."""
 
 
 @attrs.frozen

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from purenn.errors import DataError
 from purenn.tree import readonly
 
 __all__ = ["DataError", "read_idx", "IDX_DTYPES"]
@@ -34,9 +35,6 @@ IDX_DTYPES: dict[int, np.dtype] = {
 
 _REDOWNLOAD = "delete it and download it again"
 
-
-class DataError(ValueError):
-    """A data file is missing, damaged or not what it should be; the message names the file."""
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from purenn.errors import RecordError
 from purenn.io.atomic import atomic_write_text
 
 __all__ = [
@@ -39,9 +40,6 @@ REQUIRED_KEYS = ("format", "config", "seed", "digest")
 _DIGEST_TAG = b"purenn.params_digest/1\0"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
-
-class RecordError(ValueError):
-    """A run record is missing, unreadable, or does not follow the schema."""
 
 
 def params_digest(params: Any) -> str:

@@ -17,7 +17,8 @@ values are encoded recursively::
 
 Decoding looks each name up in a registry built at call time from every public layer class in
 :mod:`purenn.layers` (each name in its ``__all__`` that subclasses :class:`~purenn.layers.base.Layer`),
-likewise the optimizers and schedules (see :func:`record_registry`), plus the user's own classes given as ``custom=``: a list of attrs classes (registered under their
+likewise the optimizers, transformations and schedules (see :func:`record_registry`), plus
+the user's own classes given as ``custom=``: a list of attrs classes (registered under their
 ``__name__``) or a ``{name: class}`` mapping. Round trip gives an equal record:
 ``from_data(to_data(m)) == m``.
 """
@@ -32,6 +33,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from purenn.errors import SerializeError
+
 __all__ = [
     "SerializeError", "Custom", "record_registry", "to_data", "from_data",
     "tree_to_data", "tree_from_data",
@@ -40,24 +43,22 @@ __all__ = [
 Custom = Mapping[str, type] | Iterable[type] | None
 
 
-class SerializeError(ValueError):
-    """A record or params tree could not be turned into JSON data, or rebuilt from it."""
-
 
 # (module whose __all__ lists public records, module and name of their base class)
 _SOURCES = (
     ("purenn.layers", "purenn.layers.base", "Layer"),
-    ("purenn.optim.optimizers", "purenn.optim.optimizers", "Optimizer"),
-    ("purenn.optim.schedules", "purenn.optim.schedules", "Schedule"),
+    ("purenn.optim", "purenn.optim.base", "Optimizer"),
+    ("purenn.optim", "purenn.optim.base", "Transformation"),
+    ("purenn.optim", "purenn.optim.schedules", "Schedule"),
 )
 
 
 def record_registry(custom: Custom = None) -> dict[str, type]:
     """The classes ``from_data`` can rebuild, by name: purenn's public records plus ``custom``.
 
-    Built at call time from the ``__all__`` of :mod:`purenn.layers`, ``purenn.optim.optimizers`` and
-    ``purenn.optim.schedules``: every attrs class there that subclasses the module's base class
-    (``Layer``, ``Optimizer``, ``Schedule``; the bases themselves excluded). A custom class may
+    Built at call time from the ``__all__`` of :mod:`purenn.layers` and :mod:`purenn.optim`:
+    every attrs class there that subclasses one of the base classes ``Layer``, ``Optimizer``,
+    ``Transformation`` or ``Schedule`` (the bases themselves excluded). A custom class may
     not reuse the name of a different built-in class (rebuilding would be ambiguous); register
     it under another name with ``custom={"MyDense": MyDense}``.
     """
@@ -183,7 +184,8 @@ def _decode(data: Any, registry: dict[str, type], where: str) -> Any:
     cls = registry.get(name)
     if cls is None:
         raise SerializeError(
-            f"{where}: unknown type {name!r}; it is not one of purenn's layers, optimizers or schedules. If it is your own "
+            f"{where}: unknown type {name!r}; it is not one of purenn's layers, optimizers, "
+            f"transformations or schedules. If it is your own "
             f"class, pass it when loading, e.g. custom=[{name}]"
         )
     inits = {a.alias: a for a in attrs.fields(cls) if a.init}

@@ -24,30 +24,6 @@ def offset_index(i: int, j: int, ho: int, wo: int, sh: int, sw: int) -> tuple[sl
     return (slice(None), slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw), slice(None))
 
 
-def to_pair(value: Any) -> Any:
-    """``3`` -> ``(3, 3)``; a pair of ints -> a tuple; anything else unchanged (for the validator)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return (int(value), int(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
-    ):
-        return (int(value[0]), int(value[1]))
-    return value
-
-
-def is_int_pair(value: Any) -> bool:
-    """True for the normalised form ``to_pair`` produces: a tuple of two Python ints."""
-    return isinstance(value, tuple) and len(value) == 2 and all(type(v) is int for v in value)
-
-
-def positive_pair_validator(instance: object, attribute: Any, value: Any) -> None:
-    if not (is_int_pair(value) and min(value) > 0):
-        raise ValueError(
-            f"`{attribute.name}` must be a positive int or a pair (height, width) of positive ints, "
-            f"got {value!r}"
-        )
-
-
 def output_size(size: int, window: int, stride: int) -> int:
     """Number of window positions along one axis of length ``size`` (already padded)."""
     return (size - window) // stride + 1

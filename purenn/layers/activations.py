@@ -11,7 +11,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenn.layers.base import Layer, as_float_array, to_float
+from purenn.layers.base import Layer
+from purenn.validation import as_float_array, real, to_float
 
 _GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float, so float32 inputs stay float32
 
@@ -61,7 +62,7 @@ class ReLU(Layer):
 class LeakyReLU(Layer):
     """Y = X where X > 0, else ``negative_slope`` * X."""
 
-    negative_slope: float = attrs.field(default=0.01, converter=to_float("negative_slope"))
+    negative_slope: float = attrs.field(default=0.01, converter=to_float, validator=real())
 
     def forward(self, params: Any, x: Any):
         x = as_float_array(x, self)

@@ -9,20 +9,13 @@ import numpy as np
 
 from purenn.errors import ShapeError
 from purenn.layers._im2col import (
-    col2im,
-    im2col,
-    im2col_transposed,
-    is_int_pair,
-    offset_index,
-    output_size,
-    positive_pair_validator,
-    same_padding,
-    to_pair,
+    col2im, im2col, im2col_transposed, offset_index, output_size, same_padding,
 )
-from purenn.layers.base import (
-    Layer, as_float_array, float_dtype_validator, index_to_int, one_of, positive_int, shape_error,
-)
+from purenn.layers.base import Layer, shape_error
 from purenn.tree import readonly
+from purenn.validation import (
+    Rule, as_float_array, boolean, float_dtype, one_of, positive_int, positive_pair, to_int, to_pair,
+)
 
 CONV_INITIALIZERS = ("he", "glorot")
 
@@ -33,15 +26,11 @@ def _to_padding(value: Any) -> Any:
     return to_pair(value)
 
 
-def _padding_validator(instance: object, attribute: attrs.Attribute, value: Any) -> None:
-    if value in ("valid", "same"):
-        return
-    if is_int_pair(value) and min(value) >= 0:
-        return
-    raise ValueError(
-        f"`padding` must be 'valid', 'same', a non-negative int or a pair (pad_height, pad_width), "
-        f"got {value!r}"
-    )
+_padding = Rule(
+    "'valid', 'same', a non-negative int or a pair (pad_height, pad_width)",
+    lambda v: True,
+    lambda v: v in ("valid", "same") or (positive_pair.kind(v) and min(v) >= 0),
+)
 
 
 @attrs.frozen
@@ -71,16 +60,16 @@ class Conv2D(Layer):
     ``dtype``: the params' dtype; inputs are converted to it (float32 keeps everything float32).
     """
 
-    in_channels: int = attrs.field(converter=index_to_int, validator=positive_int)
-    out_channels: int = attrs.field(converter=index_to_int, validator=positive_int)
-    kernel_size: tuple[int, int] = attrs.field(converter=to_pair, validator=positive_pair_validator)
-    stride: tuple[int, int] = attrs.field(default=1, converter=to_pair, validator=positive_pair_validator)
+    in_channels: int = attrs.field(converter=to_int, validator=positive_int)
+    out_channels: int = attrs.field(converter=to_int, validator=positive_int)
+    kernel_size: tuple[int, int] = attrs.field(converter=to_pair, validator=positive_pair)
+    stride: tuple[int, int] = attrs.field(default=1, converter=to_pair, validator=positive_pair)
     padding: str | tuple[int, int] = attrs.field(
-        default="valid", converter=_to_padding, validator=_padding_validator
+        default="valid", converter=_to_padding, validator=_padding
     )
-    use_bias: bool = True
+    use_bias: bool = attrs.field(default=True, validator=boolean)
     initializer: str = attrs.field(default="he", validator=one_of(CONV_INITIALIZERS))
-    dtype: str = attrs.field(default="float32", validator=float_dtype_validator)
+    dtype: str = attrs.field(default="float32", validator=float_dtype)
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         kh, kw = self.kernel_size

@@ -8,10 +8,9 @@ import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.layers.base import (
-    Layer, as_float_array, float_dtype_validator, index_to_int, one_of, positive_int, shape_error,
-)
+from purenn.layers.base import Layer, shape_error
 from purenn.tree import readonly
+from purenn.validation import as_float_array, boolean, float_dtype, one_of, positive_int, to_int
 
 INITIALIZERS = ("uniform", "glorot", "he")
 
@@ -31,11 +30,11 @@ class Dense(Layer):
     ``dtype``: ``"float32"`` (default) or ``"float64"``; inputs are converted to the params' dtype.
     """
 
-    in_features: int = attrs.field(converter=index_to_int, validator=positive_int)
-    out_features: int = attrs.field(converter=index_to_int, validator=positive_int)
+    in_features: int = attrs.field(converter=to_int, validator=positive_int)
+    out_features: int = attrs.field(converter=to_int, validator=positive_int)
     initializer: str = attrs.field(default="glorot", validator=one_of(INITIALIZERS))
-    use_bias: bool = True
-    dtype: str = attrs.field(default="float32", validator=float_dtype_validator)
+    use_bias: bool = attrs.field(default=True, validator=boolean)
+    dtype: str = attrs.field(default="float32", validator=float_dtype)
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         shape = (self.in_features, self.out_features)

@@ -7,15 +7,11 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from purenn.layers.base import Layer, as_float_array, to_float
+from purenn.layers.base import Layer
+from purenn.validation import as_float_array, real, to_float
 
 
-def _rate_validator(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(
-            f"`rate` is the probability of dropping a unit and must satisfy 0 <= rate < 1, "
-            f"got {value!r}"
-        )
+_rate = attrs.evolve(real(0.0, 1.0), what="the probability of dropping a unit, a real number in [0, 1)")
 
 
 @attrs.frozen
@@ -29,7 +25,7 @@ class Dropout(Layer):
     gives the same mask; ``Sequential`` hands each dropout layer its own spawned stream.
     """
 
-    rate: float = attrs.field(converter=to_float("rate"), validator=_rate_validator)
+    rate: float = attrs.field(converter=to_float, validator=_rate)
 
     stochastic: ClassVar[bool] = True
 

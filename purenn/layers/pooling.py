@@ -15,24 +15,16 @@ import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.layers._im2col import offset_index, output_size, positive_pair_validator, to_pair
-from purenn.layers.base import Layer, as_float_array, shape_error
-
-
-def _to_optional_pair(value: Any) -> Any:
-    return None if value is None else to_pair(value)
-
-
-def _optional_positive_pair(instance: object, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None:
-        positive_pair_validator(instance, attribute, value)
+from purenn.layers._im2col import offset_index, output_size
+from purenn.layers.base import Layer, shape_error
+from purenn.validation import as_float_array, optional, positive_pair, to_pair
 
 
 @attrs.frozen
 class _Pool2D(Layer):
-    pool_size: tuple[int, int] = attrs.field(default=2, converter=to_pair, validator=positive_pair_validator)
+    pool_size: tuple[int, int] = attrs.field(default=2, converter=to_pair, validator=positive_pair)
     stride: tuple[int, int] | None = attrs.field(
-        default=None, converter=_to_optional_pair, validator=_optional_positive_pair
+        default=None, converter=to_pair, validator=optional(positive_pair)
     )
 
     @property

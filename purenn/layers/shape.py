@@ -8,7 +8,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenn.layers.base import Layer, as_float_array, shape_error
+from purenn.layers.base import Layer, shape_error
+from purenn.validation import as_float_array, to_shape
+from purenn.validation import shape as shape_rule
 
 
 @attrs.frozen
@@ -25,10 +27,6 @@ class Flatten(Layer):
         return dy.reshape(shape), {}
 
 
-def _to_shape(value: Any) -> tuple[int, ...]:
-    return tuple(int(v) for v in value)
-
-
 @attrs.frozen
 class Reshape(Layer):
     """(batch, ...) -> (batch, *shape); the per-sample size must stay the same.
@@ -36,12 +34,7 @@ class Reshape(Layer):
     ``Reshape((28, 28, 1))`` turns flat MNIST rows into channels-last images.
     """
 
-    shape: tuple[int, ...] = attrs.field(converter=_to_shape)
-
-    @shape.validator
-    def _check(self, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
-        if not value or any(v <= 0 for v in value):
-            raise ValueError(f"`shape` must be a non-empty tuple of positive sizes, got {value}")
+    shape: tuple[int, ...] = attrs.field(converter=to_shape, validator=shape_rule)
 
     def forward(self, params: Any, x: Any):
         x = as_float_array(x, self)

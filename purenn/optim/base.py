@@ -1,74 +1,316 @@
-"""Plain gradient descent: the tutorial's update  w <- w - lr * dE/dw, as a pure function."""
+"""The update contract, stated once: gradient transformations, their composition, applying updates.
+
+A **transformation** is a frozen ``attrs`` record of hyperparameters with two pure methods, as in
+optax's ``GradientTransformation``::
+
+    state = t.init(params)                                 # plain data: ints and read-only arrays
+    updates, state = t.update(updates, state, params)      # new values; the old ones stay valid
+
+It turns incoming updates (at first the gradients) into outgoing ones: scaled by Adam's moments,
+clipped, decayed, multiplied by ``-lr``. :class:`Chain` runs several in order, and
+:func:`apply_updates` adds the result to the params. Most transformations act on each parameter
+array alone; they only write that per-array math, in :meth:`Transformation.leaf`, and this
+module lifts it to whole trees (:func:`map_leaves`), keeps the step count and the per-parameter
+state arrays (``slots``, e.g. Adam's ``mu`` and ``nu``) in one :class:`State` record.
+
+An **optimizer** (:class:`Optimizer`: ``SGD``, ``Adam``, ... in :mod:`purenn.optim.optimizers`)
+is a named composition with the two methods :func:`purenn.fit` calls::
+
+    state = opt.init(params)
+    params, state = opt.update(params, grads, state)
+
+:func:`sgd_step` is the tutorial's update on its own: ``p - lr * g`` for every leaf.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
-import numbers
-from typing import Any
+from typing import Any, ClassVar
 
+import attrs
 import numpy as np
 
-from purenn.errors import ShapeError
-from purenn.tree import tree_map
+from purenn.errors import ArgumentTypeError, ShapeError
+from purenn.optim.schedules import Schedule
+from purenn.tree import readonly, tree_leaves, tree_map, tree_structure, tree_unflatten
+from purenn.validation import Rule, check, positive_number, to_float
+
+__all__ = [
+    "State", "Transformation", "Chain", "chain", "Optimizer", "FromTransformation", "as_optimizer",
+    "map_leaves", "apply_updates", "sgd_step", "learning_rate_field", "LEARNING_RATE",
+]
 
 
-def _descend(p: np.ndarray, g: Any, lr: float) -> np.ndarray:
-    """A new read-only ``p - lr * g``, computed as ``(-lr * g) + p`` (exactly equal) with one
-    temporary instead of two: for large layers the second allocation costs more than the math."""
-    g = np.asarray(g)
-    if g.shape != p.shape:
+# --- trees of per-parameter math ---------------------------------------------------------------
+
+
+def map_leaves(fn: Any, first: Any, *rest: Any, n_out: int = 1) -> Any:
+    """Apply the per-array ``fn`` to matching leaves of trees shaped like ``first``.
+
+    ``fn(*leaves)`` returns one array (``n_out=1``) or a tuple of ``n_out`` arrays; the result is
+    one tree, or a tuple of ``n_out`` trees, shaped like ``first``. This is the only place where
+    the optimizers walk trees.
+    """
+    if type(first) is dict and all(type(t) is dict and t.keys() == first.keys() for t in rest):
+        # the usual node (a Dense layer's {"w", "b"}), without tree_map's generality
+        outs = {k: map_leaves(fn, v, *(t[k] for t in rest), n_out=n_out) for k, v in first.items()}
+        if n_out == 1:
+            return outs
+        return tuple({k: o[i] for k, o in outs.items()} for i in range(n_out))
+    if type(first) is tuple and all(type(t) is tuple and len(t) == len(first) for t in rest):
+        outs_t = [map_leaves(fn, *nodes, n_out=n_out) for nodes in zip(first, *rest)]
+        if n_out == 1:
+            return tuple(outs_t)
+        return tuple(tuple(o[i] for o in outs_t) for i in range(n_out))
+    if type(first) is np.ndarray:
+        return fn(first, *rest)
+    # lists, other mappings, mismatched trees: the general walk, with its clear errors
+    leaves: list[Any] = []
+    tree_map(lambda *ls: leaves.append(fn(*ls)), first, *rest)
+    structure = tree_structure(first)
+    if n_out == 1:
+        return tree_unflatten(structure, leaves)
+    return tuple(tree_unflatten(structure, [out[i] for out in leaves]) for i in range(n_out))
+
+
+def _as_update(who: object, p: np.ndarray, u: Any) -> np.ndarray:
+    """``u`` as an array in ``p``'s dtype (no copy when it already is), with ``p``'s shape."""
+    if type(u) is not np.ndarray or u.dtype != p.dtype:
+        u = np.asarray(u, dtype=p.dtype)
+    if u.shape != p.shape:
         raise ShapeError(
-            f"sgd_step: a gradient of shape {g.shape} for a parameter of shape {p.shape}; "
+            f"{who}: a gradient of shape {u.shape} for a parameter of shape {p.shape}; "
             "backward must return grads shaped like params"
         )
-    out = np.multiply(g, -lr, out=np.empty(p.shape, p.dtype))
+    return u
+
+
+def _step_into(p: np.ndarray, u: Any, scale: float) -> np.ndarray:
+    """Read-only ``p + scale * u``, computed as ``(u * scale) + p`` (exactly equal) in one fresh
+    array: for large layers a second temporary costs more than the arithmetic."""
+    u = _as_update("apply_updates", p, u)
+    out = np.multiply(u, scale, out=np.empty(p.shape, p.dtype))
     out += p
-    out.setflags(write=False)
-    return out
+    return readonly(out)
 
 
-class _Unusual(Exception):
-    """A tree the fast walk does not handle; :func:`tree_map` takes over."""
+def apply_updates(params: Any, updates: Any, scale: float = 1.0) -> Any:
+    """New read-only params ``p + scale * u`` for every leaf; ``params`` stay unchanged.
 
-
-def _descend_tree(p: Any, g: Any, lr: float) -> Any:
-    # The usual trees (tuples of dicts of arrays) without tree_map's generality: for a small
-    # network the walk costs as much as the arithmetic otherwise.
-    if type(p) is tuple and type(g) is tuple and len(p) == len(g):
-        return tuple([_descend_tree(a, b, lr) for a, b in zip(p, g)])
-    if type(p) is dict and type(g) is dict and p.keys() == g.keys():
-        new = {}
-        for k, a in p.items():
-            b = g[k]
-            same = type(a) is np.ndarray and type(b) is np.ndarray
-            if same and b.dtype == a.dtype and b.shape == a.shape:
-                # _descend's common case, inlined: a small network's step is mostly calls
-                out = b * -lr
-                out += a
-                out.setflags(write=False)
-                new[k] = out
-            else:
-                new[k] = _descend(a, b, lr) if type(a) is np.ndarray else _descend_tree(a, b, lr)
-        return new
-    if type(p) is np.ndarray:
-        return _descend(p, g, lr)
-    raise _Unusual
-
-
-def learning_rate(lr: Any) -> float:
-    """``lr`` as a float, or a clear error if it is not a positive finite number."""
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"`lr` must be a positive number, got {lr!r}")
-    if not 0 < lr < math.inf:
-        raise ValueError(f"`lr` must be a positive number, got {lr!r}")
-    return float(lr)
+    ``scale`` folds a final multiplication into the same pass: ``apply_updates(p, g, -lr)`` is
+    plain gradient descent, bit for bit ``p + (-lr * g)``.
+    """
+    return map_leaves(lambda p, u: _step_into(p, u, scale), params, updates)
 
 
 def sgd_step(params: Any, grads: Any, lr: float) -> Any:
-    """Return new read-only params ``p - lr * g`` for every leaf; ``params`` stay unchanged."""
+    """The tutorial's update: new read-only params ``p - lr * g`` for every leaf.
+
+    The same arithmetic as ``SGD(lr)``; ``params`` stay unchanged.
+    """
     if type(lr) is not float or not 0 < lr < math.inf:
-        lr = learning_rate(lr)
-    try:
-        return _descend_tree(params, grads, lr)
-    except _Unusual:
-        return tree_map(lambda p, g: _descend(p, g, lr), params, grads)
+        lr = check("lr", lr, positive_number, to_float)
+    return apply_updates(params, grads, -lr)
+
+
+# --- transformations -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class State:
+    """A transformation's state: ``step`` (updates applied so far) and ``slots``, one tree shaped
+    like params per name in the transformation's ``slots`` (e.g. ``{"mu": ..., "nu": ...}``)."""
+
+    step: int
+    slots: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Transformation:
+    """Base class. A per-array transformation declares ``slots`` (names of its state arrays,
+    zeros at the start unless :meth:`init_slot` says otherwise) and defines :meth:`leaf`;
+    :meth:`init` and :meth:`update` lift it to trees. Others override ``init``/``update``."""
+
+    slots: ClassVar[tuple[str, ...]] = ()
+
+    def init(self, params: Any) -> Any:
+        """The state before the first update."""
+        return State(0, {name: map_leaves(lambda p: readonly(self.init_slot(name, p)), params)
+                         for name in self.slots})
+
+    def init_slot(self, name: str, p: np.ndarray) -> np.ndarray:
+        """The initial value of slot ``name`` for parameter ``p``: zeros of its shape and dtype."""
+        return np.zeros_like(p)
+
+    def update(self, updates: Any, state: Any, params: Any) -> tuple[Any, Any]:
+        """``leaf`` applied to every parameter array, with this step's :meth:`constants`."""
+        self._check_state(state)
+        constants = self.constants(state.step)
+        names = self.slots
+        if not names:
+            new = map_leaves(lambda u, p: readonly(self.leaf(_as_update(self, p, u), p, **constants)),
+                             updates, params)
+            return new, State(state.step + 1)
+
+        def per_leaf(u: Any, p: np.ndarray, *slots: np.ndarray) -> tuple[np.ndarray, ...]:
+            out = self.leaf(_as_update(self, p, u), p, *slots, **constants)
+            return tuple(readonly(a) for a in out)
+
+        new, *slots = map_leaves(per_leaf, updates, params, *(state.slots[n] for n in names),
+                                 n_out=1 + len(names))
+        return new, State(state.step + 1, dict(zip(names, slots)))
+
+    def constants(self, step: int) -> dict[str, Any]:
+        """Scalars the per-array math needs at ``step`` (a learning rate, a bias correction)."""
+        return {}
+
+    def leaf(self, u: np.ndarray, p: np.ndarray, *slots: np.ndarray, **constants: Any) -> Any:
+        """The per-array math: the new update (and, with slots, the new slot arrays, in order),
+        as fresh arrays, which the base class marks read-only."""
+        raise NotImplementedError(f"{type(self).__name__} must define leaf() or update()")
+
+    def _check_state(self, state: Any) -> None:
+        if not isinstance(state, State) or set(state.slots) != set(self.slots):
+            raise ArgumentTypeError(
+                f"{self!r}.update needs the state made by its own init(params), got "
+                f"{type(state).__name__}"
+                + (f" with slots {sorted(state.slots)}" if isinstance(state, State) else "")
+            )
+
+
+def _to_transformations(value: Any) -> tuple[Transformation, ...]:
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    for i, t in enumerate(items):
+        if not isinstance(t, Transformation):
+            raise ArgumentTypeError(
+                f"Chain: item {i} ({t!r:.80}) is not a transformation; give records such as "
+                "ScaleByAdam() or ScaleByLearningRate(1e-3)"
+            )
+    return items
+
+
+@attrs.frozen
+class Chain(Transformation):
+    """Run ``transformations`` in order, each on the previous one's output (optax's ``chain``).
+    The state is a tuple with one entry per transformation. :func:`chain` builds one."""
+
+    transformations: tuple[Transformation, ...] = attrs.field(converter=_to_transformations)
+
+    def init(self, params: Any) -> tuple[Any, ...]:
+        return tuple(t.init(params) for t in self.transformations)
+
+    def update(self, updates: Any, state: Any, params: Any) -> tuple[Any, tuple[Any, ...]]:
+        self._check_states(state, len(self.transformations))
+        new_states = []
+        for t, s in zip(self.transformations, state):
+            updates, s = t.update(updates, s, params)
+            new_states.append(s)
+        return updates, tuple(new_states)
+
+    def _check_states(self, state: Any, n: int) -> None:
+        if not isinstance(state, tuple) or len(state) != n:
+            raise ArgumentTypeError(
+                f"{self!r:.200}.update needs the tuple of {n} states its init(params) makes, "
+                f"got {type(state).__name__}"
+            )
+
+
+def chain(*transformations: Transformation) -> Chain:
+    """``Chain`` of the given transformations, run in order: ``chain(ClipToGlobalNorm(1.0),
+    ScaleByAdam(), ScaleByLearningRate(1e-3))`` is Adam with clipping."""
+    return Chain(transformations)
+
+
+# --- learning rates --------------------------------------------------------------------------
+
+
+def _is_lr(v: Any) -> bool:
+    return isinstance(v, Schedule) or (isinstance(v, float) and math.isfinite(v) and v > 0)
+
+
+LEARNING_RATE = Rule(
+    "a positive number or a purenn.optim.schedules.Schedule (e.g. CosineDecay(0.1, 1000))",
+    lambda v: isinstance(v, (float, Schedule)), _is_lr,
+)
+
+
+def learning_rate_field(default: Any = attrs.NOTHING) -> Any:
+    """An ``lr`` field: a positive number or a schedule of the step."""
+    return attrs.field(default=default, converter=to_float, validator=LEARNING_RATE)
+
+
+def learning_rate_at(lr: float | Schedule, step: int) -> float:
+    """``lr`` at ``step`` (the number of updates already applied)."""
+    return float(lr(step)) if isinstance(lr, Schedule) else lr
+
+
+# --- optimizers ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Optimizer:
+    """Base class of named optimizers: a record of hyperparameters whose :meth:`transformation`
+    is a composition of transformations; ``init``/``update`` apply it to params.
+
+    When the composition ends in :class:`~purenn.optim.transforms.ScaleByLearningRate`, that last
+    multiplication is folded into :func:`apply_updates`' pass (same numbers, one walk fewer).
+    """
+
+    def transformation(self) -> Transformation:  # pragma: no cover
+        """The composition this optimizer stands for."""
+        raise NotImplementedError(f"{type(self).__name__} must define transformation()")
+
+    @functools.cached_property
+    def _plan(self) -> tuple[Any, Any]:
+        """``(Chain of all but a final ScaleByLearningRate, that one)``, or ``(the whole
+        transformation, None)`` when it does not end in one."""
+        from purenn.optim.transforms import ScaleByLearningRate
+
+        t = self.transformation()
+        if isinstance(t, Chain) and t.transformations and isinstance(t.transformations[-1], ScaleByLearningRate):
+            return Chain(t.transformations[:-1]), t.transformations[-1]
+        return t, None
+
+    def init(self, params: Any) -> Any:
+        """The optimizer's state for ``params``: that of its transformation."""
+        return self.transformation().init(params)
+
+    def update(self, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
+        """One step: new read-only params and the new state; the old ones stay valid."""
+        head, last = self._plan
+        if last is None:
+            updates, state = head.update(grads, state, params)
+            return apply_updates(params, updates), state
+        head._check_states(state, len(head.transformations) + 1)
+        updates, inner = head.update(grads, state[:-1], params)
+        lr_state = state[-1]
+        last._check_state(lr_state)
+        new_params = apply_updates(params, updates, -learning_rate_at(last.lr, lr_state.step))
+        return new_params, (*inner, State(lr_state.step + 1))
+
+
+@attrs.frozen
+class FromTransformation(Optimizer):
+    """Any transformation used as an optimizer: ``updates = t.update(grads)``, then
+    ``params + updates``. ``fit(optimizer=Chain(...))`` wraps a transformation in this."""
+
+    transform: Transformation = attrs.field(
+        validator=Rule("a Transformation", lambda v: isinstance(v, Transformation))
+    )
+
+    def transformation(self) -> Transformation:
+        return self.transform
+
+
+def as_optimizer(value: Any) -> Optimizer:
+    """``value`` as something with ``init(params)`` and ``update(params, grads, state)``: an
+    optimizer as it is, a transformation wrapped in :class:`FromTransformation`."""
+    if isinstance(value, Transformation):
+        return FromTransformation(value)
+    if callable(getattr(value, "init", None)) and callable(getattr(value, "update", None)):
+        return value
+    raise ArgumentTypeError(
+        "`optimizer` must have init(params) and update(params, grads, state), or be a "
+        f"transformation; e.g. purenn.Adam(1e-3); got {value!r:.80}"
+    )

@@ -18,67 +18,20 @@ To write your own, subclass :class:`Schedule` under ``@attrs.frozen`` and define
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import attrs
 
+from purenn.errors import ArgumentError
+from purenn.validation import Rule, non_negative_int, positive_int, positive_number, real, to_float, to_int
+
 __all__ = ["Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp"]
-
-
-# --- validators shared with purenn.optim.optimizers ------------------------------------------------
-
-
-def to_float(value: Any) -> Any:
-    """Converter: real numbers (not bools) become Python floats; anything else is left for the
-    validator to reject. Python floats keep float32 arrays float32 under NumPy 2's rules."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def to_int(value: Any) -> Any:
-    """Converter: integers (not bools, including NumPy's) become Python ints."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def real_in(low: float | None = None, high: float | None = None, *, low_open: bool = False,
-            high_open: bool = True, hint: str = ""):
-    """Validator: a finite real number in the interval; the message names field, value and range."""
-    lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
-    hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
-
-    def check(instance: object, attribute: attrs.Attribute, value: Any) -> None:
-        name = attribute.name
-        if not isinstance(value, float):
-            raise TypeError(f"`{name}` must be a real number, got {value!r} of type {type(value).__name__}")
-        bad = (not math.isfinite(value)
-               or (low is not None and (value <= low if low_open else value < low))
-               or (high is not None and (value >= high if high_open else value > high)))
-        if bad:
-            raise ValueError(f"`{name}` must satisfy {lo}{name}{hi}, got {value!r}{hint}")
-
-    return check
-
-
-def int_at_least(low: int):
-    """Validator: a Python int >= ``low``."""
-
-    def check(instance: object, attribute: attrs.Attribute, value: Any) -> None:
-        if not isinstance(value, int):
-            raise TypeError(f"`{attribute.name}` must be an integer, got {value!r} of type {type(value).__name__}")
-        if value < low:
-            raise ValueError(f"`{attribute.name}` must be >= {low}, got {value}")
-
-    return check
 
 
 def _step(schedule: object, step: Any) -> int:
     step = to_int(step)
     if not isinstance(step, int) or step < 0:
-        raise ValueError(f"{schedule!r}: the step must be an integer >= 0, got {step!r}")
+        raise ArgumentError(f"{schedule!r}: the step must be an integer >= 0, got {step!r}")
     return step
 
 
@@ -93,14 +46,13 @@ class Schedule:
         raise NotImplementedError(f"{type(self).__name__} must define __call__(step) -> float")
 
 
-_positive = real_in(0.0, low_open=True)
 
 
 @attrs.frozen
 class Constant(Schedule):
     """lr(step) = lr."""
 
-    lr: float = attrs.field(converter=to_float, validator=_positive)
+    lr: float = attrs.field(converter=to_float, validator=positive_number)
 
     def __call__(self, step: int) -> float:
         _step(self, step)
@@ -112,9 +64,9 @@ class StepDecay(Schedule):
     """lr(step) = lr * gamma ** (step // step_size): multiplied by ``gamma`` every ``step_size``
     steps (PyTorch's ``StepLR``, counted in updates)."""
 
-    lr: float = attrs.field(converter=to_float, validator=_positive)
-    step_size: int = attrs.field(converter=to_int, validator=int_at_least(1))
-    gamma: float = attrs.field(default=0.1, converter=to_float, validator=real_in(0.0, low_open=True))
+    lr: float = attrs.field(converter=to_float, validator=positive_number)
+    step_size: int = attrs.field(converter=to_int, validator=positive_int)
+    gamma: float = attrs.field(default=0.1, converter=to_float, validator=positive_number)
 
     def __call__(self, step: int) -> float:
         return self.lr * self.gamma ** (_step(self, step) // self.step_size)
@@ -125,9 +77,9 @@ class ExponentialDecay(Schedule):
     """lr(step) = lr * gamma ** (step / decay_steps), smooth (``decay_steps=1``: PyTorch's
     ``ExponentialLR`` applied every update)."""
 
-    lr: float = attrs.field(converter=to_float, validator=_positive)
-    gamma: float = attrs.field(converter=to_float, validator=real_in(0.0, 1.0, low_open=True, high_open=False))
-    decay_steps: int = attrs.field(default=1, converter=to_int, validator=int_at_least(1))
+    lr: float = attrs.field(converter=to_float, validator=positive_number)
+    gamma: float = attrs.field(converter=to_float, validator=real(0.0, 1.0, low_open=True, high_open=False))
+    decay_steps: int = attrs.field(default=1, converter=to_int, validator=positive_int)
 
     def __call__(self, step: int) -> float:
         return self.lr * self.gamma ** (_step(self, step) / self.decay_steps)
@@ -140,14 +92,14 @@ class CosineDecay(Schedule):
         lr(step) = final_lr + (lr - final_lr) * (1 + cos(pi * min(step, total_steps) / total_steps)) / 2
     """
 
-    lr: float = attrs.field(converter=to_float, validator=_positive)
-    total_steps: int = attrs.field(converter=to_int, validator=int_at_least(1))
-    final_lr: float = attrs.field(default=0.0, converter=to_float, validator=real_in(0.0))
+    lr: float = attrs.field(converter=to_float, validator=positive_number)
+    total_steps: int = attrs.field(converter=to_int, validator=positive_int)
+    final_lr: float = attrs.field(default=0.0, converter=to_float, validator=real(0.0))
 
     @final_lr.validator
     def _not_above_lr(self, attribute: attrs.Attribute, value: float) -> None:
         if value > self.lr:
-            raise ValueError(f"`final_lr` ({value}) must not exceed `lr` ({self.lr}) in a decay")
+            raise ArgumentError(f"`final_lr` ({value}) must not exceed `lr` ({self.lr}) in a decay")
 
     def __call__(self, step: int) -> float:
         progress = min(_step(self, step), self.total_steps) / self.total_steps
@@ -159,12 +111,10 @@ def _as_schedule(value: Any) -> Any:
     return Constant(value) if isinstance(value, float) else value
 
 
-def _is_schedule(instance: object, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, Schedule):
-        raise TypeError(
-            f"`{attribute.name}` must be a positive number or a purenn.optim.schedules.Schedule "
-            f"(e.g. CosineDecay(0.1, 1000)), got {value!r}"
-        )
+_is_schedule = Rule(
+    "a positive number or a purenn.optim.schedules.Schedule (e.g. CosineDecay(0.1, 1000))",
+    lambda v: isinstance(v, Schedule),
+)
 
 
 @attrs.frozen
@@ -180,7 +130,7 @@ class WarmUp(Schedule):
     """
 
     schedule: Schedule = attrs.field(converter=_as_schedule, validator=_is_schedule)
-    warmup_steps: int = attrs.field(converter=to_int, validator=int_at_least(0))
+    warmup_steps: int = attrs.field(converter=to_int, validator=non_negative_int)
 
     def __call__(self, step: int) -> float:
         step = _step(self, step)

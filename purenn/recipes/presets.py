@@ -1,13 +1,13 @@
 """Named MNIST training recipes: the tutorial's run and modern ones.
 
 A :class:`Preset` is a frozen record of everything a run needs besides the data: the model, the
-loss, the update rule and the loop's settings. ``RunConfig`` is one run of a preset (its overrides,
-the seed, the sample limit); it is what a run record stores, so the run can be repeated exactly.
+loss, the optimizer and the loop's settings. To add a recipe, add a ``Preset`` to ``PRESETS``:
+``purenn mnist --preset NAME`` and run records pick it up. One run of a preset (its overrides,
+seed and sample limit) is a :class:`purenn.recipes.runs.RunConfig`.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import attrs
@@ -16,10 +16,11 @@ import numpy as np
 from purenn.layers import (
     Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape, Sequential, Tanh,
 )
-from purenn.losses import mse, one_hot, softmax_cross_entropy
-from purenn.optim.optimizers import Adam
+from purenn.losses import mse, softmax_cross_entropy
+from purenn.optim.base import Optimizer
+from purenn.optim.optimizers import SGD, Adam
 from purenn.optim.schedules import CosineDecay
-from purenn.training import History, fit
+from purenn.validation import one_of
 
 LOSSES: dict[str, Callable[[Any, Any], tuple[float, np.ndarray]]] = {
     "mse": mse,
@@ -29,20 +30,26 @@ LOSSES: dict[str, Callable[[Any, Any], tuple[float, np.ndarray]]] = {
 
 @attrs.frozen
 class Preset:
-    """A training recipe. ``optimizer``: ``"sgd"`` (plain :func:`sgd_step`) or ``"adam"`` with a
-    cosine decay of ``lr`` to 0 over the run. ``one_hot_targets``: train on one-hot rows (MSE)
-    instead of integer labels."""
+    """A training recipe. ``optimizer``: ``"sgd"`` (plain gradient descent, ``SGD(lr)``) or
+    ``"adam"`` with a cosine decay of ``lr`` to 0 over the run (see :meth:`make_optimizer`).
+    ``one_hot_targets``: train on one-hot rows (MSE) instead of integer labels."""
 
     name: str
     description: str
     model: Sequential
-    loss: str = attrs.field(validator=attrs.validators.in_(LOSSES))
-    optimizer: str = attrs.field(validator=attrs.validators.in_(("sgd", "adam")))
+    loss: str = attrs.field(validator=one_of(tuple(LOSSES)))
+    optimizer: str = attrs.field(validator=one_of(("sgd", "adam")))
     lr: float
     epochs: int
     batch_size: int
     shuffle: bool
     one_hot_targets: bool = False
+
+    def make_optimizer(self, lr: float, total_steps: int) -> Optimizer:
+        """The optimizer of a run of ``total_steps`` updates at learning rate ``lr``."""
+        if self.optimizer == "sgd":
+            return SGD(lr)
+        return Adam(CosineDecay(lr, max(total_steps, 1)))
 
 
 def _tutorial_mnist() -> Sequential:
@@ -92,96 +99,3 @@ PRESETS: dict[str, Preset] = {
         ),
     )
 }
-
-
-def _known_preset(instance: object, attribute: attrs.Attribute, value: Any) -> None:
-    if value not in PRESETS:
-        raise ValueError(f"unknown preset {value!r}; choose one of: {', '.join(PRESETS)}")
-
-
-def _optional(check: Callable[[Any], bool], what: str):
-    """attrs validator: ``None`` or a value passing ``check``; the message names field and value."""
-
-    def validate(instance: object, attribute: attrs.Attribute, value: Any) -> None:
-        if value is not None and not check(value):
-            raise ValueError(f"`{attribute.name}` must be {what} or None, got {value!r}")
-
-    return validate
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _non_negative_int(instance: object, attribute: attrs.Attribute, value: Any) -> None:
-    if not _is_int(value) or value < 0:
-        raise ValueError(f"`{attribute.name}` must be a non-negative integer, got {value!r}")
-
-
-_positive_int = _optional(lambda v: _is_int(v) and v > 0, "a positive integer")
-_positive_number = _optional(
-    lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
-    "a positive number",
-)
-
-
-@attrs.frozen
-class RunConfig:
-    """One run of a preset: its overrides (``None`` keeps the preset's value), seed and limit."""
-
-    preset: str = attrs.field(validator=_known_preset)
-    seed: int = attrs.field(default=0, validator=_non_negative_int)
-    epochs: int | None = attrs.field(default=None, validator=_positive_int)
-    batch_size: int | None = attrs.field(default=None, validator=_positive_int)
-    lr: float | None = attrs.field(default=None, validator=_positive_number)
-    limit: int | None = attrs.field(default=None, validator=_positive_int)
-    dataset: str = attrs.field(default="mnist", validator=attrs.validators.instance_of(str))
-
-    def resolved(self) -> dict[str, Any]:
-        """The settings actually used: the preset's, with this run's overrides applied."""
-        p = PRESETS[self.preset]
-        return {
-            "preset": self.preset, "dataset": self.dataset, "seed": self.seed, "limit": self.limit,
-            "epochs": p.epochs if self.epochs is None else self.epochs,
-            "batch_size": p.batch_size if self.batch_size is None else self.batch_size,
-            "lr": p.lr if self.lr is None else self.lr,
-            "loss": p.loss, "optimizer": p.optimizer, "shuffle": p.shuffle,
-        }
-
-    def update_rule(self, n_train: int) -> dict[str, Any]:
-        """``fit``'s update argument for ``n_train`` samples: ``{"lr": ...}`` for plain SGD, or
-        ``{"optimizer": Adam(CosineDecay(lr, total steps))}``."""
-        s = self.resolved()
-        if PRESETS[self.preset].optimizer == "sgd":
-            return {"lr": s["lr"]}
-        steps = s["epochs"] * math.ceil(n_train / s["batch_size"])
-        return {"optimizer": Adam(CosineDecay(s["lr"], max(steps, 1)))}
-
-
-def train_preset(
-    config: RunConfig,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    *,
-    validation: tuple[np.ndarray, np.ndarray] | None = None,
-    callback: Callable[..., None] | None = None,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> tuple[Sequential, Any, History]:
-    """Train ``config``'s preset on ``(x_train, y_train)`` (integer labels); return
-    ``(model, params, history)``. Pure given its inputs: the same config gives the same params."""
-    preset = PRESETS[config.preset]
-    s = config.resolved()
-    if config.limit is not None:
-        x_train, y_train = x_train[: config.limit], y_train[: config.limit]
-    targets = one_hot(y_train, 10) if preset.one_hot_targets else y_train
-    if validation is not None and preset.one_hot_targets:
-        validation = (validation[0], one_hot(validation[1], 10))
-    init_rng, train_rng = np.random.default_rng(config.seed).spawn(2)
-    params = preset.model.init(init_rng)
-    params, history = fit(
-        preset.model, params, x_train, targets, loss=LOSSES[preset.loss], epochs=s["epochs"],
-        batch_size=s["batch_size"], shuffle=preset.shuffle, seed=train_rng,
-        validation=validation, callback=callback, on_batch=on_batch,
-        **config.update_rule(len(x_train)),
-    )
-    return preset.model, params, history

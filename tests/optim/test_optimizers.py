@@ -1,16 +1,15 @@
-"""Optimizers, learning-rate schedules and gradient clipping.
+"""Named optimizers and gradient clipping.
 
 One registry of optimizers, every member put through the same checks (convergence on an
 ill-conditioned quadratic, state structure and dtypes, purity, read-only outputs); then each
-update rule against its published formula computed by hand, schedules against their formulas,
-and clipping's properties.
+update rule against its published formula computed by hand, against numbers recorded from
+PyTorch, and clipping's properties.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import math
 
 import attrs
 import numpy as np
@@ -20,13 +19,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import purenn.optim.optimizers as optimizers
-from purenn.optim.base import sgd_step
-from purenn.optim.optimizers import (
-    SGD, Adam, AdamState, AdamW, ClipByGlobalNorm, Optimizer, SGDState, clip_by_global_norm,
-    global_norm,
-)
-from purenn.optim.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
 from purenn.io.serialize import from_data, to_data
+from purenn.optim.base import Optimizer, State, sgd_step
+from purenn.optim.optimizers import SGD, Adagrad, Adam, AdamW, ClipByGlobalNorm, RMSProp
+from purenn.optim.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
+from purenn.optim.transforms import clip_by_global_norm, global_norm
 from purenn.tree import freeze, tree_leaves, tree_map, tree_structure
 
 # --- the registry ----------------------------------------------------------------------------
@@ -42,6 +39,10 @@ OPTIMIZERS = {
     "adam-cosine": Adam(CosineDecay(0.1, total_steps=100)),
     "adamw": AdamW(0.1),
     "adamw-warmup-cosine": AdamW(WarmUp(CosineDecay(0.1, total_steps=90), warmup_steps=10)),
+    "rmsprop": RMSProp(0.05),
+    "rmsprop-centered-momentum": RMSProp(0.02, momentum=0.5, centered=True, weight_decay=1e-3),
+    "adagrad": Adagrad(0.5),
+    "adagrad-decay-init": Adagrad(0.5, weight_decay=1e-3, initial_accumulator_value=0.1),
     "clip-sgd": ClipByGlobalNorm(SGD(0.1), max_norm=1.0),
     "clip-adam": ClipByGlobalNorm(Adam(0.1), max_norm=1.0),
 }
@@ -80,8 +81,8 @@ def copy_tree(tree):
 
 
 def state_parts(state):
-    """The state as a dict of its fields (``step`` and trees), whatever its record type."""
-    return attrs.asdict(state, recurse=False)
+    """A named optimizer's state (one State per transformation of its chain) as a tree."""
+    return [{"step": np.array(s.step), **s.slots} for s in state]
 
 
 def describe(tree):
@@ -119,24 +120,28 @@ def test_update_is_pure_keeps_structure_and_dtype_and_returns_readonly(name, dty
     assert type(new_state) is type(state)
     assert describe(new_x) == describe(x)
     assert describe(state_parts(new_state)) == describe(state_parts(state))
-    assert new_state.step == state.step + 1
-    arrays = [a for a in tree_leaves((new_x, state_parts(new_state))) if isinstance(a, np.ndarray)]
+    assert [s.step for s in new_state] == [s.step + 1 for s in state]
+    arrays = [a for a in tree_leaves((new_x, [s.slots for s in new_state])) if isinstance(a, np.ndarray)]
     assert arrays and all(not a.flags.writeable for a in arrays)
     assert all(a.dtype == np.dtype(dtype) for a in arrays)
     assert all(not np.shares_memory(a, b) for a in arrays for b in tree_leaves((x, grads)))
 
 
-def test_sgd_state_has_velocity_only_with_momentum():
+def test_sgd_state_has_a_momentum_buffer_only_with_momentum():
     x = start("float64")
-    assert SGD(0.1).init(x) == SGDState(step=0, velocity=None)
-    v = SGD(0.1, momentum=0.5).init(x).velocity
+    assert SGD(0.1).init(x) == (State(0),)
+    trace, lr = SGD(0.1, momentum=0.5).init(x)
+    assert lr == State(0) and list(trace.slots) == ["trace"]
+    v = trace.slots["trace"]
     assert describe(v) == describe(x) and all(np.all(a == 0) for a in tree_leaves(v))
 
 
 def test_update_rejects_a_state_from_another_optimizer():
     x = start("float64")
-    with pytest.raises(TypeError, match="SGDState made by its own init"):
+    with pytest.raises(TypeError, match=r"ScaleByLearningRate.*needs the state made by its own init"):
         SGD(0.1).update(x, quadratic_grad(x), Adam().init(x))
+    with pytest.raises(TypeError, match=r"needs the tuple of 2 states its init\(params\) makes, got State"):
+        SGD(0.1, momentum=0.9).update(x, quadratic_grad(x), State(0))
 
 
 def test_update_rejects_gradient_of_wrong_shape_or_structure():
@@ -158,10 +163,11 @@ def test_plain_sgd_is_sgd_step_exactly():
 def test_grads_in_nested_trees_are_matched_by_key_not_order():
     x = freeze(({"w": np.ones(2), "b": np.zeros(1)}, {}))
     g = ({"b": np.array([2.0]), "w": np.array([1.0, 3.0])}, {})
-    new, state = Adam(0.1).update(x, g, Adam(0.1).init(x))
-    assert new[1] == {} and state.mu[1] == {}
-    np.testing.assert_allclose(state.mu[0]["b"], [0.2])
-    np.testing.assert_allclose(state.mu[0]["w"], [0.1, 0.3])
+    new, (state,) = Adam(0.1).update(x, g, Adam(0.1).init(x))
+    mu = state.slots["mu"]
+    assert new[1] == {} and mu[1] == {}
+    np.testing.assert_allclose(mu[0]["b"], [0.2])
+    np.testing.assert_allclose(mu[0]["w"], [0.1, 0.3])
 
 
 # --- update rules against their formulas, by hand --------------------------------------------
@@ -224,12 +230,6 @@ def test_adamw_matches_loshchilov_hutter_decoupled_decay(lr):
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_adamw_without_decay_is_adam():
-    x0, grads = hand_inputs()
-    np.testing.assert_allclose(run(AdamW(0.01, weight_decay=0.0), x0, grads), run(Adam(0.01), x0, grads),
-                               rtol=1e-15, atol=0)
-
-
 @pytest.mark.parametrize("nesterov", [False, True])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
 def test_sgd_momentum_matches_pytorch_formula(nesterov, weight_decay):
@@ -252,11 +252,11 @@ def test_optimizer_uses_lr_of_the_step_count():
     x = {"x": np.zeros(1)}
     state = opt.init(x)
     for t in range(5):
-        assert state.step == t
+        assert state == (State(t),)
         new, state = opt.update(x, {"x": np.ones(1)}, state)
         np.testing.assert_allclose(x["x"] - new["x"], [schedule(t)], rtol=1e-15)
         x = new
-    assert opt.learning_rate(3) == schedule(3) == 0.05
+    assert schedule(3) == 0.05
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -270,22 +270,25 @@ def test_optimizer_uses_lr_of_the_step_count():
         (lambda: Adam(float("nan")), ValueError, "`lr` must be a positive number"),
         (lambda: SGD("0.1"), TypeError, "`lr` must be a positive number"),
         (lambda: SGD(lambda step: 0.1), TypeError, "Schedule"),
-        (lambda: SGD(0.1, momentum=1.0), ValueError, r"`momentum` must satisfy 0.0 <= momentum < 1.0, got 1.0"),
-        (lambda: SGD(0.1, momentum=-0.5), ValueError, "`momentum` must satisfy"),
+        (lambda: SGD(0.1, momentum=1.0), ValueError, r"`momentum` must be a real number in \[0, 1\), got 1.0"),
+        (lambda: SGD(0.1, momentum=-0.5), ValueError, r"`momentum` must be a real number in \[0, 1\)"),
         (lambda: SGD(0.1, nesterov=True), ValueError, "`nesterov=True` needs `momentum` > 0"),
-        (lambda: SGD(0.1, weight_decay=-1e-4), ValueError, r"`weight_decay` must satisfy 0.0 <= weight_decay"),
-        (lambda: Adam(b1=1.0), ValueError, "`b1` must satisfy 0.0 <= b1 < 1.0"),
-        (lambda: Adam(b2=-0.1), ValueError, "`b2` must satisfy"),
-        (lambda: AdamW(eps=0.0), ValueError, "`eps` must satisfy 0.0 < eps"),
+        (lambda: SGD(0.1, weight_decay=-1e-4), ValueError, r"`weight_decay` must be a non-negative number, got -0.0001"),
+        (lambda: Adam(b1=1.0), ValueError, r"`b1` must be a real number in \[0, 1\), got 1.0"),
+        (lambda: Adam(b2=-0.1), ValueError, "`b2` must be a real number in"),
+        (lambda: AdamW(eps=0.0), ValueError, "`eps` must be a positive number, got 0.0"),
         (lambda: AdamW(weight_decay=-0.01), ValueError, "`weight_decay`"),
-        (lambda: ClipByGlobalNorm(SGD(0.1), 0.0), ValueError, "`max_norm` must satisfy 0.0 < max_norm"),
-        (lambda: ClipByGlobalNorm(sgd_step, 1.0), TypeError, "optimizer"),
-        (lambda: StepDecay(0.1, step_size=0), ValueError, "`step_size` must be >= 1, got 0"),
-        (lambda: StepDecay(0.1, step_size=2.5), TypeError, "`step_size` must be an integer"),
+        (lambda: RMSProp(alpha=1.0), ValueError, r"`alpha` must be a real number in \[0, 1\), got 1.0"),
+        (lambda: RMSProp(centered="yes"), TypeError, "`centered` must be"),
+        (lambda: Adagrad(initial_accumulator_value=-1), ValueError, "`initial_accumulator_value` must be a non-negative number"),
+        (lambda: ClipByGlobalNorm(SGD(0.1), 0.0), ValueError, "`max_norm` must be a positive number, got 0.0"),
+        (lambda: ClipByGlobalNorm(sgd_step, 1.0), TypeError, "`optimizer` must be a purenn optimizer"),
+        (lambda: StepDecay(0.1, step_size=0), ValueError, "`step_size` must be a positive integer, got 0"),
+        (lambda: StepDecay(0.1, step_size=2.5), TypeError, "`step_size` must be a positive integer, got 2.5 of type float"),
         (lambda: CosineDecay(0.1, 100, final_lr=0.2), ValueError, r"`final_lr` \(0.2\) must not exceed `lr`"),
-        (lambda: Constant(0.0), ValueError, "`lr` must satisfy 0.0 < lr"),
+        (lambda: Constant(0.0), ValueError, "`lr` must be a positive number, got 0.0"),
         (lambda: WarmUp("fast", 10), TypeError, "`schedule` must be a positive number or a purenn.optim.schedules"),
-        (lambda: ExponentialDecay(0.1, gamma=1.5), ValueError, "`gamma` must satisfy 0.0 < gamma <= 1.0"),
+        (lambda: ExponentialDecay(0.1, gamma=1.5), ValueError, r"`gamma` must be a real number in \(0, 1\], got 1.5"),
     ],
 )
 def test_bad_hyperparameters_are_refused_clearly(make, error, message):
@@ -327,62 +330,6 @@ def test_adam_and_adamw_share_fields_but_stay_distinct_records():
     assert repr(AdamW(0.1)).startswith("AdamW(lr=0.1,")
 
 
-# --- schedules ---------------------------------------------------------------------------------
-
-
-def test_constant():
-    assert [Constant(0.3)(t) for t in (0, 1, 10**6)] == [0.3, 0.3, 0.3]
-
-
-def test_step_decay_at_its_boundaries():
-    s = StepDecay(0.1, step_size=3, gamma=0.5)
-    assert [s(t) for t in (0, 2, 3, 5, 6, 9)] == [0.1, 0.1, 0.05, 0.05, 0.025, 0.0125]
-
-
-def test_exponential_decay():
-    s = ExponentialDecay(0.1, gamma=0.5, decay_steps=4)
-    assert s(0) == 0.1 and s(4) == 0.05 and s(8) == 0.025
-    assert s(2) == pytest.approx(0.1 * 0.5**0.5, rel=1e-15)
-
-
-def test_cosine_decay_at_start_half_and_end():
-    s = CosineDecay(0.1, total_steps=100, final_lr=0.01)
-    assert s(0) == pytest.approx(0.1, rel=1e-15)
-    assert s(50) == pytest.approx(0.055, rel=1e-15)
-    assert s(25) == pytest.approx(0.01 + 0.09 * (1 + math.cos(math.pi / 4)) / 2, rel=1e-15)
-    assert s(100) == pytest.approx(0.01, rel=1e-15)
-    assert s(1000) == s(100)
-
-
-def test_warm_up_ramps_linearly_from_zero_then_hands_over():
-    inner = CosineDecay(0.1, total_steps=20)
-    s = WarmUp(inner, warmup_steps=4)
-    assert [s(t) for t in range(5)] == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1], rel=1e-15)
-    assert [s(4 + k) for k in range(25)] == [inner(k) for k in range(25)]
-    assert WarmUp(0.2, 2).schedule == Constant(0.2)
-    assert WarmUp(0.2, 0)(0) == 0.2
-
-
-@pytest.mark.parametrize("schedule", [Constant(0.1), StepDecay(0.1, 2), CosineDecay(0.1, 5), WarmUp(0.1, 3)])
-def test_schedules_refuse_negative_or_fractional_steps(schedule):
-    for bad in (-1, 1.5):
-        with pytest.raises(ValueError, match="the step must be an integer >= 0"):
-            schedule(bad)
-    assert schedule(np.int64(2)) == schedule(2)
-
-
-@given(
-    lr=st.floats(1e-6, 10.0),
-    final_fraction=st.floats(0.0, 1.0),
-    total=st.integers(1, 10_000),
-    steps=st.lists(st.integers(0, 20_000), min_size=2, max_size=2),
-)
-def test_cosine_decay_is_monotone_between_lr_and_final_lr(lr, final_fraction, total, steps):
-    s = CosineDecay(lr, total, final_lr=lr * final_fraction)
-    early, late = sorted(steps)
-    assert s.final_lr <= s(late) <= s(early) <= lr * (1 + 1e-15)
-
-
 # --- clipping ----------------------------------------------------------------------------------
 
 
@@ -409,7 +356,7 @@ def test_clipping_below_the_bound_and_zero_gradients_leave_grads_unchanged():
     zeros = {"a": np.zeros(3), "b": np.zeros((2, 2), dtype=np.float32)}
     clipped = clip_by_global_norm(zeros, 1.0)
     assert all(np.all(np.isfinite(a)) and np.all(a == 0) for a in tree_leaves(clipped))
-    with pytest.raises(ValueError, match="`max_norm` must be > 0"):
+    with pytest.raises(ValueError, match="`max_norm` must be a positive number, got 0.0"):
         clip_by_global_norm(grads, 0.0)
 
 
@@ -419,7 +366,7 @@ def test_clip_wrapper_clips_before_the_inner_optimizer():
     opt = ClipByGlobalNorm(SGD(0.1), max_norm=5.0)
     new, state = opt.update(x, g, opt.init(x))
     np.testing.assert_allclose(new["x"], [-0.3, -0.4], rtol=1e-15)
-    assert state == SGDState(1, None) and opt.learning_rate(0) == 0.1
+    assert state == (State(1), State(1))
     inner_new, _ = SGD(0.1).update(x, clip_by_global_norm(g, 5.0), SGD(0.1).init(x))
     np.testing.assert_array_equal(new["x"], inner_new["x"])
 

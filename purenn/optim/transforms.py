@@ -1,0 +1,246 @@
+"""The building blocks of every optimizer: gradient transformations, each a few lines of math.
+
+Each is a frozen record (see :mod:`purenn.optim.base` for the contract). Most define only
+``leaf``: the math for one parameter array ``p``, its incoming update ``u`` and its state arrays
+(``slots``), given this step's scalar ``constants``; the base class lifts it to trees. Formulas
+use t = step + 1 (the update being made), and ``lr(t-1)`` for a learning rate or schedule::
+
+    ScaleByLearningRate(lr)           u <- -lr(t-1) * u
+    AddDecayedWeights(wd)             u <- u + wd * p
+    Trace(momentum, nesterov)         b <- momentum * b + u;  u <- b  (nesterov: u + momentum * b)
+    ScaleByAdam(b1, b2, eps)          m <- b1 m + (1-b1) u;  v <- b2 v + (1-b2) u^2
+                                      u <- (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+    ScaleByRMS(alpha, eps)            v <- alpha v + (1-alpha) u^2;  u <- u / (sqrt(v) + eps)
+    ScaleByStddev(alpha, eps)         as ScaleByRMS, centred: also m <- alpha m + (1-alpha) u,
+                                      u <- u / (sqrt(v - m^2) + eps)
+    ScaleByAdagrad(eps, initial)      s <- s + u^2 (s starts at ``initial``);  u <- u / (sqrt(s) + eps)
+    ClipToGlobalNorm(max_norm)        u <- u * min(1, max_norm / ||u||), ||.|| over every leaf
+
+To add one (Lion, gradient accumulation, ...), subclass :class:`Transformation` under
+``@attrs.frozen``, name its ``slots``, and write ``constants`` (if it needs scalars) and ``leaf``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+
+from purenn.optim.base import (
+    LEARNING_RATE, State, Transformation, learning_rate_at, learning_rate_field,
+)
+from purenn.optim.schedules import Schedule
+from purenn.tree import readonly, tree_leaves, tree_map
+from purenn.validation import boolean, check, optional, positive_number, real, to_float
+
+__all__ = [
+    "ScaleByLearningRate", "AddDecayedWeights", "Trace", "ScaleByAdam", "ScaleByRMS",
+    "ScaleByStddev", "ScaleByAdagrad", "ClipToGlobalNorm", "global_norm", "clip_by_global_norm",
+]
+
+_unit = real(0.0, 1.0)                       # [0, 1): decay rates of moving averages
+_non_negative = real(0.0)
+_positive = positive_number
+
+
+def _field(rule: Any, default: Any = attrs.NOTHING) -> Any:
+    return attrs.field(default=default, converter=to_float, validator=rule)
+
+
+@attrs.frozen
+class ScaleByLearningRate(Transformation):
+    """u <- -lr(t-1) * u: the descent step (a float or a schedule of the step)."""
+
+    lr: float | Schedule = learning_rate_field()
+
+    def constants(self, step: int) -> dict[str, Any]:
+        return {"scale": -learning_rate_at(self.lr, step)}
+
+    def leaf(self, u: np.ndarray, p: np.ndarray, *, scale: float) -> np.ndarray:
+        return np.multiply(u, scale)
+
+
+@attrs.frozen
+class AddDecayedWeights(Transformation):
+    """u <- u + weight_decay * p. Before a scaling (SGD, Adam) it is L2 regularisation; after
+    one, decoupled weight decay (AdamW)."""
+
+    weight_decay: float = _field(_non_negative)
+
+    def leaf(self, u: np.ndarray, p: np.ndarray) -> np.ndarray:
+        out = np.multiply(p, self.weight_decay)
+        out += u
+        return out
+
+
+@attrs.frozen
+class Trace(Transformation):
+    """Momentum with PyTorch's conventions: b <- momentum * b + u (b starts at 0), then u <- b,
+    or u <- u + momentum * b with ``nesterov``."""
+
+    slots: ClassVar[tuple[str, ...]] = ("trace",)
+
+    momentum: float = _field(_unit, 0.9)
+    nesterov: bool = attrs.field(default=False, validator=boolean)
+
+    @nesterov.validator
+    def _nesterov_needs_momentum(self, attribute: attrs.Attribute, value: bool) -> None:
+        if value and self.momentum == 0.0:
+            raise ValueError("`nesterov=True` needs `momentum` > 0, got momentum=0.0; set e.g. momentum=0.9")
+
+    def leaf(self, u: np.ndarray, p: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b = np.multiply(b, self.momentum)
+        b += u
+        if not self.nesterov:
+            return b, b
+        out = np.multiply(b, self.momentum)
+        out += u
+        return out, b
+
+
+@attrs.frozen
+class ScaleByAdam(Transformation):
+    """Adam's direction (Kingma & Ba 2015, with bias correction)::
+
+        m <- b1 m + (1-b1) u           v <- b2 v + (1-b2) u^2
+        u <- (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+
+    With ``lr`` (a float or a schedule) the output is the descent step itself,
+    ``-lr(t-1) * u``, and the learning rate and ``1 / (1-b1^t)`` are multiplied as one number,
+    once per element, as PyTorch's ``Adam`` does (``step_size = lr / bias_correction1``): this is
+    how :class:`~purenn.optim.optimizers.Adam` uses it. Without ``lr``, follow it with
+    :class:`ScaleByLearningRate`, as optax does.
+    """
+
+    slots: ClassVar[tuple[str, ...]] = ("mu", "nu")
+
+    b1: float = _field(_unit, 0.9)
+    b2: float = _field(_unit, 0.999)
+    eps: float = _field(_positive, 1e-8)
+    lr: float | Schedule | None = attrs.field(default=None, converter=to_float,
+                                              validator=optional(LEARNING_RATE))
+
+    def constants(self, step: int) -> dict[str, Any]:
+        t = step + 1
+        lr = 1.0 if self.lr is None else -learning_rate_at(self.lr, step)
+        return {"factor": lr / (1.0 - self.b1**t), "v_scale": 1.0 / math.sqrt(1.0 - self.b2**t)}
+
+    def leaf(self, u: np.ndarray, p: np.ndarray, m: np.ndarray, v: np.ndarray, *,
+             factor: float, v_scale: float) -> tuple[np.ndarray, ...]:
+        # m + (1 - b1)(u - m) = b1 m + (1 - b1) u, in place on fresh arrays (PyTorch's lerp)
+        m_old, v_old = m, v
+        m = np.subtract(u, m_old)
+        m *= 1.0 - self.b1
+        m += m_old
+        v = np.multiply(u, u)
+        v -= v_old
+        v *= 1.0 - self.b2
+        v += v_old
+        d = np.sqrt(v)
+        d *= v_scale
+        d += self.eps
+        np.divide(m, d, out=d)
+        d *= factor
+        return d, m, v
+
+
+@attrs.frozen
+class ScaleByRMS(Transformation):
+    """RMSProp's scaling (PyTorch's ``RMSprop``, not centred)::
+
+        v <- alpha v + (1-alpha) u^2      (v starts at 0)
+        u <- u / (sqrt(v) + eps)
+    """
+
+    slots: ClassVar[tuple[str, ...]] = ("nu",)
+
+    alpha: float = _field(_unit, 0.99)
+    eps: float = _field(_positive, 1e-8)
+
+    def leaf(self, u: np.ndarray, p: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        v = np.multiply(v, self.alpha)
+        v += (1.0 - self.alpha) * (u * u)
+        return u / (np.sqrt(v) + self.eps), v
+
+
+@attrs.frozen
+class ScaleByStddev(Transformation):
+    """Centred RMSProp (PyTorch's ``RMSprop(centered=True)``): divide by an estimate of the
+    gradient's standard deviation instead of its root mean square::
+
+        m <- alpha m + (1-alpha) u        v <- alpha v + (1-alpha) u^2
+        u <- u / (sqrt(v - m^2) + eps)
+    """
+
+    slots: ClassVar[tuple[str, ...]] = ("mu", "nu")
+
+    alpha: float = _field(_unit, 0.99)
+    eps: float = _field(_positive, 1e-8)
+
+    def leaf(self, u: np.ndarray, p: np.ndarray, m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
+        m = m + (1.0 - self.alpha) * (u - m)
+        v = np.multiply(v, self.alpha)
+        v += (1.0 - self.alpha) * (u * u)
+        return u / (np.sqrt(v - m * m) + self.eps), m, v
+
+
+@attrs.frozen
+class ScaleByAdagrad(Transformation):
+    """Adagrad's scaling (PyTorch's ``Adagrad``)::
+
+        s <- s + u^2       (s starts at ``initial_accumulator_value``)
+        u <- u / (sqrt(s) + eps)
+    """
+
+    slots: ClassVar[tuple[str, ...]] = ("sum_of_squares",)
+
+    eps: float = _field(_positive, 1e-10)
+    initial_accumulator_value: float = _field(_non_negative, 0.0)
+
+    def init_slot(self, name: str, p: np.ndarray) -> np.ndarray:
+        return np.full_like(p, self.initial_accumulator_value)
+
+    def leaf(self, u: np.ndarray, p: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = s + u * u
+        return u / (np.sqrt(s) + self.eps), s
+
+
+# --- gradient clipping -----------------------------------------------------------------------
+
+
+def global_norm(tree: Any) -> float:
+    """sqrt of the sum of squares of every element of every leaf, accumulated in float64."""
+    total = 0.0
+    for g in tree_leaves(tree):
+        g = np.asarray(g)
+        total += float(np.vdot(g, g))
+    return math.sqrt(total)
+
+
+def clip_by_global_norm(grads: Any, max_norm: float) -> Any:
+    """Scale ``grads`` by ``max_norm / global_norm(grads)`` when that norm exceeds ``max_norm``.
+
+    The direction is kept; below the bound (zero gradients included) ``grads`` is returned as is.
+    Otherwise every leaf is a new read-only array of the same dtype. A non-finite norm gives NaNs,
+    as in PyTorch and optax: check the loss first.
+    """
+    max_norm = check("max_norm", max_norm, _positive, to_float)
+    norm = global_norm(grads)
+    if norm <= max_norm:
+        return grads
+    scale = max_norm / norm
+    return tree_map(lambda g: readonly(np.multiply(g, scale)), grads)
+
+
+@attrs.frozen
+class ClipToGlobalNorm(Transformation):
+    """u <- u * min(1, max_norm / ||u||), the norm taken over every leaf at once
+    (:func:`clip_by_global_norm`); the direction is kept."""
+
+    max_norm: float = _field(_positive)
+
+    def update(self, updates: Any, state: Any, params: Any) -> tuple[Any, Any]:
+        self._check_state(state)
+        return clip_by_global_norm(updates, self.max_norm), State(state.step + 1)

@@ -1,0 +1,124 @@
+"""One run of a preset: its configuration, the training itself, and the record that describes it.
+
+:class:`RunConfig` is what a run record stores (the preset, its overrides, the seed, the sample
+limit), so the run can be repeated exactly; :func:`train_preset` trains it; :func:`describe` and
+:func:`run_record` say what it was and what it gave, as plain data for
+:func:`purenn.io.records.write_record`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import attrs
+import numpy as np
+
+from purenn.io.records import make_record, params_digest
+from purenn.io.serialize import to_data
+from purenn.layers import Sequential
+from purenn.losses import one_hot
+from purenn.optim.base import Optimizer
+from purenn.optim.optimizers import SGD
+from purenn.recipes.presets import LOSSES, PRESETS
+from purenn.training import History, fit
+from purenn.validation import Rule, non_negative_int, optional, positive_int, positive_number
+
+__all__ = ["RunConfig", "train_preset", "describe", "run_record", "same_update"]
+
+_known_preset = Rule(f"one of the presets {tuple(PRESETS)}", lambda v: isinstance(v, str),
+                     lambda v: v in PRESETS)
+
+
+@attrs.frozen
+class RunConfig:
+    """One run of a preset: its overrides (``None`` keeps the preset's value), seed and limit."""
+
+    preset: str = attrs.field(validator=_known_preset)
+    seed: int = attrs.field(default=0, validator=non_negative_int)
+    epochs: int | None = attrs.field(default=None, validator=optional(positive_int))
+    batch_size: int | None = attrs.field(default=None, validator=optional(positive_int))
+    lr: float | None = attrs.field(default=None, validator=optional(positive_number))
+    limit: int | None = attrs.field(default=None, validator=optional(positive_int))
+    dataset: str = attrs.field(default="mnist", validator=Rule("a dataset name", lambda v: isinstance(v, str)))
+
+    def resolved(self) -> dict[str, Any]:
+        """The settings actually used: the preset's, with this run's overrides applied."""
+        p = PRESETS[self.preset]
+        return {
+            "preset": self.preset, "dataset": self.dataset, "seed": self.seed, "limit": self.limit,
+            "epochs": p.epochs if self.epochs is None else self.epochs,
+            "batch_size": p.batch_size if self.batch_size is None else self.batch_size,
+            "lr": p.lr if self.lr is None else self.lr,
+            "loss": p.loss, "optimizer": p.optimizer, "shuffle": p.shuffle,
+        }
+
+    def optimizer(self, n_train: int) -> Optimizer:
+        """The optimizer for ``n_train`` training samples (schedules count the run's steps)."""
+        s = self.resolved()
+        steps = s["epochs"] * math.ceil(n_train / s["batch_size"])
+        return PRESETS[self.preset].make_optimizer(s["lr"], steps)
+
+
+def train_preset(
+    config: RunConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    callback: Callable[..., None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> tuple[Sequential, Any, History]:
+    """Train ``config``'s preset on ``(x_train, y_train)`` (integer labels); return
+    ``(model, params, history)``. Pure given its inputs: the same config gives the same params."""
+    preset = PRESETS[config.preset]
+    s = config.resolved()
+    if config.limit is not None:
+        x_train, y_train = x_train[: config.limit], y_train[: config.limit]
+    targets = one_hot(y_train, 10) if preset.one_hot_targets else y_train
+    if validation is not None and preset.one_hot_targets:
+        validation = (validation[0], one_hot(validation[1], 10))
+    init_rng, train_rng = np.random.default_rng(config.seed).spawn(2)
+    params = preset.model.init(init_rng)
+    params, history = fit(
+        preset.model, params, x_train, targets, loss=LOSSES[preset.loss], epochs=s["epochs"],
+        batch_size=s["batch_size"], shuffle=preset.shuffle, seed=train_rng,
+        validation=validation, callback=callback, on_batch=on_batch,
+        optimizer=config.optimizer(len(x_train)),
+    )
+    return preset.model, params, history
+
+
+def describe(config: RunConfig, n_train: int) -> dict[str, Any]:
+    """The run's full configuration as JSON data: overrides, resolved settings, model, optimizer."""
+    return {
+        "run": attrs.asdict(config),
+        "resolved": config.resolved(),
+        "model": to_data(PRESETS[config.preset].model),
+        "update": to_data(config.optimizer(n_train)),
+        "train_samples": n_train,
+    }
+
+
+def run_record(config: RunConfig, params: Any, history: History, n_train: int,
+               metrics: dict[str, Any]) -> dict[str, Any]:
+    """The run record: configuration, seed, versions, history, metrics, params digest."""
+    return make_record(
+        config=describe(config, n_train),
+        seed=config.seed,
+        digest=params_digest(params),
+        history=[attrs.asdict(e) for e in history.epochs],
+        metrics=metrics,
+    )
+
+
+def same_update(recorded: Any, current: Any) -> bool:
+    """Whether a record's ``update`` describes ``current``'s. Records written before optimizers
+    became transformations stored plain SGD as ``{"sgd_step": {"lr": x}}``: that is ``SGD(x)``."""
+    if isinstance(recorded, dict) and recorded.keys() == {"sgd_step"}:
+        lr = recorded["sgd_step"].get("lr") if isinstance(recorded["sgd_step"], dict) else None
+        try:
+            recorded = to_data(SGD(lr))
+        except (TypeError, ValueError):
+            return False
+    return bool(recorded == current)

@@ -1,0 +1,168 @@
+"""The transformation contract: per-array math lifted to trees, Chain, apply_updates, and the
+fused learning-rate step of named optimizers; a new optimizer written in a dozen lines."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+import pytest
+
+import purenn as pn
+import purenn.optim.transforms as transforms
+from purenn.optim.base import (
+    Chain, FromTransformation, State, Transformation, apply_updates, as_optimizer, chain,
+    map_leaves, sgd_step,
+)
+from purenn.optim.optimizers import SGD, Adam, AdamW
+from purenn.optim.schedules import CosineDecay
+from purenn.optim.transforms import (
+    AddDecayedWeights, ClipToGlobalNorm, ScaleByAdagrad, ScaleByAdam, ScaleByLearningRate,
+    ScaleByRMS, ScaleByStddev, Trace,
+)
+from purenn.tree import freeze, tree_leaves
+
+PARAMS = freeze({"w": np.array([[1.0, -2.0], [0.5, 3.0]]), "b": np.array([0.25, -0.75])})
+GRADS = [{"w": np.array([[0.1, 0.2], [-0.3, 0.4]]), "b": np.array([1.0, -1.0])},
+         {"w": np.array([[-0.5, 0.0], [0.2, 0.1]]), "b": np.array([0.3, 0.6])}]
+
+TRANSFORMATIONS = [
+    ScaleByLearningRate(0.1), ScaleByLearningRate(CosineDecay(0.1, 10)), AddDecayedWeights(0.01),
+    Trace(0.9), Trace(0.9, nesterov=True), ScaleByAdam(), ScaleByAdam(lr=0.1), ScaleByRMS(),
+    ScaleByStddev(), ScaleByAdagrad(initial_accumulator_value=0.1), ClipToGlobalNorm(0.5),
+]
+
+
+def test_every_exported_transformation_is_checked():
+    exported = {getattr(transforms, n) for n in transforms.__all__
+                if isinstance(getattr(transforms, n), type)}
+    assert exported == {type(t) for t in TRANSFORMATIONS}
+
+
+@pytest.mark.parametrize("t", TRANSFORMATIONS, ids=repr)
+def test_transformation_is_pure_and_returns_readonly_arrays_and_a_new_state(t):
+    state = t.init(PARAMS)
+    grads = {k: v.copy() for k, v in GRADS[0].items()}
+    u1, s1 = t.update(grads, state, PARAMS)
+    u2, s2 = t.update(GRADS[1], s1, PARAMS)
+    np.testing.assert_array_equal(grads["w"], GRADS[0]["w"])       # inputs untouched
+    again, s2_again = t.update(GRADS[1], s1, PARAMS)                # the old state is still valid
+    for a, b in zip(tree_leaves((u2, s2.slots)), tree_leaves((again, s2_again.slots))):
+        np.testing.assert_array_equal(a, b)
+    assert type(s2) is State and s2.step == s1.step + 1 == 2 and set(s2.slots) == set(t.slots)
+    for a in tree_leaves((u2, s2.slots)):
+        assert not a.flags.writeable and a.dtype == np.float64
+        assert not any(np.shares_memory(a, g) for g in tree_leaves((GRADS, PARAMS)))
+
+
+def test_formulas_of_the_simple_transformations():
+    g = GRADS[0]
+    u, _ = ScaleByLearningRate(0.1).update(g, State(0), PARAMS)
+    np.testing.assert_array_equal(u["w"], -0.1 * g["w"])
+    u, _ = AddDecayedWeights(0.5).update(g, State(0), PARAMS)
+    np.testing.assert_array_equal(u["b"], g["b"] + 0.5 * PARAMS["b"])
+    t = Trace(0.5)
+    u1, s = t.update(g, t.init(PARAMS), PARAMS)
+    u2, s = t.update(g, s, PARAMS)
+    np.testing.assert_array_equal(u2["w"], 1.5 * g["w"])           # b = 0.5 g + g
+    u, _ = ClipToGlobalNorm(1.0).update({"a": np.array([3.0, 4.0])}, State(0), {"a": np.zeros(2)})
+    np.testing.assert_allclose(u["a"], [0.6, 0.8], rtol=1e-15)
+
+
+def test_chain_runs_in_order_and_keeps_one_state_per_transformation():
+    c = chain(AddDecayedWeights(0.1), ScaleByLearningRate(0.5))
+    assert c == Chain((AddDecayedWeights(0.1), ScaleByLearningRate(0.5)))
+    state = c.init(PARAMS)
+    assert state == (State(0), State(0))
+    u, state = c.update(GRADS[0], state, PARAMS)
+    np.testing.assert_allclose(u["w"], -0.5 * (GRADS[0]["w"] + 0.1 * PARAMS["w"]), rtol=1e-15)
+    assert state == (State(1), State(1))
+    with pytest.raises(TypeError, match=r"needs the tuple of 2 states"):
+        c.update(GRADS[0], State(0), PARAMS)
+    with pytest.raises(TypeError, match=r"Chain: item 1 \('adam'\) is not a transformation"):
+        chain(ScaleByAdam(), "adam")
+
+
+def test_apply_updates_and_sgd_step():
+    new = apply_updates(PARAMS, GRADS[0])
+    np.testing.assert_array_equal(new["w"], PARAMS["w"] + GRADS[0]["w"])
+    assert not new["w"].flags.writeable and PARAMS["w"][0, 0] == 1.0
+    scaled = apply_updates(PARAMS, GRADS[0], -0.1)
+    np.testing.assert_array_equal(scaled["b"], PARAMS["b"] + (-0.1 * GRADS[0]["b"]))
+    for a, b in zip(tree_leaves(scaled), tree_leaves(sgd_step(PARAMS, GRADS[0], 0.1))):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"`lr` must be a positive number, got -1.0"):
+        sgd_step(PARAMS, GRADS[0], -1)
+
+
+def test_map_leaves_walks_lists_and_nested_trees_and_returns_several_trees():
+    tree = [{"a": np.ones(2)}, (np.zeros(1),)]
+    doubled, negated = map_leaves(lambda x: (2 * x, -x), tree, n_out=2)
+    assert isinstance(doubled, list) and isinstance(doubled[1], tuple)
+    np.testing.assert_array_equal(doubled[0]["a"], [2.0, 2.0])
+    np.testing.assert_array_equal(negated[0]["a"], [-1.0, -1.0])
+    with pytest.raises(ValueError, match="tree structures differ"):
+        map_leaves(lambda a, b: a, {"a": np.ones(1)}, {"b": np.ones(1)})
+
+
+@pytest.mark.parametrize("opt", [SGD(0.1), SGD(CosineDecay(0.1, 5), momentum=0.9, weight_decay=0.1),
+                                 AdamW(0.01)], ids=repr)
+def test_the_fused_learning_rate_step_equals_running_the_chain_then_applying(opt):
+    chain_ = opt.transformation()
+    x, fused_state = PARAMS, opt.init(PARAMS)
+    y, plain_state = PARAMS, chain_.init(PARAMS)
+    for g in GRADS:
+        x, fused_state = opt.update(x, g, fused_state)
+        u, plain_state = chain_.update(g, plain_state, y)
+        y = apply_updates(y, u)
+        for a, b in zip(tree_leaves(x), tree_leaves(y)):
+            np.testing.assert_array_equal(a, b)
+    assert [s.step for s in fused_state] == [s.step for s in plain_state] == [2] * len(plain_state)
+    for a, b in zip(tree_leaves([s.slots for s in fused_state]), tree_leaves([s.slots for s in plain_state])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_adam_is_the_optax_composition_up_to_rounding():
+    # Adam folds lr into ScaleByAdam (PyTorch's single factor lr / (1 - b1^t)); the optax-style
+    # chain multiplies twice. Same numbers to the last bit or two.
+    optax_style = FromTransformation(chain(ScaleByAdam(), ScaleByLearningRate(0.01)))
+    a, sa = PARAMS, Adam(0.01).init(PARAMS)
+    b, sb = PARAMS, optax_style.init(PARAMS)
+    for g in GRADS:
+        a, sa = Adam(0.01).update(a, g, sa)
+        b, sb = optax_style.update(b, g, sb)
+    for x, y in zip(tree_leaves(a), tree_leaves(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-15, atol=0)
+
+
+@attrs.frozen
+class ScaleByLion(Transformation):
+    """Lion (Chen et al. 2023): u <- sign(b1 m + (1-b1) u);  m <- b2 m + (1-b2) u."""
+
+    slots: ClassVar[tuple[str, ...]] = ("mu",)
+    b1: float = 0.9
+    b2: float = 0.99
+
+    def leaf(self, u: np.ndarray, p: np.ndarray, m: np.ndarray) -> Any:
+        return np.sign(self.b1 * m + (1 - self.b1) * u), self.b2 * m + (1 - self.b2) * u
+
+
+def test_a_new_optimizer_is_a_dozen_lines_and_trains_with_fit():
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    y = np.array([[0], [1], [1], [0]], dtype=np.float32)
+    model = pn.Sequential([pn.Dense(2, 8), pn.Tanh(), pn.Dense(8, 1)])
+    params = model.init(np.random.default_rng(0))
+    lion = chain(ScaleByLion(), ScaleByLearningRate(0.01))
+    before = pn.evaluate(model, params, x, y, loss=pn.mse)["loss"]
+    trained, history = pn.fit(model, params, x, y, optimizer=lion, epochs=300, batch_size=4)
+    assert history.loss[-1] < 0.05 < before
+    assert pn.evaluate(model, trained, x, y, loss=pn.mse)["loss"] < 0.05
+
+
+def test_as_optimizer_wraps_transformations_and_refuses_other_things():
+    assert as_optimizer(ScaleByAdam()) == FromTransformation(ScaleByAdam())
+    adam = Adam()
+    assert as_optimizer(adam) is adam
+    with pytest.raises(TypeError, match=r"`optimizer` must have init\(params\) and update"):
+        as_optimizer("adam")
