@@ -123,7 +123,8 @@ def _fit_arguments(x: Any, y: Any, lr: Any, optimizer: Any, epochs: Any, batch_s
         seed = check("seed", seed, Rule("an int >= 0, a numpy Generator or None", _is_int, lambda v: v >= 0), to_int)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if validation is not None:
-        validation = as_samples(*validation, "fit validation")
+        x_val, y_val = validation
+        validation = as_samples(x_val, y_val, "fit validation")
     return x, y, optimizer, epochs, batch_size, rng, validation
 
 

@@ -83,7 +83,7 @@ def _freeze_leaf(a: Any) -> np.ndarray:
 
 def readonly(a: np.ndarray) -> np.ndarray:
     """Mark a freshly computed array read-only in place and return it (no copy)."""
-    a.flags.writeable = False
+    a.setflags(write=False)
     return a
 
 

@@ -198,7 +198,7 @@ def as_float_array(x: Any, who: object, dtype: Any = None, name: str = "input") 
     return a.astype(target, copy=False)
 
 
-def as_samples(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+def as_samples(x: Any, y: Any, what: str = "data") -> tuple[np.ndarray, np.ndarray]:
     """Inputs and targets as arrays with one row per sample each, or an error saying why not."""
     try:
         x, y = np.asarray(x), np.asarray(y)

@@ -43,8 +43,8 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *,
         raise FileNotFoundError(f"cannot write {path!r}: directory {directory!r} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
-        kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as f:
+        text = "b" not in mode
+        with os.fdopen(fd, mode, encoding=encoding if text else None, newline="" if text else None) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

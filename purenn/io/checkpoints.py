@@ -81,9 +81,10 @@ def save_checkpoint(path: str | os.PathLike[str], model: Any, params: Any, *,
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"cannot save checkpoint {where!r}: metadata is not plain JSON ({e})") from None
-    arrays = {f"param/{i}": a for i, a in enumerate(leaves)}
+    arrays: dict[str, Any] = {_HEADER: np.array(text)}
+    arrays.update((f"param/{i}", a) for i, a in enumerate(leaves))
     with atomic_writer(path, "wb") as f:
-        np.savez(f, **{_HEADER: np.array(text)}, **arrays)
+        np.savez(f, **arrays)
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> tuple[Any, Any]:

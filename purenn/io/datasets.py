@@ -153,7 +153,8 @@ def load_idx_dataset(directory: str | os.PathLike[str], *, flatten: bool = True,
     missing = _missing(directory)
     if missing:
         raise DatasetNotFoundError(f"{directory}: missing {', '.join(missing)}")
-    paths = {role: _locate(directory, fname) for role, fname in FILES.items()}
+    # every file is there (checked above): _locate finds each
+    paths = {role: _locate(directory, fname) or directory / fname for role, fname in FILES.items()}
     if sha256:
         for path in paths.values():
             actual = _sha256_file(path) if path.name in sha256 else None

@@ -64,13 +64,8 @@ def record_registry(custom: Custom = None) -> dict[str, type]:
     """
     registry: dict[str, type] = {}
     for module_name, base_module, base_name in _SOURCES:
-        try:
-            module = importlib.import_module(module_name)
-            base = getattr(importlib.import_module(base_module), base_name)
-        except ModuleNotFoundError as e:
-            if e.name in (module_name, base_module):
-                continue  # that part of purenn is not there (yet)
-            raise
+        module = importlib.import_module(module_name)
+        base = getattr(importlib.import_module(base_module), base_name)
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name, None)
             if isinstance(obj, type) and issubclass(obj, base) and obj is not base and attrs.has(obj):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -63,7 +63,7 @@ class Conv2D(Layer):
     in_channels: int = attrs.field(converter=to_int, validator=positive_int)
     out_channels: int = attrs.field(converter=to_int, validator=positive_int)
     kernel_size: tuple[int, int] = attrs.field(converter=to_pair, validator=positive_pair)
-    stride: tuple[int, int] = attrs.field(default=1, converter=to_pair, validator=positive_pair)
+    stride: tuple[int, int] = attrs.field(default=(1, 1), converter=to_pair, validator=positive_pair)
     padding: str | tuple[int, int] = attrs.field(
         default="valid", converter=_to_padding, validator=_padding
     )
@@ -94,7 +94,7 @@ class Conv2D(Layer):
                 same_padding(height, self.kernel_size[0], self.stride[0]),
                 same_padding(width, self.kernel_size[1], self.stride[1]),
             )
-        ph, pw = self.padding
+        ph, pw = cast("tuple[int, int]", self.padding)  # neither string: a pair
         return (ph, ph), (pw, pw)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:

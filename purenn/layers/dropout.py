@@ -34,7 +34,7 @@ class Dropout(Layer):
         if rng is None:
             return x, None
         draw_dtype = np.float32 if x.dtype == np.float32 else np.float64
-        keep = rng.random(x.shape, dtype=draw_dtype) >= self.rate
+        keep = np.greater_equal(rng.random(x.shape, dtype=draw_dtype), self.rate)
         factor = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
         return x * factor, factor
 

@@ -22,7 +22,7 @@ from purenn.validation import as_float_array, optional, positive_pair, to_pair
 
 @attrs.frozen
 class _Pool2D(Layer):
-    pool_size: tuple[int, int] = attrs.field(default=2, converter=to_pair, validator=positive_pair)
+    pool_size: tuple[int, int] = attrs.field(default=(2, 2), converter=to_pair, validator=positive_pair)
     stride: tuple[int, int] | None = attrs.field(
         default=None, converter=to_pair, validator=optional(positive_pair)
     )
@@ -84,7 +84,7 @@ class MaxPool2D(_Pool2D):
         slices = self._slices(ho, wo)
         _, first = next(slices)
         y = x[first].copy()
-        idx_dtype = np.uint8 if self.pool_size[0] * self.pool_size[1] <= 256 else np.intp
+        idx_dtype = np.dtype(np.uint8 if self.pool_size[0] * self.pool_size[1] <= 256 else np.intp)
         idx = np.zeros(y.shape, dtype=idx_dtype)
         better = np.empty(y.shape, dtype=bool)
         for k, where in slices:
@@ -93,7 +93,7 @@ class MaxPool2D(_Pool2D):
             np.maximum(y, v, out=y)
             # offsets come in increasing k, so "idx = k where better" is a maximum, which is
             # branch-free and much faster than a masked assignment on random masks
-            np.maximum(idx, better.astype(idx_dtype) * idx_dtype(k), out=idx)
+            np.maximum(idx, better.astype(idx_dtype) * idx_dtype.type(k), out=idx)
         return y, (idx, x.shape, x.dtype)
 
     def backward(self, params: Any, cache: tuple, dy: np.ndarray):

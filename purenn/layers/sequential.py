@@ -70,7 +70,7 @@ class Sequential(Layer):
                 streams = rng.spawn(len(self.layers))
                 for i, layer in enumerate(self.layers):
                     if getattr(layer, "stochastic", False):
-                        x, cache = layer.forward(params[i], x, rng=streams[i])
+                        x, cache = layer.forward(params[i], x, rng=streams[i])  # type: ignore[call-arg]
                     else:
                         x, cache = layer.forward(params[i], x)
                     caches.append(cache)

@@ -52,26 +52,35 @@ def map_leaves(fn: Any, first: Any, *rest: Any, n_out: int = 1) -> Any:
     one tree, or a tuple of ``n_out`` trees, shaped like ``first``. This is the only place where
     the optimizers walk trees.
     """
-    if type(first) is dict and all(type(t) is dict and t.keys() == first.keys() for t in rest):
-        # the usual node (a Dense layer's {"w", "b"}), without tree_map's generality
-        outs = {k: map_leaves(fn, v, *(t[k] for t in rest), n_out=n_out) for k, v in first.items()}
-        if n_out == 1:
-            return outs
-        return tuple({k: o[i] for k, o in outs.items()} for i in range(n_out))
-    if type(first) is tuple and all(type(t) is tuple and len(t) == len(first) for t in rest):
-        outs_t = [map_leaves(fn, *nodes, n_out=n_out) for nodes in zip(first, *rest)]
-        if n_out == 1:
-            return tuple(outs_t)
-        return tuple(tuple(o[i] for o in outs_t) for i in range(n_out))
-    if type(first) is np.ndarray:
-        return fn(first, *rest)
-    # lists, other mappings, mismatched trees: the general walk, with its clear errors
+    if n_out == 1 and len(rest) == 1:
+        return _map_pair(fn, first, rest[0])
     leaves: list[Any] = []
-    tree_map(lambda *ls: leaves.append(fn(*ls)), first, *rest)
+    tree_map(lambda *ls: leaves.append(fn(*ls)), first, *rest)  # clear errors on mismatches
     structure = tree_structure(first)
     if n_out == 1:
         return tree_unflatten(structure, leaves)
     return tuple(tree_unflatten(structure, [out[i] for out in leaves]) for i in range(n_out))
+
+
+def _map_pair(fn: Any, a: Any, b: Any) -> Any:
+    """``map_leaves`` over two trees with one output: the per-step walk of every update, so the
+    usual nodes (tuples of dicts of arrays) are handled without tree_map's generality."""
+    kind = type(a)
+    if kind is dict and type(b) is dict and a.keys() == b.keys():
+        return {k: fn(v, b[k]) if type(v) is np.ndarray else _map_pair(fn, v, b[k])
+                for k, v in a.items()}
+    if kind is tuple and type(b) is tuple and len(a) == len(b):
+        return tuple([fn(v, w) if type(v) is np.ndarray else _map_pair(fn, v, w)
+                      for v, w in zip(a, b)])
+    if kind is np.ndarray:
+        return fn(a, b)
+    return tree_unflatten(tree_structure(a), [fn(v, w) for v, w in _aligned(a, b)])
+
+
+def _aligned(a: Any, b: Any) -> list[tuple[Any, Any]]:
+    pairs: list[tuple[Any, Any]] = []
+    tree_map(lambda v, w: pairs.append((v, w)), a, b)  # raises on different structures
+    return pairs
 
 
 def _as_update(who: object, p: np.ndarray, u: Any) -> np.ndarray:
@@ -86,13 +95,18 @@ def _as_update(who: object, p: np.ndarray, u: Any) -> np.ndarray:
     return u
 
 
-def _step_into(p: np.ndarray, u: Any, scale: float) -> np.ndarray:
+def _step_into(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
     """Read-only ``p + scale * u``, computed as ``(u * scale) + p`` (exactly equal) in one fresh
     array: for large layers a second temporary costs more than the arithmetic."""
-    u = _as_update("apply_updates", p, u)
-    out = np.multiply(u, scale, out=np.empty(p.shape, p.dtype))
+    if type(u) is not np.ndarray or u.dtype != p.dtype or u.shape != p.shape:
+        u = _as_update("apply_updates", p, u)
+    if not p.ndim:  # u * scale would be a NumPy scalar, not an array
+        out = np.multiply(u, scale, out=np.empty((), p.dtype))
+    else:
+        out = u * scale if scale != 1.0 else u.copy()
     out += p
-    return readonly(out)
+    out.setflags(write=False)  # cheaper than out.flags.writeable = False, which builds a flags object
+    return out
 
 
 def apply_updates(params: Any, updates: Any, scale: float = 1.0) -> Any:
@@ -101,7 +115,7 @@ def apply_updates(params: Any, updates: Any, scale: float = 1.0) -> Any:
     ``scale`` folds a final multiplication into the same pass: ``apply_updates(p, g, -lr)`` is
     plain gradient descent, bit for bit ``p + (-lr * g)``.
     """
-    return map_leaves(lambda p, u: _step_into(p, u, scale), params, updates)
+    return _map_pair(functools.partial(_step_into, scale), params, updates)
 
 
 def sgd_step(params: Any, grads: Any, lr: float) -> Any:
@@ -151,7 +165,7 @@ class Transformation:
         if not names:
             new = map_leaves(lambda u, p: readonly(self.leaf(_as_update(self, p, u), p, **constants)),
                              updates, params)
-            return new, State(state.step + 1)
+            return new, State(state.step + 1, {})
 
         def per_leaf(u: Any, p: np.ndarray, *slots: np.ndarray) -> tuple[np.ndarray, ...]:
             out = self.leaf(_as_update(self, p, u), p, *slots, **constants)
@@ -165,12 +179,15 @@ class Transformation:
         """Scalars the per-array math needs at ``step`` (a learning rate, a bias correction)."""
         return {}
 
-    def leaf(self, u: np.ndarray, p: np.ndarray, *slots: np.ndarray, **constants: Any) -> Any:
-        """The per-array math: the new update (and, with slots, the new slot arrays, in order),
+    def leaf(self, *args: Any, **kwargs: Any) -> Any:
+        """``leaf(u, p, *slots, **constants)``, the per-array math: the new update (and, with slots, the new slot arrays, in order),
         as fresh arrays, which the base class marks read-only."""
         raise NotImplementedError(f"{type(self).__name__} must define leaf() or update()")
 
     def _check_state(self, state: Any) -> None:
+        if type(state) is State and len(state.slots) == len(self.slots) and all(
+                name in state.slots for name in self.slots):
+            return
         if not isinstance(state, State) or set(state.slots) != set(self.slots):
             raise ArgumentTypeError(
                 f"{self!r}.update needs the state made by its own init(params), got "
@@ -283,11 +300,14 @@ class Optimizer:
             updates, state = head.update(grads, state, params)
             return apply_updates(params, updates), state
         head._check_states(state, len(head.transformations) + 1)
-        updates, inner = head.update(grads, state[:-1], params)
+        if head.transformations:
+            grads, inner = head.update(grads, state[:-1], params)
+        else:
+            inner = ()
         lr_state = state[-1]
         last._check_state(lr_state)
-        new_params = apply_updates(params, updates, -learning_rate_at(last.lr, lr_state.step))
-        return new_params, (*inner, State(lr_state.step + 1))
+        new_params = apply_updates(params, grads, -learning_rate_at(last.lr, lr_state.step))
+        return new_params, (*inner, State(lr_state.step + 1, {}))
 
 
 @attrs.frozen

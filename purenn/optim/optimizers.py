@@ -84,7 +84,18 @@ class SGD(Optimizer):
 
 
 @attrs.frozen
-class Adam(Optimizer):
+class _AdamFamily(Optimizer):
+    """The hyperparameters Adam and AdamW share (not registered: only the two records are)."""
+
+    lr: float | Schedule = learning_rate_field(1e-3)
+    b1: float = _field(_unit, 0.9)
+    b2: float = _field(_unit, 0.999)
+    eps: float = _field(positive_number, 1e-8)
+    weight_decay: float = _field(_non_negative, 0.0)
+
+
+@attrs.frozen
+class Adam(_AdamFamily):
     """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is L2 added to the gradient,
     as in PyTorch's ``Adam`` (for decoupled decay use :class:`AdamW`)::
 
@@ -97,18 +108,12 @@ class Adam(Optimizer):
     ``weight_decay`` (0.0).
     """
 
-    lr: float | Schedule = learning_rate_field(1e-3)
-    b1: float = _field(_unit, 0.9)
-    b2: float = _field(_unit, 0.999)
-    eps: float = _field(positive_number, 1e-8)
-    weight_decay: float = _field(_non_negative, 0.0)
-
     def transformation(self) -> Chain:
         return _chain(_decay(self.weight_decay), ScaleByAdam(self.b1, self.b2, self.eps, lr=self.lr))
 
 
 @attrs.frozen
-class AdamW(Optimizer):
+class AdamW(_AdamFamily):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019; PyTorch's ``AdamW``)::
 
         m_t, v_t, m^_t, v^_t as in Adam, from the raw gradient
@@ -118,10 +123,6 @@ class AdamW(Optimizer):
     :class:`Adam`'s, except that ``weight_decay`` defaults to 0.01.
     """
 
-    lr: float | Schedule = learning_rate_field(1e-3)
-    b1: float = _field(_unit, 0.9)
-    b2: float = _field(_unit, 0.999)
-    eps: float = _field(positive_number, 1e-8)
     weight_decay: float = _field(_non_negative, 0.01)
 
     def transformation(self) -> Chain:

@@ -118,7 +118,7 @@ def same_update(recorded: Any, current: Any) -> bool:
     if isinstance(recorded, dict) and recorded.keys() == {"sgd_step"}:
         lr = recorded["sgd_step"].get("lr") if isinstance(recorded["sgd_step"], dict) else None
         try:
-            recorded = to_data(SGD(lr))
+            recorded = to_data(SGD(lr))  # type: ignore[arg-type]  # SGD checks it
         except (TypeError, ValueError):
             return False
     return bool(recorded == current)
