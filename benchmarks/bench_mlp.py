@@ -143,7 +143,7 @@ def report(console, batch, n, dtype, times, faults, results):
     identical = all(np.array_equal(p, q) for p, q in zip(pw[0] + pw[1], nw[0] + nw[1]))
     close = all(np.allclose(p, q, rtol=1e-5, atol=1e-6) for p, q in zip(pw[0] + pw[1], nw[0] + nw[1]))
     close = close and np.isclose(pw[2], nw[2], rtol=1e-4)
-    console.print(f"epoch mean loss: " + ", ".join(f"{name} {r[2]:.6f}" for name, r in results.items()))
+    console.print("epoch mean loss: " + ", ".join(f"{name} {r[2]:.6f}" for name, r in results.items()))
     console.print(f"final weights, purenn vs numpy loop: {'bit-identical' if identical else 'allclose' if close else 'DIFFERENT'}"
                   f" (max |diff| {max_diff(pw, nw):.2e})")
     if "tutorial" in results:

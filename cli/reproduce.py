@@ -10,7 +10,7 @@ from rich.console import Console
 
 from purenn.errors import RecordError
 from purenn.io.records import params_digest, read_record
-from purenn.recipes.runs import RunConfig, describe, same_update
+from purenn.recipes.runs import config_from_record, record_differences
 from purenn_cli.mnist import run
 from purenn_cli.report import fail
 
@@ -23,14 +23,10 @@ def reproduce(
     console = Console()
     try:
         rec = read_record(record)
-        config = RunConfig(**rec["config"]["run"])
-    except (RecordError, KeyError, TypeError, ValueError) as e:
-        raise fail(console, f"{record}: not a purenn mnist run record ({e})") from None
-    recorded = rec["config"]
-    current = describe(config, recorded.get("train_samples", 0))
-    changed = [k for k in ("resolved", "model") if k in recorded and recorded[k] != current[k]]
-    if "update" in recorded and not same_update(recorded["update"], current["update"]):
-        changed.append("update")
+        config = config_from_record(rec)
+    except RecordError as e:
+        raise fail(console, f"{record}: {e}") from None
+    changed = record_differences(rec, config)
     if changed:
         console.print(
             f"[red]not reproducible here[/red]: the record's {' and '.join(changed)} differ from this "

@@ -1,9 +1,11 @@
 """Every layer and every loss against float64 finite differences, from ONE registry each.
 
 ``LAYER_CASES`` maps each layer class to a Hypothesis strategy drawing ``(layer, x)``; the conv,
-pooling and dropout cases from ``gradcases_conv.py`` are merged in when that file exists. The
-coverage tests fail as soon as a Layer subclass or a loss exists without a registry entry, so a new
-one cannot skip the check. The last tests prove the checker itself catches broken layers.
+pooling and dropout entries come from ``gradcases_conv.py`` (a helper shared with
+tests/layers/test_conv_layers.py), in the same format. ``LOSS_CASES`` maps a name to
+``(loss, strategy)``. The coverage tests fail as soon as a Layer subclass or a loss exists without
+a registry entry, so a new one cannot skip the check. The last tests prove the checker itself
+catches broken layers.
 """
 
 from __future__ import annotations
@@ -30,10 +32,7 @@ from purenn.layers import (
 from purenn.layers.dense import INITIALIZERS
 from purenn.losses import binary_cross_entropy, mse, one_hot, softmax_cross_entropy
 
-try:  # conv/pooling/dropout cases, written alongside those layers
-    from gradcases_conv import CONV_CASES
-except ImportError:  # not there yet: the coverage test below then names what is missing
-    CONV_CASES = {}
+from gradcases_conv import CONV_CASES
 
 seeds = st.integers(0, 2**32 - 1)
 sizes = st.integers(1, 4)
@@ -126,7 +125,7 @@ def sequential_case(draw: st.DrawFn):
     return Sequential(layers), x
 
 
-LAYER_CASES: dict[type, Any] = {
+LAYER_CASES: dict[type, st.SearchStrategy] = {  # class -> strategy drawing (layer, x)
     Dense: dense_case(),
     Tanh: activation_case(lambda draw: Tanh()),
     Sigmoid: activation_case(lambda draw: Sigmoid()),
@@ -137,8 +136,7 @@ LAYER_CASES: dict[type, Any] = {
     Flatten: flatten_case(),
     Reshape: reshape_case(),
     Sequential: sequential_case(),
-    **{cls: (make() if callable(make) and not isinstance(make, st.SearchStrategy) else make)
-       for cls, make in CONV_CASES.items()},
+    **CONV_CASES,
 }
 
 

@@ -14,10 +14,7 @@ from purenn.losses import mse, one_hot, softmax_cross_entropy
 from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.tree import freeze, tree_leaves
 
-try:
-    from purenn.layers.dropout import Dropout
-except ImportError:  # pragma: no cover - dropout not written yet
-    Dropout = None
+from purenn.layers.dropout import Dropout
 
 RNG = np.random.default_rng
 XOR_X = np.array([[[0, 0]], [[0, 1]], [[1, 0]], [[1, 1]]], dtype=np.float64)  # the tutorial's shapes
@@ -131,7 +128,6 @@ def test_the_seed_drives_shuffling_and_dropout_not_just_init():
     assert not np.array_equal(runs[0][0]["w"], runs[2][0]["w"])
 
 
-@pytest.mark.skipif(Dropout is None, reason="Dropout not written yet")
 def test_dropout_is_active_in_fit_and_off_in_predict():
     model = _stochastic_model()
     params = model.init(RNG(0))
@@ -303,12 +299,6 @@ def test_fit_refuses_ragged_data_clearly():
     model = pn.Sequential([pn.Dense(2, 1)])
     with pytest.raises(ValueError, match="rectangular arrays"):
         pn.fit(model, model.init(np.random.default_rng(0)), [[1, 2], [3]], np.ones((2, 1)), lr=0.1)
-
-
-def test_sgd_step_refuses_a_negative_learning_rate():
-    params = {"w": pn.freeze(np.ones(3))}
-    with pytest.raises(ValueError, match="`lr` must be a positive number, got -1"):
-        pn.sgd_step(params, params, -1)
 
 
 def test_evaluate_reports_accuracy_only_for_class_targets():

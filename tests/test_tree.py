@@ -1,4 +1,5 @@
-"""Params trees (tree_map, freeze, leaves/unflatten) and the pure sgd_step."""
+"""Params trees (purenn.tree): tree_map, freeze, readonly, leaves/unflatten. The pure sgd_step
+built on them is tested in tests/optim/test_sgd_step.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purenn.optim.base import sgd_step
 from purenn.tree import freeze, readonly, tree_leaves, tree_map, tree_structure, tree_unflatten
 
 RNG = np.random.default_rng
@@ -115,27 +115,3 @@ def test_freeze_shares_arrays_that_are_already_read_only():
 def test_readonly_marks_in_place_without_copying():
     a = np.ones(3)
     assert readonly(a) is a and not a.flags.writeable
-
-
-# ---------------------------------------------------------------- sgd_step
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.floats(1e-4, 10.0), st.sampled_from([np.float32, np.float64]))
-def test_sgd_step_is_pure_and_exact(seed, lr, dtype):
-    r = RNG(seed)
-    params = freeze({"w": r.standard_normal((3, 2)).astype(dtype), "b": (r.standard_normal(2).astype(dtype),)})
-    grads = tree_map(lambda p: r.standard_normal(p.shape).astype(dtype), params)
-    before = tree_map(np.copy, params)
-    new = sgd_step(params, grads, lr)
-    for p, old, g, n in zip(tree_leaves(params), tree_leaves(before), tree_leaves(grads), tree_leaves(new), strict=True):
-        assert np.array_equal(p, old)  # old params unchanged
-        assert not n.flags.writeable and n is not p
-        assert n.dtype == dtype
-        assert np.array_equal(n, p - lr * g)  # exactly, not approximately
-    assert tree_structure(new) == tree_structure(params)
-
-
-def test_sgd_step_structure_mismatch():
-    with pytest.raises(ValueError, match="tree structures differ"):
-        sgd_step({"w": np.ones(2)}, {"b": np.ones(2)}, 0.1)

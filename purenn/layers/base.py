@@ -30,6 +30,7 @@ import numpy as np
 
 from purenn.errors import ShapeError
 
+
 @attrs.frozen
 class Layer:
     """Base class for layers; ``init`` defaults to a layer without parameters."""

@@ -33,7 +33,7 @@ import numpy as np
 
 from purenn.errors import ArgumentTypeError, ShapeError
 from purenn.optim.schedules import Schedule
-from purenn.tree import readonly, tree_leaves, tree_map, tree_structure, tree_unflatten
+from purenn.tree import readonly, tree_map, tree_structure, tree_unflatten
 from purenn.validation import Rule, check, positive_number, to_float
 
 __all__ = [

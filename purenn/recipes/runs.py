@@ -14,6 +14,7 @@ from typing import Any, Callable
 import attrs
 import numpy as np
 
+from purenn.errors import RecordError
 from purenn.io.records import make_record, params_digest
 from purenn.io.serialize import to_data
 from purenn.layers import Sequential
@@ -24,7 +25,10 @@ from purenn.recipes.presets import LOSSES, PRESETS
 from purenn.training import History, fit
 from purenn.validation import Rule, non_negative_int, optional, positive_int, positive_number
 
-__all__ = ["RunConfig", "train_preset", "describe", "run_record", "same_update"]
+__all__ = [
+    "RunConfig", "train_preset", "describe", "run_record", "config_from_record",
+    "record_differences", "same_update",
+]
 
 _known_preset = Rule(f"one of the presets {tuple(PRESETS)}", lambda v: isinstance(v, str),
                      lambda v: v in PRESETS)
@@ -110,6 +114,26 @@ def run_record(config: RunConfig, params: Any, history: History, n_train: int,
         history=[attrs.asdict(e) for e in history.epochs],
         metrics=metrics,
     )
+
+
+def config_from_record(record: dict[str, Any]) -> RunConfig:
+    """The :class:`RunConfig` a run record (as :func:`purenn.io.records.read_record` returns it)
+    was made with; :class:`~purenn.errors.RecordError` if it holds none."""
+    try:
+        return RunConfig(**record["config"]["run"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise RecordError(f"not a purenn mnist run record ({e})") from None
+
+
+def record_differences(record: dict[str, Any], config: RunConfig) -> list[str]:
+    """The parts of a record's configuration (``resolved`` settings, ``model``, ``update``) that
+    this purenn would run differently for ``config``: empty when the run can be repeated."""
+    recorded = record["config"]
+    current = describe(config, recorded.get("train_samples", 0))
+    changed = [k for k in ("resolved", "model") if k in recorded and recorded[k] != current[k]]
+    if "update" in recorded and not same_update(recorded["update"], current["update"]):
+        changed.append("update")
+    return changed
 
 
 def same_update(recorded: Any, current: Any) -> bool:

@@ -1,4 +1,4 @@
-"""Run records: params digests, environment, and record files."""
+"""Run records (purenn.io.records): params digests, environment, and record files."""
 
 from __future__ import annotations
 

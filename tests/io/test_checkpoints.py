@@ -1,39 +1,28 @@
-"""Checkpoints, record serialization and atomic writes."""
+"""Checkpoint files (purenn.io.checkpoints): round trips, user-defined layers, damaged and
+foreign files, never unpickling, and a failed save keeping the old file. The record encoding they
+use is tested in test_serialize.py, the atomic writes under them in test_atomic.py."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import pickle
 import zipfile
 from typing import Any
 
-import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import purenn.io.atomic as atomic
-import purenn.layers as layers_module
-from purenn.io.atomic import atomic_write_bytes, atomic_write_text, atomic_writer
 from purenn.io.checkpoints import (
     VERSION, Checkpoint, CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint,
 )
-from purenn.layers import Dense, Flatten, Layer, LeakyReLU, ReLU, Reshape, Sequential, Softmax, Tanh
-from purenn.validation import as_float_array
-from purenn.io.serialize import _SOURCES, SerializeError, from_data, record_registry, to_data
+from purenn.layers import Dense, Layer, Sequential, Tanh
 from purenn.tree import readonly, tree_leaves, tree_map
 
+from _models import Scale, mixed_model as _model
 
-def _model(dtype: str = "float32") -> Sequential:
-    return Sequential((
-        Reshape((2, 6)), Flatten(),
-        Dense(12, 8, dtype=dtype), Tanh(),
-        Sequential([Dense(8, 5, initializer="he", dtype=dtype), ReLU()]),
-        Dense(5, 3, use_bias=False, dtype=dtype), LeakyReLU(0.2), Softmax(axis=-1),
-    ))
 
 
 def _trained(model: Layer, seed: int = 0) -> Any:
@@ -111,74 +100,8 @@ def test_overwrite_replaces_old_checkpoint(tmp_path):
     _assert_identical(load_checkpoint(path)[1], p2)
 
 
-# ---------------------------------------------------------------- serialize
+# ---------------------------------------------------------------- user-defined layers
 
-
-@attrs.frozen
-class Scale(Layer):
-    """A user-defined layer: Y = factor * X, with a learnable per-feature gain."""
-
-    features: int
-    factor: float = 2.0
-    tags: tuple[str, ...] = ()
-
-    def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return {"g": readonly(rng.standard_normal(self.features))}
-
-    def forward(self, params: Any, x: Any):
-        x = as_float_array(x, self, np.float64)
-        return self.factor * params["g"] * x, x
-
-    def backward(self, params: Any, x: np.ndarray, dy: np.ndarray):
-        return self.factor * params["g"] * dy, {"g": self.factor * (dy * x).sum(axis=0)}
-
-
-def test_record_json_round_trip():
-    model = _model()
-    data = json.loads(json.dumps(to_data(model), allow_nan=False))
-    assert data["type"] == "Sequential"
-    assert data["fields"]["layers"][0] == {"type": "Reshape", "fields": {"shape": [2, 6]}}
-    rebuilt = from_data(data)
-    assert rebuilt == model
-    assert isinstance(rebuilt.layers[0].shape, tuple)
-
-
-def test_special_values_round_trip():
-    # built-in records refuse non-finite hyperparameters; a user's record may hold them
-    model = Sequential([Scale(3, float("inf")), Scale(3, -float("inf")), Scale(3, 0.5, ("a", "b"))])
-    data = json.loads(json.dumps(to_data(model), allow_nan=False))
-    assert from_data(data, custom=[Scale]) == model
-    nan_model = Scale(2, float("nan"))
-    assert np.isnan(from_data(json.loads(json.dumps(to_data(nan_model))), custom=[Scale]).factor)
-
-
-def test_registry_has_every_public_record():
-    registry = record_registry()
-    for module_name, base_module, base_name in _SOURCES:
-        module = importlib.import_module(module_name)
-        base = getattr(importlib.import_module(base_module), base_name)
-        assert base_name not in registry
-        for name in module.__all__:
-            obj = getattr(module, name)
-            if isinstance(obj, type) and issubclass(obj, base) and obj is not base:
-                assert registry[name] is obj
-
-
-def test_every_public_record_round_trips_with_defaults():
-    # each registered class that can be built from its defaults alone must round-trip
-    for cls in record_registry().values():
-        try:
-            record = cls()
-        except TypeError:
-            continue
-        assert from_data(json.loads(json.dumps(to_data(record)))) == record
-
-
-def test_optimizer_with_schedule_round_trips():
-    optimizers = pytest.importorskip("purenn.optim.optimizers")
-    schedules = pytest.importorskip("purenn.optim.schedules")
-    opt = optimizers.Adam(lr=schedules.StepDecay(0.01, step_size=100, gamma=0.5))
-    assert from_data(json.loads(json.dumps(to_data(opt)))) == opt
 
 
 def test_custom_layer_round_trip(tmp_path):
@@ -193,31 +116,6 @@ def test_custom_layer_round_trip(tmp_path):
     _assert_identical(params2, params)
     model3, _ = load_checkpoint(path, custom={"Scale": Scale})
     assert model3 == model
-
-
-def test_custom_name_clashing_with_builtin_is_refused():
-    @attrs.frozen
-    class Dense(Layer):  # noqa: F811 - deliberately shadows the built-in's name
-        n: int = 1
-
-    with pytest.raises(SerializeError, match="same name as the built-in Dense"):
-        to_data(Sequential([Dense()]))
-    with pytest.raises(SerializeError, match="already the built-in"):
-        record_registry(custom=[Dense])
-    data = to_data(Sequential([Dense()]), custom={"MyDense": Dense})
-    assert data["fields"]["layers"][0]["type"] == "MyDense"
-    assert from_data(data, custom={"MyDense": Dense}) == Sequential([Dense()])
-
-
-def test_bad_data_errors():
-    with pytest.raises(SerializeError, match="Dense has no field.*'width'"):
-        from_data({"type": "Dense", "fields": {"width": 3}})
-    with pytest.raises(SerializeError, match="could not rebuild Dense"):
-        from_data({"type": "Dense", "fields": {"in_features": -1, "out_features": 2}})
-    with pytest.raises(SerializeError, match="expected .*'type'"):
-        from_data({"kind": "Dense"})
-    with pytest.raises(SerializeError, match="cannot be saved"):
-        to_data(Scale(2, tags=(object(),)))
 
 
 # ---------------------------------------------------------------- errors
@@ -371,28 +269,7 @@ def test_object_array_is_refused_never_unpickled(tmp_path):
     assert victim.read_text() == "still here"
 
 
-# ---------------------------------------------------------------- atomic writes
-
-
-def test_atomic_write_replaces(tmp_path):
-    path = tmp_path / "f.bin"
-    atomic_write_bytes(path, b"one")
-    atomic_write_bytes(path, b"two")
-    assert path.read_bytes() == b"two"
-    atomic_write_text(path, "trois\n")
-    assert path.read_text() == "trois\n"
-    assert os.listdir(tmp_path) == ["f.bin"]
-
-
-def test_atomic_write_failure_keeps_old_file(tmp_path):
-    path = tmp_path / "f.bin"
-    path.write_bytes(b"old contents")
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        with atomic_writer(path) as f:
-            f.write(b"new partial")
-            raise RuntimeError("disk on fire")
-    assert path.read_bytes() == b"old contents"
-    assert os.listdir(tmp_path) == ["f.bin"]
+# ---------------------------------------------------------------- a failed save
 
 
 def test_checkpoint_save_failure_midway_keeps_old_file(tmp_path, monkeypatch):
@@ -414,27 +291,3 @@ def test_checkpoint_save_failure_midway_keeps_old_file(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.ckpt"]
     _assert_identical(load_checkpoint(path)[1], old)
-
-
-def test_atomic_write_fsync_failure_cleans_up(tmp_path, monkeypatch):
-    path = tmp_path / "f.bin"
-    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("io error")))
-    with pytest.raises(OSError, match="io error"):
-        atomic_write_bytes(path, b"x")
-    assert os.listdir(tmp_path) == []
-
-
-def test_atomic_write_keeps_permissions(tmp_path):
-    path = tmp_path / "f.bin"
-    path.write_bytes(b"old")
-    os.chmod(path, 0o640)
-    atomic_write_bytes(path, b"new")
-    assert os.stat(path).st_mode & 0o777 == 0o640
-
-
-def test_atomic_writer_errors(tmp_path):
-    with pytest.raises(ValueError, match="`mode` must be one of"):
-        with atomic_writer(tmp_path / "x", "ab"):
-            pass
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        atomic_write_bytes(tmp_path / "no" / "x", b"")

@@ -1,11 +1,10 @@
-"""The `seed` preset is the tutorial's MNIST run: on real MNIST, purenn's per-sample SGD gives the
-tutorial's own code's errors and weights (float64, same initial weights)."""
+"""The `seed` preset (purenn.recipes.presets) is the tutorial's MNIST run: on real MNIST, purenn's
+per-sample SGD gives the tutorial's own code's errors and weights (float64, same initial weights)."""
 
 from __future__ import annotations
 
 import attrs
 import numpy as np
-import pytest
 
 import purenn as pn
 from benchmarks.tutorial_code import tutorial_network

@@ -1,16 +1,14 @@
 """Conv2D, MaxPool2D, AvgPool2D and Dropout against naive loop references and by their properties.
 
-Gradients against finite differences are checked by the layer registry on the cases in
-``gradcases_conv.py``; here forward passes are compared with loops over output pixels (written
-for clarity, test-only), pooling backward passes with loops over windows, and dropout with
-statistics.
+Gradients against finite differences are checked by the layer registry in tests/test_gradients.py
+on the cases in tests/gradcases_conv.py; here forward passes are compared with loops over output
+pixels (written for clarity, test-only), pooling backward passes with loops over windows, and
+dropout with statistics.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,8 +23,7 @@ from purenn.layers.pooling import AvgPool2D, MaxPool2D
 from purenn.layers.sequential import Sequential
 from purenn.layers.shape import Flatten
 
-sys.path.insert(0, str(Path(__file__).parent))
-from gradcases_conv import avgpool_case, conv_case, maxpool_case  # noqa: E402
+from gradcases_conv import avgpool_case, conv_case, maxpool_case  # tests/gradcases_conv.py
 
 # ---------------------------------------------------------------- naive references (test only)
 

@@ -1,4 +1,6 @@
-"""The IDX reader, dataset lookup, downloading (offline, from local mirrors) and real MNIST."""
+"""Datasets (purenn.io.datasets) and the IDX reader under them (purenn.io.idx): reading IDX files,
+loading a folder, where files are looked for, downloading (offline, from local mirrors) and the
+real MNIST files."""
 
 from __future__ import annotations
 

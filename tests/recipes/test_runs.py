@@ -1,0 +1,86 @@
+"""One run of a preset as data: RunConfig, its optimizer, the record that describes it, and how a
+record is read back (including records written before optimizers became transformations)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import purenn as pn
+from purenn.errors import RecordError
+from purenn.io.records import read_record, write_record
+from purenn.io.serialize import from_data, to_data
+from purenn.recipes.presets import PRESETS
+from purenn.recipes.runs import (
+    RunConfig, config_from_record, describe, record_differences, run_record, same_update,
+    train_preset,
+)
+
+
+def test_resolved_settings_apply_overrides_to_the_preset():
+    s = RunConfig("mlp", epochs=2, lr=0.01).resolved()
+    assert (s["epochs"], s["lr"], s["batch_size"]) == (2, 0.01, PRESETS["mlp"].batch_size)
+
+
+def test_each_preset_gets_one_optimizer_record():
+    assert RunConfig("seed").optimizer(1000) == pn.SGD(0.1)
+    adam = RunConfig("mlp", epochs=2, batch_size=100).optimizer(1000)
+    assert adam == pn.Adam(pn.CosineDecay(2e-3, 2 * 10))  # 2 epochs of 10 steps
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("preset", "resnet", r"`preset` must be one of the presets \('seed', 'mlp', 'cnn'\), got 'resnet'"),
+    ("seed", -1, "`seed` must be a non-negative integer, got -1"),
+    ("epochs", 0, "`epochs` must be a positive integer or None, got 0"),
+    ("lr", "fast", "`lr` must be a positive number or None, got 'fast' of type str"),
+])
+def test_run_config_refuses_bad_fields_by_name(field, value, message):
+    kwargs = {"preset": "mlp", field: value}
+    with pytest.raises(pn.ArgumentError, match=message):
+        RunConfig(**kwargs)
+
+
+def _tiny_data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n)
+
+
+def test_a_run_trains_and_its_record_describes_it(tmp_path):
+    config = RunConfig("seed", epochs=1, limit=32, seed=3)
+    x, y = _tiny_data()
+    model, params, history = train_preset(config, x, y)
+    again = train_preset(config, x, y)[1]
+    assert pn.params_digest(params) == pn.params_digest(again)  # pure given its inputs
+    record = run_record(config, params, history, 32, {"test_accuracy": 0.5})
+    write_record(tmp_path / "r.json", record)
+    back = read_record(tmp_path / "r.json")
+    assert back["digest"] == pn.params_digest(params) and back["seed"] == 3
+    assert config_from_record(back) == config
+    assert from_data(back["config"]["update"]) == pn.SGD(0.1)
+    assert from_data(back["config"]["model"]) == model
+    assert record_differences(back, config) == []
+
+
+def test_a_record_of_another_model_or_optimizer_is_reported():
+    config = RunConfig("mlp", epochs=1)
+    record = {"config": describe(config, 100)}
+    record["config"]["model"] = to_data(pn.Sequential([pn.Dense(784, 10)]))
+    record["config"]["update"] = to_data(pn.SGD(0.5))
+    assert record_differences(record, config) == ["model", "update"]
+
+
+def test_records_from_before_transformations_still_match_plain_sgd():
+    legacy = {"sgd_step": {"lr": 0.1}}
+    assert same_update(legacy, to_data(pn.SGD(0.1)))
+    assert not same_update(legacy, to_data(pn.SGD(0.2)))
+    assert not same_update({"sgd_step": {"lr": "x"}}, to_data(pn.SGD(0.1)))
+    assert not same_update({"sgd_step": 3}, to_data(pn.SGD(0.1)))
+
+
+def test_config_from_a_record_without_one_is_a_record_error():
+    with pytest.raises(RecordError, match="not a purenn mnist run record"):
+        config_from_record({"config": {"run": {"preset": "mlp", "colour": "red"}}})
+    with pytest.raises(RecordError, match="not a purenn mnist run record"):
+        config_from_record(json.loads('{"config": {}}'))
