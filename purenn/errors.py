@@ -29,7 +29,17 @@ __all__ = [
 
 
 class PurennError(Exception):
-    """Base class of every error purenn raises on purpose."""
+    """Base class of every error purenn raises on purpose.
+
+    ``message`` says what was wrong; ``hint``, when given, how to fix it in Python (an argument
+    to pass, a function to call). ``str(error)`` is both; the command line prints ``message``
+    with advice of its own (an option to pass) instead of the Python ``hint``.
+    """
+
+    def __init__(self, message: str = "", *, hint: str | None = None) -> None:
+        super().__init__(message if hint is None else f"{message}; {hint}")
+        self.message = message
+        self.hint = hint
 
 
 class ArgumentError(PurennError, ValueError):
