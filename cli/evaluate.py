@@ -3,36 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
 from purenn.errors import CheckpointError, ShapeError
-from purenn.io.checkpoints import load_checkpoint
+from purenn.io.checkpoints import read_checkpoint
 from purenn.io.datasets import DATASETS
 from purenn.metrics import accuracy
 from purenn.training import predict
-from purenn_cli.report import fail, load_data, per_class_table
+from purenn_cli.errors import explain, fail
+from purenn_cli.report import load_data, per_class_table
 
 
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A checkpoint written by `purenn mnist --save`.")],
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's four .gz files.")] = None,
-    dataset: Annotated[str, typer.Option(help=f"One of: {', '.join(DATASETS)}.")] = "mnist",
+    dataset: Annotated[Optional[str], typer.Option(help=f"One of: {', '.join(DATASETS)} [default: the one the checkpoint was trained on, else mnist].", show_default=False)] = None,
 ) -> None:
     """Report a saved model's accuracy on the test set, with a confusion matrix."""
     console = Console()
     try:
-        net, params = load_checkpoint(model)
+        checkpoint = read_checkpoint(model)
     except CheckpointError as e:
-        raise fail(console, str(e)) from None
-    data = load_data(console, data_dir, dataset)
+        raise fail(console, explain(e)) from None
+    net, params = checkpoint.model, checkpoint.params
+    dataset = dataset or trained_on(checkpoint.metadata)
+    if dataset not in DATASETS:
+        raise fail(console, f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
+    data = load_data(console, data_dir, dataset, splits=("test",))
+    assert data.test is not None
     try:
         outputs = predict(net, params, data.test.images)
     except ShapeError as e:
-        raise fail(console, f"the model does not fit {dataset}'s images: {e}") from None
-    classes = int(data.test.labels.max()) + 1
+        raise fail(console, f"the model does not fit {dataset}'s images: {e.message}") from None
+    classes = DATASETS[dataset].num_classes
     if outputs.ndim != 2 or outputs.shape[1] != classes:
         raise fail(
             console,
@@ -42,3 +48,11 @@ def evaluate(
     console.print(per_class_table(outputs, data.test.labels, f"{model}: test set"))
     test_acc = accuracy(outputs, data.test.labels)
     console.print(f"test accuracy [bold]{test_acc:.2%}[/bold] on {len(outputs)} samples", highlight=False)
+
+
+def trained_on(metadata: dict[str, Any]) -> str:
+    """The dataset a checkpoint written by ``purenn mnist --save`` was trained on (``mnist`` when
+    its metadata does not say)."""
+    run = metadata.get("run")
+    name = run.get("dataset") if isinstance(run, dict) else None
+    return name if isinstance(name, str) else "mnist"

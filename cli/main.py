@@ -1,26 +1,43 @@
 """The ``purenn`` command: a Typer app whose commands live one per module."""
 
+from typing import Annotated, Optional
+
 import typer
 
+import purenn
 from purenn_cli import evaluate, mnist, reproduce, xor
+from purenn_cli.errors import guarded
 
 app = typer.Typer(
     help="purenn: functional neural networks in plain NumPy.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
 
 
-@app.callback()
-def main() -> None:
-    """purenn: functional neural networks in plain NumPy. Run `purenn COMMAND --help` for details."""
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"purenn {purenn.__version__}")
+        raise typer.Exit()
 
-app.command("xor")(xor.xor)
-app.command("mnist")(mnist.mnist)
-app.command("evaluate")(evaluate.evaluate)
-app.command("reproduce")(reproduce.reproduce)
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print purenn's version and exit.")] = None,
+) -> None:
+    """purenn: functional neural networks in plain NumPy. Run `purenn COMMAND --help` for details."""
+    if ctx.invoked_subcommand is None:  # bare `purenn`: the help, and success
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+
+
+app.command("xor")(guarded(xor.xor))
+app.command("mnist")(guarded(mnist.mnist))
+app.command("evaluate")(guarded(evaluate.evaluate))
+app.command("reproduce")(guarded(reproduce.reproduce))
 
 if __name__ == "__main__":  # pragma: no cover
     app()

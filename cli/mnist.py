@@ -10,17 +10,21 @@ import attrs
 import typer
 from rich.console import Console
 
-from purenn.errors import CheckpointError, RecordError
+from purenn.errors import ArgumentError, PurennError
+from purenn.io.atomic import check_writable
 from purenn.io.checkpoints import save_checkpoint
 from purenn.io.datasets import DATASETS
+from purenn.io.environment import blas_threads
 from purenn.io.records import params_digest, write_record
 from purenn.metrics import accuracy
 from purenn.recipes.presets import PRESETS
 from purenn.recipes.runs import RunConfig, run_record, train_preset
 from purenn.training import predict
+from purenn.validation import MAX_THREADS
+from purenn_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, explain, fail
 from purenn_cli.options import positive_float
-from purenn_cli.progress import training_progress
-from purenn_cli.report import fail, load_data, per_class_table
+from purenn_cli.progress import format_loss, training_progress
+from purenn_cli.report import load_data, per_class_table
 
 PRESET_HELP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
 
@@ -49,7 +53,7 @@ def run(config: RunConfig, data_dir: Path | None, console: Console) -> dict[str,
 
         def on_epoch(log: Any) -> None:
             progress.update(
-                tasks[-1], status=f"loss {log.loss:.4f}  test accuracy {log.val_accuracy:.2%}"
+                tasks[-1], status=f"loss {format_loss(log.loss)}  test accuracy {log.val_accuracy:.2%}"
             )
 
         model, params, history = train_preset(
@@ -81,6 +85,7 @@ def mnist(
     dataset: Annotated[str, typer.Option(help=f"Dataset in MNIST's four-file IDX layout: {', '.join(DATASETS)}.")] = "mnist",
     save: Annotated[Path | None, typer.Option(help="Write the trained model and params to this .npz checkpoint.")] = None,
     record: Annotated[Path | None, typer.Option(help="Write a JSON run record (config, versions, history, metrics, params digest).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="BLAS threads; results differ between thread counts, so the record keeps it [default: as NumPy's BLAS is set up].")] = None,
 ) -> None:
     """Train on MNIST and report test accuracy, a confusion matrix and the training time.
 
@@ -91,12 +96,28 @@ def mnist(
     console = Console()
     if dataset not in DATASETS:
         raise fail(console, f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
-    try:
+    try:  # the thread count in use is recorded, so that reproduce can use it again
         config = RunConfig(preset=preset, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                           limit=limit, dataset=dataset)
-    except ValueError as e:
-        raise fail(console, str(e)) from None
-    result = run(config, data_dir, console)
+                           limit=limit, dataset=dataset, threads=threads or blas_threads() or None)
+    except ArgumentError as e:
+        raise fail(console, e.message) from None
+    for option, path in (("--save", save), ("--record", record)):
+        try:  # before training, not after it
+            if path is not None:
+                check_writable(path)
+        except ArgumentError as e:
+            raise fail(console, f"{option}: {e.message}") from None
+    try:
+        result = run(config, data_dir, console)
+    except KeyboardInterrupt:
+        raise fail(console, "interrupted during training (Ctrl-C): no checkpoint or record was written",
+                   EXIT_INTERRUPTED) from None
+    save_results(console, config, result, save, record)
+
+
+def save_results(console: Console, config: RunConfig, result: dict[str, Any], save: Path | None,
+                 record: Path | None) -> None:
+    """Write the checkpoint and the run record the command was asked for."""
     try:
         if save is not None:
             save_checkpoint(save, result["model"], result["params"],
@@ -106,5 +127,5 @@ def mnist(
             write_record(record, run_record(config, result["params"], result["history"],
                                             result["train_samples"], result["metrics"]))
             console.print(f"wrote run record to {record} (digest {params_digest(result['params'])[:16]}...)")
-    except (CheckpointError, RecordError, OSError) as e:
-        raise fail(console, str(e)) from None
+    except (PurennError, OSError) as e:
+        raise fail(console, explain(e) if isinstance(e, PurennError) else str(e), EXIT_FAILED) from None

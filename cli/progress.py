@@ -17,3 +17,9 @@ def training_progress(console: Console) -> Progress:
         console=console,
         transient=False,
     )
+
+
+def format_loss(value: float, digits: int = 4) -> str:
+    """A loss with ``digits`` decimals, in scientific notation from 10000 on, so that a diverging
+    run does not stretch the progress bar's line."""
+    return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.3e}"

@@ -5,33 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import typer
 from rich.console import Console
 from rich.table import Table
 
 from purenn.errors import DataError
 from purenn.io.datasets import Dataset, load_mnist
 from purenn.metrics import confusion_matrix
+from purenn_cli.errors import explain, fail
 
 
-def fail(console: Console, message: str, code: int = 2) -> typer.Exit:
-    """Print ``message`` as an error and return the Exit to raise."""
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def load_data(console: Console, data_dir: Path | None, dataset: str, flatten: bool = True) -> Dataset:
-    """``load_mnist`` with its errors shown as messages, not tracebacks."""
+def load_data(console: Console, data_dir: Path | None, dataset: str,
+              splits: tuple[str, ...] = ("train", "test")) -> Dataset:
+    """``load_mnist`` (only ``splits``) with its errors shown as the command line's messages."""
     try:
         with console.status(f"loading {dataset}..."):
-            return load_mnist(data_dir, dataset=dataset, flatten=flatten)
-    except (DataError, ValueError) as e:
-        raise fail(console, str(e)) from None
+            return load_mnist(data_dir, dataset=dataset, splits=splits)
+    except DataError as e:
+        raise fail(console, explain(e)) from None
 
 
 def per_class_table(outputs: np.ndarray, labels: np.ndarray, title: str) -> Table:
-    """Accuracy per class and the confusion matrix (rows: true class, columns: predicted)."""
-    m = confusion_matrix(outputs, labels, num_classes=int(labels.max()) + 1)
+    """Accuracy per class and the confusion matrix (rows: true class, columns: predicted), for
+    every class the model can predict or the labels hold."""
+    classes = max(outputs.shape[1] if outputs.ndim == 2 and outputs.shape[1] > 1 else 2,
+                  int(labels.max(initial=0)) + 1)
+    m = confusion_matrix(outputs, labels, num_classes=classes)
     table = Table(title=title)
     table.add_column("true", justify="right")
     for j in range(m.shape[1]):

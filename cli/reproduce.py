@@ -11,8 +11,8 @@ from rich.console import Console
 from purenn.errors import RecordError
 from purenn.io.records import params_digest, read_record
 from purenn.recipes.runs import config_from_record, record_differences
+from purenn_cli.errors import fail
 from purenn_cli.mnist import run
-from purenn_cli.report import fail
 
 
 def reproduce(
@@ -25,7 +25,7 @@ def reproduce(
         rec = read_record(record)
         config = config_from_record(rec)
     except RecordError as e:
-        raise fail(console, f"{record}: {e}") from None
+        raise fail(console, e.message) from None
     changed = record_differences(rec, config)
     if changed:
         console.print(

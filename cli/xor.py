@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from purenn.io.environment import blas_thread_limit
 from purenn.losses import mse
 from purenn.recipes.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
 from purenn.training import fit, predict
+from purenn.validation import MAX_THREADS
 from purenn_cli.options import positive_float
-from purenn_cli.progress import training_progress
+from purenn_cli.progress import format_loss, training_progress
 
 DEFAULT_SEED = 1  # the tutorial's network solves XOR from 65 of the seeds 0-99 (`--sweep 100`)
 
@@ -28,13 +30,22 @@ def _train(seed: int, epochs: int, lr: float, hidden: int, batch_size: int, call
     return predict(model, params, XOR_INPUTS), history
 
 
+def _sweep(console: Console, seeds: range, epochs: int, lr: float, hidden: int, batch_size: int) -> None:
+    solved = [s for s in seeds if xor_solved(_train(s, epochs, lr, hidden, batch_size)[0])]
+    console.print(f"XOR solved for {len(solved)} of {len(seeds)} seeds ({seeds[0]}-{seeds[-1]}).")
+    failed = [s for s in seeds if s not in solved]
+    if failed:
+        console.print(f"Not solved for seeds: {', '.join(map(str, failed))}")
+
+
 def xor(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the four samples.")] = 1000,
     lr: Annotated[float, typer.Option(callback=positive_float, help="Learning rate of plain SGD.")] = 0.1,
     hidden: Annotated[int, typer.Option(min=1, help="Units in the hidden layer.")] = 3,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the initial weights.")] = DEFAULT_SEED,
+    seed: Annotated[Optional[int], typer.Option(min=0, help=f"Seed of the initial weights [default: {DEFAULT_SEED}; with --sweep, the first seed, default 0].", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=4, help="Samples per step (1: the tutorial).")] = 1,
-    sweep: Annotated[int, typer.Option(min=0, help="Instead of one run, train seeds 0..N-1 and report how many solve XOR.")] = 0,
+    sweep: Annotated[int, typer.Option(min=0, help="Instead of one run, train N seeds (--seed, --seed + 1, ...) and report how many solve XOR.")] = 0,
+    threads: Annotated[Optional[int], typer.Option(min=1, max=MAX_THREADS, help="BLAS threads [default: as NumPy's BLAS is set up].")] = None,
 ) -> None:
     """Train the tutorial's XOR network: Dense(2,3), tanh, Dense(3,1), tanh; MSE; SGD, lr 0.1;
     1000 epochs of one sample per step.
@@ -43,23 +54,23 @@ def xor(
     65 of the seeds 0-99 (check with --sweep 100). The default seed is one that solves it.
     """
     console = Console()
-    if sweep:
-        solved = [s for s in range(sweep) if xor_solved(_train(s, epochs, lr, hidden, batch_size)[0])]
-        console.print(f"XOR solved for {len(solved)} of {sweep} seeds (0-{sweep - 1}).")
-        failed = sorted(set(range(sweep)) - set(solved))
-        if failed:
-            console.print(f"Not solved for seeds: {', '.join(map(str, failed))}")
-        return
+    with blas_thread_limit(threads):
+        if sweep:
+            start = 0 if seed is None else seed
+            return _sweep(console, range(start, start + sweep), epochs, lr, hidden, batch_size)
+        _single(console, DEFAULT_SEED if seed is None else seed, epochs, lr, hidden, batch_size)
 
+
+def _single(console: Console, seed: int, epochs: int, lr: float, hidden: int, batch_size: int) -> None:
     with training_progress(console) as progress:
         task = progress.add_task("XOR", total=epochs, status="")
 
         def on_epoch(log):
-            progress.update(task, advance=1, status=f"loss {log.loss:.6f}")
+            progress.update(task, advance=1, status=f"loss {format_loss(log.loss, 6)}")
 
         outputs, history = _train(seed, epochs, lr, hidden, batch_size, on_epoch)
 
-    table = Table(title=f"XOR after {epochs} epochs (seed {seed}, final loss {history.loss[-1]:.6f})")
+    table = Table(title=f"XOR after {epochs} epochs (seed {seed}, final loss {format_loss(history.loss[-1], 6)})")
     for column in ("x1", "x2", "output", "target", "correct"):
         table.add_column(column, justify="right")
     for x, out, target in zip(XOR_INPUTS, outputs.ravel(), XOR_TARGETS.ravel()):

@@ -18,10 +18,11 @@ schedules); ``training``, ``gradcheck``; ``io/`` (data sets, checkpoints, record
 """
 
 from purenn.errors import (
-    ArgumentError, ArgumentTypeError, CheckpointError, DataError, DatasetNotFoundError,
-    DownloadError, GradientCheckError, PurennError, RecordError, SerializeError, ShapeError,
+    ArgumentError, ArgumentTypeError, CheckpointError, ChecksumError, DataError,
+    DatasetNotFoundError, DivergenceError, DownloadError, GradientCheckError, PurennError,
+    RecordError, SerializeError, ShapeError, WrongDatasetError,
 )
-from purenn.gradcheck import check_gradients, check_loss_gradients
+from purenn.gradcheck import GradientReport, check_gradients, check_loss_gradients
 from purenn.io.checkpoints import load_checkpoint, save_checkpoint
 from purenn.io.datasets import Dataset, load_idx_dataset, load_mnist
 from purenn.io.idx import read_idx
@@ -39,7 +40,7 @@ from purenn.optim import (
     Transformation, WarmUp, apply_updates, chain, clip_by_global_norm, global_norm, sgd_step,
 )
 from purenn.training import EpochLog, History, evaluate, fit, predict
-from purenn.tree import freeze, tree_leaves, tree_map
+from purenn.tree import freeze, tree_leaves, tree_map, tree_paths
 
 __version__ = "0.1.0"
 
@@ -59,13 +60,14 @@ __all__ = [
     # training
     "fit", "predict", "evaluate", "History", "EpochLog",
     # checking, data, files
-    "check_gradients", "check_loss_gradients",
+    "check_gradients", "check_loss_gradients", "GradientReport",
     "load_mnist", "load_idx_dataset", "read_idx", "Dataset",
     "save_checkpoint", "load_checkpoint", "params_digest",
     # trees
-    "tree_map", "tree_leaves", "freeze",
+    "tree_map", "tree_leaves", "tree_paths", "freeze",
     # errors
     "PurennError", "ArgumentError", "ArgumentTypeError", "ShapeError", "GradientCheckError",
-    "DataError", "DatasetNotFoundError", "DownloadError", "SerializeError", "CheckpointError",
+    "DivergenceError", "DataError", "DatasetNotFoundError", "DownloadError", "ChecksumError",
+    "WrongDatasetError", "SerializeError", "CheckpointError",
     "RecordError",
 ]

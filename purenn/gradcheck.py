@@ -18,16 +18,45 @@ from typing import Any, Callable
 
 import numpy as np
 
-from purenn.errors import GradientCheckError
-from purenn.tree import tree_leaves, tree_map, tree_structure, tree_unflatten
+import attrs
 
+from purenn.errors import GradientCheckError
+from purenn.tree import tree_leaves, tree_map, tree_paths, tree_structure, tree_unflatten
+
+
+@attrs.frozen
+class GradientCheck:
+    """One array's check: ``max_abs_error`` = max |backward - finite differences| and
+    ``max_rel_error`` = the same divided by max(|finite differences|, atol)."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs_error: float
+    max_rel_error: float
+
+
+@attrs.frozen
+class GradientReport:
+    """What :func:`check_gradients` checked, returned when every array passed; prints as a table."""
+
+    who: str
+    checks: tuple[GradientCheck, ...]
+
+    def __str__(self) -> str:
+        width = max([len(c.name) for c in self.checks] + [5])
+        rows = [f"gradient check of {self.who}: all {len(self.checks)} arrays agree",
+                f"  {'array':<{width}}  {'shape':<14} {'max abs err':>11}  {'max rel err':>11}"]
+        rows += [f"  {c.name:<{width}}  {str(c.shape):<14} {c.max_abs_error:>11.2e}  "
+                 f"{c.max_rel_error:>11.2e}" for c in self.checks]
+        return "\n".join(rows)
 
 
 def _to64(tree: Any) -> Any:
     return tree_map(lambda a: np.array(a, dtype=np.float64), tree)
 
 
-def _compare(name: str, analytic: np.ndarray, numeric: np.ndarray, rtol: float, atol: float, who: str):
+def _compare(name: str, analytic: np.ndarray, numeric: np.ndarray, rtol: float, atol: float,
+             who: str) -> GradientCheck:
     analytic = np.asarray(analytic, dtype=np.float64)
     if analytic.shape != numeric.shape:
         raise GradientCheckError(
@@ -42,6 +71,9 @@ def _compare(name: str, analytic: np.ndarray, numeric: np.ndarray, rtol: float, 
             f"{bad.size} entries; worst at index {tuple(int(j) for j in i)}: backward gave "
             f"{analytic[i]:.6g}, finite differences {numeric[i]:.6g}"
         )
+    rel = err / np.maximum(np.abs(numeric), atol)
+    return GradientCheck(name, tuple(numeric.shape), float(err.max(initial=0.0)),
+                         float(rel.max(initial=0.0)))
 
 
 def _numeric_grad(f: Callable[[], float], a: np.ndarray, eps: float) -> np.ndarray:
@@ -68,13 +100,14 @@ def check_gradients(
     eps: float = 1e-6,
     rtol: float = 1e-5,
     atol: float = 1e-7,
-) -> None:
+) -> GradientReport:
     """Check ``layer.backward`` against float64 central differences, for ``x`` and every param.
 
     ``params``: defaults to ``layer.init(np.random.default_rng(0))``; cast to float64 either way.
     ``rng_seed``: for stochastic layers, every forward call gets ``default_rng(rng_seed)`` so the
     random mask stays fixed; without it they are checked in evaluation mode.
-    Raises :class:`GradientCheckError` naming the layer, the array and the worst entry.
+    Returns a :class:`GradientReport` (print it: the largest errors per array); raises
+    :class:`GradientCheckError` naming the layer, the array and the worst entry.
     """
     who = repr(layer)
     if params is None:
@@ -121,9 +154,10 @@ def check_gradients(
         out, _ = forward(tree_unflatten(structure, leaves), xw)
         return float(np.sum(np.asarray(out, dtype=np.float64) * r))
 
-    _compare("input x", dx, _numeric_grad(energy, xw, eps), rtol, atol, who)
-    for k, (leaf, g) in enumerate(zip(leaves, tree_leaves(grads))):
-        _compare(f"param leaf {k} (shape {leaf.shape})", g, _numeric_grad(energy, leaf, eps), rtol, atol, who)
+    checks = [_compare("input x", dx, _numeric_grad(energy, xw, eps), rtol, atol, who)]
+    for path, leaf, g in zip(tree_paths(params), leaves, tree_leaves(grads)):
+        checks.append(_compare(f"params{path}", g, _numeric_grad(energy, leaf, eps), rtol, atol, who))
+    return GradientReport(who, tuple(checks))
 
 
 def check_loss_gradients(
@@ -134,8 +168,9 @@ def check_loss_gradients(
     eps: float = 1e-6,
     rtol: float = 1e-5,
     atol: float = 1e-7,
-) -> None:
-    """Check a loss's dE/dY against float64 central differences of its value."""
+) -> GradientReport:
+    """Check a loss's dE/dY against float64 central differences of its value; return the
+    :class:`GradientReport`, or raise :class:`GradientCheckError`."""
     who = getattr(loss, "__name__", repr(loss))
     y_pred = np.array(y_pred, dtype=np.float64)
     y_true = np.array(y_true)
@@ -146,4 +181,5 @@ def check_loss_gradients(
     if not (np.array_equal(y_pred, before[0]) and np.array_equal(y_true, before[1])):
         raise GradientCheckError(f"{who}: the loss modified its inputs")
     yw = y_pred.copy()
-    _compare("y_pred", grad, _numeric_grad(lambda: loss(yw, y_true)[0], yw, eps), rtol, atol, who)
+    check = _compare("y_pred", grad, _numeric_grad(lambda: loss(yw, y_true)[0], yw, eps), rtol, atol, who)
+    return GradientReport(who, (check,))

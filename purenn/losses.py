@@ -105,3 +105,23 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> np.ndarra
             f"one_hot: labels must be in [0, {num_classes}), got values from {labels.min()} to {labels.max()}"
         )
     return np.eye(num_classes, dtype=dtype)[labels]
+
+
+#: The built-in losses by name (``fit(loss="mse")``, presets, run records).
+LOSSES: dict[str, Loss] = {
+    "mse": mse,
+    "softmax_cross_entropy": softmax_cross_entropy,
+    "binary_cross_entropy": binary_cross_entropy,
+}
+
+
+def as_loss(loss: Any) -> Loss:
+    """``loss`` itself if it is callable, the built-in loss of that name if it is a string."""
+    if isinstance(loss, str) and loss in LOSSES:
+        return LOSSES[loss]
+    if callable(loss) and not isinstance(loss, str):
+        return loss
+    raise ArgumentTypeError(
+        f"`loss` must be a function (y_pred, y_true) -> (value, dE/dY) or the name of a built-in "
+        f"loss, one of {tuple(LOSSES)}; got {loss!r:.80}"
+    )

@@ -13,12 +13,13 @@ from typing import Any, Callable, Iterator
 import attrs
 import numpy as np
 
-from purenn.errors import ArgumentError
-from purenn.losses import mse
+from purenn.errors import ArgumentError, DivergenceError
+from purenn.losses import Loss, as_loss, mse
 from purenn.metrics import accuracy, is_class_target
 from purenn.optim.base import LEARNING_RATE, as_optimizer
 from purenn.optim.optimizers import SGD
 from purenn.optim.schedules import Schedule
+from purenn.tree import tree_leaves
 from purenn.validation import Rule, as_samples, check, non_negative_int, positive_int, to_float, to_int
 
 
@@ -58,7 +59,7 @@ def fit(
     x: Any,
     y: Any,
     *,
-    loss: Callable[[Any, Any], tuple[float, np.ndarray]] = mse,
+    loss: Loss | str = mse,
     epochs: int = 1,
     batch_size: int = 32,
     lr: float | Schedule | None = None,
@@ -68,6 +69,7 @@ def fit(
     validation: tuple[Any, Any] | None = None,
     callback: Callable[[EpochLog], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    stop_on_divergence: bool = True,
 ) -> tuple[Any, History]:
     """Train ``model`` from ``params``; return the new params and the :class:`History`.
 
@@ -79,39 +81,65 @@ def fit(
     ``None`` draws fresh entropy (not reproducible); a Generator is advanced by the run.
     ``validation=(x_val, y_val)`` adds the validation loss and accuracy to each epoch's log.
     ``callback(EpochLog)`` runs after every epoch, ``on_batch(batches_done, batches_per_epoch)``
-    after every step.
+    after every step. ``loss`` is a loss function or the name of a built-in one (``"mse"``).
+
+    A non-finite loss (or, at the end of an epoch, non-finite params) stops training with a
+    :class:`~purenn.errors.DivergenceError` saying at which epoch and step, and the last finite
+    loss; ``stop_on_divergence=False`` trains on regardless.
     """
-    x, y, optimizer, epochs, batch_size, rng, validation = _fit_arguments(
-        x, y, lr, optimizer, epochs, batch_size, seed, validation)
+    x, y, loss_fn, optimizer, epochs, batch_size, rng, validation = _fit_arguments(
+        x, y, loss, lr, optimizer, epochs, batch_size, seed, validation)
     shuffle_rng, layer_rng = rng.spawn(2)
-    forward = _training_forward(model, layer_rng)
-    param_grads = _param_grads(model)
+    forward, param_grads = _training_forward(model, layer_rng), _param_grads(model)
     state = optimizer.init(params)
-    n_batches = math.ceil(len(x) / batch_size)
+    n_batches, last_loss = math.ceil(len(x) / batch_size), None
     logs: list[EpochLog] = []
-    for epoch in range(1, epochs + 1):
-        total = 0.0
-        for b, (xb, yb) in enumerate(_minibatches(x, y, batch_size, shuffle_rng if shuffle else None)):
-            out, cache = forward(params, xb)
-            value, dy = loss(out, yb)
-            params, state = optimizer.update(params, param_grads(params, cache, dy), state)
-            total += value * xb.shape[0]
-            if on_batch is not None:
-                on_batch(b + 1, n_batches)
-        log = EpochLog(epoch=epoch, epochs=epochs, loss=total / len(x))
-        if validation is not None:
-            metrics = evaluate(model, params, *validation, loss=loss)
-            log = attrs.evolve(log, val_loss=metrics["loss"], val_accuracy=metrics.get("accuracy"))
-        logs.append(log)
-        if callback is not None:
-            callback(log)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked
+        for epoch in range(1, epochs + 1):
+            total = 0.0
+            for b, (xb, yb) in enumerate(_minibatches(x, y, batch_size, shuffle_rng if shuffle else None)):
+                out, cache = forward(params, xb)
+                value, dy = loss_fn(out, yb)
+                if not math.isfinite(value) and stop_on_divergence:
+                    raise _diverged(epoch, b + 1, n_batches, value, last_loss)
+                params, state = optimizer.update(params, param_grads(params, cache, dy), state)
+                total, last_loss = total + value * xb.shape[0], value
+                if on_batch is not None:
+                    on_batch(b + 1, n_batches)
+            if stop_on_divergence and not _all_finite(params):
+                raise _diverged(epoch, n_batches, n_batches, math.nan, last_loss,
+                                what="the parameters became non-finite in the epoch's last step")
+            log = EpochLog(epoch=epoch, epochs=epochs, loss=total / len(x))
+            if validation is not None:
+                metrics = evaluate(model, params, *validation, loss=loss_fn)
+                log = attrs.evolve(log, val_loss=metrics["loss"], val_accuracy=metrics.get("accuracy"))
+            logs.append(log)
+            if callback is not None:
+                callback(log)
     return params, History(tuple(logs))
 
 
-def _fit_arguments(x: Any, y: Any, lr: Any, optimizer: Any, epochs: Any, batch_size: Any,
-                   seed: Any, validation: Any) -> tuple[Any, ...]:
+def _all_finite(params: Any) -> bool:
+    return all(np.isfinite(a).all() for a in tree_leaves(params))
+
+
+def _diverged(epoch: int, step: int, steps: int, value: float, last: float | None,
+              what: str = "") -> DivergenceError:
+    """The error for a run that diverged at ``step`` (of ``steps``) of ``epoch``."""
+    what = what or f"the loss became {value}"
+    before = "" if last is None else f" (the step before, it was {last:.6g})"
+    return DivergenceError(
+        f"training diverged at epoch {epoch}, step {step} of {steps}: {what}{before}",
+        hint="try a smaller learning rate (lr), or pass stop_on_divergence=False to train on",
+        epoch=epoch, step=step, steps_per_epoch=steps, loss=value, last_finite_loss=last,
+    )
+
+
+def _fit_arguments(x: Any, y: Any, loss: Any, lr: Any, optimizer: Any, epochs: Any,
+                   batch_size: Any, seed: Any, validation: Any) -> tuple[Any, ...]:
     """``fit``'s arguments checked and in canonical form, or an error naming the bad one."""
     x, y = as_samples(x, y, "fit")
+    loss = as_loss(loss)
     if len(x) == 0:
         raise ArgumentError("fit: the training set is empty")
     if (lr is None) == (optimizer is None):
@@ -125,7 +153,7 @@ def _fit_arguments(x: Any, y: Any, lr: Any, optimizer: Any, epochs: Any, batch_s
     if validation is not None:
         x_val, y_val = validation
         validation = as_samples(x_val, y_val, "fit validation")
-    return x, y, optimizer, epochs, batch_size, rng, validation
+    return x, y, loss, optimizer, epochs, batch_size, rng, validation
 
 
 def _is_int(value: Any) -> bool:
@@ -175,18 +203,19 @@ def evaluate(
     x: Any,
     y: Any,
     *,
-    loss: Callable[[Any, Any], tuple[float, np.ndarray]] | None = None,
+    loss: Loss | str | None = None,
     batch_size: int = 1024,
 ) -> dict[str, float]:
     """``{"loss": ..., "accuracy": ...}`` on ``(x, y)``: the loss only when given; the accuracy
     only for class targets (integer labels, one-hot rows or 0/1 values), with one output per
     class or a single output thresholded at 0.5."""
     x, y = as_samples(x, y, "evaluate")
+    loss_fn = None if loss is None else as_loss(loss)
     out = predict(model, params, x, batch_size=batch_size)
     metrics: dict[str, float] = {}
-    if loss is not None:
+    if loss_fn is not None:
         total = sum(
-            loss(out[i : i + batch_size], y[i : i + batch_size])[0] * len(out[i : i + batch_size])
+            loss_fn(out[i : i + batch_size], y[i : i + batch_size])[0] * len(out[i : i + batch_size])
             for i in range(0, len(out), batch_size)
         )
         metrics["loss"] = total / len(out)

@@ -11,7 +11,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["tree_map", "tree_leaves", "freeze", "readonly", "tree_structure", "tree_unflatten"]
+__all__ = [
+    "tree_map", "tree_leaves", "tree_paths", "freeze", "readonly", "tree_structure", "tree_unflatten",
+]
 
 
 def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
@@ -50,6 +52,15 @@ def tree_leaves(tree: Any) -> list[Any]:
     out: list[Any] = []
     tree_map(out.append, tree)
     return out
+
+
+def tree_paths(tree: Any, prefix: str = "") -> list[str]:
+    """Where each leaf sits, in :func:`tree_leaves` order: ``["[0]['w']", "[0]['b']", ...]``."""
+    if isinstance(tree, dict):
+        return [p for k, v in tree.items() for p in tree_paths(v, f"{prefix}[{k!r}]")]
+    if isinstance(tree, (tuple, list)):
+        return [p for i, v in enumerate(tree) for p in tree_paths(v, f"{prefix}[{i}]")]
+    return [prefix]
 
 
 def tree_structure(tree: Any) -> Any:

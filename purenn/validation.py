@@ -30,6 +30,7 @@ from purenn.errors import ArgumentError, ArgumentTypeError
 
 __all__ = [
     "Rule", "check", "to_float", "to_int", "to_pair", "to_shape", "shape", "real", "integer", "positive_int",
+    "array_size", "thread_count", "MAX_THREADS",
     "non_negative_int", "positive_number", "one_of", "optional", "positive_pair", "boolean",
     "FLOAT_DTYPES", "float_dtype", "as_float_array", "as_samples",
 ]
@@ -125,6 +126,10 @@ def real(low: float | None = None, high: float | None = None, *, low_open: bool 
         where = ""
 
     def test(v: Any) -> bool:
+        try:
+            v = float(v)  # an int too large for a float is out of every range here
+        except OverflowError:
+            return False
         return (math.isfinite(v)
                 and (low is None or (v > low if low_open else v >= low))
                 and (high is None or (v < high if high_open else v <= high)))
@@ -140,6 +145,11 @@ def integer(low: int) -> Rule:
 
 
 positive_int = integer(1)
+#: A size of an array axis: a positive integer an array can have (NumPy's index type is 64-bit;
+#: 2**31 leaves room for the products of two sizes, e.g. a Dense layer's weights).
+array_size = Rule("a positive integer below 2**31", _is_int, lambda v: 1 <= v < 2**31)
+MAX_THREADS = 1024
+thread_count = Rule(f"a number of threads from 1 to {MAX_THREADS}", _is_int, lambda v: 1 <= v <= MAX_THREADS)
 non_negative_int = integer(0)
 positive_number = real(0.0, low_open=True)
 boolean = Rule("True or False", lambda v: isinstance(v, bool))

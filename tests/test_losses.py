@@ -107,15 +107,56 @@ def test_softmax_cross_entropy_shape_errors():
         softmax_cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0]))
 
 
+def hand_softmax_cross_entropy(logits, targets):
+    """The textbook formula, written out with math.exp/math.log row by row (no NumPy reductions,
+    no shared code): p = softmax(z), E = -(1/B) sum_b sum_c t_bc log p_bc, dE/dz = (p - t) / B."""
+    batch = len(logits)
+    value, grad = 0.0, []
+    for z, t in zip(logits.tolist(), targets.tolist()):
+        top = max(z)
+        total = math.fsum(math.exp(v - top) for v in z)
+        logp = [v - top - math.log(total) for v in z]
+        value -= math.fsum(tc * lc for tc, lc in zip(t, logp)) / batch
+        grad.append([(math.exp(lc) - tc) / batch for tc, lc in zip(t, logp)])
+    return value, np.array(grad)
+
+
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 6), st.integers(0, 2**32 - 1))
-def test_softmax_cross_entropy_gradient_rows_sum_to_zero(batch, classes, seed):
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(0, 2**32 - 1), st.sampled_from(["int", "one-hot", "soft"]))
+def test_softmax_cross_entropy_value_and_gradient_are_the_hand_formula(batch, classes, seed, form):
     logits = 10 * RNG(seed).standard_normal((batch, classes))
     labels = RNG(seed + 1).integers(0, classes, batch)
-    value, grad = softmax_cross_entropy(logits, labels)
-    assert value >= 0
-    np.testing.assert_allclose(grad.sum(axis=1), 0, atol=1e-15)
-    assert grad.shape == logits.shape
+    rows = np.eye(classes)[labels]
+    if form == "soft":
+        rows = RNG(seed + 2).random((batch, classes)) + 1e-3
+        rows /= rows.sum(axis=1, keepdims=True)
+    value, grad = softmax_cross_entropy(logits, labels if form == "int" else rows)
+    expected_value, expected_grad = hand_softmax_cross_entropy(logits, rows)
+    assert isinstance(value, float) and value >= 0
+    assert value == pytest.approx(expected_value, rel=1e-12, abs=1e-14)
+    assert grad.shape == logits.shape and grad.dtype == np.float64
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-16)
+    np.testing.assert_allclose(grad.sum(axis=1), 0, atol=1e-15)  # rows of p - t sum to 1 - 1
+
+
+@pytest.mark.parametrize("loss, make", [
+    (mse, lambda rng, shape: (rng.standard_normal(shape), rng.standard_normal(shape))),
+    (softmax_cross_entropy, lambda rng, shape: (3 * rng.standard_normal(shape), rng.integers(0, shape[1], shape[0]))),
+    (softmax_cross_entropy, lambda rng, shape: (3 * rng.standard_normal(shape), np.eye(shape[1])[rng.integers(0, shape[1], shape[0])])),
+    (binary_cross_entropy, lambda rng, shape: (3 * rng.standard_normal(shape), rng.random(shape))),
+], ids=["mse", "ce-int", "ce-rows", "bce"])
+def test_losses_are_means_over_the_batch_and_their_gradients_scale_with_it(loss, make):
+    """A batch repeated twice has the same loss and half the gradient per copy (a sum instead of
+    a mean, or a mean over the wrong axis, breaks one of these); a batch's loss is the mean of
+    its samples' losses, and its gradient the samples' gradients divided by the batch size."""
+    y_pred, y_true = make(RNG(0), (5, 4))
+    value, grad = loss(y_pred, y_true)
+    value2, grad2 = loss(np.concatenate([y_pred, y_pred]), np.concatenate([y_true, y_true]))
+    assert value2 == pytest.approx(value, rel=1e-13)
+    np.testing.assert_allclose(grad2, np.concatenate([grad, grad]) / 2, rtol=1e-13, atol=1e-17)
+    singles = [loss(y_pred[i : i + 1], y_true[i : i + 1]) for i in range(5)]
+    assert value == pytest.approx(np.mean([v for v, _ in singles]), rel=1e-13)
+    np.testing.assert_allclose(grad, np.concatenate([g for _, g in singles]) / 5, rtol=1e-13, atol=1e-17)
 
 
 # ---------------------------------------------------------------- binary cross-entropy

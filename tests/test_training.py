@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import numpy as np
 import pytest
 
@@ -128,6 +129,51 @@ def test_the_seed_drives_shuffling_and_dropout_not_just_init():
     assert not np.array_equal(runs[0][0]["w"], runs[2][0]["w"])
 
 
+def _sample_order(seed, shuffle=True, epochs=3, n=10, batch_size=3):
+    """The order in which ``fit`` visits the samples, epoch by epoch: each target is its sample's
+    index, and a recording loss notes the targets of every batch it is given."""
+    x = np.arange(n, dtype=np.float64).reshape(n, 1)
+    seen = []
+
+    def recording_mse(out, target):
+        seen.append(target[:, 0].astype(int).tolist())
+        return mse(out, target)
+
+    model = Sequential([Dense(1, 1, dtype="float64")])
+    fit(model, model.init(RNG(0)), x, x.copy(), loss=recording_mse, lr=1e-3, epochs=epochs,
+        batch_size=batch_size, shuffle=shuffle, seed=seed)
+    batches_per_epoch = -(-n // batch_size)
+    assert len(seen) == epochs * batches_per_epoch
+    assert [len(b) for b in seen[:batches_per_epoch]] == [batch_size] * (n // batch_size) + (
+        [n % batch_size] if n % batch_size else [])
+    return [sum(seen[e * batches_per_epoch : (e + 1) * batches_per_epoch], []) for e in range(epochs)]
+
+
+def test_the_seed_drives_the_order_of_samples():
+    """A deterministic model and loss, so nothing but the order of samples can differ: every
+    epoch visits each sample once, in a fresh order drawn from the seed; the same seed (an int or
+    a Generator in the same state) gives the same orders, another seed other orders, and
+    ``shuffle=False`` the data's own order."""
+    n = 10
+    in_order = list(range(n))
+    assert _sample_order(0, shuffle=False) == [in_order] * 3
+    assert _sample_order(5, shuffle=False) == [in_order] * 3  # the seed does not matter then
+    orders = {seed: _sample_order(seed) for seed in (0, 1, 2)}
+    for seed, epochs in orders.items():
+        for order in epochs:
+            assert sorted(order) == in_order, f"seed {seed}: not a permutation: {order}"
+            assert order != in_order, f"seed {seed}: an epoch in the data's own order"
+        assert len({tuple(order) for order in epochs}) == 3, f"seed {seed}: epochs repeat an order"
+        assert _sample_order(seed) == epochs  # reproducible
+    assert orders[0] != orders[1] and orders[1] != orders[2] and orders[0] != orders[2]
+    assert len({tuple(epochs[0]) for epochs in orders.values()}) == 3  # already the first epochs differ
+    assert _sample_order(RNG(7)) == _sample_order(RNG(7)) != _sample_order(RNG(8))
+    # samples are shuffled, not just whole batches: batches mix samples from all over the data
+    for seed, epochs in orders.items():
+        batches = [epochs[0][i : i + 3] for i in range(0, n, 3)]
+        assert any(b != list(range(b[0], b[0] + len(b))) for b in batches), (seed, batches)
+
+
 def test_dropout_is_active_in_fit_and_off_in_predict():
     model = _stochastic_model()
     params = model.init(RNG(0))
@@ -200,8 +246,43 @@ def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses():
 
 
 def test_history_is_a_frozen_record():
-    h = History((EpochLog(1, 1, 0.5),))
-    assert h.loss == [0.5] and h.val_loss == [None]
+    h = History((EpochLog(1, 1, 0.5), EpochLog(2, 2, 0.25, val_loss=0.3, val_accuracy=0.75)))
+    assert h.loss == [0.5, 0.25] and h.val_loss == [None, 0.3] and h.val_accuracy == [None, 0.75]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        h.epochs = ()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        h.epochs[0].loss = 9.0
+    assert isinstance(h.epochs, tuple)
+    h.loss.append(1.0)  # the lists are fresh copies: changing one changes nothing in the record
+    h.val_loss[0] = 7.0
+    assert h.loss == [0.5, 0.25] and h.val_loss == [None, 0.3]
+
+
+@pytest.mark.parametrize("optimizer", [None, pn.SGD(0.1, momentum=0.9), pn.Adam(1e-2), pn.AdamW(1e-2)],
+                         ids=["lr", "sgd-momentum", "adam", "adamw"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fit_returns_frozen_params_and_leaves_its_inputs_alone(optimizer, dtype):
+    model = Sequential([Dense(6, 8, dtype=dtype), Tanh(), Dense(8, 3, dtype=dtype)])
+    params = model.init(RNG(0))
+    x, labels = _classification_data(n=20)
+    x = x.astype(dtype)
+    copies = [a.copy() for a in tree_leaves((params, x, labels))]
+    kw = dict(lr=0.1) if optimizer is None else dict(optimizer=optimizer)
+    new, history = fit(model, params, x, labels, loss=softmax_cross_entropy, epochs=2, batch_size=6, **kw)
+    for a, b in zip(tree_leaves((params, x, labels)), copies, strict=True):
+        assert np.array_equal(a, b)  # params, inputs and labels unchanged
+    assert all(not a.flags.writeable for a in tree_leaves(params))
+    leaves = tree_leaves(new)
+    assert len(leaves) == 4 and all(a.dtype == dtype for a in leaves)
+    for a, old in zip(leaves, tree_leaves(params), strict=True):
+        assert not a.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            a[...] = 0
+        assert not np.shares_memory(a, old)
+        assert not np.array_equal(a, old)  # it trained
+    assert history.loss[-1] < history.loss[0]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        history.epochs = ()
 
 
 # ---------------------------------------------------------------- errors

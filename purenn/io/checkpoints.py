@@ -9,10 +9,17 @@ File layout (a plain NumPy ``.npz``, i.e. a zip of ``.npy`` arrays)::
                  "metadata": {...}}                      (any JSON object, e.g. epoch, metrics)
     "param/0", "param/1", ...   one numeric array per params leaf, in tree_leaves order
 
-Loading always uses ``np.load(..., allow_pickle=False)``, so an object array (pickled Python
-objects) is refused, never executed. The params come back bit-identical with the same dtypes, as
-read-only arrays, and are checked against the structure, dtypes and shapes that ``model.init``
-gives. Saving runs the same check, so a file that would not load is never written.
+Loading never unpickles: each entry's ``.npy`` header is read first and an object array (pickled
+Python objects) is refused, never executed. Nothing is allocated before the file is known to be
+consistent: the header is decoded (nesting bounded, see :data:`purenn.io.serialize.MAX_DEPTH`), each
+entry's declared shape and dtype must fit the bytes the archive holds, and the structure, shapes and
+dtypes must be the ones the model declares (``model.param_shapes()``, which allocates nothing; for
+a layer without it, ``init``'s). Only then are the arrays read, each straight into its own memory.
+The params come back bit-identical with the same dtypes, as read-only arrays. Saving runs the same
+check, so a file that would not load is never written.
+
+Every problem with a file raises :class:`CheckpointError` naming it (the ``OSError`` of a failing
+disk while saving excepted), so ``except CheckpointError`` covers damaged and hostile files alike.
 
 The path is used exactly as given (``np.savez`` alone would append ``.npz`` to a name without
 it). Writing is atomic: an interrupted save leaves the previous file intact.
@@ -22,18 +29,22 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import struct
 import zipfile
 import zlib
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import numpy as np
+from numpy.lib import format as npy_format
 
-from purenn.errors import CheckpointError
-from purenn.io.atomic import atomic_writer
+from purenn.errors import ArgumentError, CheckpointError
+from purenn.io.atomic import atomic_writer, read_regular_file
 from purenn.io.serialize import Custom, SerializeError, from_data, to_data, tree_from_data, tree_to_data
-from purenn.tree import readonly, tree_leaves, tree_map, tree_structure
+from purenn.layers.base import Layer
+from purenn.tree import readonly, tree_map
 
 __all__ = [
     "CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "read_checkpoint",
@@ -43,7 +54,9 @@ __all__ = [
 FORMAT = "purenn.checkpoint"
 VERSION = 1
 _HEADER = "purenn"
-_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+# what reading a damaged zip or .npy header can raise (RuntimeError: an encrypted entry)
+_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError,
+                OverflowError, struct.error, zipfile.BadZipFile, zlib.error)
 
 
 
@@ -62,14 +75,16 @@ def save_checkpoint(path: str | os.PathLike[str], model: Any, params: Any, *,
 
     ``custom``: only for user classes registered under a name other than their class name
     (see :mod:`purenn.io.serialize`). Raises :class:`CheckpointError` if the model cannot be
-    described as JSON, the params do not match the model, or metadata is not JSON.
+    described as JSON, the params do not match the model, metadata is not JSON, or ``path`` cannot
+    be written (see :func:`purenn.io.atomic.check_writable`); an ``OSError`` naming ``path`` if
+    the system fails to write it (a full disk, say).
     """
     where = os.fspath(path)
     try:
         model_data = to_data(model, custom=custom)
         structure, leaves = tree_to_data(params)
     except SerializeError as e:
-        raise CheckpointError(f"cannot save checkpoint {where!r}: {e}") from None
+        raise CheckpointError(f"cannot save checkpoint {where!r}: {e.message}", hint=e.hint) from None
     _check_params(where, model, params)
     if metadata is not None and not isinstance(metadata, dict):
         raise CheckpointError(
@@ -83,8 +98,11 @@ def save_checkpoint(path: str | os.PathLike[str], model: Any, params: Any, *,
         raise CheckpointError(f"cannot save checkpoint {where!r}: metadata is not plain JSON ({e})") from None
     arrays: dict[str, Any] = {_HEADER: np.array(text)}
     arrays.update((f"param/{i}", a) for i, a in enumerate(leaves))
-    with atomic_writer(path, "wb") as f:
-        np.savez(f, **arrays)
+    try:
+        with atomic_writer(path, "wb") as f:
+            np.savez(f, **arrays)
+    except ArgumentError as e:  # a path that cannot be written: a folder, a device, ...
+        raise CheckpointError(e.message, hint=e.hint) from None
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> tuple[Any, Any]:
@@ -99,111 +117,252 @@ def load_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> t
 def read_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> Checkpoint:
     """Like :func:`load_checkpoint`, but return the whole :class:`Checkpoint`, metadata included."""
     where = os.fspath(path)
-    header, arrays = _read_npz(where)
-
-    def fail(problem: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint {where!r}: {problem}")
-
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise fail(f"the {_HEADER!r} entry is not a purenn checkpoint header")
-    version = header.get("version")
-    if version != VERSION:
-        raise fail(
-            f"unsupported format version {version!r}; this purenn reads version {VERSION} "
-            "(a newer purenn may have written it)"
-        )
-    missing = {"model", "params", "metadata"} - header.keys()
-    if missing:
-        raise fail(f"header lacks {sorted(missing)}")
-    if not isinstance(header["metadata"], dict):
-        raise fail("header's metadata is not a JSON object")
-    leaves = []
-    for i in range(len(arrays)):
-        a = arrays.get(f"param/{i}")
-        if a is None:
-            raise fail(f"expected arrays param/0 .. param/{len(arrays) - 1}, got {sorted(arrays)}")
-        leaves.append(readonly(a))
-    try:
-        model = from_data(header["model"], custom=custom)
-        params = tree_from_data(header["params"], leaves)
-    except SerializeError as e:
-        raise fail(str(e)) from None
-    _check_params(where, model, params)
+    with _open_archive(where) as archive:
+        entries = _entries(where, archive)
+        header = _read_header(where, archive, entries)
+        leaves = _param_entries(where, entries)
+        try:
+            model = from_data(header["model"], custom=custom)
+            layout = tree_from_data(header["params"], leaves)
+        except SerializeError as e:
+            raise _fail(where, e.message, hint=e.hint) from None
+        if not all(callable(getattr(model, m, None)) for m in ("init", "forward", "backward")):
+            raise _fail(where, f"the header's model is not a layer: {model!r:.80}")
+        _check_params(where, model, layout)  # before any array is read: nothing allocated yet
+        params = tree_map(lambda entry: readonly(_read_array(where, archive, entry)), layout)
     return Checkpoint(model, params, header["metadata"])
 
 
-def _read_npz(where: str) -> tuple[Any, dict[str, np.ndarray]]:
-    """The decoded JSON header and the param arrays, or a CheckpointError saying what is wrong."""
+def _fail(where: str, problem: str, *, hint: str | None = None) -> CheckpointError:
+    return CheckpointError(f"checkpoint {where!r}: {problem}", hint=hint)
 
-    def fail(problem: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint {where!r}: {problem}")
 
+# --- the archive and its entries, read only as far as needed ----------------------------------
+
+
+@attrs.frozen
+class _Entry:
+    """One ``.npy`` member of the archive, known from its header alone (no data read yet)."""
+
+    name: str
+    info: zipfile.ZipInfo
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran: bool
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def _open_archive(where: str) -> zipfile.ZipFile:
     try:
-        with open(where, "rb") as f:
-            data = f.read()
+        data = read_regular_file(where)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file not found: {where!r}") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"checkpoint path {where!r} is a directory, not a file") from None
+    except ArgumentError as e:  # a directory, a FIFO, a device: never read
+        raise CheckpointError(f"checkpoint {e.message}") from None
     except OSError as e:
-        raise CheckpointError(f"cannot read checkpoint {where!r}: {e}") from None
+        raise CheckpointError(f"cannot read checkpoint {where!r}: {e.strerror or e}") from None
     if not data.startswith(b"PK"):
-        raise fail("not an .npz file (not a zip archive); is it the right file, or truncated?")
+        raise _fail(where, "not an .npz file (not a zip archive); is it the right file, or truncated?")
     try:
-        npz = np.load(io.BytesIO(data), allow_pickle=False)
+        archive = zipfile.ZipFile(io.BytesIO(data))
     except _READ_ERRORS as e:
-        raise fail(f"not a readable .npz file (corrupt or truncated: {e})") from None
-    with npz:
-        names = list(npz.files)
-        if _HEADER not in names:
-            raise fail(f"an .npz without a purenn header (entries {sorted(names)[:10]}); "
-                       "it was not written by save_checkpoint")
-        arrays = {}
-        for name in names:
-            try:
-                arrays[name] = npz[name]
-            except ValueError as e:
-                if "allow_pickle" in str(e) or "Object arrays" in str(e):
-                    raise fail(f"entry {name!r} is an object array (pickled Python objects); "
-                               "purenn never loads those") from None
-                raise fail(f"entry {name!r} cannot be read (corrupt or truncated: {e})") from None
-            except _READ_ERRORS as e:
-                raise fail(f"entry {name!r} cannot be read (corrupt or truncated: {e})") from None
-    raw = arrays.pop(_HEADER)
-    if raw.dtype.kind != "U" or raw.ndim != 0:
-        raise fail(f"the {_HEADER!r} entry is not a JSON string (dtype {raw.dtype}, shape {raw.shape})")
+        raise _fail(where, f"not a readable .npz file (corrupt or truncated: {e})") from None
+    for info in archive.infolist():
+        if not _plausible(info, len(data)):
+            archive.close()
+            raise _fail(where, f"entry {info.filename!r:.80} is damaged or packed in a way "
+                               "np.savez never writes (corrupt or truncated?)")
+    return archive
+
+
+def _plausible(info: zipfile.ZipInfo, archive_size: int) -> bool:
+    """Whether a member's sizes can be true: packed as np.savez (stored) or np.savez_compressed
+    (deflated, which shrinks data at most about 1032-fold) do, within the archive's size. This
+    bounds what reading it can allocate by what the file holds."""
+    if info.compress_size > archive_size:
+        return False
+    if info.compress_type == zipfile.ZIP_STORED:
+        return info.file_size == info.compress_size
+    return info.compress_type == zipfile.ZIP_DEFLATED and info.file_size <= 1100 * info.compress_size + 1024
+
+
+def _entries(where: str, archive: zipfile.ZipFile) -> dict[str, _Entry]:
+    """Every member's name (without ``.npy``), shape and dtype, from the ``.npy`` headers only."""
+    names = [info.filename.removesuffix(".npy") for info in archive.infolist()]
+    if _HEADER not in names:
+        raise _fail(where, f"an .npz without a purenn header (entries {sorted(names)[:10]}); "
+                           "it was not written by save_checkpoint")
+    return {entry.name: entry for entry in (_entry(where, archive, i) for i in archive.infolist())}
+
+
+def _entry(where: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Entry:
+    name = info.filename.removesuffix(".npy")
     try:
-        header = json.loads(str(raw[()]))
-    except ValueError as e:
-        raise fail(f"header is not valid JSON ({e})") from None
-    for name, a in arrays.items():
-        if a.dtype.kind not in "biufc":
-            raise fail(f"entry {name!r} has dtype {a.dtype}; params must be numeric arrays")
-    return header, arrays
+        with archive.open(info) as f:
+            shape, fortran, dtype = _npy_header(f)
+            header_size = f.tell()
+    except _READ_ERRORS as e:
+        raise _fail(where, f"entry {name!r:.80} cannot be read (corrupt or truncated: {e})") from None
+    if dtype.hasobject:
+        raise _fail(where, f"entry {name!r:.80} is an object array (pickled Python objects); "
+                           "purenn never loads those")
+    entry = _Entry(name, info, shape, dtype, fortran)
+    if header_size + entry.nbytes != info.file_size:
+        raise _fail(where, f"entry {name!r:.80} declares shape {shape} of dtype {dtype} "
+                           f"({entry.nbytes} bytes) but holds {info.file_size - header_size} bytes "
+                           "of data (corrupt or truncated)")
+    return entry
+
+
+def _npy_header(f: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype from an ``.npy`` header; ValueError if it is damaged."""
+    version = npy_format.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f".npy format version {version} is not one np.savez writes for numbers")
+    read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+    try:
+        return read(f)
+    except _READ_ERRORS:
+        raise
+    except Exception as e:  # noqa: BLE001 - NumPy's header parser on untrusted bytes (tokenize, ...)
+        raise ValueError(f"damaged .npy header ({type(e).__name__}: {e})") from None
+
+
+def _read_header(where: str, archive: zipfile.ZipFile, entries: dict[str, _Entry]) -> dict[str, Any]:
+    """The JSON header, checked to be a purenn checkpoint header of this version."""
+    entry = entries.pop(_HEADER)
+    if entry.dtype.kind != "U" or entry.shape != ():
+        raise _fail(where, f"the {_HEADER!r} entry is not a JSON string "
+                           f"(dtype {entry.dtype}, shape {entry.shape})")
+    try:
+        header = json.loads(str(_read_array(where, archive, entry)[()]))
+    except (ValueError, RecursionError) as e:
+        raise _fail(where, f"header is not valid JSON ({e})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise _fail(where, f"the {_HEADER!r} entry is not a purenn checkpoint header")
+    version = header.get("version")
+    if version != VERSION:
+        raise _fail(where, f"unsupported format version {version!r:.40}; this purenn reads version "
+                           f"{VERSION} (a newer purenn may have written it)")
+    missing = {"model", "params", "metadata"} - header.keys()
+    if missing:
+        raise _fail(where, f"header lacks {sorted(missing)}")
+    if not isinstance(header["metadata"], dict):
+        raise _fail(where, "header's metadata is not a JSON object")
+    return header
+
+
+def _param_entries(where: str, entries: dict[str, _Entry]) -> list[_Entry]:
+    """The ``param/0`` .. ``param/N-1`` entries in order; each must hold numbers."""
+    names = [f"param/{i}" for i in range(len(entries))]
+    if set(names) != entries.keys():
+        raise _fail(where, f"expected arrays param/0 .. param/{len(entries) - 1}, "
+                           f"got {sorted(entries)[:10]}")
+    for entry in entries.values():
+        if entry.dtype.kind not in "biufc":
+            raise _fail(where, f"entry {entry.name!r} has dtype {entry.dtype}; params must be "
+                               "numeric arrays")
+    return [entries[name] for name in names]
+
+
+def _read_array(where: str, archive: zipfile.ZipFile, entry: _Entry) -> np.ndarray:
+    """The entry's array, read straight into its own (read-only) memory."""
+    try:
+        flat = np.empty(math.prod(entry.shape), dtype=entry.dtype)
+    except MemoryError:
+        raise _fail(where, f"entry {entry.name!r} needs {entry.nbytes} bytes, more than can be "
+                           "allocated here") from None
+    try:
+        with archive.open(entry.info) as f:
+            _npy_header(f)
+            got = _read_into(f, flat.view(np.uint8).data)
+            extra = f.read(1)  # reaching the end checks the entry's CRC
+    except _READ_ERRORS as e:
+        raise _fail(where, f"entry {entry.name!r} cannot be read (corrupt or truncated: {e})") from None
+    if got != entry.nbytes or extra:
+        raise _fail(where, f"entry {entry.name!r} cannot be read (corrupt or truncated: "
+                           f"{got} bytes of data where its header says {entry.nbytes})")
+    if entry.fortran:
+        return flat.reshape(entry.shape[::-1]).transpose()
+    return flat.reshape(entry.shape)
+
+
+def _read_into(f: IO[bytes], view: memoryview) -> int:
+    """Fill ``view`` from ``f`` a MiB at a time (never holding a second copy of a large array);
+    return how many bytes there were."""
+    got = 0
+    while got < len(view):
+        chunk = f.read(min(1 << 20, len(view) - got))
+        if not chunk:
+            break
+        view[got : got + len(chunk)] = chunk
+        got += len(chunk)
+    return got
+
+
+# --- params against the model -----------------------------------------------------------------
 
 
 def _check_params(where: str, model: Any, params: Any) -> None:
-    """Params must have the structure, dtypes and shapes that ``model.init`` produces."""
-    expected = model.init(np.random.default_rng(0))
-    try:
-        same = tree_structure(params) == tree_structure(expected)
-    except ValueError:
-        same = False
-    if not same:
-        raise CheckpointError(
-            f"checkpoint {where!r}: params do not match the model: their structure "
-            f"{_outline(params)} differs from {_outline(expected)} that model.init gives"
-        )
-    for i, (p, e) in enumerate(zip(tree_leaves(params), tree_leaves(expected))):
-        p = np.asarray(p)
-        if p.shape != e.shape or p.dtype != e.dtype:
-            raise CheckpointError(
-                f"checkpoint {where!r}: params do not match the model: leaf {i} has shape "
-                f"{p.shape} and dtype {p.dtype}, but model.init gives shape {e.shape} and "
-                f"dtype {e.dtype}"
-            )
+    """Params (arrays, or a file's entries: things with a shape and a dtype) must have the
+    structure, shapes and dtypes the model declares (``param_shapes()``), which allocates nothing."""
+    declared = _declared_shapes(model)
+    problem = _mismatch(params, declared, "")
+    if problem is not None:
+        raise CheckpointError(f"checkpoint {where!r}: params do not match the model: {problem}")
+
+
+def _declared_shapes(model: Any) -> Any:
+    method = getattr(model, "param_shapes", None)
+    return method() if callable(method) else Layer.param_shapes(model)
+
+
+def _is_pair(node: Any) -> bool:
+    """Whether ``node`` is a ``(shape, dtype)`` leaf of a ``param_shapes()`` tree."""
+    return isinstance(node, tuple) and len(node) == 2 and isinstance(node[1], str)
+
+
+def _mismatch(params: Any, declared: Any, path: str) -> str | None:
+    """What differs first between ``params`` and the ``declared`` shapes tree, or None."""
+    if _is_pair(declared) and not isinstance(params, (dict, tuple, list)):
+        shape, dtype = _shape_and_dtype(params)
+        want_shape, want_dtype = tuple(declared[0]), np.dtype(declared[1])
+        if shape == want_shape and dtype == want_dtype:
+            return None
+        return (f"params{path} has shape {shape} and dtype {dtype}, but the model declares shape "
+                f"{want_shape} and dtype {want_dtype}")
+    if isinstance(declared, dict) and isinstance(params, dict) and params.keys() == declared.keys():
+        children = [(params[k], declared[k], f"{path}[{k!r}]") for k in declared]
+    elif (isinstance(declared, (tuple, list)) and not _is_pair(declared)
+          and type(params) is type(declared) and len(params) == len(declared)):
+        children = [(p, d, f"{path}[{i}]") for i, (p, d) in enumerate(zip(params, declared))]
+    else:
+        return (f"their structure {_outline(params)} differs from {_outline(declared)} that the "
+                "model declares")
+    return next((m for m in (_mismatch(*c) for c in children) if m is not None), None)
+
+
+def _shape_and_dtype(leaf: Any) -> tuple[tuple[int, ...], np.dtype]:
+    if isinstance(leaf, _Entry):
+        return leaf.shape, leaf.dtype
+    a = np.asarray(leaf)
+    return a.shape, a.dtype
 
 
 def _outline(tree: Any) -> str:
-    text = repr(tree_map(lambda a: tuple(np.shape(a)), tree))
+    """A tree (params, entries or declared shapes) with each leaf as its shape, for messages."""
+    text = repr(_shapes_only(tree))
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _shapes_only(node: Any) -> Any:
+    if _is_pair(node):
+        return tuple(node[0])
+    if isinstance(node, dict):
+        return {k: _shapes_only(v) for k, v in node.items()}
+    if isinstance(node, (tuple, list)):
+        return type(node)(_shapes_only(v) for v in node)
+    return _shape_and_dtype(node)[0]

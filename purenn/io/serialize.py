@@ -15,6 +15,11 @@ values are encoded recursively::
     None, bool, int, str  -> itself;  float -> itself, or {"float": "nan" | "inf" | "-inf"}
     NumPy scalar          -> the matching Python scalar
 
+Nesting is bounded: data nested more than :data:`MAX_DEPTH` levels deep (JSON arrays and objects
+inside each other; a ``Sequential`` inside a ``Sequential`` is two levels) is refused with a
+:class:`SerializeError` when encoding and when decoding, so a hostile file cannot exhaust the
+stack. The same bound holds for params trees.
+
 Decoding looks each name up in a registry built at call time from every public layer class in
 :mod:`purenn.layers` (each name in its ``__all__`` that subclasses :class:`~purenn.layers.base.Layer`),
 likewise the optimizers, transformations and schedules (see :func:`record_registry`), plus
@@ -36,11 +41,23 @@ import numpy as np
 from purenn.errors import SerializeError
 
 __all__ = [
-    "SerializeError", "Custom", "record_registry", "to_data", "from_data",
+    "SerializeError", "Custom", "MAX_DEPTH", "record_registry", "to_data", "from_data",
     "tree_to_data", "tree_from_data",
 ]
 
 Custom = Mapping[str, type] | Iterable[type] | None
+
+#: How deeply encoded data may nest (JSON arrays and objects within each other).
+MAX_DEPTH = 100
+
+
+def _check_depth(depth: int, where: str) -> None:
+    if depth > MAX_DEPTH:
+        shown = where if len(where) <= 80 else f"{where[:40]}...{where[-30:]}"
+        raise SerializeError(
+            f"{shown}: nested more than {MAX_DEPTH} levels deep; purenn reads and writes at "
+            f"most {MAX_DEPTH} (is the data damaged, or built by mistake?)"
+        )
 
 
 
@@ -103,10 +120,11 @@ def to_data(record: Any, *, custom: Custom = None) -> Any:
     """
     names = {cls: name for name, cls in record_registry(custom).items()}
     builtin = record_registry()
-    return _encode(record, names, builtin, "model")
+    return _encode(record, names, builtin, "model", 0)
 
 
-def _encode(value: Any, names: dict[type, str], builtin: dict[str, type], where: str) -> Any:
+def _encode(value: Any, names: dict[type, str], builtin: dict[str, type], where: str,
+            depth: int) -> Any:
     if value is None or type(value) in (bool, int, str):
         return value
     if type(value) is float:
@@ -114,20 +132,22 @@ def _encode(value: Any, names: dict[type, str], builtin: dict[str, type], where:
             return value
         return {"float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return _encode(value.item(), names, builtin, where)
+        return _encode(value.item(), names, builtin, where, depth)
     if isinstance(value, (bool, int, float, str)):
         # subclasses (IntEnum, ...) would not come back as themselves
         raise SerializeError(
             f"{where}: a value of type {type(value).__name__} ({value!r:.80}) cannot be saved; "
             "use a plain bool, int, float or str"
         )
+    _check_depth(depth + 1, where)
     if isinstance(value, (tuple, list)):
-        return [_encode(v, names, builtin, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_encode(v, names, builtin, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
         for k in value:
             if not isinstance(k, str):
                 raise SerializeError(f"{where}: dict keys must be str to be saved, got {k!r}")
-        return {"dict": {k: _encode(v, names, builtin, f"{where}[{k!r}]") for k, v in value.items()}}
+        return {"dict": {k: _encode(v, names, builtin, f"{where}[{k!r}]", depth + 1)
+                         for k, v in value.items()}}
     if attrs.has(type(value)):
         cls = type(value)
         name = names.get(cls, cls.__name__)
@@ -139,7 +159,8 @@ def _encode(value: Any, names: dict[type, str], builtin: dict[str, type], where:
         fields = {}
         for a in attrs.fields(cls):
             if a.init:
-                fields[a.alias] = _encode(getattr(value, a.name), names, builtin, f"{where}.{a.name}")
+                fields[a.alias] = _encode(getattr(value, a.name), names, builtin, f"{where}.{a.name}",
+                                          depth + 1)
         return {"type": name, "fields": fields}
     raise SerializeError(
         f"{where}: a value of type {type(value).__name__} ({value!r:.80}) cannot be saved; "
@@ -154,34 +175,35 @@ def from_data(data: Any, *, custom: Custom = None) -> Any:
     Raises :class:`SerializeError` naming an unknown type (pass it via ``custom=``), an unknown
     or invalid field, or data that is not in this format.
     """
-    return _decode(data, record_registry(custom), "model")
+    return _decode(data, record_registry(custom), "model", 0)
 
 
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-def _decode(data: Any, registry: dict[str, type], where: str) -> Any:
+def _decode(data: Any, registry: dict[str, type], where: str, depth: int) -> Any:
     if data is None or type(data) in (bool, int, float, str):
         return data
+    _check_depth(depth + 1, where)
     if isinstance(data, list):
-        return tuple(_decode(v, registry, f"{where}[{i}]") for i, v in enumerate(data))
+        return tuple(_decode(v, registry, f"{where}[{i}]", depth + 1) for i, v in enumerate(data))
     if not isinstance(data, dict):
         raise SerializeError(f"{where}: unexpected {type(data).__name__} in saved data: {data!r:.80}")
-    if data.keys() == {"float"} and data["float"] in _FLOATS:
+    if data.keys() == {"float"} and isinstance(data["float"], str) and data["float"] in _FLOATS:
         return _FLOATS[data["float"]]
     if data.keys() == {"dict"} and isinstance(data["dict"], dict):
-        return {k: _decode(v, registry, f"{where}[{k!r}]") for k, v in data["dict"].items()}
+        return {k: _decode(v, registry, f"{where}[{k!r}]", depth + 1) for k, v in data["dict"].items()}
     if data.keys() != {"type", "fields"} or not isinstance(data["fields"], dict):
         raise SerializeError(
             f"{where}: expected {{'type': ..., 'fields': {{...}}}}, got keys {sorted(data)}"
         )
     name = data["type"]
-    cls = registry.get(name)
+    cls = registry.get(name) if isinstance(name, str) else None
     if cls is None:
         raise SerializeError(
-            f"{where}: unknown type {name!r}; it is not one of purenn's layers, optimizers, "
-            f"transformations or schedules. If it is your own "
-            f"class, pass it when loading, e.g. custom=[{name}]"
+            f"{where}: unknown type {name!r:.80}; it is not one of purenn's layers, optimizers, "
+            "transformations or schedules",
+            hint=f"if it is your own class, pass it when loading, e.g. custom=[{name}]",
         )
     inits = {a.alias: a for a in attrs.fields(cls) if a.init}
     unknown = sorted(set(data["fields"]) - set(inits))
@@ -189,10 +211,10 @@ def _decode(data: Any, registry: dict[str, type], where: str) -> Any:
         raise SerializeError(
             f"{where}: {name} has no field(s) {unknown}; its fields are {sorted(inits)}"
         )
-    kwargs = {k: _decode(v, registry, f"{where}.{k}") for k, v in data["fields"].items()}
+    kwargs = {k: _decode(v, registry, f"{where}.{k}", depth + 1) for k, v in data["fields"].items()}
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - the data is untrusted: any refusal is a bad file
         raise SerializeError(f"{where}: could not rebuild {name} from fields {kwargs!r:.200}: {e}") from None
 
 
@@ -205,14 +227,15 @@ def tree_to_data(tree: Any) -> tuple[Any, list[np.ndarray]]:
     """
     leaves: list[np.ndarray] = []
 
-    def encode(node: Any, where: str) -> Any:
+    def encode(node: Any, where: str, depth: int) -> Any:
+        _check_depth(depth + 2, f"params{where}")  # each node is two JSON levels
         if isinstance(node, dict):
             for k in node:
                 if not isinstance(k, str):
                     raise SerializeError(f"params{where}: dict keys must be str, got {k!r}")
-            return {"dict": [[k, encode(v, f"{where}[{k!r}]")] for k, v in node.items()]}
+            return {"dict": [[k, encode(v, f"{where}[{k!r}]", depth + 3)] for k, v in node.items()]}
         if isinstance(node, (tuple, list)):
-            items = [encode(v, f"{where}[{i}]") for i, v in enumerate(node)]
+            items = [encode(v, f"{where}[{i}]", depth + 2) for i, v in enumerate(node)]
             return {"tuple" if isinstance(node, tuple) else "list": items}
         a = np.asarray(node)
         if a.dtype.kind not in "biufc":
@@ -223,7 +246,7 @@ def tree_to_data(tree: Any) -> tuple[Any, list[np.ndarray]]:
         leaves.append(a)
         return {"leaf": len(leaves) - 1, "dtype": a.dtype.str, "shape": list(a.shape)}
 
-    return encode(tree, ""), leaves
+    return encode(tree, "", 0), leaves
 
 
 def tree_from_data(data: Any, leaves: list[Any]) -> Any:
@@ -233,33 +256,38 @@ def tree_from_data(data: Any, leaves: list[Any]) -> Any:
     """
     used: set[int] = set()
 
-    def decode(node: Any, where: str) -> Any:
+    def decode(node: Any, where: str, depth: int) -> Any:
+        _check_depth(depth + 2, f"params{where}")  # each node is two JSON levels
         if isinstance(node, dict) and node.keys() == {"dict"} and isinstance(node["dict"], list):
             out = {}
             for item in node["dict"]:
                 if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
                     raise SerializeError(f"params{where}: malformed dict entry {item!r:.80}")
-                out[item[0]] = decode(item[1], f"{where}[{item[0]!r}]")
+                out[item[0]] = decode(item[1], f"{where}[{item[0]!r}]", depth + 3)
             return out
         for kind, make in (("tuple", tuple), ("list", list)):
             if isinstance(node, dict) and node.keys() == {kind} and isinstance(node[kind], list):
-                return make(decode(v, f"{where}[{i}]") for i, v in enumerate(node[kind]))
+                return make(decode(v, f"{where}[{i}]", depth + 2) for i, v in enumerate(node[kind]))
         if isinstance(node, dict) and node.keys() == {"leaf", "dtype", "shape"}:
             i = node["leaf"]
             if type(i) is not int or not 0 <= i < len(leaves) or i in used:
-                raise SerializeError(f"params{where}: bad or repeated leaf index {i!r}")
+                raise SerializeError(f"params{where}: bad or repeated leaf index {i!r:.80}")
             used.add(i)
             a = leaves[i]
             if a.dtype.str != node["dtype"] or list(a.shape) != node["shape"]:
                 raise SerializeError(
                     f"params{where}: stored array has dtype {a.dtype.str} and shape "
-                    f"{tuple(a.shape)}, but the structure says {node['dtype']} and "
-                    f"{tuple(node['shape']) if isinstance(node['shape'], list) else node['shape']}"
+                    f"{tuple(a.shape)}, but the structure says {node['dtype']!s:.40} and "
+                    f"{_as_shape(node['shape'])!s:.80}"
                 )
             return a
         raise SerializeError(f"params{where}: malformed structure entry {node!r:.80}")
 
-    tree = decode(data, "")
+    tree = decode(data, "", 0)
     if len(used) != len(leaves):
         raise SerializeError(f"{len(leaves) - len(used)} stored array(s) are not used by the structure")
     return tree
+
+
+def _as_shape(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value

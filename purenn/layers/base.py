@@ -16,6 +16,14 @@ A layer may also offer ``param_grads(params, cache, dy) -> grads``: ``backward``
 dE/dX. ``fit`` uses it for the model's first layer, whose input is data and needs no gradient
 (for a Dense layer on MNIST that is a third of a step's arithmetic). It is optional.
 
+A layer may also say what ``init`` would give without building it:
+``param_shapes() -> tree``, the params tree with each array replaced by a ``(shape, dtype)`` pair,
+e.g. ``{"w": ((784, 100), "float32"), "b": ((100,), "float32")}``. Checkpoints compare it with
+the arrays in a file before allocating anything. The base class gives ``{}`` for a layer without
+parameters, and for a layer with its own ``init`` but no ``param_shapes`` it calls ``init``
+(allocating the arrays once) and describes the result; a subclass of a layer that changes the
+shapes ``init`` gives must override ``param_shapes`` too.
+
 To write your own layer, subclass :class:`Layer` under ``@attrs.frozen`` and define the three
 methods; it then composes with the built-in ones inside ``Sequential``, trains with ``fit`` and
 is verified by :func:`purenn.check_gradients`.
@@ -29,6 +37,7 @@ import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
+from purenn.tree import tree_map
 
 
 @attrs.frozen
@@ -40,6 +49,16 @@ class Layer:
     def init(self, rng: np.random.Generator) -> Any:
         """Parameters of a layer that has none: an empty dict."""
         return {}
+
+    def param_shapes(self) -> Any:
+        """``init``'s params tree with each array as a ``(shape, dtype)`` pair, e.g.
+        ``{"w": ((3, 2), "float32")}``, without allocating: ``{}`` for a layer without
+        parameters. A layer with its own ``init`` and no ``param_shapes`` gets them from ``init``
+        (which allocates)."""
+        if type(self).init is Layer.init:
+            return {}
+        params = self.init(np.random.default_rng(0))
+        return tree_map(lambda a: (tuple(np.shape(a)), np.asarray(a).dtype.str), params)
 
     def forward(self, params: Any, x: Any) -> tuple[np.ndarray, Any]:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must define forward(params, x)")

@@ -14,7 +14,7 @@ from purenn.layers._im2col import (
 from purenn.layers.base import Layer, shape_error
 from purenn.tree import readonly
 from purenn.validation import (
-    Rule, as_float_array, boolean, float_dtype, one_of, positive_int, positive_pair, to_int, to_pair,
+    Rule, array_size, as_float_array, boolean, float_dtype, one_of, positive_pair, to_int, to_pair,
 )
 
 CONV_INITIALIZERS = ("he", "glorot")
@@ -60,8 +60,8 @@ class Conv2D(Layer):
     ``dtype``: the params' dtype; inputs are converted to it (float32 keeps everything float32).
     """
 
-    in_channels: int = attrs.field(converter=to_int, validator=positive_int)
-    out_channels: int = attrs.field(converter=to_int, validator=positive_int)
+    in_channels: int = attrs.field(converter=to_int, validator=array_size)
+    out_channels: int = attrs.field(converter=to_int, validator=array_size)
     kernel_size: tuple[int, int] = attrs.field(converter=to_pair, validator=positive_pair)
     stride: tuple[int, int] = attrs.field(default=(1, 1), converter=to_pair, validator=positive_pair)
     padding: str | tuple[int, int] = attrs.field(
@@ -84,6 +84,16 @@ class Conv2D(Layer):
         if self.use_bias:
             params["b"] = readonly(np.zeros(self.out_channels, dtype=self.dtype))
         return params
+
+    def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """``init``'s shapes and dtypes without allocating (see :class:`~purenn.layers.base.Layer`)."""
+        kh, kw = self.kernel_size
+        shapes: dict[str, tuple[tuple[int, ...], str]] = {
+            "w": ((kh, kw, self.in_channels, self.out_channels), self.dtype)
+        }
+        if self.use_bias:
+            shapes["b"] = ((self.out_channels,), self.dtype)
+        return shapes
 
     def pads(self, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """Zero rows (top, bottom) and columns (left, right) added to a ``height x width`` input."""

@@ -10,7 +10,7 @@ import numpy as np
 from purenn.errors import ShapeError
 from purenn.layers.base import Layer, shape_error
 from purenn.tree import readonly
-from purenn.validation import as_float_array, boolean, float_dtype, one_of, positive_int, to_int
+from purenn.validation import array_size, as_float_array, boolean, float_dtype, one_of, to_int
 
 INITIALIZERS = ("uniform", "glorot", "he")
 
@@ -30,8 +30,8 @@ class Dense(Layer):
     ``dtype``: ``"float32"`` (default) or ``"float64"``; inputs are converted to the params' dtype.
     """
 
-    in_features: int = attrs.field(converter=to_int, validator=positive_int)
-    out_features: int = attrs.field(converter=to_int, validator=positive_int)
+    in_features: int = attrs.field(converter=to_int, validator=array_size)
+    out_features: int = attrs.field(converter=to_int, validator=array_size)
     initializer: str = attrs.field(default="glorot", validator=one_of(INITIALIZERS))
     use_bias: bool = attrs.field(default=True, validator=boolean)
     dtype: str = attrs.field(default="float32", validator=float_dtype)
@@ -52,6 +52,15 @@ class Dense(Layer):
         if self.use_bias:
             params["b"] = readonly(b.astype(self.dtype))
         return params
+
+    def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """``init``'s shapes and dtypes without allocating (see :class:`~purenn.layers.base.Layer`)."""
+        shapes: dict[str, tuple[tuple[int, ...], str]] = {
+            "w": ((self.in_features, self.out_features), self.dtype)
+        }
+        if self.use_bias:
+            shapes["b"] = ((self.out_features,), self.dtype)
+        return shapes
 
     def forward(self, params: dict[str, np.ndarray], x: Any) -> tuple[np.ndarray, np.ndarray]:
         try:

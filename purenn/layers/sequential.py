@@ -7,16 +7,25 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenn.errors import ShapeError
+from purenn.errors import ArgumentTypeError, ShapeError
 from purenn.layers.base import Layer
 from purenn.tree import tree_map
 
 
+def _is_layer(value: Any) -> bool:
+    return all(callable(getattr(value, m, None)) for m in ("init", "forward", "backward"))
+
+
 def _to_layers(value: Any) -> tuple[Layer, ...]:
+    if _is_layer(value) or isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ArgumentTypeError(
+            f"Sequential takes a list of layers, e.g. Sequential([Dense(2, 3), Tanh()]); "
+            f"got {value!r:.80}"
+        )
     layers = tuple(value)
     for i, layer in enumerate(layers):
-        if not all(callable(getattr(layer, m, None)) for m in ("init", "forward", "backward")):
-            raise TypeError(
+        if not _is_layer(layer):
+            raise ArgumentTypeError(
                 f"Sequential: item {i} ({layer!r}) is not a layer; a layer needs "
                 "init(rng), forward(params, x) and backward(params, cache, dy)"
             )
@@ -51,6 +60,15 @@ class Sequential(Layer):
     def init(self, rng: np.random.Generator) -> tuple[Any, ...]:
         streams = rng.spawn(len(self.layers))
         return tuple(layer.init(r) for layer, r in zip(self.layers, streams))
+
+    def param_shapes(self) -> tuple[Any, ...]:
+        """Each child's ``param_shapes()``, without allocating (see :class:`~purenn.layers.base.Layer`);
+        a child that has none (a layer not derived from ``Layer``) is described from its ``init``."""
+        return tuple(
+            layer.param_shapes() if callable(getattr(layer, "param_shapes", None))
+            else Layer.param_shapes(layer)
+            for layer in self.layers
+        )
 
     def forward(self, params: tuple[Any, ...], x: Any, rng: np.random.Generator | None = None):
         if not isinstance(params, (tuple, list)) or len(params) != len(self.layers):

@@ -8,25 +8,17 @@ seed and sample limit) is a :class:`purenn.recipes.runs.RunConfig`.
 
 from __future__ import annotations
 
-from typing import Any, Callable
 
 import attrs
-import numpy as np
 
 from purenn.layers import (
     Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape, Sequential, Tanh,
 )
-from purenn.losses import mse, softmax_cross_entropy
+from purenn.losses import LOSSES
 from purenn.optim.base import Optimizer
 from purenn.optim.optimizers import SGD, Adam
 from purenn.optim.schedules import CosineDecay
 from purenn.validation import one_of
-
-LOSSES: dict[str, Callable[[Any, Any], tuple[float, np.ndarray]]] = {
-    "mse": mse,
-    "softmax_cross_entropy": softmax_cross_entropy,
-}
-
 
 @attrs.frozen
 class Preset:

@@ -15,6 +15,7 @@ import attrs
 import numpy as np
 
 from purenn.errors import RecordError
+from purenn.io.environment import blas_thread_limit
 from purenn.io.records import make_record, params_digest
 from purenn.io.serialize import to_data
 from purenn.layers import Sequential
@@ -23,7 +24,9 @@ from purenn.optim.base import Optimizer
 from purenn.optim.optimizers import SGD
 from purenn.recipes.presets import LOSSES, PRESETS
 from purenn.training import History, fit
-from purenn.validation import Rule, non_negative_int, optional, positive_int, positive_number
+from purenn.validation import (
+    Rule, non_negative_int, optional, positive_int, positive_number, thread_count,
+)
 
 __all__ = [
     "RunConfig", "train_preset", "describe", "run_record", "config_from_record",
@@ -36,7 +39,9 @@ _known_preset = Rule(f"one of the presets {tuple(PRESETS)}", lambda v: isinstanc
 
 @attrs.frozen
 class RunConfig:
-    """One run of a preset: its overrides (``None`` keeps the preset's value), seed and limit."""
+    """One run of a preset: its overrides (``None`` keeps the preset's value), seed and limit,
+    and the number of BLAS threads (results differ between thread counts; ``None``: as the BLAS
+    is set up, which a recorded run should not leave open)."""
 
     preset: str = attrs.field(validator=_known_preset)
     seed: int = attrs.field(default=0, validator=non_negative_int)
@@ -45,6 +50,7 @@ class RunConfig:
     lr: float | None = attrs.field(default=None, validator=optional(positive_number))
     limit: int | None = attrs.field(default=None, validator=optional(positive_int))
     dataset: str = attrs.field(default="mnist", validator=Rule("a dataset name", lambda v: isinstance(v, str)))
+    threads: int | None = attrs.field(default=None, validator=optional(thread_count))
 
     def resolved(self) -> dict[str, Any]:
         """The settings actually used: the preset's, with this run's overrides applied."""
@@ -84,12 +90,13 @@ def train_preset(
         validation = (validation[0], one_hot(validation[1], 10))
     init_rng, train_rng = np.random.default_rng(config.seed).spawn(2)
     params = preset.model.init(init_rng)
-    params, history = fit(
-        preset.model, params, x_train, targets, loss=LOSSES[preset.loss], epochs=s["epochs"],
-        batch_size=s["batch_size"], shuffle=preset.shuffle, seed=train_rng,
-        validation=validation, callback=callback, on_batch=on_batch,
-        optimizer=config.optimizer(len(x_train)),
-    )
+    with blas_thread_limit(config.threads):
+        params, history = fit(
+            preset.model, params, x_train, targets, loss=LOSSES[preset.loss], epochs=s["epochs"],
+            batch_size=s["batch_size"], shuffle=preset.shuffle, seed=train_rng,
+            validation=validation, callback=callback, on_batch=on_batch,
+            optimizer=config.optimizer(len(x_train)),
+        )
     return preset.model, params, history
 
 

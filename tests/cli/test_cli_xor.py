@@ -4,6 +4,7 @@ examples/xor.py are tested in tests/recipes/test_xor.py."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,8 +63,8 @@ def test_xor_epochs_option():
 
 
 @pytest.mark.parametrize("args, match", [
-    (("--lr", "-1"), r"Invalid value for '--lr': must be greater than 0, got -1.0"),
-    (("--lr", "0"), r"Invalid value for '--lr': must be greater than 0, got 0.0"),
+    (("--lr", "-1"), r"Invalid value for '--lr': must be a positive number, got -1.0"),
+    (("--lr", "0"), r"Invalid value for '--lr': must be a positive number, got 0.0"),
     (("--epochs", "0"), r"Invalid value for '--epochs'"),
     (("--batch-size", "5"), r"Invalid value for '--batch-size'"),
 ])
@@ -98,12 +99,35 @@ def test_xor_sweep_count_and_seed_list_agree_with_training_each_seed():
     assert 0 in failed and 1 not in failed  # consistent with the single runs above
 
 
-def test_xor_help_mentions_the_success_rate():
+README = Path(__file__).resolve().parents[2] / "README.md"
+PROMISED_SOLVED = 65  # README and `purenn xor --help`: the network solves XOR from 65 of seeds 0-99
+
+
+def test_xor_help_and_readme_promise_65_of_100_seeds():
     result = runner.invoke(app, ["xor", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     text = " ".join(result.output.split())
-    assert re.search(r"succeeds for \d+ of the seeds 0-99", text), text
-    assert "--sweep" in text
+    m = re.search(r"succeeds for (\d+) of the seeds 0-99", text)
+    assert m, text
+    assert int(m.group(1)) == PROMISED_SOLVED
+    assert "--sweep 100" in text
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    assert re.findall(r"(\d+) of the seeds 0-99", readme) == [str(PROMISED_SOLVED)]
+
+
+def test_xor_sweep_100_solves_exactly_the_promised_65_seeds():
+    """The run README promises: ``purenn xor --sweep 100`` (deterministic: fixed seeds, no
+    shuffling) reports exactly 65 solved, and lists the other 35 seeds."""
+    result = run("--sweep", "100")
+    assert result.exit_code == 0, result.output
+    m = re.search(r"XOR solved for (\d+) of 100 seeds \(0-99\)\.", result.output)
+    assert m, result.output
+    assert int(m.group(1)) == PROMISED_SOLVED
+    listed = re.search(r"Not solved for seeds: ([\d,\s]+)", result.output)
+    assert listed, result.output
+    failed = [int(s) for s in re.findall(r"\d+", listed.group(1))]
+    assert len(failed) == 100 - PROMISED_SOLVED and failed == sorted(set(failed))
+    assert 0 in failed and 1 not in failed  # seed 0 fails, the default seed 1 solves it
 
 
 def test_app_lists_the_xor_command():

@@ -4,9 +4,11 @@ use is tested in test_serialize.py, the atomic writes under them in test_atomic.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
+import tracemalloc
 import zipfile
 from typing import Any
 
@@ -14,15 +16,19 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.lib import format as npy_format
 
 from purenn.io.checkpoints import (
     VERSION, Checkpoint, CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint,
 )
-from purenn.layers import Dense, Layer, Sequential, Tanh
+from purenn.io.serialize import record_registry
+from purenn.layers import (
+    GELU, AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Reshape,
+    Sequential, Sigmoid, Softmax, Tanh,
+)
 from purenn.tree import readonly, tree_leaves, tree_map
 
 from _models import Scale, mixed_model as _model
-
 
 
 def _trained(model: Layer, seed: int = 0) -> Any:
@@ -291,3 +297,176 @@ def test_checkpoint_save_failure_midway_keeps_old_file(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.ckpt"]
     _assert_identical(load_checkpoint(path)[1], old)
+
+
+# ---------------------------------------------------------------- declared sizes, before allocating
+
+
+def _layer_examples() -> dict[type, list[Layer]]:
+    """Every built-in layer class, built with valid arguments (several forms where params differ)."""
+    return {
+        Dense: [Dense(3, 2), Dense(4, 5, use_bias=False, dtype="float64"), Dense(1, 1, initializer="he")],
+        Conv2D: [Conv2D(3, 4, 3), Conv2D(1, 2, (2, 5), stride=2, padding="same", use_bias=False,
+                                          dtype="float64")],
+        Sequential: [Sequential([Dense(3, 2), Tanh(), Sequential([Dense(2, 2, dtype="float64")])]),
+                     Sequential([])],
+        Tanh: [Tanh()], Sigmoid: [Sigmoid()], ReLU: [ReLU()], LeakyReLU: [LeakyReLU(0.1)],
+        GELU: [GELU()], Softmax: [Softmax()], Flatten: [Flatten()], Reshape: [Reshape((2, 3))],
+        MaxPool2D: [MaxPool2D(2)], AvgPool2D: [AvgPool2D(3, stride=1)], Dropout: [Dropout(0.5)],
+    }
+
+
+def _init_shapes(params: Any) -> Any:
+    return tree_map(lambda a: (a.shape, a.dtype), params)
+
+
+def _as_dtypes(shapes: Any) -> Any:
+    if isinstance(shapes, tuple) and len(shapes) == 2 and isinstance(shapes[1], str):
+        return tuple(shapes[0]), np.dtype(shapes[1])
+    if isinstance(shapes, dict):
+        return {k: _as_dtypes(v) for k, v in shapes.items()}
+    return type(shapes)(_as_dtypes(v) for v in shapes)
+
+
+def test_param_shapes_agrees_with_init_for_every_builtin_layer():
+    examples = _layer_examples()
+    builtin = {cls for cls in record_registry().values() if issubclass(cls, Layer)}
+    assert set(examples) == builtin, "add an example of each new layer here"
+    for layers in examples.values():
+        for layer in layers:
+            assert _as_dtypes(layer.param_shapes()) == _init_shapes(layer.init(np.random.default_rng(0))), layer
+
+
+def test_param_shapes_of_a_custom_layer_come_from_its_init():
+    model = Sequential([Dense(4, 3, dtype="float64"), Scale(3)])  # Scale defines init only
+    assert _as_dtypes(model.param_shapes()) == _init_shapes(model.init(np.random.default_rng(0)))
+    assert _as_dtypes(Scale(5).param_shapes()) == {"g": ((5,), np.dtype("float64"))}
+
+
+def test_declared_sizes_disagreeing_with_the_file_are_refused_before_allocating(tmp_path, monkeypatch):
+    _saved(tmp_path)
+
+    def huge(size):
+        def edit(h):
+            h["model"]["fields"]["layers"][2]["fields"]["out_features"] = size
+            return h
+        return edit
+
+    # 10**12 (14.6 TiB as float32 weights) may be refused by Dense itself; the largest size
+    # Dense accepts (2**31 - 1: 96 GiB) must be refused by comparing the declared shapes
+    _rewrite(tmp_path / "good.ckpt", tmp_path / "huge.ckpt", header=huge(10**12))
+    _rewrite(tmp_path / "good.ckpt", tmp_path / "big.ckpt", header=huge(2**31 - 1))
+
+    def no_init(self, rng):
+        raise AssertionError("init called: loading would allocate what the model declares")
+
+    monkeypatch.setattr(Dense, "init", no_init)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=r"huge\.ckpt.*1000000000000"):
+            load_checkpoint(tmp_path / "huge.ckpt")
+        with pytest.raises(CheckpointError, match=r"big\.ckpt.*do not match the model.*"
+                                                  r"params\[2\]\['w'\] has shape \(12, 8\).*"
+                                                  r"declares shape \(12, 2147483647\)"):
+            load_checkpoint(tmp_path / "big.ckpt")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, peak
+    model, _ = load_checkpoint(tmp_path / "good.ckpt")  # the good one needs no init either
+    assert model == _model()
+
+
+def _npy_bytes(header: dict[str, Any], data: bytes) -> bytes:
+    buf = io.BytesIO()
+    npy_format.write_array_header_1_0(buf, header)
+    return buf.getvalue() + data
+
+
+def test_an_entry_declaring_more_data_than_it_holds_is_refused_before_reading(tmp_path):
+    model = Dense(1, 10**9, use_bias=False)  # declares what the forged entry claims
+    good = tmp_path / "good.ckpt"
+    save_checkpoint(good, Dense(1, 2, use_bias=False), Dense(1, 2, use_bias=False).init(np.random.default_rng(0)))
+    with np.load(good) as z:
+        header = json.loads(str(z["purenn"][()]))
+    header["model"]["fields"]["out_features"] = 10**9
+    header["params"]["dict"][0][1]["shape"] = [1, 10**9]
+    with zipfile.ZipFile(tmp_path / "forged.ckpt", "w") as zf:
+        zf.writestr("purenn.npy", _npy_bytes(
+            {"descr": "<U%d" % len(json.dumps(header)), "fortran_order": False, "shape": ()},
+            json.dumps(header).encode("utf-32-le")))
+        zf.writestr("param/0.npy", _npy_bytes(
+            {"descr": "<f4", "fortran_order": False, "shape": (1, 10**9)}, b"\0" * 8))
+    assert model.param_shapes()["w"][0] == (1, 10**9)
+    with pytest.raises(CheckpointError, match=r"forged\.ckpt.*'param/0' declares shape \(1, 1000000000\).*"
+                                              r"4000000000 bytes.*holds 8 bytes"):
+        load_checkpoint(tmp_path / "forged.ckpt")
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": "Dense", "fields": {"in_features": 2, "out_features": 2}}
+    for _ in range(depth):
+        data = {"type": "Sequential", "fields": {"layers": [data]}}
+    return data
+
+
+def test_deeply_nested_models_are_refused_not_a_recursion_error(tmp_path):
+    _saved(tmp_path)
+    _rewrite(tmp_path / "good.ckpt", tmp_path / "deep.ckpt",
+             header=lambda h: {**h, "model": _nested(300)})
+    with pytest.raises(CheckpointError, match=r"deep\.ckpt.*nested more than 100 levels"):
+        load_checkpoint(tmp_path / "deep.ckpt")
+    # a header far deeper than Python's own recursion limit
+    deep_json = "[" * 100_000 + "]" * 100_000
+    _rewrite(tmp_path / "good.ckpt", tmp_path / "deeper.ckpt", header=lambda h: {**h, "model": []})
+    with np.load(tmp_path / "deeper.ckpt") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["purenn"] = np.array(json.dumps(json.loads(str(arrays["purenn"][()]))).replace("[]", deep_json, 1))
+    with open(tmp_path / "deeper.ckpt", "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(CheckpointError, match=r"deeper\.ckpt.*not valid JSON"):
+        load_checkpoint(tmp_path / "deeper.ckpt")
+
+
+def test_saving_refuses_what_loading_would_refuse(tmp_path):
+    deep = Dense(2, 2)
+    for _ in range(60):  # 120 levels of JSON
+        deep = Sequential([deep])
+    with pytest.raises(CheckpointError, match="nested more than 100 levels"):
+        save_checkpoint(tmp_path / "deep.ckpt", deep, deep.init(np.random.default_rng(0)))
+    assert not os.listdir(tmp_path)
+    ok = Dense(2, 2)
+    for _ in range(40):
+        ok = Sequential([ok])
+    params = _trained(ok)
+    save_checkpoint(tmp_path / "ok.ckpt", ok, params)
+    model, back = load_checkpoint(tmp_path / "ok.ckpt")
+    assert model == ok
+    _assert_identical(back, params)
+
+
+def test_non_npy_members_and_other_compressions_are_refused(tmp_path):
+    _saved(tmp_path)
+    with zipfile.ZipFile(tmp_path / "good.ckpt") as src, \
+            zipfile.ZipFile(tmp_path / "extra.ckpt", "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        dst.writestr("notes.txt", "hello")
+    with pytest.raises(CheckpointError, match=r"extra\.ckpt.*'notes\.txt' cannot be read"):
+        load_checkpoint(tmp_path / "extra.ckpt")
+    with zipfile.ZipFile(tmp_path / "good.ckpt") as src, \
+            zipfile.ZipFile(tmp_path / "bz.ckpt", "w", compression=zipfile.ZIP_BZIP2) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    with pytest.raises(CheckpointError, match=r"bz\.ckpt.*packed in a way np\.savez never writes"):
+        load_checkpoint(tmp_path / "bz.ckpt")
+
+
+def test_compressed_checkpoints_load(tmp_path):
+    model, params, _ = _saved(tmp_path)
+    with np.load(tmp_path / "good.ckpt") as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez_compressed(tmp_path / "small.npz", **arrays)
+    model2, params2 = load_checkpoint(tmp_path / "small.npz")
+    assert model2 == model
+    _assert_identical(params2, params)

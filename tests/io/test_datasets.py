@@ -1,6 +1,7 @@
 """Datasets (purenn.io.datasets) and the IDX reader under them (purenn.io.idx): reading IDX files,
-loading a folder, where files are looked for, downloading (offline, from local mirrors) and the
-real MNIST files."""
+loading a folder, where files are looked for, an explicit folder that does not exist, loading some
+splits only, telling a file of another dataset from a damaged one, labels and empty splits,
+downloading (offline, from local mirrors) and the real MNIST and Fashion-MNIST files."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import gzip
 import hashlib
 import io
 import os
+import pickle
 import re
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -19,10 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from purenn.errors import ArgumentError, ArgumentTypeError
 from purenn.io import datasets as data
 from purenn.io.datasets import (
-    DATASETS, FILES, DataError, DatasetNotFoundError, DatasetSpec, DownloadError, fetch_file,
-    load_idx_dataset, load_mnist, read_idx, search_dirs,
+    DATASETS, FILES, ChecksumError, DataError, DatasetNotFoundError, DatasetSpec, DownloadError,
+    WrongDatasetError, download_dataset, fetch_file, load_idx_dataset, load_mnist, read_idx,
+    search_dirs,
 )
 
 from _mnist import real_mnist_root, requires_mnist
@@ -228,13 +233,19 @@ def test_cache_defaults_to_home_dot_cache(env, monkeypatch):
 def test_explicit_dir_is_the_only_place_looked(env, monkeypatch):
     write_dataset(env / "envdata" / "mnist")
     monkeypatch.setenv("PURENN_DATA", str(env / "envdata"))
+    (env / "empty").mkdir()
     with pytest.raises(DatasetNotFoundError) as info:
         load_mnist(env / "empty", download=False)
-    message = str(info.value)
-    for needed in [*FILES.values(), str(env / "empty" / "mnist"), "PURENN_DATA", "--data-dir",
-                   "download=False"]:
+    message, hint = info.value.message, info.value.hint
+    for needed in [*FILES.values(), str(env / "empty" / "mnist"), "PURENN_DATA",
+                   "downloading is turned off"]:
         assert needed in message
     assert str(env / "envdata") not in message
+    # the message is neutral (the CLI prints it with its own advice); Python advice is the hint
+    for python_only in ("data_dir=", "download=", "--data-dir"):
+        assert python_only not in message
+    assert "download=True" in hint and "data_dir=<root>" in hint
+    assert str(info.value) == f"{message}; {hint}"
 
 
 def test_not_found_lists_env_and_cache_and_where_download_goes(env, monkeypatch):
@@ -246,12 +257,13 @@ def test_not_found_lists_env_and_cache_and_where_download_goes(env, monkeypatch)
 
 
 def test_unknown_dataset_and_checksum_mismatch(env):
-    with pytest.raises(ValueError, match="dataset='kmnist' is not known; choose one of"):
+    with pytest.raises(ArgumentError, match="dataset='kmnist' is not known; choose one of"):
         load_mnist(env, dataset="kmnist")
     write_dataset(env / "mnist")
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: SHA-256 is [0-9a-f]{64}, "
-                                        r"expected 440fcabf.* verify=False"):
+    with pytest.raises(ChecksumError, match=r"train-images-idx3-ubyte.gz: SHA-256 is [0-9a-f]{64}, "
+                                            r"expected 440fcabf.* verify=False") as info:
         load_mnist(env, download=False)
+    assert "verify=False" not in info.value.message and "verify=False" in info.value.hint
 
 
 # ---------------------------------------------------------------- downloading (offline)
@@ -330,7 +342,8 @@ def test_load_downloads_into_the_cache_not_into_purenn_data(env, fake_mnist, mon
     mirror, arrays = fake_mnist
     (env / "shared").mkdir()
     monkeypatch.setenv("PURENN_DATA", str(env / "shared"))
-    ds = load_mnist()
+    assert not (env / "xdg").exists()
+    ds = load_mnist()   # the default cache (and its parents) is created on demand
     cache = env / "xdg" / "purenn" / "mnist"
     assert ds.directory == cache and sorted(os.listdir(cache)) == sorted(FILES.values())
     for name in FILES.values():
@@ -361,6 +374,239 @@ def test_offline_download_error_explains_what_to_do(env, fake_mnist, monkeypatch
     assert not any(p.is_file() for p in (env / "xdg").rglob("*"))
 
 
+def serve(mirror: Path) -> FakeWeb:
+    """A FakeWeb serving every file of ``mirror`` at its file:// URL (as fake_mnist registers)."""
+    return FakeWeb({mirror.as_uri() + "/" + p.name: p.read_bytes() for p in mirror.iterdir()})
+
+
+def tree(root: Path) -> list[str]:
+    """Every path under ``root``, relative, sorted (to show that nothing was created)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+# ---------------------------------------------------------------- an explicit folder must exist
+
+@pytest.mark.parametrize("download", [True, False])
+def test_mistyped_data_dir_is_an_error_and_nothing_is_created(env, fake_mnist, download):
+    mirror, _ = fake_mnist
+    web, before = serve(mirror), tree(env)
+    typo = env / "dtaa" / "x"
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_mnist(typo, download=download, opener=web)
+    assert f"the data folder {typo} does not exist" in info.value.message
+    assert "PURENN_DATA" in info.value.message and FILES["train_images"] in info.value.message
+    assert "data_dir=" not in info.value.message and "data_dir=None" in info.value.hint
+    assert web.requested == []              # nothing downloaded ...
+    assert tree(env) == before              # ... and no folder created, not even the cache
+
+
+def test_data_dir_that_is_a_file_is_an_error(env, fake_mnist):
+    mirror, _ = fake_mnist
+    (env / "notes.txt").write_text("hello")
+    with pytest.raises(DatasetNotFoundError, match=r"notes.txt is not a folder"):
+        load_mnist(env / "notes.txt", opener=serve(mirror))
+    assert (env / "notes.txt").read_text() == "hello"
+
+
+def test_existing_data_dir_gets_its_dataset_folder(env, fake_mnist):
+    mirror, _ = fake_mnist
+    (env / "mine").mkdir()
+    ds = load_mnist(env / "mine", opener=serve(mirror))
+    assert ds.directory == env / "mine" / "mnist"
+    assert sorted(os.listdir(env / "mine" / "mnist")) == sorted(FILES.values())
+
+
+def test_download_into_a_folder_whose_parent_is_missing_creates_nothing(tmp_path, fake_mnist):
+    mirror, _ = fake_mnist
+    with pytest.raises(DownloadError, match=r"its parent folder .*typo does not exist"):
+        download_dataset("mnist", tmp_path / "typo" / "mnist", opener=serve(mirror))
+    assert not (tmp_path / "typo").exists()
+
+
+def test_load_idx_dataset_of_a_missing_folder(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=re.escape(str(tmp_path / "nope"))
+                       + ": the folder does not exist"):
+        load_idx_dataset(tmp_path / "nope")
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- loading some splits only
+
+TEST_FILES = [FILES["test_images"], FILES["test_labels"]]
+
+
+def test_test_split_only_downloads_only_the_test_files(env, fake_mnist):
+    mirror, arrays = fake_mnist
+    (env / "mine").mkdir()
+    web = serve(mirror)
+    ds = load_mnist(env / "mine", splits=("test",), opener=web)
+    assert ds.train is None and ds.test is not None
+    np.testing.assert_array_equal(ds.test.images * np.float32(255),
+                                  arrays["test_images"].reshape(3, 12))
+    assert sorted(os.listdir(env / "mine" / "mnist")) == sorted(TEST_FILES)
+    assert {url.rsplit("/", 1)[1] for url in web.requested} == set(TEST_FILES)
+
+
+def test_test_split_only_needs_and_verifies_only_the_test_files(env, fake_mnist):
+    mirror, _ = fake_mnist
+    folder = env / "d" / "mnist"
+    folder.mkdir(parents=True)
+    for name in TEST_FILES:
+        shutil.copy(mirror / name, folder / name)
+    assert load_mnist(env / "d", splits=("test",), download=False).test.labels[0] == 9
+    (folder / FILES["train_images"]).write_bytes(b"garbage, never read")
+    shutil.copy(mirror / FILES["train_labels"], folder)
+    ds = load_mnist(env / "d", splits=["test"], download=False)
+    assert ds.train is None and len(ds.test) == 3
+    with pytest.raises(ChecksumError):      # all splits: the garbage is checked and refused
+        load_mnist(env / "d", download=False)
+
+
+def test_train_split_only_leaves_test_none(tmp_path):
+    write_dataset(tmp_path, n_test=0)       # an empty test split is never read
+    ds = load_idx_dataset(tmp_path, splits=("train",))
+    assert ds.test is None and len(ds.train) == 5
+
+
+def test_not_found_names_only_the_files_of_the_splits_asked_for(env):
+    (env / "empty").mkdir()
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_mnist(env / "empty", splits=("test",), download=False)
+    assert all(name in info.value.message for name in TEST_FILES)
+    assert "train-" not in info.value.message
+
+
+def test_splits_in_any_order_load_both(tmp_path):
+    write_dataset(tmp_path)
+    ds = load_idx_dataset(tmp_path, splits=("test", "train", "test"))
+    assert len(ds.train) == 5 and len(ds.test) == 3
+
+
+@pytest.mark.parametrize("splits, error", [
+    ("test", ArgumentTypeError), (("test", 1), ArgumentTypeError), ((), ArgumentError),
+    (("validation",), ArgumentError),
+])
+def test_bad_splits_are_refused_by_name(env, splits, error):
+    write_dataset(env / "mnist")
+    for load in (lambda: load_mnist(env, splits=splits, download=False),
+                 lambda: load_idx_dataset(env / "mnist", splits=splits)):
+        with pytest.raises(error, match=r"`splits` must be a non-empty tuple of split names "
+                                        r"from \('train', 'test'\)"):
+            load()
+
+
+# ---------------------------------------------------------------- another dataset, or damaged
+
+@pytest.fixture
+def two_datasets(tmp_path, monkeypatch):
+    """Two known datasets, "alpha" and "beta" (labels 1 and 2), each in its own folder."""
+    specs = {}
+    for name, marker in (("alpha", 1), ("beta", 2)):
+        write_dataset(tmp_path / name, marker=marker, rng_seed=marker)
+        sha = {n: hashlib.sha256((tmp_path / name / n).read_bytes()).hexdigest()
+               for n in FILES.values()}
+        specs[name] = DatasetSpec(name, sha, ())
+    monkeypatch.setattr(data, "DATASETS", specs)
+    return tmp_path
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_files_of_another_known_dataset_are_named_as_such(two_datasets):
+    beta = two_datasets / "beta"
+    before = contents(beta)
+    with pytest.raises(WrongDatasetError) as info:
+        load_mnist(beta, dataset="alpha")
+    e = info.value
+    assert (e.path, e.requested, e.actual, e.actual_file) == (
+        beta / FILES["train_images"], "alpha", "beta", FILES["train_images"])
+    assert "from the beta dataset" in e.message and "not from alpha" in e.message
+    assert "dataset='beta'" in e.hint and "dataset=" not in e.message
+    assert "delet" not in str(e).lower() and "damaged" not in str(e).lower()
+    assert isinstance(e, DataError) and not isinstance(e, ChecksumError)
+    assert contents(beta) == before        # nothing deleted, replaced or added
+    assert load_mnist(beta, dataset="beta").train.labels[0] == 2
+
+
+def test_one_file_of_another_dataset_under_another_name(two_datasets):
+    alpha = two_datasets / "alpha"
+    shutil.copy(two_datasets / "beta" / FILES["train_labels"], alpha / FILES["test_labels"])
+    with pytest.raises(WrongDatasetError, match=re.escape(
+            f"{alpha / FILES['test_labels']}: this file is from the beta dataset, not from "
+            f"alpha (the dataset asked for): its SHA-256 matches beta's {FILES['train_labels']}")):
+        load_mnist(alpha, dataset="alpha", splits=("test",))
+
+
+def test_damaged_file_is_a_checksum_error_with_both_digests(two_datasets):
+    alpha = two_datasets / "alpha"
+    path = alpha / FILES["test_labels"]
+    path.write_bytes(path.read_bytes()[:-1] + b"\xff")
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(ChecksumError) as info:
+        load_mnist(alpha, dataset="alpha")
+    e = info.value
+    assert (e.path, e.dataset, e.actual) == (path, "alpha", actual)
+    assert e.expected == data.DATASETS["alpha"].sha256[FILES["test_labels"]]
+    assert e.expected in e.message and actual in e.message and "damaged" in e.message
+    assert "verify=False" in e.hint and "verify" not in e.message
+
+
+def test_data_errors_survive_pickling(tmp_path):
+    """Errors cross process boundaries (multiprocessing) with their attributes."""
+    for error in (WrongDatasetError(tmp_path / "f.gz", "mnist", "fashion-mnist", "f.gz"),
+                  ChecksumError(tmp_path / "f.gz", "mnist", "a" * 64, "b" * 64)):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and vars(copy) == vars(error)
+        assert str(copy) == str(error)
+
+
+# ---------------------------------------------------------------- labels and sizes
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gz", "raw"])
+def test_label_out_of_range_names_file_index_and_value(env, gz):
+    write_dataset(env / "mnist", gz=gz)
+    labels = env / "mnist" / FILES["train_labels"]
+    labels = labels if gz else labels.with_suffix("")
+    write(labels, idx_bytes(np.array([1, 2, 200, 3, 250], np.uint8)))
+    # raw files are never SHA-verified (load_mnist verifies only .gz), so this is what catches them
+    load = (lambda: load_idx_dataset(env / "mnist")) if gz else (
+        lambda: load_mnist(env, download=False))
+    with pytest.raises(DataError, match=re.escape(f"{labels}: label 200 at index 2 is outside "
+                                                  f"[0, 10) (2 of 5 labels are)")):
+        load()
+
+
+def test_num_classes_bounds_the_labels(tmp_path):
+    write_dataset(tmp_path, marker=4)
+    assert load_idx_dataset(tmp_path, num_classes=5).num_classes == 5
+    with pytest.raises(DataError, match=r"label 4 at index 0 is outside \[0, 4\)") as info:
+        load_idx_dataset(tmp_path, num_classes=4)
+    assert "num_classes=N" in info.value.hint and "num_classes=" not in info.value.message
+    for bad in (0, -1, 2.5, "10"):
+        with pytest.raises(ArgumentError, match="`num_classes` must be a positive integer"):
+            load_idx_dataset(tmp_path, num_classes=bad)
+
+
+def test_dataset_spec_gives_the_number_of_classes(env, fake_mnist, monkeypatch):
+    mirror, _ = fake_mnist   # labels are all 9
+    assert DATASETS["mnist"].num_classes == 10 and load_mnist().num_classes == 10
+    spec = DATASETS["mnist"]
+    monkeypatch.setitem(DATASETS, "mnist", DatasetSpec("mnist", spec.sha256, spec.mirrors, 9))
+    with pytest.raises(DataError, match=r"label 9 at index 0 is outside \[0, 9\)"):
+        load_mnist(download=False)
+    with pytest.raises(ArgumentError, match="`num_classes` must be a positive integer"):
+        DatasetSpec("x", {}, (), num_classes=0)
+
+
+def test_empty_split_is_refused_at_load_time(tmp_path):
+    write_dataset(tmp_path, n_test=0)
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz and .*"
+                                        r"t10k-labels-idx1-ubyte.gz hold 0 samples"):
+        load_idx_dataset(tmp_path)
+
+
 # ---------------------------------------------------------------- the real MNIST files
 
 @pytest.fixture(scope="session")
@@ -386,3 +632,46 @@ def test_real_mnist_labels_and_means(mnist):
     assert mnist.train.labels[0] == 5 and mnist.test.labels[0] == 7
     assert mnist.train.images.mean(dtype=np.float64) * 255 == pytest.approx(33.318, abs=5e-4)
     assert mnist.test.images.mean(dtype=np.float64) * 255 == pytest.approx(33.791, abs=5e-4)
+
+
+# ---------------------------------------------------------------- the real Fashion-MNIST files
+
+def real_file(dataset: str, role: str) -> Path | None:
+    """The real ``<PURENN_DATA>/<dataset>/`` file of ``role`` (gzipped, as upstream), if there."""
+    root = os.environ.get("PURENN_DATA")
+    path = Path(root) / dataset / FILES[role] if root else None
+    return path if path is not None and path.is_file() else None
+
+
+def requires_files(*wanted: tuple[str, str]):
+    missing = [f"{d}/{FILES[role]}" for d, role in wanted if real_file(d, role) is None]
+    return pytest.mark.skipif(bool(missing), reason="needs the real files in $PURENN_DATA: "
+                              + ", ".join(missing))
+
+
+@requires_files(("fashion-mnist", "test_labels"), ("mnist", "test_images"))
+def test_real_fashion_labels_among_mnist_files_are_named(tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    shutil.copy(real_file("mnist", "test_images"), folder)
+    shutil.copy(real_file("fashion-mnist", "test_labels"), folder)
+    with pytest.raises(WrongDatasetError) as info:
+        load_mnist(tmp_path, splits=("test",), download=False)
+    e = info.value
+    assert (e.path, e.requested, e.actual) == (folder / FILES["test_labels"], "mnist",
+                                               "fashion-mnist")
+    assert "delet" not in str(e).lower() and "dataset='fashion-mnist'" in e.hint
+
+
+@requires_files(*[("fashion-mnist", role) for role in FILES])
+def test_real_fashion_folder_loaded_as_mnist_is_named(monkeypatch):
+    """The issue's reproduction: a Fashion-MNIST folder given without dataset="fashion-mnist"."""
+    monkeypatch.setattr(data, "_urlopen", lambda url: pytest.fail(f"download of {url}"))
+    folder = Path(os.environ["PURENN_DATA"]) / "fashion-mnist"
+    with pytest.raises(WrongDatasetError) as info:
+        load_mnist(folder, download=False)
+    assert info.value.actual == "fashion-mnist" and info.value.requested == "mnist"
+    assert info.value.path.parent == folder
+    ds = load_mnist(folder, dataset="fashion-mnist", splits=("test",), download=False)
+    assert ds.train is None and ds.test.labels[0] == 9
+    np.testing.assert_array_equal(np.bincount(ds.test.labels), [1000] * 10)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import importlib.metadata
 import json
 import os
-import platform
 import re
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -15,12 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import purenn
-from purenn.layers import Dense, Sequential, Tanh
+import purenn.io.records as records
 from purenn.io.records import (
-    RECORD_FORMAT, REQUIRED_KEYS, RecordError, environment, make_record, params_digest,
-    read_record, write_record,
+    RECORD_FORMAT, REQUIRED_KEYS, RecordError, check_record, environment, make_record,
+    params_digest, read_record, write_record,
 )
+from purenn.io.serialize import to_data
+from purenn.layers import Conv2D, Dense, Sequential, Tanh
+from purenn.optim import SGD
+from purenn.recipes.runs import RunConfig, run_record, train_preset
 from purenn.tree import tree_map
 
 
@@ -50,6 +55,61 @@ def test_digest_is_sha256_of_the_documented_byte_layout():
     payload = (b"purenn.params_digest/1\0" + structure.encode() + struct.pack("<2d", -0.0, 1.5)
                + struct.pack("<6f", *w[0], *w[1]) + struct.pack("<q", 3))
     assert params_digest(params) == hashlib.sha256(payload).hexdigest()
+
+
+_DTYPES = ["<f4", ">f4", "<f8", ">f8", "<f2", "<i4", ">i8", "|u1", "|i1", "|b1", "<c8", ">c16"]
+
+
+@st.composite
+def _trees_and_hashed_parts(draw, depth=0):
+    """A params tree, built together with what the documented layout hashes for it: its outline
+    (dict keys sorted, tuple and list told apart, leaves as little-endian dtype and shape) and
+    each leaf's little-endian C-order bytes, in that order."""
+    kind = draw(st.sampled_from(["leaf"] if depth >= 3 else ["leaf", "dict", "tuple", "list"]))
+    if kind == "leaf":
+        dtype = np.dtype(draw(st.sampled_from(_DTYPES)))
+        a = draw(hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)))
+        if draw(st.booleans()) and a.ndim == 2:
+            a = np.asfortranarray(a)
+        little = a.astype(dtype.newbyteorder("<"))
+        raw = little.tobytes(order="C") if little.flags.c_contiguous else np.ascontiguousarray(little).tobytes()
+        return a, {"dtype": little.dtype.str, "shape": list(a.shape)}, [raw]
+    if kind == "dict":
+        keys = draw(st.lists(st.text(max_size=3), max_size=3, unique=True))
+        children = {k: draw(_trees_and_hashed_parts(depth + 1)) for k in keys}
+        tree = {k: children[k][0] for k in keys}  # insertion order as drawn
+        ordered = sorted(keys)
+        return (tree, {"dict": [[k, children[k][1]] for k in ordered]},
+                [b for k in ordered for b in children[k][2]])
+    items = draw(st.lists(_trees_and_hashed_parts(depth + 1), max_size=3))
+    tree = [t for t, _, _ in items]
+    return ((tuple(tree) if kind == "tuple" else tree), {kind: [o for _, o, _ in items]},
+            [b for _, _, bs in items for b in bs])
+
+
+@settings(max_examples=100, deadline=None)
+@given(case=_trees_and_hashed_parts())
+def test_digest_is_an_independent_sha256_of_every_leaf(case):
+    tree, outline, leaf_bytes = case
+    h = hashlib.sha256(b"purenn.params_digest/1\0")
+    h.update(json.dumps(outline, sort_keys=True, separators=(",", ":")).encode())
+    for raw in leaf_bytes:  # a digest that skipped, reordered or truncated one would differ
+        h.update(raw)
+    assert params_digest(tree) == h.hexdigest()
+
+
+def test_digest_of_a_real_models_params_covers_every_leaf():
+    params = Sequential([Conv2D(1, 2, 2), Tanh(), Dense(3, 2, dtype="float64")]).init(np.random.default_rng(0))
+    outline = ('{"tuple":[{"dict":[["b",{"dtype":"<f4","shape":[2]}],["w",{"dtype":"<f4","shape":[2,2,1,2]}]]},'
+               '{"dict":[]},'
+               '{"dict":[["b",{"dtype":"<f8","shape":[2]}],["w",{"dtype":"<f8","shape":[3,2]}]]}]}')
+    conv, _, dense = params
+    payload = b"".join([
+        struct.pack("<2f", *conv["b"].tolist()), struct.pack("<8f", *conv["w"].ravel().tolist()),
+        struct.pack("<2d", *dense["b"].tolist()), struct.pack("<6d", *dense["w"].ravel().tolist()),
+    ])
+    expected = hashlib.sha256(b"purenn.params_digest/1\0" + outline.encode() + payload).hexdigest()
+    assert params_digest(params) == expected
 
 
 def test_digest_ignores_layout_and_dict_order():
@@ -99,22 +159,36 @@ def test_digest_refuses_non_numeric():
 # ---------------------------------------------------------------- environment
 
 
-def test_environment():
+def test_environment_reports_independently_obtained_versions():
     env = environment()
-    assert env["python"] == platform.python_version()
-    assert env["numpy"] == np.__version__
-    assert env["purenn"] == purenn.__version__
-    assert env["platform"]
-    json.dumps(env)
+    assert env["python"] == "{}.{}.{}".format(*sys.version_info[:3])
+    assert env["numpy"] == importlib.metadata.version("numpy")  # the installed distribution
+    assert env["purenn"] == importlib.metadata.version("purenn")
+    uname = os.uname()
+    assert uname.sysname in env["platform"] and uname.release in env["platform"]
+    assert uname.machine in env["platform"]
+    assert json.loads(json.dumps(env)) == env
 
 
 # ---------------------------------------------------------------- record files
 
 
+_CONFIG = {
+    "run": {"preset": "mlp", "seed": 42, "epochs": 2, "batch_size": None, "lr": None,
+            "limit": 500, "dataset": "mnist"},
+    "resolved": {"preset": "mlp", "dataset": "mnist", "seed": 42, "limit": 500, "epochs": 2,
+                 "batch_size": 128, "lr": 0.002, "loss": "softmax_cross_entropy",
+                 "optimizer": "adam", "shuffle": True},
+    "model": to_data(Sequential([Dense(784, 10)])),
+    "update": to_data(SGD(0.1)),
+    "train_samples": 500,
+}
+
+
 def _record(**extra):
     return make_record(
-        config={"model": "mlp", "lr": 0.1, "epochs": 2}, seed=42, digest=params_digest(_params()),
-        history=[{"epoch": 1, "loss": np.float32(0.5)}, {"epoch": 2, "loss": float("nan")}],
+        config=copy.deepcopy(_CONFIG), seed=42, digest=params_digest(_params()),
+        history=[{"epoch": 1, "epochs": 2, "loss": np.float32(0.5)}, {"epoch": 2, "loss": float("nan")}],
         metrics={"test_accuracy": np.float64(0.97), "confusion": np.eye(2, dtype=np.int64)},
         **extra,
     )
@@ -132,7 +206,7 @@ def test_write_read_round_trip(tmp_path):
     assert back["format"] == RECORD_FORMAT and back["seed"] == 42 and back["note"] == "hello"
     assert back["digest"] == record["digest"]
     assert back["versions"] == environment()
-    assert back["history"][0] == {"epoch": 1, "loss": 0.5}
+    assert back["history"][0] == {"epoch": 1, "epochs": 2, "loss": 0.5}
     assert np.isnan(back["history"][1]["loss"])
     assert back["metrics"] == {"test_accuracy": 0.97, "confusion": [[1, 0], [0, 1]]}
     assert os.listdir(tmp_path) == ["run.json"]
@@ -159,19 +233,141 @@ def test_read_errors(tmp_path):
         read_record(bad)
 
 
-@pytest.mark.parametrize("key, value, should", [
-    ("seed", "42", "an integer"),
-    ("seed", True, "an integer"),
-    ("digest", "abc", "64 lowercase hex"),
-    ("config", [1], "a JSON object"),
-    ("history", {}, "a list"),
-    ("metrics", 3, "a JSON object"),
-])
-def test_write_refuses_bad_fields(tmp_path, key, value, should):
-    record = {**_record(), key: value}
-    with pytest.raises(RecordError, match=rf"`{key}` must be {should}"):
+def _set(record, path, value):
+    """A copy of ``record`` with the value at dotted ``path`` (``history.0.loss``) replaced."""
+    record = copy.deepcopy(record)
+    *parents, last = path.split(".")
+    node = record
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[int(last) if isinstance(node, list) else last] = value
+    return record
+
+
+# (dotted path, a bad value, the message's "must be ...", how the value is shown)
+BAD_FIELDS = [
+    ("seed", "42", "a non-negative integer", "'42' of type str"),
+    ("seed", True, "a non-negative integer", "True of type bool"),
+    ("seed", -1, "a non-negative integer", "-1 of type int"),
+    ("digest", "abc", r"64 lowercase hex characters \(params_digest\)", "'abc' of type str"),
+    ("config", [1], "a JSON object", r"\[1\]"),
+    ("history", {}, "a list", r"\{\}"),
+    ("history.0", 3, "a JSON object", "3"),
+    ("history.0.loss", "low", "a number", "'low' of type str"),
+    ("metrics", 3, "a JSON object", "3"),
+    ("metrics.test_accuracy", "97%", "a number", "'97%' of type str"),
+    ("versions", "new", "a JSON object", "'new'"),
+    ("config.train_samples", "500", "a non-negative integer", "'500' of type str"),
+    ("config.train_samples", None, "a non-negative integer", "None"),
+    ("config.train_samples", [500], "a non-negative integer", r"\[500\] of type list"),
+    ("config.train_samples", 5.0, "a non-negative integer", "5.0 of type float"),
+    ("config.run", "mlp", "a JSON object", "'mlp'"),
+    ("config.run.epochs", "2", "a positive integer or None", "'2' of type str"),
+    ("config.run.lr", 10**400, "a positive number or None", "1000.* of type int"),
+    ("config.run.dataset", 7, "a string", "7 of type int"),
+    ("config.resolved.shuffle", "yes", "True or False", "'yes' of type str"),
+    ("config.resolved.batch_size", 0, "a positive integer", "0 of type int"),
+    ("config.model", "mlp", "a JSON object", "'mlp'"),
+    ("config.update", None, "a JSON object", "None"),
+]
+
+
+@pytest.mark.parametrize("path, value, should, shown", BAD_FIELDS)
+def test_write_and_read_refuse_bad_fields_naming_path_type_and_value(tmp_path, path, value, should, shown):
+    record = _set(_record(), path, value)
+    message = rf"`{re.escape(path.replace('.0', '[0]'))}` must be {should}, got {shown}"
+    with pytest.raises(RecordError, match=rf"r\.json.*{message}"):
         write_record(tmp_path / "r.json", record)
     assert not os.listdir(tmp_path)
+    (tmp_path / "r.json").write_text(json.dumps(record, default=lambda v: v.tolist()))
+    with pytest.raises(RecordError, match=rf"r\.json.*{message}"):
+        read_record(tmp_path / "r.json")
+    with pytest.raises(RecordError, match=message):
+        check_record(json.loads((tmp_path / "r.json").read_text()))
+
+
+def test_a_run_needs_its_preset():
+    record = _record()
+    del record["config"]["run"]["preset"]
+    with pytest.raises(RecordError, match=r"`config\.run` lacks required key\(s\) \['preset'\]"):
+        check_record(record)
+
+
+def test_optional_fields_may_be_absent_and_extra_keys_are_kept(tmp_path):
+    record = make_record(config={}, seed=0, digest="0" * 64, note={"anything": [1, "x"]})
+    del record["versions"], record["history"], record["metrics"]
+    write_record(tmp_path / "r.json", record)
+    assert read_record(tmp_path / "r.json") == record
+
+
+@pytest.mark.parametrize("path, value, other", [
+    ("seed", 99, "config.run.seed"),
+    ("config.run.seed", 99, "seed"),
+    ("config.resolved.seed", 99, "config.run.seed"),
+    ("config.resolved.preset", "cnn", "config.run.preset"),
+    ("config.run.dataset", "fashion-mnist", "config.resolved.dataset"),
+    ("config.run.limit", None, "config.resolved.limit"),
+    ("config.run.epochs", 3, "config.resolved.epochs"),
+    ("config.run.lr", 0.5, "config.resolved.lr"),
+])
+def test_copies_of_one_setting_must_agree(tmp_path, path, value, other):
+    record = _set(_record(), path, value)
+    text = json.dumps(record, default=lambda v: v.tolist())
+    (tmp_path / "r.json").write_text(text)
+    with pytest.raises(RecordError, match="must agree") as info:
+        read_record(tmp_path / "r.json")
+    message = info.value.message
+    assert f"`{path}`" in message and f"`{other}`" in message, message
+    assert repr(value) in message and repr(_lookup(record, other)) in message, message
+    with pytest.raises(RecordError, match="must agree"):
+        write_record(tmp_path / "w.json", record)
+
+
+def _lookup(record, path):
+    for key in path.split("."):
+        record = record[key]
+    return record
+
+
+def test_an_override_left_to_the_preset_is_not_a_copy():
+    record = _set(_record(), "config.run.batch_size", None)  # resolved says the preset's 128
+    check_record(record)
+    record = _set(_record(), "config.run.batch_size", 64)
+    with pytest.raises(RecordError, match=r"`config\.run\.batch_size` is 64 but `config\.resolved\.batch_size` is 128"):
+        check_record(record)
+
+
+def test_a_real_run_record_passes_and_the_schema_types_every_field_it_writes(tmp_path):
+    config = RunConfig("seed", epochs=1, limit=8, seed=3)
+    x = np.random.default_rng(0).random((8, 784), dtype=np.float32)
+    y = np.arange(8) % 10
+    _, params, history = train_preset(config, x, y)
+    record = run_record(config, params, history, 8, {"test_accuracy": 0.5, "train_seconds": 0.1})
+    write_record(tmp_path / "r.json", record)
+    back = read_record(tmp_path / "r.json")
+    assert back["seed"] == back["config"]["run"]["seed"] == back["config"]["resolved"]["seed"] == 3
+    schema = records._SCHEMA.fields["config"]
+    assert set(back["config"]) <= set(schema.fields)
+    assert set(back["config"]["run"]) <= set(schema.fields["run"].fields)
+    assert set(back["config"]["resolved"]) <= set(schema.fields["resolved"].fields)
+    assert set(back["history"][0]) <= set(records._SCHEMA.fields["history"].item.fields)
+    # an edited seed is refused where `purenn reproduce` reads the record
+    edited = json.loads((tmp_path / "r.json").read_text())
+    edited["seed"] = 99
+    (tmp_path / "r.json").write_text(json.dumps(edited))
+    with pytest.raises(RecordError, match=r"`seed` is 99 but `config\.run\.seed` is 3"):
+        read_record(tmp_path / "r.json")
+
+
+def test_a_path_that_cannot_be_written_is_a_record_error(tmp_path):
+    with pytest.raises(RecordError, match=rf"cannot write '{re.escape(str(tmp_path))}': it is a directory"):
+        write_record(tmp_path, _record())
+    with pytest.raises(RecordError, match=rf"run record '{re.escape(str(tmp_path))}' is a directory, not a regular file"):
+        read_record(tmp_path)
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "deep.json").write_text(deep)
+    with pytest.raises(RecordError, match=r"deep\.json.*not valid JSON"):
+        read_record(tmp_path / "deep.json")
 
 
 def test_write_refuses_non_json(tmp_path):

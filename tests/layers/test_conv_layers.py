@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from purenn.errors import ShapeError
+from purenn.gradcheck import check_gradients
 from purenn.layers.activations import ReLU
 from purenn.layers.conv import Conv2D
 from purenn.layers.dropout import Dropout
@@ -40,6 +41,40 @@ def naive_conv(x, w, b, stride, pads):
             window = xp[:, i * sh : i * sh + kh, j * sw : j * sw + kw, :]
             y[:, i, j, :] = np.einsum("npqc,pqco->no", window, w) + b
     return y
+
+
+def reference_pads(height, width, kernel, stride, padding):
+    """Zero rows (top, bottom) and columns (left, right) from the documented rules, computed here
+    and not asked of the layer: "valid" none; an int or pair p: p on both sides; "same"
+    (TensorFlow's rule): out = ceil(in / stride), total = max((out - 1) * stride + k - in, 0),
+    total // 2 before and the rest (the odd pixel) after, at the bottom/right."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        pads = []
+        for size, k, s in zip((height, width), kernel, stride):
+            out = math.ceil(size / s)
+            total = max((out - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    return (ph, ph), (pw, pw)
+
+
+def naive_conv_backward(x, w, stride, pads, dy):
+    """The adjoint of :func:`naive_conv`, window by window: each output's dE/dY sent back to its
+    window of the padded input (then the padding cut off) and to the kernel."""
+    (pt, pb), (pl, pr) = pads
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    kh, kw = w.shape[:2]
+    sh, sw = stride
+    for i in range(dy.shape[1]):
+        for j in range(dy.shape[2]):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            dxp[:, rows, cols, :] += np.einsum("no,pqco->npqc", dy[:, i, j, :], w)
+            dw += np.einsum("npqc,no->pqco", xp[:, rows, cols, :], dy[:, i, j, :])
+    return dxp[:, pt : pt + x.shape[1], pl : pl + x.shape[2], :], dw
 
 
 def naive_pool(x, pool, stride, reduce):
@@ -98,7 +133,9 @@ def test_conv_forward_matches_naive_loops(case, seed):
         params = {**params, "b": np.random.default_rng(seed + 1).standard_normal(layer.out_channels)}
     y, _ = layer.forward(params, x)
     b = params.get("b", np.zeros(layer.out_channels))
-    ref = naive_conv(x, params["w"], b, layer.stride, layer.pads(x.shape[1], x.shape[2]))
+    pads = reference_pads(x.shape[1], x.shape[2], layer.kernel_size, layer.stride, layer.padding)
+    ref = naive_conv(x, params["w"], b, layer.stride, pads)
+    assert y.shape == ref.shape
     np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-12)
 
 
@@ -138,6 +175,49 @@ def test_conv_same_padding_puts_the_odd_pixel_last():
     # TF convention: 28 -> 14 with k=3, s=2 needs one pixel of padding, placed at the bottom/right
     assert Conv2D(1, 1, 3, stride=2, padding="same").pads(28, 28) == ((0, 1), (0, 1))
     assert Conv2D(1, 1, 4, padding="same").pads(5, 5) == ((1, 2), (1, 2))
+
+
+def test_conv_same_padding_by_hand():
+    """A 2x2 kernel of ones, "same", stride 1: total padding 1 per axis, all of it after the
+    image, so each output is the sum of the 2x2 block starting at its own pixel (TensorFlow's
+    Conv2D gives exactly these numbers). With the pixel before, every value would differ."""
+    x = np.arange(1.0, 10.0).reshape(1, 3, 3, 1)  # [[1 2 3] [4 5 6] [7 8 9]]
+    layer = Conv2D(1, 1, 2, padding="same", dtype="float64")
+    params = {"w": np.ones((2, 2, 1, 1)), "b": np.zeros(1)}
+    y, cache = layer.forward(params, x)
+    np.testing.assert_array_equal(y[0, :, :, 0], [[12, 16, 9], [24, 28, 15], [15, 17, 9]])
+    # dE/dX for dE/dY = ones: how many windows each pixel is in (the last row/column: fewer)
+    dx, _ = layer.backward(params, cache, np.ones_like(y))
+    np.testing.assert_array_equal(dx[0, :, :, 0], [[1, 2, 2], [2, 4, 4], [2, 4, 4]])
+
+
+@pytest.mark.parametrize("kernel, stride, hw", [
+    ((2, 2), (1, 1), (5, 6)),    # total 1 on both axes
+    ((4, 3), (1, 1), (5, 5)),    # totals 3 and 2
+    ((3, 3), (2, 2), (28, 27)),  # totals 1 and 2
+    ((1, 4), (3, 2), (7, 9)),    # totals 0 and 3
+    ((3, 2), (2, 3), (8, 7)),    # totals 1 and 1
+])
+def test_conv_same_padding_with_an_odd_total_matches_tensorflows_rule(kernel, stride, hw):
+    """Odd total padding: the extra zero row/column goes after the image (bottom/right). The
+    forward pass is checked against loops padded by :func:`reference_pads` (computed from the
+    rule, not from the layer), the backward pass against the adjoint of those loops."""
+    layer = Conv2D(2, 3, kernel, stride=stride, padding="same", dtype="float64")
+    pads = reference_pads(*hw, kernel, stride, "same")
+    assert any((before + after) % 2 for before, after in pads)  # the case the test is about
+    assert layer.pads(*hw) == pads
+    rng = np.random.default_rng(0)
+    params = {"w": rng.standard_normal((*kernel, 2, 3)), "b": rng.standard_normal(3)}
+    x = rng.standard_normal((2, *hw, 2))
+    y, cache = layer.forward(params, x)
+    np.testing.assert_allclose(y, naive_conv(x, params["w"], params["b"], stride, pads), rtol=1e-12, atol=1e-12)
+    assert y.shape[1:3] == (math.ceil(hw[0] / stride[0]), math.ceil(hw[1] / stride[1]))
+    dy = rng.standard_normal(y.shape)
+    dx, grads = layer.backward(params, cache, dy)
+    dx_ref, dw_ref = naive_conv_backward(x, params["w"], stride, pads, dy)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads["w"], dw_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads["b"], dy.sum(axis=(0, 1, 2)), rtol=1e-12)
 
 
 @settings(max_examples=25, deadline=None)
@@ -181,18 +261,46 @@ def test_conv_float32_stays_float32():
     assert dx.shape == x.shape and grads["w"].shape == params["w"].shape
 
 
-@pytest.mark.parametrize("initializer, check", [
-    ("he", lambda w, fan_in, fan_out: abs(w.std() - math.sqrt(2 / fan_in)) < 0.05 * math.sqrt(2 / fan_in)),
-    ("glorot", lambda w, fan_in, fan_out: np.abs(w).max() <= math.sqrt(6 / (fan_in + fan_out))),
-])
-def test_conv_init(initializer, check):
-    layer = Conv2D(8, 16, 3, initializer=initializer)
+def _normal_cdf(z):
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
+
+
+@pytest.mark.parametrize("initializer", ["he", "glorot"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv_init(initializer, dtype):
+    """The documented distributions, checked by their statistics on 18432 weights (sample
+    moments within ~1 % of the truth, so 4 % bounds are real checks): he is normal with std
+    sqrt(2 / fan_in); glorot is uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out));
+    fan_in = kh kw in_channels = 288 and fan_out = kh kw out_channels = 576 differ by 2x, so a
+    swapped or wrongly computed fan is off by 20 % or more; the bias starts at zero."""
+    layer = Conv2D(32, 64, 3, initializer=initializer, dtype=dtype)
     params = layer.init(np.random.default_rng(0))
-    assert params["w"].shape == (3, 3, 8, 16) and params["b"].shape == (16,)
-    assert not params["w"].flags.writeable and not params["b"].flags.writeable
-    assert check(params["w"], 72, 144) and not params["b"].any()
+    w, b = params["w"], params["b"]
+    assert w.shape == (3, 3, 32, 64) and b.shape == (64,)
+    assert w.dtype == b.dtype == np.dtype(dtype)
+    assert not w.flags.writeable and not b.flags.writeable
+    np.testing.assert_array_equal(b, np.zeros(64))
+    fan_in, fan_out = 3 * 3 * 32, 3 * 3 * 64
+    w = w.astype(np.float64).ravel()
+    if initializer == "he":
+        std = math.sqrt(2 / fan_in)
+        assert abs(w.std() / std - 1) < 0.04
+        assert abs(w.mean()) < 0.04 * std
+        # normal, not uniform or anything else with that std: 68.3 % within one std, 95.4 % within two
+        assert abs(np.mean(np.abs(w) < std) - (2 * _normal_cdf(1) - 1)) < 0.015
+        assert abs(np.mean(np.abs(w) < 2 * std) - (2 * _normal_cdf(2) - 1)) < 0.01
+        assert np.abs(w).max() > 3 * std
+    else:
+        limit = math.sqrt(6 / (fan_in + fan_out))
+        assert np.abs(w).max() <= limit and np.abs(w).max() > 0.999 * limit
+        assert abs(w.std() / (limit / math.sqrt(3)) - 1) < 0.04
+        assert abs(w.mean()) < 0.04 * limit
+        # uniform: each tenth of [-limit, limit] holds a tenth of the weights
+        counts, _ = np.histogram(w, bins=10, range=(-limit, limit))
+        np.testing.assert_allclose(counts / w.size, 0.1, atol=0.01)
     assert "b" not in Conv2D(8, 16, 3, use_bias=False).init(np.random.default_rng(0))
     np.testing.assert_array_equal(params["w"], layer.init(np.random.default_rng(0))["w"])
+    assert not np.array_equal(params["w"], layer.init(np.random.default_rng(1))["w"])
 
 
 @pytest.mark.parametrize(
@@ -216,7 +324,7 @@ def test_conv_rejects_bad_arguments(kwargs, match):
 
 
 def test_conv_rejects_bad_channel_counts():
-    with pytest.raises(ValueError, match="`in_channels` must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match=r"`in_channels` must be a positive integer below 2\*\*31, got 0"):
         Conv2D(0, 2, 3)
 
 
@@ -366,16 +474,61 @@ def test_dropout_rejects_bad_rate(rate):
 # ---------------------------------------------------------------- together
 
 
-def test_small_cnn_in_sequential():
-    model = Sequential([
-        Conv2D(1, 4, 3, padding="same"), ReLU(), MaxPool2D(), Dropout(0.5),
-        Conv2D(4, 6, 3), ReLU(), AvgPool2D(), Flatten(),
+def small_cnn(dtype="float32"):
+    return Sequential([
+        Conv2D(1, 4, 3, padding="same", dtype=dtype), ReLU(), MaxPool2D(), Dropout(0.5),
+        Conv2D(4, 6, 3, dtype=dtype), ReLU(), AvgPool2D(), Flatten(),
     ])
-    params = model.init(np.random.default_rng(0))
+
+
+def naive_small_cnn(params, x, keep_scale=None):
+    """:func:`small_cnn` from the naive loops, in float64; ``keep_scale`` (the dropout factor,
+    0 or 1 / (1 - rate) per unit) in training mode, nothing (the identity) in evaluation."""
+    x = x.astype(np.float64)
+    (c1, _, _, _, c2, _, _, _) = params
+    h = naive_conv(x, c1["w"].astype(np.float64), c1["b"], (1, 1),
+                   reference_pads(x.shape[1], x.shape[2], (3, 3), (1, 1), "same"))
+    h = naive_pool(np.maximum(h, 0), (2, 2), (2, 2), np.max)
+    if keep_scale is not None:
+        h = h * keep_scale
+    h = naive_conv(h, c2["w"].astype(np.float64), c2["b"], (1, 1), ((0, 0), (0, 0)))
+    h = naive_pool(np.maximum(h, 0), (2, 2), (2, 2), np.mean)
+    return h.reshape(len(h), -1)
+
+
+def test_small_cnn_in_sequential():
+    """Conv, ReLU, max pooling, dropout, conv, ReLU, average pooling, flatten in one Sequential:
+    the outputs are those of the naive loops chained by hand (in evaluation mode, and in training
+    mode with the dropout mask the forward pass drew); the backward pass agrees with finite
+    differences through the whole stack (float64, a fixed dropout mask)."""
+    model = small_cnn()
+    rng = np.random.default_rng(0)
+    params = model.init(rng)
+    params = (  # non-zero biases, so that adding them is checked too
+        {**params[0], "b": rng.standard_normal(4).astype(np.float32) * 0.1}, *params[1:4],
+        {**params[4], "b": rng.standard_normal(6).astype(np.float32) * 0.1}, *params[5:],
+    )
     x = np.random.default_rng(1).random((5, 12, 12, 1)).astype(np.float32)
     y_eval, _ = model.forward(params, x)
+    assert y_eval.shape == (5, 2 * 2 * 6) and y_eval.dtype == np.float32
+    np.testing.assert_allclose(y_eval, naive_small_cnn(params, x), rtol=1e-5, atol=1e-6)
+
     y_train, cache = model.forward(params, x, rng=np.random.default_rng(2))
-    assert y_eval.shape == y_train.shape == (5, 2 * 2 * 6) and y_eval.dtype == np.float32
+    keep_scale = cache[3]  # dropout's factor: 0 where dropped, 1 / (1 - 0.5) where kept
+    assert keep_scale.shape == (5, 6, 6, 4) and set(np.unique(keep_scale)) == {0.0, 2.0}
+    assert 0.35 < np.mean(keep_scale == 0) < 0.65
+    np.testing.assert_allclose(y_train, naive_small_cnn(params, x, keep_scale), rtol=1e-5, atol=1e-6)
     assert not np.array_equal(y_eval, y_train)
+
     dx, grads = model.backward(params, cache, np.ones_like(y_train))
-    assert dx.shape == x.shape and grads[0]["w"].shape == (3, 3, 1, 4)
+    assert dx.shape == x.shape and dx.dtype == np.float32
+    assert [tree_shapes(g) for g in grads] == [tree_shapes(p) for p in params]
+    assert all(g.dtype == np.float32 for g in (grads[0]["w"], grads[0]["b"], grads[4]["w"], grads[4]["b"]))
+
+    model64 = small_cnn("float64")
+    params64 = tuple({k: v.astype(np.float64) for k, v in p.items()} for p in params)
+    check_gradients(model64, x.astype(np.float64), params=params64, rng_seed=3)
+
+
+def tree_shapes(tree):
+    return {k: v.shape for k, v in tree.items()}

@@ -20,10 +20,10 @@ from hypothesis.extra import numpy as hnp
 
 import purenn.optim.optimizers as optimizers
 from purenn.io.serialize import from_data, to_data
-from purenn.optim.base import Optimizer, State, sgd_step
+from purenn.optim.base import FromTransformation, Optimizer, State, chain, sgd_step
 from purenn.optim.optimizers import SGD, Adagrad, Adam, AdamW, ClipByGlobalNorm, RMSProp
 from purenn.optim.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
-from purenn.optim.transforms import clip_by_global_norm, global_norm
+from purenn.optim.transforms import ScaleByAdam, ScaleByLearningRate, clip_by_global_norm, global_norm
 from purenn.tree import freeze, tree_leaves, tree_map, tree_structure
 
 # --- the registry ----------------------------------------------------------------------------
@@ -210,6 +210,46 @@ def test_adam_matches_kingma_ba_algorithm_1(lr, weight_decay):
         expected.append(x)
     got = run(Adam(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay), x0, grads)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+ADAM_FIRST_STEPS = {  # everything whose first update should be Adam's bias-corrected step
+    "Adam": lambda lr: Adam(lr),
+    "Adam-b1-b2": lambda lr: Adam(lr, b1=0.5, b2=0.9),
+    "AdamW-no-decay": lambda lr: AdamW(lr, weight_decay=0.0),
+    "ScaleByAdam(lr)": lambda lr: FromTransformation(ScaleByAdam(lr=lr)),
+    "chain(ScaleByAdam, ScaleByLearningRate)": lambda lr: FromTransformation(
+        chain(ScaleByAdam(), ScaleByLearningRate(lr))),
+    "clip-adam": lambda lr: ClipByGlobalNorm(Adam(lr), max_norm=1e9),
+}
+
+
+@pytest.mark.parametrize("grad_scale", [1e-3, 1.0, 1e3])
+@pytest.mark.parametrize("name", list(ADAM_FIRST_STEPS))
+def test_adam_first_step_moves_each_coordinate_by_lr_whatever_the_gradient_scale(name, grad_scale):
+    """With bias correction, m^_1 = g and v^_1 = g^2, so the first step is lr * g / (|g| + eps):
+    lr per coordinate against the gradient's sign, for gradients of any size. Without the
+    correction it would be lr (1-b1) / sqrt(1-b2) (3.2 lr with the defaults)."""
+    lr, eps = 0.01, 1e-8
+    x0, (g, *_) = hand_inputs()
+    g = g * grad_scale
+    opt = ADAM_FIRST_STEPS[name](lr)
+    new, _ = opt.update({"x": x0}, {"x": g}, opt.init({"x": x0}))
+    step = new["x"] - x0
+    np.testing.assert_allclose(step, -lr * g / (np.abs(g) + eps), rtol=1e-9, atol=0)
+    np.testing.assert_allclose(np.abs(step), lr, rtol=1e-3)  # eps is < 1e-3 of every |g|
+
+
+def test_adam_bias_correction_fades_over_steps():
+    """Under a constant gradient m^_t = g and v^_t = g^2 at every step t (bias correction divides
+    out exactly what the zero start took away), so every step is lr * sign(g)."""
+    lr, g = 0.01, np.array([3.0, -0.02, 400.0])
+    for opt in (Adam(lr, b1=0.9, b2=0.999, eps=1e-12), AdamW(lr, eps=1e-12, weight_decay=0.0)):
+        x = {"x": np.zeros(3)}
+        state = opt.init(x)
+        for t in range(1, 51):
+            new, state = opt.update(x, {"x": g}, state)
+            np.testing.assert_allclose(new["x"] - x["x"], -lr * np.sign(g), rtol=1e-9, err_msg=f"step {t}")
+            x = new
 
 
 @pytest.mark.parametrize("lr", [0.01, CosineDecay(0.05, total_steps=4)])

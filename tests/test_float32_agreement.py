@@ -1,0 +1,134 @@
+"""Every layer's float32 path against its float64 path, on the cases of the gradient registry.
+
+``check_gradients`` (tests/test_gradients.py) casts everything to float64, so it never runs a
+layer's float32 code: the dtype fast paths, float32 dropout masks, in-place float32 arithmetic.
+Here each case of ``LAYER_CASES`` runs twice from the same numbers: once as drawn (float64 params
+and input), once with the layer set to float32 (``dtype="float32"`` wherever a layer has that
+field) and the same params and input cast to float32. Outputs, ``backward``'s dE/dX and grads, and
+``param_grads`` where a layer offers it, must agree to float32 precision (rtol 1e-4, atol 1e-5
+times the array's largest value, at least 1e-5) and stay float32; the float64 run must stay float64.
+Dropout draws its mask in the input's precision (a float32 draw differs from a float64 one), so
+its training mode is checked against its documented formula with the float32 mask instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from purenn.layers import Dropout, Layer, Sequential
+from purenn.tree import tree_leaves, tree_map, tree_structure
+
+from test_gradients import LAYER_CASES, _defined_layer_classes, _exported_layer_classes
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def with_dtype(layer: Any, dtype: str) -> Any:
+    """``layer`` with every ``dtype`` field in it (nested Sequentials included) set to ``dtype``."""
+    if isinstance(layer, Sequential):
+        return attrs.evolve(layer, layers=tuple(with_dtype(child, dtype) for child in layer.layers))
+    if "dtype" in attrs.fields_dict(type(layer)):
+        return attrs.evolve(layer, dtype=dtype)
+    return layer
+
+
+def has_array_params(tree: Any) -> bool:
+    return bool(tree_leaves(tree))
+
+
+def assert_agree(got32: Any, want64: Any, what: str) -> None:
+    got32, want64 = np.asarray(got32), np.asarray(want64)
+    assert got32.dtype == np.float32, f"{what}: float32 run gave {got32.dtype}"
+    assert want64.dtype == np.float64, f"{what}: float64 run gave {want64.dtype}"
+    assert got32.shape == want64.shape, f"{what}: shapes {got32.shape} vs {want64.shape}"
+    scale = float(np.abs(want64).max(initial=0.0))
+    # the absolute floor is ATOL: inputs, params and dy are O(1), and results that cancel down to
+    # far less (a softmax's dE/dX) carry float32 errors of the size of the terms, not the result
+    np.testing.assert_allclose(got32.astype(np.float64), want64, rtol=RTOL, atol=ATOL * max(scale, 1.0),
+                               err_msg=f"{what}: float32 and float64 disagree")
+
+
+def assert_trees_agree(got32: Any, want64: Any, what: str) -> None:
+    assert tree_structure(got32) == tree_structure(want64), f"{what}: structures differ"
+    for k, (a, b) in enumerate(zip(tree_leaves(got32), tree_leaves(want64), strict=True)):
+        assert_agree(a, b, f"{what} leaf {k}")
+
+
+def run(layer: Any, params: Any, x: np.ndarray, dy: np.ndarray, rng_seed: int | None):
+    """forward, backward and (when offered) param_grads; stochastic layers get a fixed stream."""
+    if rng_seed is not None and getattr(layer, "stochastic", False):
+        y, cache = layer.forward(params, x, rng=np.random.default_rng(rng_seed))
+    else:
+        y, cache = layer.forward(params, x)
+    dx, grads = layer.backward(params, cache, dy.astype(y.dtype) if y.shape == dy.shape else dy)
+    alone = getattr(layer, "param_grads", None)
+    return y, dx, grads, (alone(params, cache, dy.astype(y.dtype)) if alone is not None else None)
+
+
+@pytest.mark.parametrize("cls", list(LAYER_CASES), ids=lambda c: c.__name__)
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_float32_agrees_with_float64(cls, data):
+    layer, x = data.draw(LAYER_CASES[cls], label="(layer, x)")
+    assert type(layer) is cls
+    x64 = np.asarray(x, dtype=np.float64)
+    layer64, layer32 = with_dtype(layer, "float64"), with_dtype(layer, "float32")
+    params64 = layer64.init(np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="init seed")))
+    params32 = tree_map(lambda a: a.astype(np.float32), params64)
+    assert all(a.dtype == np.float64 for a in tree_leaves(params64))
+
+    y64, _ = layer64.forward(params64, x64)
+    dy64 = np.random.default_rng(1).standard_normal(y64.shape)
+    x32, dy32 = x64.astype(np.float32), dy64.astype(np.float32)
+
+    # evaluation mode (for Dropout: the identity), every layer
+    y64, dx64, grads64, alone64 = run(layer64, params64, x64, dy64, None)
+    y32, dx32, grads32, alone32 = run(layer32, params32, x32, dy32, None)
+    assert_agree(y32, y64, "forward output")
+    assert_agree(dx32, dx64, "backward dE/dX")
+    assert_trees_agree(grads32, grads64, "backward grads")
+    assert tree_structure(grads64) == tree_structure(params64)
+    if alone64 is not None and has_array_params(params64):
+        assert_trees_agree(alone32, grads64, "param_grads")
+        for a, b in zip(tree_leaves(alone64), tree_leaves(grads64), strict=True):
+            assert a.dtype == np.float64
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+    if getattr(layer, "stochastic", False):  # training mode: the documented mask, drawn in float32
+        y32, dx32, _, _ = run(layer32, params32, x32, dy32, rng_seed=5)
+        assert isinstance(layer, Dropout), f"add the training-mode rule of {cls.__name__} here"
+        keep = np.random.default_rng(5).random(x32.shape, dtype=np.float32) >= layer.rate
+        factor = keep / (1.0 - layer.rate)
+        assert_agree(y32, x64 * factor, "dropout training output")
+        assert_agree(dx32, dy64 * factor, "dropout training dE/dX")
+
+
+def test_every_layer_has_a_float32_agreement_case():
+    """The test above runs on ``LAYER_CASES``; a layer class missing from it is missing here too.
+    (tests/test_gradients.py checks the same for finite differences.)"""
+    covered = set(LAYER_CASES)
+    defined = _defined_layer_classes() | _exported_layer_classes()
+    assert Dropout in defined and Sequential in defined
+    missing = sorted(c.__name__ for c in defined - covered)
+    assert not missing, f"layers without a float32 agreement case (add them to LAYER_CASES): {missing}"
+    for cls in covered:
+        assert issubclass(cls, Layer)
+
+
+def test_float32_cases_really_run_in_float32():
+    """``with_dtype`` reaches every layer that has a dtype, nested ones included: a float32 model
+    holds float32 params only, so the agreement test above compares two different code paths."""
+    from purenn.layers import Conv2D, Dense, Flatten, Tanh
+
+    model = Sequential([Conv2D(1, 2, 3, dtype="float64"), Flatten(),
+                        Sequential([Dense(8, 3, dtype="float64"), Tanh()])])
+    params = with_dtype(model, "float32").init(np.random.default_rng(0))
+    assert {a.dtype for a in tree_leaves(params)} == {np.dtype(np.float32)}
+    params = with_dtype(model, "float64").init(np.random.default_rng(0))
+    assert {a.dtype for a in tree_leaves(params)} == {np.dtype(np.float64)}
