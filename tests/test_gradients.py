@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import sys
 from typing import Any
 
 import attrs
@@ -161,14 +162,19 @@ def _exported_layer_classes() -> set[type]:
 
 
 def _defined_layer_classes() -> set[type]:
-    """Every Layer subclass defined in any purenn.layers module, exported or not yet."""
+    """Every Layer subclass defined in any purenn.layers module, exported or not yet.
+
+    Only the class its module holds under its name counts: ``@attrs.frozen`` builds a new
+    (slotted) class and the one it replaced stays in ``__subclasses__()`` until the garbage
+    collector runs, which made this check fail at random on a stale copy of a covered layer."""
     for info in pkgutil.iter_modules(purenn.layers.__path__):
         importlib.import_module(f"purenn.layers.{info.name}")
     found, todo = set(), [Layer]
     while todo:
         for sub in todo.pop().__subclasses__():
             todo.append(sub)
-            if sub.__module__.startswith("purenn.") and not sub.__name__.startswith("_"):
+            live = getattr(sys.modules.get(sub.__module__), sub.__name__, None) is sub
+            if sub.__module__.startswith("purenn.") and not sub.__name__.startswith("_") and live:
                 found.add(sub)
     return found
 

@@ -1,5 +1,6 @@
 """`purenn mnist`, `evaluate` and `reproduce` through Typer's CliRunner, on a small synthetic
-dataset in MNIST's IDX layout (and on the real files when PURENN_DATA points at them)."""
+dataset in MNIST's IDX layout (the ``tiny_mnist`` fixture of tests/cli/conftest.py) and on the
+real files when PURENN_DATA points at them."""
 
 from __future__ import annotations
 
@@ -12,46 +13,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import purenn.io.datasets
 from purenn import Dense, Sequential
 from purenn.io.checkpoints import load_checkpoint, save_checkpoint
 from _mnist import requires_mnist
 from purenn_cli.main import app
 
 runner = CliRunner()
-
-
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-@pytest.fixture(scope="module")
-def tiny_mnist(tmp_path_factory) -> Path:
-    """A learnable stand-in for MNIST: each class is a bright horizontal band plus noise."""
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-
-    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
-        labels = rng.integers(0, 10, n)
-        images = rng.integers(0, 60, (n, 28, 28))
-        for i, c in enumerate(labels):
-            images[i, 2 + 2 * c : 4 + 2 * c, 4:24] = 255
-        return images, labels
-
-    for prefix, n in (("train", 300), ("t10k", 100)):
-        images, labels = split(n)
-        _write_idx(root / f"{prefix}-images-idx3-ubyte", images)
-        _write_idx(root / f"{prefix}-labels-idx1-ubyte", labels)
-    return root
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(url):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(purenn.io.datasets, "_urlopen", refuse)
 
 
 def _accuracy(output: str) -> float:

@@ -21,6 +21,8 @@ from purenn.io.checkpoints import CheckpointError, load_checkpoint, save_checkpo
 from purenn.layers import Conv2D, Dense, Flatten, Sequential, Tanh
 from purenn.tree import tree_leaves as _leaves
 
+from _fuzz_json import json_paths, json_values
+
 from _models import mixed_model
 
 _MODEL = Sequential([mixed_model(), Sequential([Dense(3, 2, dtype="float64")])])
@@ -91,27 +93,6 @@ def test_one_byte_changed(folder, position, byte):
     _load_or_refuse(folder, bytes(good))
 
 
-def _json_values(max_leaves: int = 4) -> st.SearchStrategy[Any]:
-    scalars = st.one_of(
-        st.none(), st.booleans(), st.integers(), st.integers(-(10**30), 10**30),
-        st.sampled_from([10**12, -1, 0, 2**63, 10**400]), st.floats(allow_nan=True),
-        st.text(max_size=8), st.sampled_from(["Dense", "Sequential", "float32", "<f4", "nan"]),
-    )
-    return st.recursive(scalars, lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3),
-    ), max_leaves=max_leaves)
-
-
-def _paths(node: Any, path: tuple = ()) -> list[tuple]:
-    """Every place in a JSON document (the root excluded), as key/index paths."""
-    out = []
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in children:
-        out.append(path + (key,))
-        out.extend(_paths(value, path + (key,)))
-    return out
-
-
 def _replaced(doc: Any, path: tuple, value: Any) -> Any:
     doc = json.loads(json.dumps(doc))
     node = doc
@@ -126,9 +107,9 @@ def _replaced(doc: Any, path: tuple, value: Any) -> Any:
 def test_one_header_value_replaced_by_another_type(folder, data):
     arrays = _arrays(_good_file(folder, data.draw(st.sampled_from([_MODEL, _CONV]))), folder)
     header = json.loads(str(arrays["purenn"][()]))
-    path = data.draw(st.sampled_from(_paths(header)))
+    path = data.draw(st.sampled_from(json_paths(header)))
     old = _at(header, path)
-    new = data.draw(_json_values().filter(lambda v: type(v) is not type(old)))
+    new = data.draw(json_values(["Dense", "Sequential", "float32", "<f4", "nan"]).filter(lambda v: type(v) is not type(old)))
     arrays["purenn"] = np.array(json.dumps(_replaced(header, path, new)))
     _load_or_refuse(folder, _write(folder, arrays))
 

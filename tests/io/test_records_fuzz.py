@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _fuzz_json import json_paths, json_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,36 +69,15 @@ def test_truncated_records(folder, good, fraction):
     _read_or_refuse(folder, data[: int(len(data) * fraction)])
 
 
-def _json_values() -> st.SearchStrategy[Any]:
-    scalars = st.one_of(
-        st.none(), st.booleans(), st.integers(), st.sampled_from([-1, 0, 10**400, 2**63]),
-        st.floats(allow_nan=True), st.text(max_size=8),
-        st.sampled_from(["500", "mlp", "cnn", "fashion-mnist", "0" * 64, "purenn.run/1"]),
-    )
-    return st.recursive(scalars, lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3),
-    ), max_leaves=4)
-
-
-def _paths(node: Any, path: tuple = ()) -> list[tuple]:
-    out = []
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in children:
-        out.append(path + (key,))
-        out.extend(_paths(value, path + (key,)))
-    return out
+WORDS = ["500", "mlp", "cnn", "fashion-mnist", "0" * 64, "purenn.run/1"]
 
 
 @_SETTINGS
 @given(data=st.data())
 def test_one_value_replaced_by_another_type(folder, good, data):
-    record = json.loads(good)
-    path = data.draw(st.sampled_from(_paths(record)))
-    node = record
-    for key in path[:-1]:
-        node = node[key]
-    old = node[path[-1]]
-    node[path[-1]] = data.draw(_json_values().filter(lambda v: type(v) is not type(old)))
+    record, node, key = _somewhere(good, data)
+    old = node[key]
+    node[key] = data.draw(json_values(WORDS).filter(lambda v: type(v) is not type(old)))
     _read_or_refuse(folder, json.dumps(record).encode())
 
 
@@ -105,13 +85,18 @@ def test_one_value_replaced_by_another_type(folder, good, data):
 @given(data=st.data())
 def test_one_value_replaced_by_another_of_the_same_type(folder, good, data):
     # an edited seed, preset or size: read_record and reproduce must still only say RecordError
+    record, node, key = _somewhere(good, data)
+    same_type = {int: st.integers(-5, 10**6), float: st.floats(), str: st.text(max_size=8),
+                 bool: st.booleans()}.get(type(node[key]), json_values(WORDS))
+    node[key] = data.draw(same_type)
+    _read_or_refuse(folder, json.dumps(record).encode())
+
+
+def _somewhere(good: str, data: st.DataObject) -> tuple[Any, Any, Any]:
+    """The record, and the container and key of one place in it drawn by Hypothesis."""
     record = json.loads(good)
-    path = data.draw(st.sampled_from(_paths(record)))
+    path = data.draw(st.sampled_from(json_paths(record)))
     node = record
     for key in path[:-1]:
         node = node[key]
-    old = node[path[-1]]
-    same_type = {int: st.integers(-5, 10**6), float: st.floats(), str: st.text(max_size=8),
-                 bool: st.booleans()}.get(type(old), _json_values())
-    node[path[-1]] = data.draw(same_type)
-    _read_or_refuse(folder, json.dumps(record).encode())
+    return record, node, path[-1]
