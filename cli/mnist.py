@@ -101,6 +101,8 @@ def mnist(
                            limit=limit, dataset=dataset, threads=threads or blas_threads() or None)
     except ArgumentError as e:
         raise fail(console, e.message) from None
+    if save is not None and record is not None and save.resolve() == record.resolve():
+        raise fail(console, f"--save and --record name the same file ({save}); give each its own")
     for option, path in (("--save", save), ("--record", record)):
         try:  # before training, not after it
             if path is not None:

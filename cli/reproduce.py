@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from purenn.errors import RecordError
-from purenn.io.records import params_digest, read_record
+from purenn.io.records import environment_differences, params_digest, read_record
 from purenn.recipes.runs import config_from_record, record_differences
 from purenn_cli.errors import fail
 from purenn_cli.mnist import run
@@ -40,8 +40,12 @@ def reproduce(
     if digest == rec["digest"]:
         console.print(f"[green]reproduced[/green]: params digest matches ({digest})")
         return
+    differences = environment_differences(rec)
+    where = ("; this machine differs from the recorded one in " + ", ".join(
+        f"{k} ({old} then, {new} now)" for k, (old, new) in differences.items())) if differences else (
+        "; the recorded environment (Python, NumPy, BLAS and its threads, CPU) is the same here")
     console.print(
-        f"[red]not reproduced[/red]: params digest {digest} differs from the recorded {rec['digest']}. "
-        "Bit-identical results need the same NumPy build and machine type (BLAS kernels differ)."
+        f"[red]not reproduced[/red]: params digest {digest} differs from the recorded {rec['digest']}"
+        f"{where}."
     )
     raise typer.Exit(1)

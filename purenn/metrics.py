@@ -51,7 +51,7 @@ def confusion_matrix(y_pred: Any, y_true: Any, num_classes: int | None = None) -
         raise ShapeError(f"confusion_matrix: {pred.shape[0]} predictions but {true.shape[0]} labels")
     k = num_classes or int(max(pred.max(initial=0), true.max(initial=0)) + 1)
     if pred.size and (max(pred.max(), true.max()) >= k or min(pred.min(), true.min()) < 0):
-        raise ValueError(
+        raise ArgumentError(
             f"confusion_matrix: classes must be in [0, {k}); got predictions in "
             f"[{pred.min()}, {pred.max()}] and labels in [{true.min()}, {true.max()}]"
         )

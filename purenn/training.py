@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 import attrs
 import numpy as np
 
-from purenn.errors import ArgumentError, DivergenceError
+from purenn.errors import ArgumentError, ArgumentTypeError, DivergenceError
 from purenn.losses import Loss, as_loss, mse
 from purenn.metrics import accuracy, is_class_target
 from purenn.optim.base import LEARNING_RATE, as_optimizer
@@ -88,7 +88,7 @@ def fit(
     loss; ``stop_on_divergence=False`` trains on regardless.
     """
     x, y, loss_fn, optimizer, epochs, batch_size, rng, validation = _fit_arguments(
-        x, y, loss, lr, optimizer, epochs, batch_size, seed, validation)
+        x, y, loss, lr, optimizer, epochs, batch_size, seed, validation, callback, on_batch)
     shuffle_rng, layer_rng = rng.spawn(2)
     forward, param_grads = _training_forward(model, layer_rng), _param_grads(model)
     state = optimizer.init(params)
@@ -136,7 +136,8 @@ def _diverged(epoch: int, step: int, steps: int, value: float, last: float | Non
 
 
 def _fit_arguments(x: Any, y: Any, loss: Any, lr: Any, optimizer: Any, epochs: Any,
-                   batch_size: Any, seed: Any, validation: Any) -> tuple[Any, ...]:
+                   batch_size: Any, seed: Any, validation: Any, callback: Any = None,
+                   on_batch: Any = None) -> tuple[Any, ...]:
     """``fit``'s arguments checked and in canonical form, or an error naming the bad one."""
     x, y = as_samples(x, y, "fit")
     loss = as_loss(loss)
@@ -151,8 +152,13 @@ def _fit_arguments(x: Any, y: Any, loss: Any, lr: Any, optimizer: Any, epochs: A
         seed = check("seed", seed, Rule("an int >= 0, a numpy Generator or None", _is_int, lambda v: v >= 0), to_int)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if validation is not None:
-        x_val, y_val = validation
-        validation = as_samples(x_val, y_val, "fit validation")
+        if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+            raise ArgumentTypeError(
+                f"`validation` must be a pair (x_val, y_val), got {type(validation).__name__}")
+        validation = as_samples(validation[0], validation[1], "fit validation")
+    for name, fn in (("callback", callback), ("on_batch", on_batch)):
+        if fn is not None and not callable(fn):
+            raise ArgumentTypeError(f"`{name}` must be a function or None, got {fn!r:.80}")
     return x, y, loss, optimizer, epochs, batch_size, rng, validation
 
 

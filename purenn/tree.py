@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from purenn.errors import ArgumentError
+
 __all__ = [
     "tree_map", "tree_leaves", "tree_paths", "freeze", "readonly", "tree_structure", "tree_unflatten",
 ]
@@ -24,14 +26,14 @@ def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     if isinstance(tree, dict):
         for other in rest:
             if not isinstance(other, dict) or other.keys() != tree.keys():
-                raise ValueError(
+                raise ArgumentError(
                     f"tree structures differ: dict with keys {sorted(tree)} vs {_describe(other)}"
                 )
         return {k: tree_map(fn, v, *(o[k] for o in rest)) for k, v in tree.items()}
     if isinstance(tree, (tuple, list)):
         for other in rest:
             if not isinstance(other, (tuple, list)) or len(other) != len(tree):
-                raise ValueError(
+                raise ArgumentError(
                     f"tree structures differ: sequence of length {len(tree)} vs {_describe(other)}"
                 )
         mapped = [tree_map(fn, v, *(o[i] for o in rest)) for i, v in enumerate(tree)]
@@ -74,12 +76,12 @@ def tree_unflatten(structure: Any, leaves: list[Any]) -> Any:
     try:
         result = tree_map(lambda _: next(it), structure)
     except StopIteration:
-        raise ValueError(
+        raise ArgumentError(
             f"fewer leaves ({len(leaves)}) than the structure has places for "
             f"({len(tree_leaves(structure))})"
         ) from None
     if next(it, _END) is not _END:
-        raise ValueError("more leaves than the structure has places for")
+        raise ArgumentError("more leaves than the structure has places for")
     return result
 
 

@@ -17,15 +17,15 @@ the others, when present, must have the type shown; extra keys anywhere are allo
       train_samples  non-negative int: samples trained on
     seed      non-negative int: the seed every generator of the run was spawned from  required
     digest    str: params_digest(final params), 64 lowercase hex characters        required
-    versions  object: environment(): python, numpy, purenn, platform, ...
+    versions  object: environment(): python, numpy, purenn, platform, cpu, blas, blas_version,
+              blas_architecture, blas_threads
     history   list of objects, one per epoch: epoch, epochs (positive int), loss (number),
               val_loss, val_accuracy (number or null)
     metrics   object: final evaluation: test_accuracy, train_seconds (number), ...
 
 One setting may be written in several places (``seed`` is also ``config.run.seed`` and
 ``config.resolved.seed``; ``preset``, ``dataset`` and ``limit`` are in both ``run`` and
-``resolved``, as are ``epochs``, ``batch_size``, ``lr`` and ``threads`` when ``run`` overrides
-them): the copies must agree, so a record edited in one place only is refused rather than
+``resolved``, as are ``epochs``, ``batch_size`` and ``lr`` when ``run`` overrides them): the copies must agree, so a record edited in one place only is refused rather than
 silently repeated with the other value.
 
 ``write_record`` and ``read_record`` check the same rules (:func:`check_record`), so a record that
@@ -41,7 +41,6 @@ import hashlib
 import json
 import numbers
 import os
-import platform
 import re
 import reprlib
 from typing import Any
@@ -51,6 +50,7 @@ import numpy as np
 
 from purenn.errors import ArgumentError, RecordError
 from purenn.io.atomic import atomic_write_text, read_regular_file
+from purenn.io.environment import fingerprint
 from purenn.validation import Rule, boolean, non_negative_int, optional, positive_int, positive_number
 
 __all__ = [
@@ -98,16 +98,20 @@ def params_digest(params: Any) -> str:
     return h.hexdigest()
 
 
-def environment() -> dict[str, str]:
-    """Versions a run depends on: Python, NumPy, purenn, and the platform it ran on."""
+def environment() -> dict[str, Any]:
+    """What a run's bits depend on: Python, NumPy, purenn, the platform, and
+    :func:`purenn.io.environment.fingerprint`'s CPU model, BLAS library, version and threads."""
     import purenn
 
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "purenn": getattr(purenn, "__version__", "unknown"),
-        "platform": platform.platform(),
-    }
+    return {**fingerprint(), "purenn": getattr(purenn, "__version__", "unknown")}
+
+
+def environment_differences(record: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{field: (recorded, here)}`` for each field of the record's ``versions`` that differs from
+    this machine's :func:`environment` (fields this purenn does not record are left out)."""
+    here = environment()
+    recorded = record.get("versions", {})
+    return {k: (v, here[k]) for k, v in recorded.items() if k in here and here[k] != v}
 
 
 def make_record(*, config: dict[str, Any], seed: int, digest: str,

@@ -83,7 +83,7 @@ def _aligned(a: Any, b: Any) -> list[tuple[Any, Any]]:
     return pairs
 
 
-def _as_update(who: object, p: np.ndarray, u: Any) -> np.ndarray:
+def as_update(who: object, p: np.ndarray, u: Any) -> np.ndarray:
     """``u`` as an array in ``p``'s dtype (no copy when it already is), with ``p``'s shape."""
     if type(u) is not np.ndarray or u.dtype != p.dtype:
         u = np.asarray(u, dtype=p.dtype)
@@ -99,11 +99,15 @@ def _step_into(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
     """Read-only ``p + scale * u``, computed as ``(u * scale) + p`` (exactly equal) in one fresh
     array: for large layers a second temporary costs more than the arithmetic."""
     if type(u) is not np.ndarray or u.dtype != p.dtype or u.shape != p.shape:
-        u = _as_update("apply_updates", p, u)
+        u = as_update("apply_updates", p, u)
     if not p.ndim:  # u * scale would be a NumPy scalar, not an array
         out = np.multiply(u, scale, out=np.empty((), p.dtype))
+    elif scale == 1.0:
+        out = np.add(u, p)  # one pass; (u * 1.0) + p would be the same numbers in two
+        out.setflags(write=False)
+        return out
     else:
-        out = u * scale if scale != 1.0 else u.copy()
+        out = u * scale
     out += p
     out.setflags(write=False)  # cheaper than out.flags.writeable = False, which builds a flags object
     return out
@@ -162,16 +166,17 @@ class Transformation:
         self._check_state(state)
         constants = self.constants(state.step)
         names = self.slots
+        # params lead the walk: grads may be array-likes (lists), converted leaf by leaf
         if not names:
-            new = map_leaves(lambda u, p: readonly(self.leaf(_as_update(self, p, u), p, **constants)),
-                             updates, params)
+            new = map_leaves(lambda p, u: readonly(self.leaf(as_update(self, p, u), p, **constants)),
+                             params, updates)
             return new, State(state.step + 1, {})
 
-        def per_leaf(u: Any, p: np.ndarray, *slots: np.ndarray) -> tuple[np.ndarray, ...]:
-            out = self.leaf(_as_update(self, p, u), p, *slots, **constants)
+        def per_leaf(p: np.ndarray, u: Any, *slots: np.ndarray) -> tuple[np.ndarray, ...]:
+            out = self.leaf(as_update(self, p, u), p, *slots, **constants)
             return tuple(readonly(a) for a in out)
 
-        new, *slots = map_leaves(per_leaf, updates, params, *(state.slots[n] for n in names),
+        new, *slots = map_leaves(per_leaf, params, updates, *(state.slots[n] for n in names),
                                  n_out=1 + len(names))
         return new, State(state.step + 1, dict(zip(names, slots)))
 

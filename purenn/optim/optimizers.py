@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from purenn.errors import ArgumentError
 from purenn.optim.base import Chain, Optimizer, Transformation, learning_rate_field
 from purenn.optim.schedules import Schedule
 from purenn.optim.transforms import (
@@ -73,7 +74,7 @@ class SGD(Optimizer):
     @nesterov.validator
     def _nesterov_needs_momentum(self, attribute: attrs.Attribute, value: bool) -> None:
         if value and self.momentum == 0.0:
-            raise ValueError("`nesterov=True` needs `momentum` > 0, got momentum=0.0; set e.g. momentum=0.9")
+            raise ArgumentError("`nesterov=True` needs `momentum` > 0, got momentum=0.0; set e.g. momentum=0.9")
 
     def transformation(self) -> Chain:
         return _chain(

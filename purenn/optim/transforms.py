@@ -28,8 +28,9 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
+from purenn.errors import ArgumentError
 from purenn.optim.base import (
-    LEARNING_RATE, State, Transformation, learning_rate_at, learning_rate_field,
+    LEARNING_RATE, State, Transformation, as_update, learning_rate_at, learning_rate_field, map_leaves,
 )
 from purenn.optim.schedules import Schedule
 from purenn.tree import readonly, tree_leaves, tree_map
@@ -88,7 +89,7 @@ class Trace(Transformation):
     @nesterov.validator
     def _nesterov_needs_momentum(self, attribute: attrs.Attribute, value: bool) -> None:
         if value and self.momentum == 0.0:
-            raise ValueError("`nesterov=True` needs `momentum` > 0, got momentum=0.0; set e.g. momentum=0.9")
+            raise ArgumentError("`nesterov=True` needs `momentum` > 0, got momentum=0.0; set e.g. momentum=0.9")
 
     def leaf(self, u: np.ndarray, p: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         b = np.multiply(b, self.momentum)
@@ -243,4 +244,5 @@ class ClipToGlobalNorm(Transformation):
 
     def update(self, updates: Any, state: Any, params: Any) -> tuple[Any, Any]:
         self._check_state(state)
+        updates = map_leaves(lambda p, u: as_update(self, p, u), params, updates)  # params lead
         return clip_by_global_norm(updates, self.max_norm), State(state.step + 1)

@@ -127,6 +127,14 @@ def test_output_paths_are_checked_before_training(tiny_mnist, tmp_path):
         assert ".tmp" not in result.output
 
 
+def test_save_and_record_to_one_file_is_refused(tiny_mnist, tmp_path):
+    same = str(tmp_path / "run.out")
+    result = runner.invoke(app, ["mnist", "--preset", "seed", "--limit", "10", "--data-dir",
+                                 str(tiny_mnist), "--save", same, "--record", same])
+    assert result.exit_code == 2 and "--save and --record name the same file" in result.output
+    assert not (tmp_path / "run.out").exists()
+
+
 def test_ctrl_c_during_training_says_nothing_was_written(tiny_mnist, tmp_path, monkeypatch):
     import purenn_cli.mnist
 

@@ -166,3 +166,12 @@ def test_as_optimizer_wraps_transformations_and_refuses_other_things():
     assert as_optimizer(adam) is adam
     with pytest.raises(TypeError, match=r"`optimizer` must have init\(params\) and update"):
         as_optimizer("adam")
+
+
+def test_gradients_may_be_array_likes_for_every_transformation():
+    for t in TRANSFORMATIONS:
+        listed = {"w": GRADS[0]["w"].tolist(), "b": GRADS[0]["b"].tolist()}
+        u, _ = t.update(listed, t.init(PARAMS), PARAMS)
+        v, _ = t.update(GRADS[0], t.init(PARAMS), PARAMS)
+        for a, b in zip(tree_leaves(u), tree_leaves(v)):
+            np.testing.assert_array_equal(a, b)
