@@ -85,7 +85,11 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             f"{path}: expected {expected} bytes of data for shape {shape} ({dtype.name}) "
             f"after the {header}-byte header, found {found}; {what}"
         )
-    data = np.frombuffer(content, dtype=dtype, offset=header).reshape(shape)
+    try:  # an empty shape with huge other sizes passes the byte count but not NumPy's limits
+        data = np.frombuffer(content, dtype=dtype, offset=header).reshape(shape)
+    except ValueError as e:
+        raise DataError(f"{path}: the header's shape {shape} is not a possible array ({e}); "
+                        f"the file is corrupt — {_REDOWNLOAD}") from None
     if dtype.byteorder == ">":
         data = data.astype(dtype.newbyteorder("="))
     return readonly(data)

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -124,3 +125,12 @@ def test_gzip_with_one_byte_changed_loads_correctly_or_raises_data_error(a, data
     at = data.draw(st.integers(0, len(content) - 1), label="changed byte")
     content[at] ^= data.draw(st.integers(1, 255), label="xor")
     loads_correctly_or_data_error(bytes(content), gz=True)
+
+
+def test_a_zero_size_shape_with_huge_dimensions_is_a_data_error(tmp_path):
+    # found by Hypothesis: 0 bytes expected, yet NumPy cannot make the array
+    path = tmp_path / "odd-idx"
+    dims = [1, 1, 5, 0] + [0x3F800000] * 4
+    path.write_bytes(bytes([0, 0, 0x08, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims))
+    with pytest.raises(DataError, match="is not a possible array"):
+        read_idx(path)
