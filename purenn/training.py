@@ -20,7 +20,7 @@ from purenn.optim.base import LEARNING_RATE, as_optimizer
 from purenn.optim.optimizers import SGD
 from purenn.optim.schedules import Schedule
 from purenn.tree import tree_leaves
-from purenn.validation import Rule, as_samples, check, non_negative_int, positive_int, to_float, to_int
+from purenn.validation import as_samples, check, non_negative_int, positive_int, to_float, to_int
 
 
 @attrs.frozen
@@ -149,7 +149,7 @@ def _fit_arguments(x: Any, y: Any, loss: Any, lr: Any, optimizer: Any, epochs: A
     epochs = check("epochs", epochs, non_negative_int, to_int)
     batch_size = check("batch_size", batch_size, positive_int, to_int)
     if not (seed is None or isinstance(seed, np.random.Generator)):
-        seed = check("seed", seed, Rule("an int >= 0, a numpy Generator or None", _is_int, lambda v: v >= 0), to_int)
+        seed = check("seed", seed, _SEED, to_int)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
@@ -162,8 +162,7 @@ def _fit_arguments(x: Any, y: Any, loss: Any, lr: Any, optimizer: Any, epochs: A
     return x, y, loss, optimizer, epochs, batch_size, rng, validation
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+_SEED = attrs.evolve(non_negative_int, what="an int >= 0, a numpy Generator or None")
 
 
 def _minibatches(x: np.ndarray, y: np.ndarray, batch_size: int,

@@ -31,7 +31,7 @@ from purenn.errors import ArgumentError, ArgumentTypeError
 __all__ = [
     "Rule", "check", "to_float", "to_int", "to_pair", "to_shape", "shape", "real", "integer", "positive_int",
     "array_size", "thread_count", "MAX_THREADS",
-    "non_negative_int", "positive_number", "one_of", "optional", "positive_pair", "boolean",
+    "non_negative_int", "positive_number", "non_negative_number", "unit_interval", "float_field", "one_of", "optional", "positive_pair", "boolean",
     "FLOAT_DTYPES", "float_dtype", "as_float_array", "as_samples",
 ]
 
@@ -56,6 +56,11 @@ class Rule:
 
     def __call__(self, instance: object, attribute: attrs.Attribute, value: Any) -> None:
         self.check(attribute.name, value)
+
+
+def float_field(rule: Rule, default: Any = attrs.NOTHING) -> Any:
+    """An attrs field holding a real number: converted with :func:`to_float`, checked by ``rule``."""
+    return attrs.field(default=default, converter=to_float, validator=rule)
 
 
 def check(name: str, value: Any, rule: Rule, convert: Callable[[Any], Any] | None = None) -> Any:
@@ -152,6 +157,8 @@ MAX_THREADS = 1024
 thread_count = Rule(f"a number of threads from 1 to {MAX_THREADS}", _is_int, lambda v: 1 <= v <= MAX_THREADS)
 non_negative_int = integer(0)
 positive_number = real(0.0, low_open=True)
+non_negative_number = real(0.0)
+unit_interval = real(0.0, 1.0)  # [0, 1): decay rates of moving averages, momenta
 boolean = Rule("True or False", lambda v: isinstance(v, bool))
 
 

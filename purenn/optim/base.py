@@ -54,9 +54,14 @@ def map_leaves(fn: Any, first: Any, *rest: Any, n_out: int = 1) -> Any:
     """
     if n_out == 1 and len(rest) == 1:
         return _map_pair(fn, first, rest[0])
+    return _map_any(fn, (first, *rest), n_out)
+
+
+def _map_any(fn: Any, trees: tuple[Any, ...], n_out: int) -> Any:
+    """``map_leaves`` for any trees, through tree_map (whose errors name mismatched structures)."""
     leaves: list[Any] = []
-    tree_map(lambda *ls: leaves.append(fn(*ls)), first, *rest)  # clear errors on mismatches
-    structure = tree_structure(first)
+    tree_map(lambda *ls: leaves.append(fn(*ls)), *trees)
+    structure = tree_structure(trees[0])
     if n_out == 1:
         return tree_unflatten(structure, leaves)
     return tuple(tree_unflatten(structure, [out[i] for out in leaves]) for i in range(n_out))
@@ -74,13 +79,7 @@ def _map_pair(fn: Any, a: Any, b: Any) -> Any:
                       for v, w in zip(a, b)])
     if kind is np.ndarray:
         return fn(a, b)
-    return tree_unflatten(tree_structure(a), [fn(v, w) for v, w in _aligned(a, b)])
-
-
-def _aligned(a: Any, b: Any) -> list[tuple[Any, Any]]:
-    pairs: list[tuple[Any, Any]] = []
-    tree_map(lambda v, w: pairs.append((v, w)), a, b)  # raises on different structures
-    return pairs
+    return _map_any(fn, (a, b), 1)
 
 
 def as_update(who: object, p: np.ndarray, u: Any) -> np.ndarray:
@@ -102,13 +101,12 @@ def _step_into(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
         u = as_update("apply_updates", p, u)
     if not p.ndim:  # u * scale would be a NumPy scalar, not an array
         out = np.multiply(u, scale, out=np.empty((), p.dtype))
+        out += p
     elif scale == 1.0:
         out = np.add(u, p)  # one pass; (u * 1.0) + p would be the same numbers in two
-        out.setflags(write=False)
-        return out
     else:
         out = u * scale
-    out += p
+        out += p
     out.setflags(write=False)  # cheaper than out.flags.writeable = False, which builds a flags object
     return out
 
@@ -185,15 +183,13 @@ class Transformation:
         return {}
 
     def leaf(self, *args: Any, **kwargs: Any) -> Any:
-        """``leaf(u, p, *slots, **constants)``, the per-array math: the new update (and, with slots, the new slot arrays, in order),
-        as fresh arrays, which the base class marks read-only."""
+        """``leaf(u, p, *slots, **constants)``, the per-array math: the new update (and, with
+        slots, the new slot arrays, in order), as fresh arrays, which the base class marks
+        read-only."""
         raise NotImplementedError(f"{type(self).__name__} must define leaf() or update()")
 
     def _check_state(self, state: Any) -> None:
-        if type(state) is State and len(state.slots) == len(self.slots) and all(
-                name in state.slots for name in self.slots):
-            return
-        if not isinstance(state, State) or set(state.slots) != set(self.slots):
+        if not isinstance(state, State) or state.slots.keys() != set(self.slots):
             raise ArgumentTypeError(
                 f"{self!r}.update needs the state made by its own init(params), got "
                 f"{type(state).__name__}"

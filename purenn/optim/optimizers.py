@@ -22,7 +22,6 @@ uses ``lr(s)``. ``SGD(lr)`` computes exactly :func:`~purenn.optim.base.sgd_step`
 
 from __future__ import annotations
 
-from typing import Any
 
 import attrs
 
@@ -33,16 +32,13 @@ from purenn.optim.transforms import (
     AddDecayedWeights, ClipToGlobalNorm, ScaleByAdagrad, ScaleByAdam, ScaleByLearningRate,
     ScaleByRMS, ScaleByStddev, Trace,
 )
-from purenn.validation import Rule, boolean, positive_number, real, to_float
+from purenn.validation import (
+    Rule, boolean, float_field, non_negative_number, positive_number, to_float, unit_interval,
+)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSProp", "Adagrad", "ClipByGlobalNorm"]
 
-_unit = real(0.0, 1.0)
-_non_negative = real(0.0)
 
-
-def _field(rule: Any, default: Any) -> Any:
-    return attrs.field(default=default, converter=to_float, validator=rule)
 
 
 def _chain(*parts: Transformation | None) -> Chain:
@@ -67,9 +63,9 @@ class SGD(Optimizer):
     """
 
     lr: float | Schedule = learning_rate_field()
-    momentum: float = _field(_unit, 0.0)
+    momentum: float = float_field(unit_interval, 0.0)
     nesterov: bool = attrs.field(default=False, validator=boolean)
-    weight_decay: float = _field(_non_negative, 0.0)
+    weight_decay: float = float_field(non_negative_number, 0.0)
 
     @nesterov.validator
     def _nesterov_needs_momentum(self, attribute: attrs.Attribute, value: bool) -> None:
@@ -89,10 +85,10 @@ class _AdamFamily(Optimizer):
     """The hyperparameters Adam and AdamW share (not registered: only the two records are)."""
 
     lr: float | Schedule = learning_rate_field(1e-3)
-    b1: float = _field(_unit, 0.9)
-    b2: float = _field(_unit, 0.999)
-    eps: float = _field(positive_number, 1e-8)
-    weight_decay: float = _field(_non_negative, 0.0)
+    b1: float = float_field(unit_interval, 0.9)
+    b2: float = float_field(unit_interval, 0.999)
+    eps: float = float_field(positive_number, 1e-8)
+    weight_decay: float = float_field(non_negative_number, 0.0)
 
 
 @attrs.frozen
@@ -124,7 +120,7 @@ class AdamW(_AdamFamily):
     :class:`Adam`'s, except that ``weight_decay`` defaults to 0.01.
     """
 
-    weight_decay: float = _field(_non_negative, 0.01)
+    weight_decay: float = float_field(non_negative_number, 0.01)
 
     def transformation(self) -> Chain:
         return _chain(ScaleByAdam(self.b1, self.b2, self.eps), _decay(self.weight_decay),
@@ -147,10 +143,10 @@ class RMSProp(Optimizer):
     """
 
     lr: float | Schedule = learning_rate_field(0.01)
-    alpha: float = _field(_unit, 0.99)
-    eps: float = _field(positive_number, 1e-8)
-    weight_decay: float = _field(_non_negative, 0.0)
-    momentum: float = _field(_unit, 0.0)
+    alpha: float = float_field(unit_interval, 0.99)
+    eps: float = float_field(positive_number, 1e-8)
+    weight_decay: float = float_field(non_negative_number, 0.0)
+    momentum: float = float_field(unit_interval, 0.0)
     centered: bool = attrs.field(default=False, validator=boolean)
 
     def transformation(self) -> Chain:
@@ -172,9 +168,9 @@ class Adagrad(Optimizer):
     """
 
     lr: float | Schedule = learning_rate_field(0.01)
-    eps: float = _field(positive_number, 1e-10)
-    weight_decay: float = _field(_non_negative, 0.0)
-    initial_accumulator_value: float = _field(_non_negative, 0.0)
+    eps: float = float_field(positive_number, 1e-10)
+    weight_decay: float = float_field(non_negative_number, 0.0)
+    initial_accumulator_value: float = float_field(non_negative_number, 0.0)
 
     def transformation(self) -> Chain:
         return _chain(_decay(self.weight_decay),

@@ -34,20 +34,17 @@ from purenn.optim.base import (
 )
 from purenn.optim.schedules import Schedule
 from purenn.tree import readonly, tree_leaves, tree_map
-from purenn.validation import boolean, check, optional, positive_number, real, to_float
+from purenn.validation import (
+    boolean, check, float_field, non_negative_number, optional, positive_number, to_float,
+    unit_interval,
+)
 
 __all__ = [
     "ScaleByLearningRate", "AddDecayedWeights", "Trace", "ScaleByAdam", "ScaleByRMS",
     "ScaleByStddev", "ScaleByAdagrad", "ClipToGlobalNorm", "global_norm", "clip_by_global_norm",
 ]
 
-_unit = real(0.0, 1.0)                       # [0, 1): decay rates of moving averages
-_non_negative = real(0.0)
-_positive = positive_number
 
-
-def _field(rule: Any, default: Any = attrs.NOTHING) -> Any:
-    return attrs.field(default=default, converter=to_float, validator=rule)
 
 
 @attrs.frozen
@@ -68,7 +65,7 @@ class AddDecayedWeights(Transformation):
     """u <- u + weight_decay * p. Before a scaling (SGD, Adam) it is L2 regularisation; after
     one, decoupled weight decay (AdamW)."""
 
-    weight_decay: float = _field(_non_negative)
+    weight_decay: float = float_field(non_negative_number)
 
     def leaf(self, u: np.ndarray, p: np.ndarray) -> np.ndarray:
         out = np.multiply(p, self.weight_decay)
@@ -83,7 +80,7 @@ class Trace(Transformation):
 
     slots: ClassVar[tuple[str, ...]] = ("trace",)
 
-    momentum: float = _field(_unit, 0.9)
+    momentum: float = float_field(unit_interval, 0.9)
     nesterov: bool = attrs.field(default=False, validator=boolean)
 
     @nesterov.validator
@@ -117,9 +114,9 @@ class ScaleByAdam(Transformation):
 
     slots: ClassVar[tuple[str, ...]] = ("mu", "nu")
 
-    b1: float = _field(_unit, 0.9)
-    b2: float = _field(_unit, 0.999)
-    eps: float = _field(_positive, 1e-8)
+    b1: float = float_field(unit_interval, 0.9)
+    b2: float = float_field(unit_interval, 0.999)
+    eps: float = float_field(positive_number, 1e-8)
     lr: float | Schedule | None = attrs.field(default=None, converter=to_float,
                                               validator=optional(LEARNING_RATE))
 
@@ -157,8 +154,8 @@ class ScaleByRMS(Transformation):
 
     slots: ClassVar[tuple[str, ...]] = ("nu",)
 
-    alpha: float = _field(_unit, 0.99)
-    eps: float = _field(_positive, 1e-8)
+    alpha: float = float_field(unit_interval, 0.99)
+    eps: float = float_field(positive_number, 1e-8)
 
     def leaf(self, u: np.ndarray, p: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         v = np.multiply(v, self.alpha)
@@ -177,8 +174,8 @@ class ScaleByStddev(Transformation):
 
     slots: ClassVar[tuple[str, ...]] = ("mu", "nu")
 
-    alpha: float = _field(_unit, 0.99)
-    eps: float = _field(_positive, 1e-8)
+    alpha: float = float_field(unit_interval, 0.99)
+    eps: float = float_field(positive_number, 1e-8)
 
     def leaf(self, u: np.ndarray, p: np.ndarray, m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
         m = m + (1.0 - self.alpha) * (u - m)
@@ -197,8 +194,8 @@ class ScaleByAdagrad(Transformation):
 
     slots: ClassVar[tuple[str, ...]] = ("sum_of_squares",)
 
-    eps: float = _field(_positive, 1e-10)
-    initial_accumulator_value: float = _field(_non_negative, 0.0)
+    eps: float = float_field(positive_number, 1e-10)
+    initial_accumulator_value: float = float_field(non_negative_number, 0.0)
 
     def init_slot(self, name: str, p: np.ndarray) -> np.ndarray:
         return np.full_like(p, self.initial_accumulator_value)
@@ -227,7 +224,7 @@ def clip_by_global_norm(grads: Any, max_norm: float) -> Any:
     Otherwise every leaf is a new read-only array of the same dtype. A non-finite norm gives NaNs,
     as in PyTorch and optax: check the loss first.
     """
-    max_norm = check("max_norm", max_norm, _positive, to_float)
+    max_norm = check("max_norm", max_norm, positive_number, to_float)
     norm = global_norm(grads)
     if norm <= max_norm:
         return grads
@@ -240,7 +237,7 @@ class ClipToGlobalNorm(Transformation):
     """u <- u * min(1, max_norm / ||u||), the norm taken over every leaf at once
     (:func:`clip_by_global_norm`); the direction is kept."""
 
-    max_norm: float = _field(_positive)
+    max_norm: float = float_field(positive_number)
 
     def update(self, updates: Any, state: Any, params: Any) -> tuple[Any, Any]:
         self._check_state(state)
