@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 import purenn
-from purenn_cli import evaluate, mnist, reproduce, xor
+from purenn_cli import evaluate, mnist, reproduce, summary, xor
 from purenn_cli.errors import guarded
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ app.command("xor")(guarded(xor.xor))
 app.command("mnist")(guarded(mnist.mnist))
 app.command("evaluate")(guarded(evaluate.evaluate))
 app.command("reproduce")(guarded(reproduce.reproduce))
+app.command("summary")(guarded(summary.summary))
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -15,22 +15,23 @@ from purenn.io.atomic import check_writable
 from purenn.io.checkpoints import save_checkpoint
 from purenn.io.datasets import DATASETS
 from purenn.io.environment import blas_threads
-from purenn.io.records import params_digest, write_record
+from purenn.io.records import write_record
 from purenn.metrics import accuracy
 from purenn.recipes.presets import PRESETS
+from purenn.summary import summary as model_summary
 from purenn.recipes.runs import RunConfig, run_record, train_preset
 from purenn.training import predict
 from purenn.validation import MAX_THREADS
 from purenn_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, explain, fail
 from purenn_cli.options import positive_float
 from purenn_cli.progress import format_loss, training_progress
-from purenn_cli.report import load_data, per_class_table
+from purenn_cli.report import load_data, per_class_table, summary_table
 
 PRESET_HELP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
 
 
 def run(config: RunConfig, data_dir: Path | None, console: Console) -> dict[str, Any]:
-    """Train ``config`` with a progress bar per epoch; return model, params, history, metrics."""
+    """Train ``config`` with a progress bar per epoch; return the trained run and its metrics."""
     data = load_data(console, data_dir, config.dataset)
     s = config.resolved()
     x, y = data.train.images, data.train.labels
@@ -41,6 +42,8 @@ def run(config: RunConfig, data_dir: Path | None, console: Console) -> dict[str,
         f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}, seed {config.seed}",
         highlight=False,
     )
+    console.print(summary_table(model_summary(PRESETS[config.preset].model, x.shape[1:]),
+                                f"the {config.preset} model", compact=True))
     start = time.perf_counter()
     with training_progress(console) as progress:
         tasks: list[int] = []
@@ -56,11 +59,11 @@ def run(config: RunConfig, data_dir: Path | None, console: Console) -> dict[str,
                 tasks[-1], status=f"loss {format_loss(log.loss)}  test accuracy {log.val_accuracy:.2%}"
             )
 
-        model, params, history = train_preset(
+        trained = train_preset(
             config, x, y, validation=(x_test, y_test), callback=on_epoch, on_batch=on_batch
         )
     seconds = time.perf_counter() - start
-    outputs = predict(model, params, x_test)
+    outputs = predict(trained.model, trained.params, x_test, state=trained.state)
     test_acc = accuracy(outputs, y_test)
     console.print(per_class_table(outputs, y_test, "Test set: confusion matrix and accuracy per class"))
     console.print(
@@ -69,7 +72,7 @@ def run(config: RunConfig, data_dir: Path | None, console: Console) -> dict[str,
         highlight=False,
     )
     return {
-        "model": model, "params": params, "history": history, "train_samples": n,
+        "trained": trained, "train_samples": n,
         "metrics": {"test_accuracy": test_acc, "train_seconds": seconds},
     }
 
@@ -121,13 +124,13 @@ def save_results(console: Console, config: RunConfig, result: dict[str, Any], sa
                  record: Path | None) -> None:
     """Write the checkpoint and the run record the command was asked for."""
     try:
+        trained = result["trained"]
         if save is not None:
-            save_checkpoint(save, result["model"], result["params"],
+            save_checkpoint(save, trained.model, trained.params, state=trained.state,
                             metadata={"run": attrs.asdict(config), "metrics": result["metrics"]})
             console.print(f"saved checkpoint to {save}")
         if record is not None:
-            write_record(record, run_record(config, result["params"], result["history"],
-                                            result["train_samples"], result["metrics"]))
-            console.print(f"wrote run record to {record} (digest {params_digest(result['params'])[:16]}...)")
+            write_record(record, run_record(config, trained, result["train_samples"], result["metrics"]))
+            console.print(f"wrote run record to {record} (digest {trained.digest[:16]}...)")
     except (PurennError, OSError) as e:
         raise fail(console, explain(e) if isinstance(e, PurennError) else str(e), EXIT_FAILED) from None

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from purenn.errors import DataError
 from purenn.io.datasets import Dataset, load_mnist
 from purenn.metrics import confusion_matrix
+from purenn.summary import ModelSummary, format_shape
 from purenn_cli.errors import explain, fail
 
 
@@ -42,3 +45,17 @@ def per_class_table(outputs: np.ndarray, labels: np.ndarray, title: str) -> Tabl
     return table
 
 
+
+
+def summary_table(summary: ModelSummary, title: str, *, compact: bool = False) -> Table:
+    """A model's :func:`purenn.summary` as a table: every layer, or (``compact``) the model's own
+    layers without what is inside its blocks; the totals as its caption."""
+    table = Table(title=title, caption=f"input {format_shape(summary.input_shape)}, output "
+                  f"{format_shape(summary.output_shape)}; {summary.totals()}", box=box.SIMPLE_HEAD)
+    table.add_column("layer", no_wrap=True, overflow="ellipsis")  # a row per layer, even when narrow
+    table.add_column("output shape", no_wrap=True)
+    table.add_column("params", justify="right")
+    table.add_column("state", justify="right")
+    for row in summary.table(0 if compact else None, short=compact):
+        table.add_row(*(escape(cell) for cell in row))
+    return table

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from purenn.errors import RecordError
-from purenn.io.records import environment_differences, params_digest, read_record
+from purenn.io.records import environment_differences, read_record
 from purenn.recipes.runs import config_from_record, record_differences
 from purenn_cli.errors import fail
 from purenn_cli.mnist import run
@@ -36,7 +36,7 @@ def reproduce(
         raise typer.Exit(1)
     versions = rec.get("versions", {})
     console.print(f"reproducing {record} (recorded with {', '.join(f'{k} {v}' for k, v in versions.items())})")
-    digest = params_digest(run(config, data_dir, console)["params"])
+    digest = run(config, data_dir, console)["trained"].digest
     if digest == rec["digest"]:
         console.print(f"[green]reproduced[/green]: params digest matches ({digest})")
         return

@@ -28,8 +28,9 @@ from purenn.io.datasets import Dataset, load_idx_dataset, load_mnist
 from purenn.io.idx import read_idx
 from purenn.io.records import params_digest
 from purenn.layers import (
-    GELU, AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Reshape,
-    Sequential, Sigmoid, Softmax, Tanh,
+    GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, Identity, Layer, LayerNorm,
+    LeakyReLU, MaxPool2D, Parallel, ReLU, Reshape, Residual, Sequential, Sigmoid, Softmax, Tanh,
+    apply_layer,
 )
 from purenn.losses import binary_cross_entropy, mse, one_hot, softmax_cross_entropy
 from purenn.metrics import accuracy, confusion_matrix
@@ -39,6 +40,7 @@ from purenn.optim import (
     ScaleByLearningRate, ScaleByRMS, ScaleByStddev, Schedule, State, StepDecay, Trace,
     Transformation, WarmUp, apply_updates, chain, clip_by_global_norm, global_norm, sgd_step,
 )
+from purenn.summary import ModelSummary, summary
 from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.tree import freeze, tree_leaves, tree_map, tree_paths
 
@@ -48,6 +50,7 @@ __all__ = [
     # layers
     "Layer", "Dense", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "GELU", "Softmax",
     "Flatten", "Reshape", "Sequential", "Conv2D", "MaxPool2D", "AvgPool2D", "Dropout",
+    "BatchNorm", "LayerNorm", "Identity", "Residual", "Parallel", "apply_layer",
     # losses and metrics
     "mse", "softmax_cross_entropy", "binary_cross_entropy", "one_hot", "accuracy", "confusion_matrix",
     # updates: the tutorial's step, optimizers, transformations, schedules
@@ -58,7 +61,7 @@ __all__ = [
     "clip_by_global_norm", "global_norm",
     "Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp",
     # training
-    "fit", "predict", "evaluate", "History", "EpochLog",
+    "fit", "predict", "evaluate", "History", "EpochLog", "summary", "ModelSummary",
     # checking, data, files
     "check_gradients", "check_loss_gradients", "GradientReport",
     "load_mnist", "load_idx_dataset", "read_idx", "Dataset",

@@ -9,7 +9,9 @@ Everything runs in float64. For a layer, the scalar checked is E = sum(Y * R) fo
 (E(+eps) - E(-eps)) / 2 eps is compared with what ``backward`` returned. The check also confirms
 that ``forward`` and ``backward`` leave their inputs, ``dy`` and params untouched, that ``grads`` has the
 structure of ``params``, and, for layers that offer ``param_grads``, that it returns exactly
-``backward``'s grads.
+``backward``'s grads. A stateful layer (BatchNorm) is checked in the mode asked for, training by
+default: there the gradient runs through the batch statistics, and the check also confirms that
+the state passed in is left untouched and the new state has its structure.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def check_gradients(
     params: Any = None,
     *,
     rng_seed: int | None = None,
+    state: Any = None,
+    training: bool = True,
     eps: float = 1e-6,
     rtol: float = 1e-5,
     atol: float = 1e-7,
@@ -106,6 +110,9 @@ def check_gradients(
     ``params``: defaults to ``layer.init(np.random.default_rng(0))``; cast to float64 either way.
     ``rng_seed``: for stochastic layers, every forward call gets ``default_rng(rng_seed)`` so the
     random mask stays fixed; without it they are checked in evaluation mode.
+    ``state``, ``training``: for stateful layers (BatchNorm), the state (default
+    ``layer.init_state()``, cast to float64) and the mode (default training: the gradient through
+    the batch statistics); ignored for other layers.
     Returns a :class:`GradientReport` (print it: the largest errors per array); raises
     :class:`GradientCheckError` naming the layer, the array and the worst entry.
     """
@@ -115,11 +122,19 @@ def check_gradients(
     params = _to64(params)
     x = np.array(x, dtype=np.float64)
     stochastic = getattr(layer, "stochastic", False) and rng_seed is not None
+    stateful = getattr(layer, "stateful", False)
+    if stateful:
+        state = _to64(layer.init_state() if state is None else state)
+    s_before = tree_map(np.copy, state) if stateful else None
+    new_states: list[Any] = []
 
     def forward(p: Any, inp: np.ndarray):
-        if stochastic:
-            return layer.forward(p, inp, rng=np.random.default_rng(rng_seed))
-        return layer.forward(p, inp)
+        rng = {"rng": np.random.default_rng(rng_seed)} if stochastic else {}
+        if stateful:
+            out, cache, new_state = layer.forward(p, inp, state=state, training=training, **rng)
+            new_states.append(new_state)
+            return out, cache
+        return layer.forward(p, inp, **rng)
 
     x_before, p_before = x.copy(), tree_map(np.copy, params)
     y, cache = forward(params, x)
@@ -133,6 +148,12 @@ def check_gradients(
     for a, b in zip(tree_leaves(params), tree_leaves(p_before)):
         if not np.array_equal(a, b):
             raise GradientCheckError(f"{who}: forward or backward modified the params")
+    if stateful:
+        if not all(np.array_equal(a, b) for a, b in zip(tree_leaves(state), tree_leaves(s_before))):
+            raise GradientCheckError(f"{who}: forward modified the state it was given")
+        if tree_structure(new_states[0]) != tree_structure(state):
+            raise GradientCheckError(f"{who}: the new state's structure {tree_structure(new_states[0])} "
+                                     f"differs from the state's {tree_structure(state)}")
     if tree_structure(grads) != tree_structure(params):
         raise GradientCheckError(
             f"{who}: grads structure {tree_structure(grads)} differs from params {tree_structure(params)}"

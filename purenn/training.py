@@ -3,6 +3,12 @@
 ``fit`` is a loop over epochs and minibatches of: forward, loss, backward, update. Nothing in it
 prints; progress goes to the optional callbacks. With ``batch_size=1, shuffle=False`` it is exactly
 the tutorial's per-sample SGD. The same ``seed`` gives bit-identical params and history.
+
+Models with state (``BatchNorm``'s running statistics; ``model.stateful``) take it explicitly:
+``fit(..., state=model.init_state())`` trains in training mode and returns
+``(params, state, history)``; ``predict`` and ``evaluate`` take ``state=`` and run in evaluation
+mode, as ``fit``'s validation pass does. Forgetting the state is an error, never a silent
+evaluation-mode run.
 """
 
 from __future__ import annotations
@@ -70,7 +76,8 @@ def fit(
     callback: Callable[[EpochLog], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     stop_on_divergence: bool = True,
-) -> tuple[Any, History]:
+    state: Any = None,
+) -> Any:
     """Train ``model`` from ``params``; return the new params and the :class:`History`.
 
     Each step: forward a minibatch, take the loss and its gradient, backward to the parameter
@@ -86,37 +93,62 @@ def fit(
     A non-finite loss (or, at the end of an epoch, non-finite params) stops training with a
     :class:`~purenn.errors.DivergenceError` saying at which epoch and step, and the last finite
     loss; ``stop_on_divergence=False`` trains on regardless.
+
+    ``state``: the model's state (``model.init_state()``, or a trained one), required for a model
+    with stateful layers such as ``BatchNorm``. Given, ``fit`` returns ``(params, state, history)``
+    (the state after training); without it, ``(params, history)``.
     """
     x, y, loss_fn, optimizer, epochs, batch_size, rng, validation = _fit_arguments(
         x, y, loss, lr, optimizer, epochs, batch_size, seed, validation, callback, on_batch)
+    with_state = _needs_state(model, state, "fit")
     shuffle_rng, layer_rng = rng.spawn(2)
     forward, param_grads = _training_forward(model, layer_rng), _param_grads(model)
-    state = optimizer.init(params)
+    opt_state = optimizer.init(params)
     n_batches, last_loss = math.ceil(len(x) / batch_size), None
     logs: list[EpochLog] = []
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked
         for epoch in range(1, epochs + 1):
             total = 0.0
             for b, (xb, yb) in enumerate(_minibatches(x, y, batch_size, shuffle_rng if shuffle else None)):
-                out, cache = forward(params, xb)
+                if with_state:
+                    out, cache, state = forward(params, xb, state=state, training=True)
+                else:
+                    out, cache = forward(params, xb)
                 value, dy = loss_fn(out, yb)
                 if not math.isfinite(value) and stop_on_divergence:
                     raise _diverged(epoch, b + 1, n_batches, value, last_loss)
-                params, state = optimizer.update(params, param_grads(params, cache, dy), state)
+                params, opt_state = optimizer.update(params, param_grads(params, cache, dy), opt_state)
                 total, last_loss = total + value * xb.shape[0], value
                 if on_batch is not None:
                     on_batch(b + 1, n_batches)
             if stop_on_divergence and not _all_finite(params):
                 raise _diverged(epoch, n_batches, n_batches, math.nan, last_loss,
                                 what="the parameters became non-finite in the epoch's last step")
+            if stop_on_divergence and with_state and not _all_finite(state):
+                raise _diverged(epoch, n_batches, n_batches, math.nan, last_loss,
+                                what="the layers' state (running statistics) became non-finite")
             log = EpochLog(epoch=epoch, epochs=epochs, loss=total / len(x))
             if validation is not None:
-                metrics = evaluate(model, params, *validation, loss=loss_fn)
+                metrics = evaluate(model, params, *validation, loss=loss_fn,
+                                   state=state if with_state else None)
                 log = attrs.evolve(log, val_loss=metrics["loss"], val_accuracy=metrics.get("accuracy"))
             logs.append(log)
             if callback is not None:
                 callback(log)
+    if state is not None:  # a stateless model's state ({} entries) passes through
+        return params, state, History(tuple(logs))
     return params, History(tuple(logs))
+
+
+def _needs_state(model: Any, state: Any, who: str) -> bool:
+    """Whether to run ``model`` with ``state``: a stateful model must be given one."""
+    if getattr(model, "stateful", False) and state is None:
+        raise ArgumentError(
+            f"{who}: the model has layers with state (such as BatchNorm's running statistics); "
+            f"pass state=model.init_state() (or the state a previous fit returned)"
+            + ("; fit then returns (params, state, history)" if who == "fit" else "")
+        )
+    return state is not None and getattr(model, "stateful", False)
 
 
 def _all_finite(params: Any) -> bool:
@@ -180,10 +212,10 @@ def _minibatches(x: np.ndarray, y: np.ndarray, batch_size: int,
         yield x[rows], y[rows]
 
 
-def _training_forward(model: Any, rng: np.random.Generator) -> Callable[[Any, Any], Any]:
+def _training_forward(model: Any, rng: np.random.Generator) -> Callable[..., Any]:
     """``model.forward`` in training mode: stochastic layers draw from ``rng``."""
     if getattr(model, "stochastic", False):
-        return lambda params, xb: model.forward(params, xb, rng=rng)
+        return lambda params, xb, **mode: model.forward(params, xb, rng=rng, **mode)
     return model.forward
 
 
@@ -192,11 +224,18 @@ def _param_grads(model: Any) -> Callable[[Any, Any, Any], Any]:
     return getattr(model, "param_grads", None) or (lambda p, c, d: model.backward(p, c, d)[1])
 
 
-def predict(model: Any, params: Any, x: Any, *, batch_size: int = 1024) -> np.ndarray:
-    """Model outputs for ``x`` in evaluation mode (no dropout), computed ``batch_size`` rows at a time."""
+def predict(model: Any, params: Any, x: Any, *, batch_size: int = 1024, state: Any = None) -> np.ndarray:
+    """Model outputs for ``x`` in evaluation mode (no dropout; BatchNorm uses the running
+    statistics in ``state``, required for a stateful model), ``batch_size`` rows at a time."""
     x = np.asarray(x)
     batch_size = check("batch_size", batch_size, positive_int, to_int)
-    outs = [model.forward(params, x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)]
+    if _needs_state(model, state, "predict"):
+        def forward(xb: Any) -> Any:
+            return model.forward(params, xb, state=state, training=False)[0]
+    else:
+        def forward(xb: Any) -> Any:
+            return model.forward(params, xb)[0]
+    outs = [forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     if not outs:
         raise ArgumentError("predict: x has no samples")
     return np.concatenate(outs)
@@ -210,13 +249,14 @@ def evaluate(
     *,
     loss: Loss | str | None = None,
     batch_size: int = 1024,
+    state: Any = None,
 ) -> dict[str, float]:
     """``{"loss": ..., "accuracy": ...}`` on ``(x, y)``: the loss only when given; the accuracy
     only for class targets (integer labels, one-hot rows or 0/1 values), with one output per
-    class or a single output thresholded at 0.5."""
+    class or a single output thresholded at 0.5. ``state``: as for :func:`predict`."""
     x, y = as_samples(x, y, "evaluate")
     loss_fn = None if loss is None else as_loss(loss)
-    out = predict(model, params, x, batch_size=batch_size)
+    out = predict(model, params, x, batch_size=batch_size, state=state)
     metrics: dict[str, float] = {}
     if loss_fn is not None:
         total = sum(

@@ -15,7 +15,7 @@ LAYERS = [
     ("foundations", ["purenn.errors", "purenn.validation", "purenn.tree"]),
     ("math", ["purenn.layers", "purenn.losses", "purenn.metrics", "purenn.optim.schedules"]),
     ("updates", ["purenn.optim"]),
-    ("training", ["purenn.training", "purenn.gradcheck"]),
+    ("training", ["purenn.training", "purenn.gradcheck", "purenn.summary"]),
     ("files", ["purenn.io"]),
     ("recipes", ["purenn.recipes"]),
 ]

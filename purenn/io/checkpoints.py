@@ -8,6 +8,11 @@ File layout (a plain NumPy ``.npz``, i.e. a zip of ``.npy`` arrays)::
                  "params": <purenn.io.serialize.tree_to_data structure, leaves as indices>,
                  "metadata": {...}}                      (any JSON object, e.g. epoch, metrics)
     "param/0", "param/1", ...   one numeric array per params leaf, in tree_leaves order
+    "state/0", "state/1", ...   version 2 only: one per leaf of the layers' state
+
+Version 2 adds ``"state"`` to the header (the structure of the model's state, e.g. BatchNorm's
+running statistics, leaves as indices into the ``state/i`` entries). A model without state is
+written as version 1, byte for byte as before; both versions are read.
 
 Loading never unpickles: each entry's ``.npy`` header is read first and an object array (pickled
 Python objects) is refused, never executed. Nothing is allocated before the file is known to be
@@ -43,16 +48,17 @@ from numpy.lib import format as npy_format
 from purenn.errors import ArgumentError, CheckpointError
 from purenn.io.atomic import atomic_writer, read_regular_file
 from purenn.io.serialize import Custom, SerializeError, from_data, to_data, tree_from_data, tree_to_data
-from purenn.layers.base import Layer
+from purenn.layers.base import Layer, state_shapes
 from purenn.tree import readonly, tree_map
 
 __all__ = [
     "CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "read_checkpoint",
-    "FORMAT", "VERSION",
+    "FORMAT", "VERSION", "VERSIONS",
 ]
 
 FORMAT = "purenn.checkpoint"
-VERSION = 1
+VERSION = 2  # the newest version written (for a model with state); VERSIONS are read
+VERSIONS = (1, 2)
 _HEADER = "purenn"
 # what reading a damaged zip or .npy header can raise (RuntimeError: an encrypted entry)
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError,
@@ -62,16 +68,22 @@ _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplem
 
 @attrs.frozen
 class Checkpoint:
-    """What a checkpoint file holds: the model, its params and a JSON ``metadata`` dict."""
+    """What a checkpoint file holds: the model, its params, a JSON ``metadata`` dict and the
+    model's state (``model.init_state()``'s structure: ``{}`` entries for a model without state)."""
 
     model: Any
     params: Any
     metadata: dict[str, Any] = attrs.field(factory=dict)
+    state: Any = None
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: Any, params: Any, *,
-                    metadata: dict[str, Any] | None = None, custom: Custom = None) -> None:
-    """Write ``model`` and ``params`` (plus JSON ``metadata``) to ``path`` atomically.
+                    state: Any = None, metadata: dict[str, Any] | None = None,
+                    custom: Custom = None) -> None:
+    """Write ``model`` and ``params`` (plus its ``state`` and JSON ``metadata``) to ``path`` atomically.
+
+    ``state``: required for a model with stateful layers (BatchNorm's running statistics are what
+    its predictions use); checked against ``model.state_shapes()`` like the params.
 
     ``custom``: only for user classes registered under a name other than their class name
     (see :mod:`purenn.io.serialize`). Raises :class:`CheckpointError` if the model cannot be
@@ -80,24 +92,35 @@ def save_checkpoint(path: str | os.PathLike[str], model: Any, params: Any, *,
     the system fails to write it (a full disk, say).
     """
     where = os.fspath(path)
+    if getattr(model, "stateful", False) and state is None:
+        raise CheckpointError(
+            f"cannot save checkpoint {where!r}: the model has layers with state (such as "
+            "BatchNorm's running statistics) and no state was given; pass state=... (the state "
+            "fit returned)")
     try:
         model_data = to_data(model, custom=custom)
         structure, leaves = tree_to_data(params)
+        state_structure, state_leaves = tree_to_data(state if state is not None else {})
     except SerializeError as e:
         raise CheckpointError(f"cannot save checkpoint {where!r}: {e.message}", hint=e.hint) from None
     _check_params(where, model, params)
+    if state is not None:
+        _check_params(where, model, state, what="state")
     if metadata is not None and not isinstance(metadata, dict):
         raise CheckpointError(
             f"cannot save checkpoint {where!r}: `metadata` must be a dict, got {type(metadata).__name__}"
         )
-    header = {"format": FORMAT, "version": VERSION, "model": model_data,
+    header = {"format": FORMAT, "version": 1, "model": model_data,
               "params": structure, "metadata": metadata or {}}
+    if state_leaves:
+        header.update(version=2, state=state_structure)
     try:
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"cannot save checkpoint {where!r}: metadata is not plain JSON ({e})") from None
     arrays: dict[str, Any] = {_HEADER: np.array(text)}
     arrays.update((f"param/{i}", a) for i, a in enumerate(leaves))
+    arrays.update((f"state/{i}", a) for i, a in enumerate(state_leaves))
     try:
         with atomic_writer(path, "wb") as f:
             np.savez(f, **arrays)
@@ -109,8 +132,15 @@ def load_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> t
     """Read ``(model, params)`` from a file written by :func:`save_checkpoint`.
 
     ``custom``: your own layer classes used in the model (a list, or a ``{name: class}`` dict).
+    A model with state (BatchNorm) needs its state too: use :func:`read_checkpoint`, whose
+    result has ``.state``; this function refuses such a file rather than drop the state.
     """
     ckpt = read_checkpoint(path, custom=custom)
+    if getattr(ckpt.model, "stateful", False):
+        raise CheckpointError(
+            f"checkpoint {os.fspath(path)!r} holds a model with state (such as BatchNorm's running "
+            "statistics), which (model, params) would lose; use ckpt = read_checkpoint(path) and "
+            "ckpt.model, ckpt.params, ckpt.state")
     return ckpt.model, ckpt.params
 
 
@@ -120,17 +150,34 @@ def read_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> C
     with _open_archive(where) as archive:
         entries = _entries(where, archive)
         header = _read_header(where, archive, entries)
-        leaves = _param_entries(where, entries)
+        leaves = _numbered_entries(where, entries, "param")
+        state_leaves = _numbered_entries(where, entries, "state")
+        if entries:
+            raise _fail(where, f"unexpected entries {sorted(entries)[:10]}")
         try:
             model = from_data(header["model"], custom=custom)
             layout = tree_from_data(header["params"], leaves)
+            state_layout = tree_from_data(header["state"], state_leaves) if "state" in header else None
         except SerializeError as e:
             raise _fail(where, e.message, hint=e.hint) from None
         if not all(callable(getattr(model, m, None)) for m in ("init", "forward", "backward")):
             raise _fail(where, f"the header's model is not a layer: {model!r:.80}")
-        _check_params(where, model, layout)  # before any array is read: nothing allocated yet
+        # before any array is read: nothing allocated yet
+        _check_params(where, model, layout)
+        if "state" not in header:
+            if getattr(model, "stateful", False):
+                raise _fail(where, "its model has layers with state (BatchNorm) but the file holds "
+                                   "no state; it was not written by save_checkpoint")
+            state_layout = _init_state(model)
+        _check_params(where, model, state_layout, what="state")
         params = tree_map(lambda entry: readonly(_read_array(where, archive, entry)), layout)
-    return Checkpoint(model, params, header["metadata"])
+        state = tree_map(lambda entry: readonly(_read_array(where, archive, entry)), state_layout)
+    return Checkpoint(model, params, header["metadata"], state)
+
+
+def _init_state(model: Any) -> Any:
+    method = getattr(model, "init_state", None)
+    return method() if callable(method) else {}
 
 
 def _fail(where: str, problem: str, *, hint: str | None = None) -> CheckpointError:
@@ -244,9 +291,12 @@ def _read_header(where: str, archive: zipfile.ZipFile, entries: dict[str, _Entry
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise _fail(where, f"the {_HEADER!r} entry is not a purenn checkpoint header")
     version = header.get("version")
-    if version != VERSION:
-        raise _fail(where, f"unsupported format version {version!r:.40}; this purenn reads version "
-                           f"{VERSION} (a newer purenn may have written it)")
+    if version not in VERSIONS or isinstance(version, bool):
+        raise _fail(where, f"unsupported format version {version!r:.40}; this purenn reads versions "
+                           f"{', '.join(map(str, VERSIONS))} (a newer purenn may have written it)")
+    if (version == 2) != ("state" in header):
+        raise _fail(where, f"a version {version} header {'without' if version == 2 else 'with'} "
+                           "a 'state' entry (corrupt?)")
     missing = {"model", "params", "metadata"} - header.keys()
     if missing:
         raise _fail(where, f"header lacks {sorted(missing)}")
@@ -255,17 +305,20 @@ def _read_header(where: str, archive: zipfile.ZipFile, entries: dict[str, _Entry
     return header
 
 
-def _param_entries(where: str, entries: dict[str, _Entry]) -> list[_Entry]:
-    """The ``param/0`` .. ``param/N-1`` entries in order; each must hold numbers."""
-    names = [f"param/{i}" for i in range(len(entries))]
-    if set(names) != entries.keys():
-        raise _fail(where, f"expected arrays param/0 .. param/{len(entries) - 1}, "
-                           f"got {sorted(entries)[:10]}")
-    for entry in entries.values():
+def _numbered_entries(where: str, entries: dict[str, _Entry], kind: str) -> list[_Entry]:
+    """Take the ``kind/0`` .. ``kind/N-1`` entries out of ``entries``, in order (numbered without
+    gaps); each must hold numbers."""
+    mine = {name for name in entries if name.startswith(f"{kind}/")}
+    names = [f"{kind}/{i}" for i in range(len(mine))]
+    if set(names) != mine:
+        raise _fail(where, f"expected arrays {kind}/0 .. {kind}/{len(mine) - 1}, "
+                           f"got {sorted(mine)[:10]}")
+    taken = [entries.pop(name) for name in names]
+    for entry in taken:
         if entry.dtype.kind not in "biufc":
-            raise _fail(where, f"entry {entry.name!r} has dtype {entry.dtype}; params must be "
-                               "numeric arrays")
-    return [entries[name] for name in names]
+            raise _fail(where, f"entry {entry.name!r} has dtype {entry.dtype}; params and state "
+                               "must be numeric arrays")
+    return taken
 
 
 def _read_array(where: str, archive: zipfile.ZipFile, entry: _Entry) -> np.ndarray:
@@ -306,13 +359,14 @@ def _read_into(f: IO[bytes], view: memoryview) -> int:
 # --- params against the model -----------------------------------------------------------------
 
 
-def _check_params(where: str, model: Any, params: Any) -> None:
-    """Params (arrays, or a file's entries: things with a shape and a dtype) must have the
-    structure, shapes and dtypes the model declares (``param_shapes()``), which allocates nothing."""
-    declared = _declared_shapes(model)
-    problem = _mismatch(params, declared, "")
+def _check_params(where: str, model: Any, params: Any, what: str = "params") -> None:
+    """Params or state (arrays, or a file's entries: things with a shape and a dtype) must have
+    the structure, shapes and dtypes the model declares (``param_shapes()``, ``state_shapes()``),
+    which allocates nothing."""
+    declared = _declared_shapes(model) if what == "params" else state_shapes(model)
+    problem = _mismatch(params, declared, "", what)
     if problem is not None:
-        raise CheckpointError(f"checkpoint {where!r}: params do not match the model: {problem}")
+        raise CheckpointError(f"checkpoint {where!r}: {what} do not match the model: {problem}")
 
 
 def _declared_shapes(model: Any) -> Any:
@@ -325,20 +379,20 @@ def _is_pair(node: Any) -> bool:
     return isinstance(node, tuple) and len(node) == 2 and isinstance(node[1], str)
 
 
-def _mismatch(params: Any, declared: Any, path: str) -> str | None:
+def _mismatch(params: Any, declared: Any, path: str, what: str = "params") -> str | None:
     """What differs first between ``params`` and the ``declared`` shapes tree, or None."""
     if _is_pair(declared) and not isinstance(params, (dict, tuple, list)):
         shape, dtype = _shape_and_dtype(params)
         want_shape, want_dtype = tuple(declared[0]), np.dtype(declared[1])
         if shape == want_shape and dtype == want_dtype:
             return None
-        return (f"params{path} has shape {shape} and dtype {dtype}, but the model declares shape "
+        return (f"{what}{path} has shape {shape} and dtype {dtype}, but the model declares shape "
                 f"{want_shape} and dtype {want_dtype}")
     if isinstance(declared, dict) and isinstance(params, dict) and params.keys() == declared.keys():
-        children = [(params[k], declared[k], f"{path}[{k!r}]") for k in declared]
+        children = [(params[k], declared[k], f"{path}[{k!r}]", what) for k in declared]
     elif (isinstance(declared, (tuple, list)) and not _is_pair(declared)
           and type(params) is type(declared) and len(params) == len(declared)):
-        children = [(p, d, f"{path}[{i}]") for i, (p, d) in enumerate(zip(params, declared))]
+        children = [(p, d, f"{path}[{i}]", what) for i, (p, d) in enumerate(zip(params, declared))]
     else:
         return (f"their structure {_outline(params)} differs from {_outline(declared)} that the "
                 "model declares")

@@ -51,6 +51,7 @@ import numpy as np
 from purenn.errors import ArgumentError, RecordError
 from purenn.io.atomic import atomic_write_text, read_regular_file
 from purenn.io.environment import fingerprint
+from purenn.tree import tree_leaves
 from purenn.validation import Rule, boolean, non_negative_int, optional, positive_int, positive_number
 
 __all__ = [
@@ -65,14 +66,21 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 
-def params_digest(params: Any) -> str:
+def params_digest(params: Any, *, state: Any = None) -> str:
     """SHA-256 (hex) of a params tree: its structure, and each leaf's dtype, shape and bytes.
+
+    ``state``: a model's state (BatchNorm's running statistics). When it holds any array, the
+    digest is that of the pair ``{"params": params, "state": state}``, so a run's digest covers
+    everything its predictions depend on; a state without arrays (a model without stateful
+    layers) leaves the digest of ``params`` alone as it was.
 
     Hashed, in order: a version tag; the structure as canonical JSON (dict keys sorted, tuple and
     list told apart, each leaf as its little-endian dtype and shape); then every leaf's raw bytes,
     little-endian, C order, in that same order. Any change of a value (even 0.0 -> -0.0), a
     dtype or a shape changes the digest; dict insertion order and memory layout do not.
     """
+    if state is not None and tree_leaves(state):
+        params = {"params": params, "state": state}
     leaves: list[np.ndarray] = []
 
     def outline(node: Any) -> Any:

@@ -11,14 +11,14 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenn.layers.base import Layer
+from purenn.layers.base import ShapePreserving
 from purenn.validation import as_float_array, real, to_float
 
 _GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float, so float32 inputs stay float32
 
 
 @attrs.frozen
-class Tanh(Layer):
+class Tanh(ShapePreserving):
     """Y = tanh(X);  dE/dX = dE/dY * (1 - Y^2)."""
 
     def forward(self, params: Any, x: Any):
@@ -32,7 +32,7 @@ class Tanh(Layer):
 
 
 @attrs.frozen
-class Sigmoid(Layer):
+class Sigmoid(ShapePreserving):
     """Y = 1 / (1 + exp(-X));  dE/dX = dE/dY * Y (1 - Y). Stable for large |X|."""
 
     def forward(self, params: Any, x: Any):
@@ -46,7 +46,7 @@ class Sigmoid(Layer):
 
 
 @attrs.frozen
-class ReLU(Layer):
+class ReLU(ShapePreserving):
     """Y = max(X, 0);  dE/dX = dE/dY where X > 0, else 0."""
 
     def forward(self, params: Any, x: Any):
@@ -59,7 +59,7 @@ class ReLU(Layer):
 
 
 @attrs.frozen
-class LeakyReLU(Layer):
+class LeakyReLU(ShapePreserving):
     """Y = X where X > 0, else ``negative_slope`` * X."""
 
     negative_slope: float = attrs.field(default=0.01, converter=to_float, validator=real())
@@ -74,7 +74,7 @@ class LeakyReLU(Layer):
 
 
 @attrs.frozen
-class GELU(Layer):
+class GELU(ShapePreserving):
     """Gaussian error linear unit, tanh approximation (as in BERT/GPT-2)::
 
         Y = X/2 (1 + tanh(u)),  u = sqrt(2/pi) (X + 0.044715 X^3)
@@ -92,7 +92,7 @@ class GELU(Layer):
 
 
 @attrs.frozen
-class Softmax(Layer):
+class Softmax(ShapePreserving):
     """Y_i = exp(X_i) / sum_j exp(X_j) along ``axis``;  dE/dX = Y * (dE/dY - sum(dE/dY * Y)).
 
     For classification prefer ``softmax_cross_entropy`` on logits: it is fused and more stable.

@@ -24,6 +24,28 @@ parameters, and for a layer with its own ``init`` but no ``param_shapes`` it cal
 (allocating the arrays once) and describes the result; a subclass of a layer that changes the
 shapes ``init`` gives must override ``param_shapes`` too.
 
+A layer may also say what shape it gives: ``output_shape(input_shape) -> shape``, both with the
+batch axis first (``Dense(784, 10).output_shape((32, 784)) == (32, 10)``), raising
+:class:`~purenn.errors.ShapeError` for an input it cannot take. :func:`purenn.summary` uses it to
+describe a model without running it. The base class does not know (``NotImplementedError``);
+element-wise layers derive from :class:`ShapePreserving`.
+
+**State.** A layer that carries values between steps which are not trained (BatchNorm's running
+mean and variance) sets ``stateful = True`` and adds ``init_state() -> state``, a tree of read-only
+arrays like params, and ``state_shapes()``, its ``(shape, dtype)`` outline. Its forward takes the
+state and the mode, both explicitly, and returns the new state as a third value::
+
+    y, cache, new_state = layer.forward(params, x, state=state, training=True)
+    y, cache, same_state = layer.forward(params, x, state=state, training=False)
+
+Nothing is stored in the layer and nothing is global: the caller picks the mode on every call and
+keeps (or drops) the returned state; the state passed in stays valid. Calling a stateful layer
+without ``state`` or ``training`` raises :class:`~purenn.errors.ArgumentError` rather than picking a
+mode. ``backward(params, cache, dy)`` keeps its contract (the cache remembers the mode). Layers
+without state keep the two-argument ``forward``; their ``init_state()`` is ``{}``.
+:func:`apply_layer` calls any layer, stateful or not, in one signature: containers
+(``Sequential``, ``Residual``, ``Parallel``) use it to thread state through their children.
+
 To write your own layer, subclass :class:`Layer` under ``@attrs.frozen`` and define the three
 methods; it then composes with the built-in ones inside ``Sequential``, trains with ``fit`` and
 is verified by :func:`purenn.check_gradients`.
@@ -36,7 +58,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from purenn.errors import ShapeError
+from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from purenn.tree import tree_map
 
 
@@ -45,6 +67,7 @@ class Layer:
     """Base class for layers; ``init`` defaults to a layer without parameters."""
 
     stochastic: ClassVar[bool] = False
+    stateful: ClassVar[bool] = False
 
     def init(self, rng: np.random.Generator) -> Any:
         """Parameters of a layer that has none: an empty dict."""
@@ -60,11 +83,79 @@ class Layer:
         params = self.init(np.random.default_rng(0))
         return tree_map(lambda a: (tuple(np.shape(a)), np.asarray(a).dtype.str), params)
 
+    def init_state(self) -> Any:
+        """The state a layer without state carries: an empty dict."""
+        return {}
+
+    def state_shapes(self) -> Any:
+        """``init_state()``'s tree with each array as a ``(shape, dtype)`` pair: ``{}`` here."""
+        return {}
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The output's shape for an input of ``input_shape`` (batch axis first)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define output_shape(input_shape)")
+
     def forward(self, params: Any, x: Any) -> tuple[np.ndarray, Any]:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must define forward(params, x)")
 
     def backward(self, params: Any, cache: Any, dy: np.ndarray) -> tuple[np.ndarray, Any]:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must define backward(params, cache, dy)")
+
+
+@attrs.frozen
+class ShapePreserving(Layer):
+    """A layer whose output has its input's shape (activations, dropout, normalisation)."""
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(input_shape)
+
+
+_MISSING: Any = object()
+
+
+def require_mode(layer: object, state: Any, training: Any) -> None:
+    """The check at the top of a stateful ``forward``: both ``state`` and ``training`` given."""
+    if state is _MISSING or training is _MISSING or training is None:
+        missing = " and ".join(n for n, v in (("state", state), ("training", training))
+                               if v is _MISSING or v is None)
+        raise ArgumentError(
+            f"{layer!r:.120} carries state (running statistics) and was called without {missing}: "
+            "call forward(params, x, state=state, training=True) while training (it returns "
+            "(y, cache, new_state)) or training=False to use the state as it is; make the first "
+            "state with layer.init_state()"
+        )
+    if not isinstance(training, bool):
+        raise ArgumentTypeError(f"{layer!r:.80}: `training` must be True or False, got {training!r:.40}")
+
+
+def apply_layer(layer: Any, params: Any, x: Any, *, state: Any, training: bool,
+                rng: np.random.Generator | None = None) -> tuple[np.ndarray, Any, Any]:
+    """``(y, cache, new_state)`` from any layer, stateful or not: a stateful layer gets ``state``
+    and ``training``; a stochastic one gets ``rng`` when training (no generator: evaluation
+    mode); any other layer is called as ``forward(params, x)`` and its ``state`` passes through."""
+    stochastic = getattr(layer, "stochastic", False)
+    if getattr(layer, "stateful", False):
+        if stochastic:
+            return layer.forward(params, x, state=state, training=training,
+                                 rng=rng if training else None)
+        return layer.forward(params, x, state=state, training=training)
+    if stochastic and training and rng is not None:
+        y, cache = layer.forward(params, x, rng=rng)
+    else:
+        y, cache = layer.forward(params, x)
+    return y, cache, state
+
+
+def init_state(layer: Any) -> Any:
+    """``layer.init_state()``, or ``{}`` for a layer that does not define it."""
+    method = getattr(layer, "init_state", None)
+    return method() if callable(method) else {}
+
+
+def state_shapes(layer: Any) -> Any:
+    """``layer.state_shapes()``, or ``{}`` for a layer that does not define it."""
+    method = getattr(layer, "state_shapes", None)
+    return method() if callable(method) else {}
 
 
 def shape_error(layer: object, expected: str, got: tuple[int, ...]) -> ShapeError:

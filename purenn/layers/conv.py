@@ -109,6 +109,8 @@ class Conv2D(Layer):
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """``(batch, height, width, in_channels)`` -> ``(batch, out_height, out_width, out_channels)``."""
+        if len(input_shape) != 4 or input_shape[3] != self.in_channels:
+            raise shape_error(self, f"(batch, height, width, {self.in_channels})", input_shape)
         n, h, w, _ = input_shape
         (pt, pb), (pl, pr) = self.pads(h, w)
         return (

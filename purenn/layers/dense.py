@@ -62,6 +62,12 @@ class Dense(Layer):
             shapes["b"] = ((self.out_features,), self.dtype)
         return shapes
 
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``(..., in_features)`` -> ``(..., out_features)``."""
+        if len(input_shape) < 2 or input_shape[-1] != self.in_features:
+            raise shape_error(self, f"(batch, {self.in_features})", input_shape)
+        return (*input_shape[:-1], self.out_features)
+
     def forward(self, params: dict[str, np.ndarray], x: Any) -> tuple[np.ndarray, np.ndarray]:
         try:
             w = params["w"]

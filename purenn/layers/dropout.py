@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from purenn.layers.base import Layer
+from purenn.layers.base import ShapePreserving
 from purenn.validation import as_float_array, real, to_float
 
 
@@ -15,7 +15,7 @@ _rate = attrs.evolve(real(0.0, 1.0), what="the probability of dropping a unit, a
 
 
 @attrs.frozen
-class Dropout(Layer):
+class Dropout(ShapePreserving):
     """Training: Y = X * M / (1 - rate), M[i] = 1 with probability 1 - rate, else 0.
     Evaluation (``rng=None``): Y = X.  Backward: dE/dX = dE/dY * M / (1 - rate).
 

@@ -34,6 +34,9 @@ class _Pool2D(Layer):
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """``(batch, height, width, channels)`` -> ``(batch, out_height, out_width, channels)``."""
+        if len(input_shape) != 4 or input_shape[1] < self.pool_size[0] or input_shape[2] < self.pool_size[1]:
+            raise shape_error(self, f"(batch, height, width, channels), at least the {self.pool_size} window",
+                              input_shape)
         n, h, w, c = input_shape
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         return (n, output_size(h, ph, sh), output_size(w, pw, sw), c)

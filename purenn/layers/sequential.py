@@ -7,8 +7,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenn.errors import ArgumentTypeError, ShapeError
-from purenn.layers.base import Layer
+from functools import cached_property
+
+from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
+from purenn.layers.base import _MISSING, Layer, apply_layer, init_state, require_mode, state_shapes
 from purenn.tree import tree_map
 
 
@@ -42,6 +44,17 @@ def _has_arrays(tree: Any) -> bool:
     return True
 
 
+def _check_entries(layer: Any, what: str, tree: Any, make: str) -> None:
+    """A container's params (or state) must have one entry per child."""
+    n = len(layer.layers)
+    if not isinstance(tree, (tuple, list)) or len(tree) != n:
+        got = f"{len(tree)} entries" if isinstance(tree, (tuple, list)) else type(tree).__name__
+        raise ValueError(
+            f"{type(layer).__name__} of {n} layers needs {what} with one entry per layer, "
+            f"got {got}; create them with {make}"
+        )
+
+
 @attrs.frozen
 class Sequential(Layer):
     """Apply ``layers`` in order. Params and caches are tuples with one entry per layer.
@@ -53,13 +66,34 @@ class Sequential(Layer):
 
     layers: tuple[Layer, ...] = attrs.field(converter=_to_layers)
 
-    @property
+    @cached_property
     def stochastic(self) -> bool:  # type: ignore[override]
         return any(getattr(layer, "stochastic", False) for layer in self.layers)
+
+    @cached_property
+    def stateful(self) -> bool:  # type: ignore[override]
+        """Whether any layer inside carries state (then ``forward`` takes ``state`` and ``training``)."""
+        return any(getattr(layer, "stateful", False) for layer in self.layers)
 
     def init(self, rng: np.random.Generator) -> tuple[Any, ...]:
         streams = rng.spawn(len(self.layers))
         return tuple(layer.init(r) for layer, r in zip(self.layers, streams))
+
+    def init_state(self) -> tuple[Any, ...]:
+        """One entry per layer, as params: ``{}`` for a layer without state."""
+        return tuple(init_state(layer) for layer in self.layers)
+
+    def state_shapes(self) -> tuple[Any, ...]:
+        return tuple(state_shapes(layer) for layer in self.layers)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        shape = tuple(input_shape)
+        for i, layer in enumerate(self.layers):
+            try:
+                shape = layer.output_shape(shape)
+            except ShapeError as e:
+                raise ShapeError(f"layer {i} of Sequential: {e}") from None
+        return shape
 
     def param_shapes(self) -> tuple[Any, ...]:
         """Each child's ``param_shapes()``, without allocating (see :class:`~purenn.layers.base.Layer`);
@@ -70,12 +104,20 @@ class Sequential(Layer):
             for layer in self.layers
         )
 
-    def forward(self, params: tuple[Any, ...], x: Any, rng: np.random.Generator | None = None):
-        if not isinstance(params, (tuple, list)) or len(params) != len(self.layers):
-            got = f"{len(params)} entries" if isinstance(params, (tuple, list)) else type(params).__name__
-            raise ValueError(
-                f"Sequential of {len(self.layers)} layers needs params with one entry per layer, "
-                f"got {got}; create them with model.init(rng)"
+    def forward(self, params: tuple[Any, ...], x: Any, rng: np.random.Generator | None = None, *,
+                state: Any = _MISSING, training: Any = _MISSING):
+        """``(y, caches)``; for a Sequential holding stateful layers (``self.stateful``),
+        ``forward(params, x, rng=None, *, state, training)`` gives ``(y, caches, new_state)``."""
+        _check_entries(self, "params", params, "model.init(rng)")
+        if self.stateful:
+            require_mode(self, state, training)
+            _check_entries(self, "state", state, "model.init_state()")
+            return self._forward_with_state(params, x, rng, state, training)
+        if state is not _MISSING or training is not _MISSING:
+            raise ArgumentError(
+                f"Sequential of {len(self.layers)} layers has no layer with state: call "
+                "forward(params, x) (or forward(params, x, rng=...) to train dropout); "
+                "purenn.apply_layer calls stateful and stateless layers alike"
             )
         caches = []
         i = 0
@@ -95,6 +137,21 @@ class Sequential(Layer):
         except ShapeError as e:
             raise ShapeError(f"layer {i} of Sequential: {e}") from None
         return x, tuple(caches)
+
+    def _forward_with_state(self, params: tuple[Any, ...], x: Any, rng: np.random.Generator | None,
+                            state: tuple[Any, ...], training: bool):
+        streams = rng.spawn(len(self.layers)) if rng is not None and training else [None] * len(self.layers)
+        caches, new_state = [], []
+        i = 0
+        try:
+            for i, layer in enumerate(self.layers):
+                x, cache, s = apply_layer(layer, params[i], x, state=state[i], training=training,
+                                          rng=streams[i])
+                caches.append(cache)
+                new_state.append(s)
+        except ShapeError as e:
+            raise ShapeError(f"layer {i} of Sequential: {e}") from None
+        return x, tuple(caches), tuple(new_state)
 
     def backward(self, params: tuple[Any, ...], caches: tuple[Any, ...], dy: np.ndarray):
         layers = self.layers

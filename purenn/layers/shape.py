@@ -17,6 +17,11 @@ from purenn.validation import shape as shape_rule
 class Flatten(Layer):
     """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
 
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) < 1:
+            raise shape_error(self, "(batch, ...)", input_shape)
+        return (input_shape[0], math.prod(input_shape[1:]))
+
     def forward(self, params: Any, x: Any):
         x = as_float_array(x, self)
         if x.ndim < 1:
@@ -35,6 +40,12 @@ class Reshape(Layer):
     """
 
     shape: tuple[int, ...] = attrs.field(converter=to_shape, validator=shape_rule)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        size = math.prod(self.shape)
+        if len(input_shape) < 1 or math.prod(input_shape[1:]) != size:
+            raise shape_error(self, f"(batch, ...) with {size} values per sample", input_shape)
+        return (input_shape[0], *self.shape)
 
     def forward(self, params: Any, x: Any):
         x = as_float_array(x, self)

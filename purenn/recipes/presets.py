@@ -12,7 +12,7 @@ from __future__ import annotations
 import attrs
 
 from purenn.layers import (
-    Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape, Sequential, Tanh,
+    BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape, Residual, Sequential, Tanh,
 )
 from purenn.losses import LOSSES
 from purenn.optim.base import Optimizer
@@ -52,6 +52,26 @@ def _tutorial_mnist() -> Sequential:
     ])
 
 
+def _residual_block(channels: int) -> Residual:
+    """Two 3x3 convolutions with BatchNorm, added to their input (He et al.'s basic block)."""
+    return Residual(Sequential([
+        Conv2D(channels, channels, 3, padding="same", use_bias=False), BatchNorm(channels), ReLU(),
+        Conv2D(channels, channels, 3, padding="same", use_bias=False), BatchNorm(channels),
+    ]))
+
+
+def _resnet() -> Sequential:
+    return Sequential([
+        Reshape((28, 28, 1)),
+        # BatchNorm's shift takes the place of the convolutions' biases
+        Conv2D(1, 32, 5, use_bias=False), BatchNorm(32), MaxPool2D(2), ReLU(),   # 12 x 12 x 32
+        _residual_block(32), ReLU(),
+        Conv2D(32, 64, 5, use_bias=False), BatchNorm(64), MaxPool2D(2), ReLU(),  # 4 x 4 x 64
+        Flatten(), Dense(4 * 4 * 64, 128, initializer="he", use_bias=False), BatchNorm(128), ReLU(),
+        Dense(128, 10),
+    ])
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -87,6 +107,14 @@ PRESETS: dict[str, Preset] = {
                 Dense(128, 10),
             ]),
             loss="softmax_cross_entropy", optimizer="adam", lr=2e-3, epochs=3,
+            batch_size=128, shuffle=True,
+        ),
+        Preset(
+            name="resnet",
+            description="a small residual CNN with BatchNorm: conv 5x5x32 - pool - residual block "
+            "of two 3x3x32 convs - conv 5x5x64 - pool - dense 128 - 10, BatchNorm after every "
+            "conv and the hidden dense layer, Adam with cosine decay, minibatches of 128, shuffled",
+            model=_resnet(), loss="softmax_cross_entropy", optimizer="adam", lr=3e-3, epochs=2,
             batch_size=128, shuffle=True,
         ),
     )

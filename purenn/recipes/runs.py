@@ -29,7 +29,7 @@ from purenn.validation import (
 )
 
 __all__ = [
-    "RunConfig", "train_preset", "describe", "run_record", "config_from_record",
+    "RunConfig", "TrainedRun", "train_preset", "describe", "run_record", "config_from_record",
     "record_differences", "same_update",
 ]
 
@@ -70,6 +70,22 @@ class RunConfig:
         return PRESETS[self.preset].make_optimizer(s["lr"], steps)
 
 
+@attrs.frozen
+class TrainedRun:
+    """What training a preset gives: the model, its params and state (BatchNorm's running
+    statistics; ``{}`` entries for a model without any), and the history."""
+
+    model: Sequential
+    params: Any
+    state: Any
+    history: History
+
+    @property
+    def digest(self) -> str:
+        """The params digest of the run record (covering the state when the model has one)."""
+        return params_digest(self.params, state=self.state)
+
+
 def train_preset(
     config: RunConfig,
     x_train: np.ndarray,
@@ -78,9 +94,9 @@ def train_preset(
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     callback: Callable[..., None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
-) -> tuple[Sequential, Any, History]:
-    """Train ``config``'s preset on ``(x_train, y_train)`` (integer labels); return
-    ``(model, params, history)``. Pure given its inputs: the same config gives the same params."""
+) -> TrainedRun:
+    """Train ``config``'s preset on ``(x_train, y_train)`` (integer labels); return the
+    :class:`TrainedRun`. Pure given its inputs: the same config gives the same params."""
     preset = PRESETS[config.preset]
     s = config.resolved()
     if config.limit is not None:
@@ -89,15 +105,15 @@ def train_preset(
     if validation is not None and preset.one_hot_targets:
         validation = (validation[0], one_hot(validation[1], 10))
     init_rng, train_rng = np.random.default_rng(config.seed).spawn(2)
-    params = preset.model.init(init_rng)
+    params, state = preset.model.init(init_rng), preset.model.init_state()
     with blas_thread_limit(config.threads):
-        params, history = fit(
+        params, state, history = fit(
             preset.model, params, x_train, targets, loss=LOSSES[preset.loss], epochs=s["epochs"],
             batch_size=s["batch_size"], shuffle=preset.shuffle, seed=train_rng,
             validation=validation, callback=callback, on_batch=on_batch,
-            optimizer=config.optimizer(len(x_train)),
+            optimizer=config.optimizer(len(x_train)), state=state,
         )
-    return preset.model, params, history
+    return TrainedRun(preset.model, params, state, history)
 
 
 def describe(config: RunConfig, n_train: int) -> dict[str, Any]:
@@ -111,14 +127,15 @@ def describe(config: RunConfig, n_train: int) -> dict[str, Any]:
     }
 
 
-def run_record(config: RunConfig, params: Any, history: History, n_train: int,
+def run_record(config: RunConfig, trained: TrainedRun, n_train: int,
                metrics: dict[str, Any]) -> dict[str, Any]:
-    """The run record: configuration, seed, versions, history, metrics, params digest."""
+    """The run record: configuration, seed, versions, history, metrics, params digest (which
+    covers the layers' state too when the model has any)."""
     return make_record(
         config=describe(config, n_train),
         seed=config.seed,
-        digest=params_digest(params),
-        history=[attrs.asdict(e) for e in history.epochs],
+        digest=trained.digest,
+        history=[attrs.asdict(e) for e in trained.history.epochs],
         metrics=metrics,
     )
 

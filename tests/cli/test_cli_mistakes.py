@@ -38,12 +38,14 @@ def small_run(tmp_path_factory, tiny_mnist):
 
 def invocation(command: str, param: Any, value: str, data: Path, run: Path) -> list[str]:
     """A quick, valid invocation of ``command`` with ``value`` given to ``param``."""
-    positional = {"evaluate": str(run / "m.npz"), "reproduce": str(run / "r.json")}
+    positional = {"evaluate": str(run / "m.npz"), "reproduce": str(run / "r.json"),
+                  "summary": str(run / "m.npz")}
     options = {
         "xor": ["--epochs", "2"],
         "mnist": ["--preset", "seed", "--epochs", "1", "--limit", "8", "--data-dir", str(data)],
         "evaluate": ["--data-dir", str(data)],
         "reproduce": ["--data-dir", str(data)],
+        "summary": [],
     }[command]
     if param.param_type_name == "argument":
         return [command, value, *options]
@@ -69,7 +71,7 @@ def parameters():
 
 
 def test_the_sweep_covers_every_command():
-    assert {p.values[0] for p in parameters()} == {"xor", "mnist", "evaluate", "reproduce"}
+    assert {p.values[0] for p in parameters()} == {"xor", "mnist", "evaluate", "reproduce", "summary"}
 
 
 @pytest.mark.parametrize("command, param", list(parameters()))

@@ -107,9 +107,9 @@ def test_cnn_preset_checkpoint_round_trip(tiny_mnist, tmp_path):
 
 
 def test_unknown_preset_is_refused(tiny_mnist):
-    result = runner.invoke(app, ["mnist", "--preset", "resnet", "--data-dir", str(tiny_mnist)])
+    result = runner.invoke(app, ["mnist", "--preset", "transformer", "--data-dir", str(tiny_mnist)])
     assert result.exit_code == 2
-    assert "`preset` must be one of the presets" in result.output and "'resnet'" in result.output
+    assert "`preset` must be one of the presets" in result.output and "'transformer'" in result.output
     assert "mlp" in result.output
 
 

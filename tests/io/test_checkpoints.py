@@ -24,7 +24,7 @@ from purenn.io.checkpoints import (
 from purenn.io.serialize import record_registry
 from purenn.layers import (
     GELU, AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Reshape,
-    Sequential, Sigmoid, Softmax, Tanh,
+    Sequential, Sigmoid, Softmax, Tanh, BatchNorm, LayerNorm, Identity, Residual, Parallel,
 )
 from purenn.tree import readonly, tree_leaves, tree_map
 
@@ -313,6 +313,11 @@ def _layer_examples() -> dict[type, list[Layer]]:
         Tanh: [Tanh()], Sigmoid: [Sigmoid()], ReLU: [ReLU()], LeakyReLU: [LeakyReLU(0.1)],
         GELU: [GELU()], Softmax: [Softmax()], Flatten: [Flatten()], Reshape: [Reshape((2, 3))],
         MaxPool2D: [MaxPool2D(2)], AvgPool2D: [AvgPool2D(3, stride=1)], Dropout: [Dropout(0.5)],
+        BatchNorm: [BatchNorm(3), BatchNorm(2, dtype="float64")], LayerNorm: [LayerNorm(4)],
+        Identity: [Identity()],
+        Residual: [Residual(Sequential([Dense(3, 3), BatchNorm(3)])),
+                   Residual(Dense(3, 4), projection=Dense(3, 4, use_bias=False, dtype="float64"))],
+        Parallel: [Parallel([Identity(), Dense(3, 2), BatchNorm(3)]), Parallel([Tanh()], merge="sum")],
     }
 
 
@@ -335,6 +340,7 @@ def test_param_shapes_agrees_with_init_for_every_builtin_layer():
     for layers in examples.values():
         for layer in layers:
             assert _as_dtypes(layer.param_shapes()) == _init_shapes(layer.init(np.random.default_rng(0))), layer
+            assert _as_dtypes(layer.state_shapes()) == _init_shapes(layer.init_state()), layer
 
 
 def test_param_shapes_of_a_custom_layer_come_from_its_init():

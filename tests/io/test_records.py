@@ -341,8 +341,7 @@ def test_a_real_run_record_passes_and_the_schema_types_every_field_it_writes(tmp
     config = RunConfig("seed", epochs=1, limit=8, seed=3)
     x = np.random.default_rng(0).random((8, 784), dtype=np.float32)
     y = np.arange(8) % 10
-    _, params, history = train_preset(config, x, y)
-    record = run_record(config, params, history, 8, {"test_accuracy": 0.5, "train_seconds": 0.1})
+    record = run_record(config, train_preset(config, x, y), 8, {"test_accuracy": 0.5, "train_seconds": 0.1})
     write_record(tmp_path / "r.json", record)
     back = read_record(tmp_path / "r.json")
     assert back["seed"] == back["config"]["run"]["seed"] == back["config"]["resolved"]["seed"] == 3

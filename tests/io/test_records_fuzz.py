@@ -19,7 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from purenn.io.records import RecordError, read_record, write_record
-from purenn.recipes.runs import RunConfig, config_from_record, record_differences, run_record
+from purenn.recipes.presets import PRESETS
+from purenn.recipes.runs import (
+    RunConfig, TrainedRun, config_from_record, record_differences, run_record,
+)
 from purenn.training import EpochLog, History
 
 _SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -37,7 +40,8 @@ def good(folder) -> str:
     config = RunConfig("seed", epochs=2, limit=100, seed=7)
     params = ({"w": np.zeros((2, 2), np.float32)},)
     history = History((EpochLog(1, 2, 0.5, 0.4, 0.9), EpochLog(2, 2, 0.25)))
-    write_record(folder / "good.json", run_record(config, params, history, 100,
+    trained = TrainedRun(PRESETS["seed"].model, params, (), history)
+    write_record(folder / "good.json", run_record(config, trained, 100,
                                                    {"test_accuracy": 0.9, "train_seconds": 1.5}))
     return (folder / "good.json").read_text()
 

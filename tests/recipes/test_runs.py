@@ -31,7 +31,7 @@ def test_each_preset_gets_one_optimizer_record():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("preset", "resnet", r"`preset` must be one of the presets \('seed', 'mlp', 'cnn'\), got 'resnet'"),
+    ("preset", "vgg", r"`preset` must be one of the presets \('seed', 'mlp', 'cnn', 'resnet'\), got 'vgg'"),
     ("seed", -1, "`seed` must be a non-negative integer, got -1"),
     ("epochs", 0, "`epochs` must be a positive integer or None, got 0"),
     ("lr", "fast", "`lr` must be a positive number or None, got 'fast' of type str"),
@@ -50,10 +50,12 @@ def _tiny_data(n=64, seed=0):
 def test_a_run_trains_and_its_record_describes_it(tmp_path):
     config = RunConfig("seed", epochs=1, limit=32, seed=3)
     x, y = _tiny_data()
-    model, params, history = train_preset(config, x, y)
-    again = train_preset(config, x, y)[1]
+    trained = train_preset(config, x, y)
+    model, params = trained.model, trained.params
+    again = train_preset(config, x, y).params
     assert pn.params_digest(params) == pn.params_digest(again)  # pure given its inputs
-    record = run_record(config, params, history, 32, {"test_accuracy": 0.5})
+    assert trained.digest == pn.params_digest(params)  # no state: the params' digest as before
+    record = run_record(config, trained, 32, {"test_accuracy": 0.5})
     write_record(tmp_path / "r.json", record)
     back = read_record(tmp_path / "r.json")
     assert back["digest"] == pn.params_digest(params) and back["seed"] == 3
@@ -61,6 +63,17 @@ def test_a_run_trains_and_its_record_describes_it(tmp_path):
     assert from_data(back["config"]["update"]) == pn.SGD(0.1)
     assert from_data(back["config"]["model"]) == model
     assert record_differences(back, config) == []
+
+
+def test_a_batchnorm_run_keeps_its_state_and_the_digest_covers_it():
+    config = RunConfig("resnet", epochs=1, limit=16, batch_size=8, seed=1)
+    x, y = _tiny_data(16)
+    trained = train_preset(config, x, y)
+    fresh = trained.model.init_state()
+    assert pn.params_digest(trained.state) != pn.params_digest(fresh)  # running statistics moved
+    assert trained.digest == pn.params_digest(trained.params, state=trained.state)
+    assert trained.digest != pn.params_digest(trained.params)
+    assert trained.digest == train_preset(config, x, y).digest  # pure given its inputs
 
 
 def test_a_record_of_another_model_or_optimizer_is_reported():
