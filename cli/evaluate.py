@@ -35,7 +35,7 @@ def evaluate(
     data = load_data(console, data_dir, dataset, splits=("test",))
     assert data.test is not None
     try:
-        outputs = predict(net, params, data.test.images)
+        outputs = predict(net, params, data.test.images, state=checkpoint.state)
     except ShapeError as e:
         raise fail(console, f"the model does not fit {dataset}'s images: {e.message}") from None
     classes = DATASETS[dataset].num_classes
