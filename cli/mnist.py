@@ -25,7 +25,7 @@ from purenn.validation import MAX_THREADS
 from purenn_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, explain, fail
 from purenn_cli.options import positive_float
 from purenn_cli.progress import format_loss, training_progress
-from purenn_cli.report import load_data, per_class_table, summary_table
+from purenn_cli.report import load_data, per_class_table, print_summary
 
 PRESET_HELP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
 
@@ -42,8 +42,8 @@ def run(config: RunConfig, data_dir: Path | None, console: Console) -> dict[str,
         f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}, seed {config.seed}",
         highlight=False,
     )
-    console.print(summary_table(model_summary(PRESETS[config.preset].model, x.shape[1:]),
-                                f"the {config.preset} model", compact=True))
+    print_summary(console, model_summary(PRESETS[config.preset].model, x.shape[1:]),
+                  f"the {config.preset} model", compact=True)
     start = time.perf_counter()
     with training_progress(console) as progress:
         tasks: list[int] = []

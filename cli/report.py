@@ -47,15 +47,16 @@ def per_class_table(outputs: np.ndarray, labels: np.ndarray, title: str) -> Tabl
 
 
 
-def summary_table(summary: ModelSummary, title: str, *, compact: bool = False) -> Table:
-    """A model's :func:`purenn.summary` as a table: every layer, or (``compact``) the model's own
-    layers without what is inside its blocks; the totals as its caption."""
-    table = Table(title=title, caption=f"input {format_shape(summary.input_shape)}, output "
-                  f"{format_shape(summary.output_shape)}; {summary.totals()}", box=box.SIMPLE_HEAD)
+def print_summary(console: Console, summary: ModelSummary, title: str, *, compact: bool = False) -> None:
+    """A model's :func:`purenn.summary` as a table (every layer, or with ``compact`` the model's
+    own layers, named shortly, without what is inside its blocks), then its totals."""
+    table = Table(title=title, box=box.SIMPLE_HEAD)
     table.add_column("layer", no_wrap=True, overflow="ellipsis")  # a row per layer, even when narrow
     table.add_column("output shape", no_wrap=True)
     table.add_column("params", justify="right")
     table.add_column("state", justify="right")
     for row in summary.table(0 if compact else None, short=compact):
         table.add_row(*(escape(cell) for cell in row))
-    return table
+    console.print(table)
+    console.print(f"input {format_shape(summary.input_shape)}, output "
+                  f"{format_shape(summary.output_shape)}; {summary.totals()}", highlight=False)

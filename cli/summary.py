@@ -13,7 +13,7 @@ from purenn.io.checkpoints import read_checkpoint
 from purenn.summary import summary as model_summary
 from purenn.validation import shape, to_shape
 from purenn_cli.errors import explain, fail
-from purenn_cli.report import summary_table
+from purenn_cli.report import print_summary
 
 #: per-sample input shape of the datasets `purenn mnist` trains on (28 x 28 images, as flat rows)
 DATASET_INPUT = (784,)
@@ -35,7 +35,7 @@ def summary(
         described = model_summary(checkpoint.model, shape_)
     except ShapeError as e:
         raise fail(console, f"{model}: the model cannot take inputs of shape {shape_}: {e.message}") from None
-    console.print(summary_table(described, f"{model}", compact=compact))
+    print_summary(console, described, f"{model}", compact=compact)
 
 
 def parse_shape(console: Console, text: str) -> tuple[int, ...]:
