@@ -115,7 +115,7 @@ _MISSING: Any = object()
 
 def require_mode(layer: object, state: Any, training: Any) -> None:
     """The check at the top of a stateful ``forward``: both ``state`` and ``training`` given."""
-    if state is _MISSING or training is _MISSING or training is None:
+    if state is _MISSING or state is None or training is _MISSING or training is None:
         missing = " and ".join(n for n, v in (("state", state), ("training", training))
                                if v is _MISSING or v is None)
         raise ArgumentError(
