@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ import attrs
 import typer
 from rich.console import Console
 
-from purenn.errors import ArgumentError, PurennError
+from purenn.errors import ArgumentError, PurennError, TrainingInterrupted
 from purenn.io.atomic import check_writable
 from purenn.io.checkpoints import save_checkpoint
 from purenn.io.datasets import DATASETS
@@ -21,17 +22,29 @@ from purenn.recipes.presets import PRESETS
 from purenn.summary import summary as model_summary
 from purenn.recipes.runs import RunConfig, run_record, train_preset
 from purenn.training import predict
+from purenn.training_state import TrainingState
 from purenn.validation import MAX_THREADS
 from purenn_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, explain, fail
+from purenn_cli.checkpoint_dir import (
+    config_differences, describe_position, saved_config, saver, state_path,
+)
+from purenn_cli.checkpoint_dir import load as load_checkpoint_dir
 from purenn_cli.options import positive_float
 from purenn_cli.progress import format_loss, training_progress
 from purenn_cli.report import load_data, per_class_table, print_summary
+from purenn_cli.signals import stop_requests
 
 PRESET_HELP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
 
 
-def run(config: RunConfig, data_dir: Path | None, console: Console) -> dict[str, Any]:
-    """Train ``config`` with a progress bar per epoch; return the trained run and its metrics."""
+def run(config: RunConfig, data_dir: Path | None, console: Console, *,
+        checkpoint_dir: Path | None = None, resume: TrainingState | None = None,
+        outputs: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """Train ``config`` with a progress bar per epoch; return the trained run and its metrics.
+
+    With ``checkpoint_dir``, the training state is saved there after every epoch, and Ctrl-C or
+    SIGTERM stop the run after its current step, save it, and exit saying how to continue;
+    ``resume`` continues a saved state."""
     data = load_data(console, data_dir, config.dataset)
     s = config.resolved()
     x, y = data.train.images, data.train.labels
@@ -42,33 +55,53 @@ def run(config: RunConfig, data_dir: Path | None, console: Console) -> dict[str,
         f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}, seed {config.seed}",
         highlight=False,
     )
-    print_summary(console, model_summary(PRESETS[config.preset].model, x.shape[1:]),
-                  f"the {config.preset} model", compact=True)
+    if resume is not None:
+        console.print(f"continuing from {describe_position(resume)}", highlight=False)
+    else:
+        print_summary(console, model_summary(PRESETS[config.preset].model, x.shape[1:]),
+                      f"the {config.preset} model", compact=True)
+    save = None
+    if checkpoint_dir is not None:
+        save = saver(checkpoint_dir, PRESETS[config.preset].model, config, outputs or {})
     start = time.perf_counter()
-    with training_progress(console) as progress:
+    first_epoch = 1 if resume is None else resume.epoch + 1
+    with training_progress(console) as progress, \
+            (stop_requests() if checkpoint_dir is not None else contextlib.nullcontext()) as stop:
         tasks: list[int] = []
 
         def on_batch(done: int, total: int) -> None:
             if not tasks or progress.tasks[tasks[-1]].finished:
-                tasks.append(progress.add_task(f"epoch {len(tasks) + 1}/{s['epochs']}", total=total, status=""))
+                label = f"epoch {first_epoch + len(tasks)}/{s['epochs']}"
+                tasks.append(progress.add_task(label, total=total, status=""))
             if done == total or done % max(1, total // 100) == 0:
                 progress.update(tasks[-1], completed=done)
 
         def on_epoch(log: Any) -> None:
-            progress.update(
-                tasks[-1], status=f"loss {format_loss(log.loss)}  test accuracy {log.val_accuracy:.2%}"
-            )
+            if tasks:
+                progress.update(tasks[-1], status=f"loss {format_loss(log.loss)}  "
+                                                  f"test accuracy {log.val_accuracy:.2%}")
 
-        trained = train_preset(
-            config, x, y, validation=(x_test, y_test), callback=on_epoch, on_batch=on_batch
-        )
+        try:
+            trained = train_preset(
+                config, x, y, validation=(x_test, y_test), callback=on_epoch, on_batch=on_batch,
+                checkpoint=save, stop=stop, resume=resume,
+            )
+        except TrainingInterrupted as e:
+            progress.stop()
+            raise fail(console, f"interrupted by {stop.name} at {describe_position(e.state)}; the "
+                                f"training state is saved in {checkpoint_dir}. Continue with: "
+                                f"purenn resume {checkpoint_dir}", stop.exit_code) from None
     seconds = time.perf_counter() - start
-    outputs = predict(trained.model, trained.params, x_test, state=trained.state)
-    test_acc = accuracy(outputs, y_test)
-    console.print(per_class_table(outputs, y_test, "Test set: confusion matrix and accuracy per class"))
+    outputs_ = predict(trained.model, trained.params, x_test, state=trained.state)
+    test_acc = accuracy(outputs_, y_test)
+    console.print(per_class_table(outputs_, y_test, "Test set: confusion matrix and accuracy per class"))
+    if trained.history.stopped_early:
+        console.print(f"stopped early after epoch {len(trained.history.epochs)}: the test loss had not "
+                      f"improved for {config.patience} epochs; keeping epoch {trained.history.best_epoch}'s params",
+                      highlight=False)
     console.print(
         f"test accuracy [bold]{test_acc:.2%}[/bold] on {len(y_test)} samples; "
-        f"training took {seconds:.1f} s",
+        f"training took {seconds:.1f} s" + (" (this session)" if resume is not None else ""),
         highlight=False,
     )
     return {
@@ -89,6 +122,8 @@ def mnist(
     save: Annotated[Path | None, typer.Option(help="Write the trained model and params to this .npz checkpoint.")] = None,
     record: Annotated[Path | None, typer.Option(help="Write a JSON run record (config, versions, history, metrics, params digest).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="BLAS threads; results differ between thread counts, so the record keeps it [default: as NumPy's BLAS is set up].")] = None,
+    patience: Annotated[int | None, typer.Option(min=1, help="Stop when the test loss has not improved for N epochs, keeping the best epoch's params.")] = None,
+    checkpoint_dir: Annotated[str | None, typer.Option(help="Keep the latest training state in this folder (after every epoch, and on Ctrl-C or SIGTERM); `purenn resume DIR` continues it. Rerunning the same command continues it too.")] = None,
 ) -> None:
     """Train on MNIST and report test accuracy, a confusion matrix and the training time.
 
@@ -101,7 +136,8 @@ def mnist(
         raise fail(console, f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
     try:  # the thread count in use is recorded, so that reproduce can use it again
         config = RunConfig(preset=preset, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                           limit=limit, dataset=dataset, threads=threads or blas_threads() or None)
+                           limit=limit, dataset=dataset, threads=threads or blas_threads() or None,
+                           patience=patience)
     except ArgumentError as e:
         raise fail(console, e.message) from None
     if save is not None and record is not None and save.resolve() == record.resolve():
@@ -112,12 +148,46 @@ def mnist(
                 check_writable(path)
         except ArgumentError as e:
             raise fail(console, f"{option}: {e.message}") from None
+    resume, folder = None, None
+    if checkpoint_dir is not None:
+        if not checkpoint_dir.strip():
+            raise fail(console, "--checkpoint-dir: give the name of a folder")
+        folder = Path(checkpoint_dir)
+        resume = continued_run(console, folder, config)
+    outputs = {"save": None if save is None else str(save.resolve()),
+               "record": None if record is None else str(record.resolve()),
+               "data_dir": None if data_dir is None else str(data_dir.resolve())}
     try:
-        result = run(config, data_dir, console)
+        result = run(config, data_dir, console, checkpoint_dir=folder, resume=resume,
+                     outputs=outputs)
     except KeyboardInterrupt:
         raise fail(console, "interrupted during training (Ctrl-C): no checkpoint or record was written",
                    EXIT_INTERRUPTED) from None
     save_results(console, config, result, save, record)
+
+
+def continued_run(console: Console, folder: Path, config: RunConfig) -> TrainingState | None:
+    """The state saved in ``folder`` by an earlier run of these settings (None: a new run);
+    a folder holding a run of other settings, or something else, is refused."""
+    if folder.exists() and not folder.is_dir():
+        raise fail(console, f"--checkpoint-dir: {folder} exists and is not a folder")
+    if not state_path(folder).exists():
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as e:
+            raise fail(console, f"--checkpoint-dir: cannot create {folder} ({e.strerror or e})") from None
+        return None
+    try:
+        saved = load_checkpoint_dir(folder)
+        differences = config_differences(saved_config(saved), config)
+    except (PurennError, KeyError, TypeError) as e:
+        raise fail(console, f"--checkpoint-dir: {state_path(folder)} cannot be continued "
+                            f"({explain(e) if isinstance(e, PurennError) else e}); choose another folder") from None
+    if differences:
+        raise fail(console, f"--checkpoint-dir: {folder} holds a run with other settings "
+                            f"({'; '.join(differences)}); continue that one with `purenn resume "
+                            f"{folder}`, or choose another folder")
+    return saved.state
 
 
 def save_results(console: Console, config: RunConfig, result: dict[str, Any], save: Path | None,

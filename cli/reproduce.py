@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,7 +19,8 @@ def reproduce(
     record: Annotated[Path, typer.Argument(help="A run record written by `purenn mnist --record`.")],
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's four .gz files.")] = None,
 ) -> None:
-    """Train the recorded run again; exit 0 if the final params' SHA-256 digest matches, 1 if not."""
+    """Train the recorded run again; exit 0 if the final params' SHA-256 digest and every epoch's
+    match, 1 if not, naming the first epoch where the runs part and what differs in the machine."""
     console = Console()
     try:
         rec = read_record(record)
@@ -36,16 +37,36 @@ def reproduce(
         raise typer.Exit(1)
     versions = rec.get("versions", {})
     console.print(f"reproducing {record} (recorded with {', '.join(f'{k} {v}' for k, v in versions.items())})")
-    digest = run(config, data_dir, console)["trained"].digest
-    if digest == rec["digest"]:
-        console.print(f"[green]reproduced[/green]: params digest matches ({digest})")
+    trained = run(config, data_dir, console)["trained"]
+    parted = first_difference(rec.get("history", []), [e.digest for e in trained.history.epochs])
+    if trained.digest == rec["digest"] and not parted.startswith("; the runs part"):
+        every = "every epoch's params digest and the final one match" if "agree" in parted else \
+            "the params digest matches"
+        console.print(f"[green]reproduced[/green]: {every} ({trained.digest})", highlight=False)
         return
     differences = environment_differences(rec)
     where = ("; this machine differs from the recorded one in " + ", ".join(
         f"{k} ({old} then, {new} now)" for k, (old, new) in differences.items())) if differences else (
         "; the recorded environment (Python, NumPy, BLAS and its threads, CPU) is the same here")
-    console.print(
-        f"[red]not reproduced[/red]: params digest {digest} differs from the recorded {rec['digest']}"
-        f"{where}."
-    )
+    final = ("the final params digest matches, but not every epoch's" if trained.digest == rec["digest"]
+             else f"params digest {trained.digest} differs from the recorded {rec['digest']}")
+    console.print(f"[red]not reproduced[/red]: {final}{parted}{where}.", highlight=False)
     raise typer.Exit(1)
+
+
+def first_difference(recorded: list[dict[str, Any]], digests: list[str | None]) -> str:
+    """Where two runs parted, from the record's per-epoch digests and this run's: the first epoch
+    whose params differ, or nothing to say when the record keeps no per-epoch digests."""
+    pairs = [(i + 1, entry.get("digest") if isinstance(entry, dict) else None, mine)
+             for i, (entry, mine) in enumerate(zip(recorded, digests))]
+    pairs = [(epoch, theirs, mine) for epoch, theirs, mine in pairs if theirs is not None]
+    if not pairs:
+        return " (the record keeps no per-epoch digests, so where the runs parted is unknown)"
+    for epoch, theirs, mine in pairs:
+        if theirs != mine:
+            same = f"; epochs 1-{epoch - 1} agree" if epoch > 1 else ""
+            return f"; the runs part at epoch {epoch}: its params digest was {theirs[:16]}..., now {str(mine)[:16]}...{same}"
+    if len(recorded) != len(digests):
+        return (f"; every common epoch agrees, but the record has {len(recorded)} epochs and this "
+                f"run {len(digests)}")
+    return "; every epoch's digest agrees"

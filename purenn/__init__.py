@@ -20,13 +20,14 @@ schedules); ``training``, ``gradcheck``; ``io/`` (data sets, checkpoints, record
 from purenn.errors import (
     ArgumentError, ArgumentTypeError, CheckpointError, ChecksumError, DataError,
     DatasetNotFoundError, DivergenceError, DownloadError, GradientCheckError, PurennError,
-    RecordError, SerializeError, ShapeError, WrongDatasetError,
+    RecordError, SerializeError, ShapeError, TrainingInterrupted, WrongDatasetError,
 )
 from purenn.gradcheck import GradientReport, check_gradients, check_loss_gradients
-from purenn.io.checkpoints import load_checkpoint, save_checkpoint
+from purenn.io.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from purenn.io.datasets import Dataset, load_idx_dataset, load_mnist
 from purenn.io.idx import read_idx
 from purenn.io.records import params_digest
+from purenn.io.training_checkpoints import load_training_state, save_training_state
 from purenn.layers import (
     GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, Identity, Layer, LayerNorm,
     LeakyReLU, MaxPool2D, Parallel, ReLU, Reshape, Residual, Sequential, Sigmoid, Softmax, Tanh,
@@ -40,8 +41,10 @@ from purenn.optim import (
     ScaleByLearningRate, ScaleByRMS, ScaleByStddev, Schedule, State, StepDecay, Trace,
     Transformation, WarmUp, apply_updates, chain, clip_by_global_norm, global_norm, sgd_step,
 )
+from purenn.monitors import EarlyStopping, ReduceLROnPlateau
 from purenn.summary import ModelSummary, summary
 from purenn.training import EpochLog, History, evaluate, fit, predict
+from purenn.training_state import TrainingState
 from purenn.tree import freeze, tree_leaves, tree_map, tree_paths
 
 __version__ = "0.1.0"
@@ -62,15 +65,17 @@ __all__ = [
     "Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp",
     # training
     "fit", "predict", "evaluate", "History", "EpochLog", "summary", "ModelSummary",
+    "EarlyStopping", "ReduceLROnPlateau", "TrainingState",
     # checking, data, files
     "check_gradients", "check_loss_gradients", "GradientReport",
     "load_mnist", "load_idx_dataset", "read_idx", "Dataset",
-    "save_checkpoint", "load_checkpoint", "params_digest",
+    "save_checkpoint", "load_checkpoint", "read_checkpoint", "params_digest",
+    "save_training_state", "load_training_state",
     # trees
     "tree_map", "tree_leaves", "tree_paths", "freeze",
     # errors
     "PurennError", "ArgumentError", "ArgumentTypeError", "ShapeError", "GradientCheckError",
-    "DivergenceError", "DataError", "DatasetNotFoundError", "DownloadError", "ChecksumError",
+    "DivergenceError", "TrainingInterrupted", "DataError", "DatasetNotFoundError", "DownloadError", "ChecksumError",
     "WrongDatasetError", "SerializeError", "CheckpointError",
     "RecordError",
 ]

@@ -12,6 +12,7 @@ is allowed or how to fix it.
     ├── ShapeError (ValueError)             an input's shape does not fit its layer or loss
     ├── GradientCheckError (AssertionError) backward disagrees with finite differences
     ├── DivergenceError (FloatingPointError) training produced a non-finite loss or parameter
+    ├── TrainingInterrupted                 fit stopped because its ``stop`` callback asked it to
     ├── DataError (ValueError)              a data file is missing, damaged or inconsistent
     │   ├── DatasetNotFoundError            a data set's files are nowhere to be found
     │   │   └── DownloadError               ... and every mirror failed
@@ -28,7 +29,7 @@ from typing import Any
 
 __all__ = [
     "PurennError", "ArgumentError", "ArgumentTypeError", "ShapeError", "GradientCheckError",
-    "DivergenceError",
+    "DivergenceError", "TrainingInterrupted",
     "DataError", "DatasetNotFoundError", "DownloadError", "ChecksumError", "WrongDatasetError",
     "SerializeError", "CheckpointError",
     "RecordError",
@@ -81,6 +82,19 @@ class DivergenceError(PurennError, FloatingPointError):
         super().__init__(message, hint=hint)
         self.epoch, self.step, self.steps_per_epoch = epoch, step, steps_per_epoch
         self.loss, self.last_finite_loss = loss, last_finite_loss
+
+
+class TrainingInterrupted(PurennError):
+    """``fit`` stopped early because its ``stop()`` callback returned True (a Ctrl-C, a signal).
+
+    ``state`` is the :class:`~purenn.training_state.TrainingState` after the last completed step
+    (also handed to ``fit``'s ``checkpoint`` callback before this is raised): pass it to
+    ``fit(..., resume=state)`` to continue as if nothing had happened.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, state: Any = None) -> None:
+        super().__init__(message, hint=hint)
+        self.state = state
 
 
 class DataError(PurennError, ValueError):

@@ -9,42 +9,61 @@ Models with state (``BatchNorm``'s running statistics; ``model.stateful``) take 
 ``(params, state, history)``; ``predict`` and ``evaluate`` take ``state=`` and run in evaluation
 mode, as ``fit``'s validation pass does. Forgetting the state is an error, never a silent
 evaluation-mode run.
+
+A run can stop and continue: ``fit`` hands a :class:`~purenn.training_state.TrainingState` to its
+``checkpoint`` callback after every epoch (and every ``checkpoint_every`` steps), stops when its
+``stop`` callback says so (raising :class:`~purenn.errors.TrainingInterrupted` with the state),
+and continues from one with ``resume=``: the result is bit for bit that of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import attrs
 import numpy as np
 
-from purenn.errors import ArgumentError, ArgumentTypeError, DivergenceError
+from purenn.errors import ArgumentError, ArgumentTypeError, DivergenceError, TrainingInterrupted
 from purenn.losses import Loss, as_loss, mse
 from purenn.metrics import accuracy, is_class_target
+from purenn.monitors import EarlyStopping, EarlyStoppingState, PlateauState, ReduceLROnPlateau
 from purenn.optim.base import LEARNING_RATE, as_optimizer
 from purenn.optim.optimizers import SGD
 from purenn.optim.schedules import Schedule
+from purenn.rng import generator_from_state, generator_state
+from purenn.training_state import TrainingState, check_resumable, data_fingerprint
 from purenn.tree import tree_leaves
 from purenn.validation import as_samples, check, non_negative_int, positive_int, to_float, to_int
 
 
 @attrs.frozen
 class EpochLog:
-    """What ``fit`` reports after each epoch (``val_*`` are None without a validation set)."""
+    """What ``fit`` reports after each epoch (``val_*`` are None without a validation set).
+
+    ``lr_scale``: the plateau rule's multiplier of the learning rate during the epoch (None
+    without one); ``digest``: ``fit(digest=...)``'s digest of the params (and layer state) at the
+    epoch's end (None without one)."""
 
     epoch: int
     epochs: int
     loss: float
     val_loss: float | None = None
     val_accuracy: float | None = None
+    lr_scale: float | None = None
+    digest: str | None = None
 
 
 @attrs.frozen
 class History:
-    """Per-epoch records of one ``fit`` run; ``loss`` is each epoch's mean training loss."""
+    """Per-epoch records of one ``fit`` run; ``loss`` is each epoch's mean training loss.
+
+    With early stopping, ``stopped_early`` says whether it stopped the run and ``best_epoch`` is
+    the epoch whose params ``fit`` returned."""
 
     epochs: tuple[EpochLog, ...] = ()
+    stopped_early: bool = False
+    best_epoch: int | None = None
 
     @property
     def loss(self) -> list[float]:
@@ -77,6 +96,13 @@ def fit(
     on_batch: Callable[[int, int], None] | None = None,
     stop_on_divergence: bool = True,
     state: Any = None,
+    early_stopping: EarlyStopping | None = None,
+    plateau: ReduceLROnPlateau | None = None,
+    checkpoint: Callable[[TrainingState], None] | None = None,
+    checkpoint_every: int | None = None,
+    stop: Callable[[], bool] | None = None,
+    resume: TrainingState | None = None,
+    digest: Callable[[Any, Any], str] | None = None,
 ) -> Any:
     """Train ``model`` from ``params``; return the new params and the :class:`History`.
 
@@ -97,47 +123,268 @@ def fit(
     ``state``: the model's state (``model.init_state()``, or a trained one), required for a model
     with stateful layers such as ``BatchNorm``. Given, ``fit`` returns ``(params, state, history)``
     (the state after training); without it, ``(params, history)``.
+
+    ``early_stopping`` (:class:`~purenn.monitors.EarlyStopping`): stop when a metric has not
+    improved for ``patience`` epochs and return the best epoch's params (and state); the history
+    says so. ``plateau`` (:class:`~purenn.monitors.ReduceLROnPlateau`): multiply the learning rate
+    by its factor when the metric stalls (the optimizer must accept ``lr_scale``, as purenn's do).
+
+    Stopping and continuing: ``checkpoint(TrainingState)`` is called after every epoch (after its
+    validation and ``callback``) and, with ``checkpoint_every=N``, every N steps within epochs.
+    ``stop()`` is asked after every step: when it returns True, ``fit`` hands the state to
+    ``checkpoint`` and raises :class:`~purenn.errors.TrainingInterrupted` carrying it.
+    ``resume=TrainingState`` continues such a run (``params`` and ``state`` come from it: pass
+    None) and gives exactly the result of the run never interrupted; the model, data and settings
+    must be the run's (a difference is an error naming it). ``digest(params, state)`` fills each
+    epoch's ``EpochLog.digest`` (purenn.params_digest is one).
     """
     x, y, loss_fn, optimizer, epochs, batch_size, rng, validation = _fit_arguments(
         x, y, loss, lr, optimizer, epochs, batch_size, seed, validation, callback, on_batch)
+    _check_options(early_stopping, plateau, checkpoint, checkpoint_every, stop, digest, validation, optimizer)
+    if resume is not None:
+        if not isinstance(resume, TrainingState):
+            check_resumable(resume, {})  # the error naming what resume must be
+        if params is not None or state is not None:
+            raise ArgumentError("fit(resume=...) continues from the params and state the "
+                                "TrainingState holds: pass params=None (and no state=)")
+        state = resume.model_state
     with_state = _needs_state(model, state, "fit")
-    shuffle_rng, layer_rng = rng.spawn(2)
-    forward, param_grads = _training_forward(model, layer_rng), _param_grads(model)
-    opt_state = optimizer.init(params)
-    n_batches, last_loss = math.ceil(len(x) / batch_size), None
-    logs: list[EpochLog] = []
+    settings = _settings(model, x, y, loss_fn, optimizer, epochs, batch_size, shuffle, seed,
+                         validation, early_stopping, plateau, state is not None,
+                         fingerprint=checkpoint is not None or stop is not None or resume is not None)
+    run = _Run(model, x, y, loss_fn, optimizer, batch_size, shuffle, validation, early_stopping,
+               plateau, with_state, stop_on_divergence, digest, settings)
+    if resume is None:
+        run.start(params, state, rng)
+    else:
+        run.resume(check_resumable(resume, settings))
+    given_state = state is not None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked
-        for epoch in range(1, epochs + 1):
-            total = 0.0
-            for b, (xb, yb) in enumerate(_minibatches(x, y, batch_size, shuffle_rng if shuffle else None)):
-                if with_state:
-                    out, cache, state = forward(params, xb, state=state, training=True)
-                else:
-                    out, cache = forward(params, xb)
-                value, dy = loss_fn(out, yb)
-                if not math.isfinite(value) and stop_on_divergence:
-                    raise _diverged(epoch, b + 1, n_batches, value, last_loss)
-                params, opt_state = optimizer.update(params, param_grads(params, cache, dy), opt_state)
-                total, last_loss = total + value * xb.shape[0], value
+        while not run.finished:
+            for done in run.epoch_steps():
                 if on_batch is not None:
-                    on_batch(b + 1, n_batches)
-            if stop_on_divergence and not _all_finite(params):
-                raise _diverged(epoch, n_batches, n_batches, math.nan, last_loss,
-                                what="the parameters became non-finite in the epoch's last step")
-            if stop_on_divergence and with_state and not _all_finite(state):
-                raise _diverged(epoch, n_batches, n_batches, math.nan, last_loss,
-                                what="the layers' state (running statistics) became non-finite")
-            log = EpochLog(epoch=epoch, epochs=epochs, loss=total / len(x))
-            if validation is not None:
-                metrics = evaluate(model, params, *validation, loss=loss_fn,
-                                   state=state if with_state else None)
-                log = attrs.evolve(log, val_loss=metrics["loss"], val_accuracy=metrics.get("accuracy"))
-            logs.append(log)
+                    on_batch(done, run.n_batches)
+                if done < run.n_batches:
+                    if checkpoint_every is not None and checkpoint is not None and run.total_steps % checkpoint_every == 0:
+                        checkpoint(run.snapshot())
+                    if stop is not None and stop():
+                        raise run.interrupted(checkpoint)
+            log = run.end_epoch()
             if callback is not None:
                 callback(log)
-    if state is not None:  # a stateless model's state ({} entries) passes through
-        return params, state, History(tuple(logs))
-    return params, History(tuple(logs))
+            if checkpoint is not None:
+                checkpoint(run.snapshot())
+            if stop is not None and not run.finished and stop():
+                raise run.interrupted(None)  # the state was just handed to checkpoint
+    params, state = run.result()
+    history = History(tuple(run.logs), run.stopped_early, run.best_epoch)
+    return (params, state, history) if given_state else (params, history)
+
+
+class _Run:
+    """The loop's mutable variables, private to one ``fit`` call (``fit`` itself stays pure:
+    nothing the caller holds is changed)."""
+
+    def __init__(self, model: Any, x: np.ndarray, y: np.ndarray, loss_fn: Any, optimizer: Any,
+                 batch_size: int, shuffle: bool, validation: Any, early_stopping: Any,
+                 plateau: Any, with_state: bool, stop_on_divergence: bool, digest: Any,
+                 settings: dict[str, Any]) -> None:
+        self.model, self.x, self.y, self.loss_fn, self.optimizer = model, x, y, loss_fn, optimizer
+        self.batch_size, self.shuffle, self.validation = batch_size, shuffle, validation
+        self.early, self.plateau, self.with_state = early_stopping, plateau, with_state
+        self.check_divergence, self.digest, self.settings = stop_on_divergence, digest, settings
+        self.epochs = settings["epochs"]
+        self.n_batches = math.ceil(len(x) / batch_size)
+        self.param_grads = _param_grads(model)
+
+    # --- starting and resuming
+
+    def start(self, params: Any, state: Any, rng: np.random.Generator) -> None:
+        self.shuffle_rng, self.layer_rng = rng.spawn(2)
+        self.params, self.state, self.opt_state = params, state, self.optimizer.init(params)
+        self.epoch, self.step, self.epoch_loss = 0, 0, 0.0
+        self.last_loss: float | None = None
+        self.logs: list[EpochLog] = []
+        self.early_state: EarlyStoppingState | None = None if self.early is None else self.early.init()
+        self.plateau_state: PlateauState | None = None if self.plateau is None else self.plateau.init()
+        self.best: tuple[Any, Any] | None = None
+        self._begin()
+
+    def resume(self, saved: TrainingState) -> None:
+        self.shuffle_rng = generator_from_state(saved.shuffle_rng)
+        self.layer_rng = generator_from_state(saved.layer_rng)
+        self.params, self.state, self.opt_state = saved.params, saved.model_state, saved.opt_state
+        self.epoch, self.step = saved.epoch, saved.step
+        self.epoch_loss, self.last_loss = saved.epoch_loss, saved.last_loss
+        self.logs = list(saved.history)
+        self.early_state, self.plateau_state = saved.early_stopping, saved.plateau
+        self.best = None if saved.best_params is None else (saved.best_params, saved.best_model_state)
+        self._begin()
+
+    def _begin(self) -> None:
+        self.forward = _training_forward(self.model, self.layer_rng)
+        self.scale: float | None = None if self.plateau_state is None else self.plateau_state.scale
+
+    # --- the loop
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.epochs or self.stopped_early
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.early_state is not None and self.early_state.stopped
+
+    @property
+    def best_epoch(self) -> int | None:
+        return None if self.early_state is None else self.early_state.best_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.epoch * self.n_batches + self.step
+
+    def epoch_steps(self) -> Any:
+        """Run the epoch in progress from its current step, yielding the steps done after each."""
+        self.epoch_rng = generator_state(self.shuffle_rng)  # what a checkpoint mid-epoch saves
+        x, y, bs = self.x, self.y, self.batch_size
+        order = self.shuffle_rng.permutation(len(x)) if self.shuffle else None
+        for b in range(self.step, self.n_batches):
+            if order is None:
+                xb, yb = x[b * bs : (b + 1) * bs], y[b * bs : (b + 1) * bs]
+            else:
+                rows = order[b * bs : (b + 1) * bs]
+                xb, yb = x[rows], y[rows]
+            self._train_step(xb, yb, b + 1)
+            yield b + 1
+
+    def _train_step(self, xb: np.ndarray, yb: np.ndarray, step: int) -> None:
+        if self.with_state:
+            out, cache, state = self.forward(self.params, xb, state=self.state, training=True)
+        else:
+            out, cache = self.forward(self.params, xb)
+            state = self.state
+        value, dy = self.loss_fn(out, yb)
+        if not math.isfinite(value) and self.check_divergence:
+            raise _diverged(self.epoch + 1, step, self.n_batches, value, self.last_loss)
+        grads = self.param_grads(self.params, cache, dy)
+        if self.scale is None:
+            params, opt_state = self.optimizer.update(self.params, grads, self.opt_state)
+        else:
+            params, opt_state = self.optimizer.update(self.params, grads, self.opt_state, lr_scale=self.scale)
+        # one assignment of the whole step, so the loop's variables are always of one step
+        self.params, self.opt_state, self.state, self.step = params, opt_state, state, step
+        self.epoch_loss, self.last_loss = self.epoch_loss + value * xb.shape[0], value
+
+    def end_epoch(self) -> EpochLog:
+        """Close the epoch: divergence checks, validation, the rules, the log."""
+        epoch = self.epoch + 1
+        if self.check_divergence and not _all_finite(self.params):
+            raise _diverged(epoch, self.n_batches, self.n_batches, math.nan, self.last_loss,
+                            what="the parameters became non-finite in the epoch's last step")
+        if self.check_divergence and self.with_state and not _all_finite(self.state):
+            raise _diverged(epoch, self.n_batches, self.n_batches, math.nan, self.last_loss,
+                            what="the layers' state (running statistics) became non-finite")
+        log = EpochLog(epoch=epoch, epochs=self.epochs, loss=self.epoch_loss / len(self.x),
+                       lr_scale=self.scale)
+        if self.validation is not None:
+            metrics = evaluate(self.model, self.params, *self.validation, loss=self.loss_fn,
+                               state=self.state if self.with_state else None)
+            log = attrs.evolve(log, val_loss=metrics["loss"], val_accuracy=metrics.get("accuracy"))
+        if self.digest is not None:
+            log = attrs.evolve(log, digest=self.digest(self.params, self.state if self.with_state else None))
+        if self.early is not None:
+            self.early_state = self.early.update(self.early_state, _metric(log, self.early.monitor), epoch)
+            if self.early_state.best_epoch == epoch:
+                self.best = (self.params, self.state)
+        if self.plateau is not None:
+            self.plateau_state = self.plateau.update(self.plateau_state, _metric(log, self.plateau.monitor))
+            self.scale = self.plateau_state.scale
+        self.logs.append(log)
+        self.epoch, self.step, self.epoch_loss = epoch, 0, 0.0
+        return log
+
+    def snapshot(self) -> TrainingState:
+        """The state between two steps (or after an epoch) as a record."""
+        shuffle_rng = self.epoch_rng if self.step else generator_state(self.shuffle_rng)
+        best = self.best or (None, None)
+        return TrainingState(
+            params=self.params, model_state=self.state, opt_state=self.opt_state,
+            epoch=self.epoch, step=self.step, epoch_loss=self.epoch_loss, last_loss=self.last_loss,
+            shuffle_rng=shuffle_rng, layer_rng=generator_state(self.layer_rng),
+            history=tuple(self.logs), settings=self.settings, early_stopping=self.early_state,
+            plateau=self.plateau_state, best_params=best[0], best_model_state=best[1],
+        )
+
+    def interrupted(self, checkpoint: Any) -> TrainingInterrupted:
+        saved = self.snapshot()
+        if checkpoint is not None:
+            checkpoint(saved)
+        where = f"after step {self.step} of {self.n_batches} of epoch {self.epoch + 1}" if self.step \
+            else f"after epoch {self.epoch}"
+        return TrainingInterrupted(f"training stopped {where} of {self.epochs}, as asked",
+                                   hint="continue with fit(..., resume=error.state)", state=saved)
+
+    def result(self) -> tuple[Any, Any]:
+        if self.best is not None and self.early is not None:
+            return self.best
+        return self.params, self.state
+
+
+def _metric(log: EpochLog, name: str) -> float:
+    value = getattr(log, name)
+    if value is None:
+        raise ArgumentError(
+            f"fit: the monitored metric {name!r} is not available (val_accuracy needs class "
+            "targets); monitor 'val_loss' or 'loss' instead")
+    return float(value)
+
+
+def _check_options(early_stopping: Any, plateau: Any, checkpoint: Any, checkpoint_every: Any,
+                   stop: Any, digest: Any, validation: Any, optimizer: Any) -> None:
+    for name, value, kind in (("early_stopping", early_stopping, EarlyStopping),
+                              ("plateau", plateau, ReduceLROnPlateau)):
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            raise ArgumentTypeError(f"`{name}` must be a {kind.__name__} or None, got {value!r:.80}")
+        if value.monitor.startswith("val_") and validation is None:
+            raise ArgumentError(f"`{name}` monitors {value.monitor!r}, which needs a validation set: "
+                                "pass validation=(x_val, y_val) or monitor 'loss'")
+    if plateau is not None and not _takes_lr_scale(optimizer):
+        raise ArgumentTypeError(f"`plateau` needs an optimizer whose update takes lr_scale= (purenn's "
+                                f"optimizers do); got {optimizer!r:.80}")
+    for name, fn in (("checkpoint", checkpoint), ("stop", stop), ("digest", digest)):
+        if fn is not None and not callable(fn):
+            raise ArgumentTypeError(f"`{name}` must be a function or None, got {fn!r:.80}")
+    if checkpoint_every is not None:
+        check("checkpoint_every", checkpoint_every, positive_int)
+        if checkpoint is None:
+            raise ArgumentError("`checkpoint_every` needs a `checkpoint` callback to hand the states to")
+
+
+def _takes_lr_scale(optimizer: Any) -> bool:
+    import inspect
+
+    try:
+        return "lr_scale" in inspect.signature(optimizer.update).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _settings(model: Any, x: np.ndarray, y: np.ndarray, loss_fn: Any, optimizer: Any, epochs: int,
+              batch_size: int, shuffle: bool, seed: Any, validation: Any, early_stopping: Any,
+              plateau: Any, with_state: bool, *, fingerprint: bool) -> dict[str, Any]:
+    """What a run was asked to do, as plain data: a resumed run must have the same. The data are
+    recognised by a fingerprint of their bytes (computed only when checkpointing or resuming)."""
+    return {
+        "model": repr(model), "optimizer": repr(optimizer),
+        "loss": getattr(loss_fn, "__name__", repr(loss_fn)), "epochs": epochs,
+        "batch_size": batch_size, "shuffle": shuffle, "samples": len(x),
+        "seed": seed if isinstance(seed, int) else None,
+        "data": data_fingerprint(x, y) if fingerprint else None,
+        "validation": (data_fingerprint(*validation) if validation is not None else None) if fingerprint else None,
+        "early_stopping": repr(early_stopping), "plateau": repr(plateau), "state": with_state,
+    }
 
 
 def _needs_state(model: Any, state: Any, who: str) -> bool:
@@ -195,21 +442,6 @@ def _fit_arguments(x: Any, y: Any, loss: Any, lr: Any, optimizer: Any, epochs: A
 
 
 _SEED = attrs.evolve(non_negative_int, what="an int >= 0, a numpy Generator or None")
-
-
-def _minibatches(x: np.ndarray, y: np.ndarray, batch_size: int,
-                 shuffle_rng: np.random.Generator | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """One epoch's minibatches, in order or in a fresh permutation drawn from ``shuffle_rng``.
-    Shuffled batches are gathered one at a time: no second copy of the whole data set."""
-    n = len(x)
-    if shuffle_rng is None:
-        for start in range(0, n, batch_size):
-            yield x[start : start + batch_size], y[start : start + batch_size]
-        return
-    order = shuffle_rng.permutation(n)
-    for start in range(0, n, batch_size):
-        rows = order[start : start + batch_size]
-        yield x[rows], y[rows]
 
 
 def _training_forward(model: Any, rng: np.random.Generator) -> Callable[..., Any]:

@@ -12,10 +12,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "purenn"
 
 # bottom to top; a module may import from its own layer and the layers listed before it
 LAYERS = [
-    ("foundations", ["purenn.errors", "purenn.validation", "purenn.tree"]),
+    ("foundations", ["purenn.errors", "purenn.validation", "purenn.tree", "purenn.rng"]),
     ("math", ["purenn.layers", "purenn.losses", "purenn.metrics", "purenn.optim.schedules"]),
     ("updates", ["purenn.optim"]),
-    ("training", ["purenn.training", "purenn.gradcheck", "purenn.summary"]),
+    ("training", ["purenn.training", "purenn.training_state", "purenn.monitors", "purenn.gradcheck",
+                  "purenn.summary"]),
     ("files", ["purenn.io"]),
     ("recipes", ["purenn.recipes"]),
 ]

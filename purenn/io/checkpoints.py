@@ -147,7 +147,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> t
 def read_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> Checkpoint:
     """Like :func:`load_checkpoint`, but return the whole :class:`Checkpoint`, metadata included."""
     where = os.fspath(path)
-    with _open_archive(where) as archive:
+    with open_archive(where) as archive:
         entries = _entries(where, archive)
         header = _read_header(where, archive, entries)
         leaves = _numbered_entries(where, entries, "param")
@@ -202,7 +202,7 @@ class _Entry:
         return math.prod(self.shape) * self.dtype.itemsize
 
 
-def _open_archive(where: str) -> zipfile.ZipFile:
+def open_archive(where: str) -> zipfile.ZipFile:
     try:
         data = read_regular_file(where)
     except FileNotFoundError:
@@ -278,8 +278,10 @@ def _npy_header(f: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
         raise ValueError(f"damaged .npy header ({type(e).__name__}: {e})") from None
 
 
-def _read_header(where: str, archive: zipfile.ZipFile, entries: dict[str, _Entry]) -> dict[str, Any]:
-    """The JSON header, checked to be a purenn checkpoint header of this version."""
+def read_json_header(where: str, archive: zipfile.ZipFile, entries: dict[str, _Entry],
+                     fmt: str, label: str) -> dict[str, Any]:
+    """The JSON header (taken out of ``entries``), checked to be a JSON object of format ``fmt``
+    (a ``label`` for messages: "purenn checkpoint")."""
     entry = entries.pop(_HEADER)
     if entry.dtype.kind != "U" or entry.shape != ():
         raise _fail(where, f"the {_HEADER!r} entry is not a JSON string "
@@ -288,8 +290,16 @@ def _read_header(where: str, archive: zipfile.ZipFile, entries: dict[str, _Entry
         header = json.loads(str(_read_array(where, archive, entry)[()]))
     except (ValueError, RecursionError) as e:
         raise _fail(where, f"header is not valid JSON ({e})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise _fail(where, f"the {_HEADER!r} entry is not a purenn checkpoint header")
+    if not isinstance(header, dict) or header.get("format") != fmt:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise _fail(where, f"the {_HEADER!r} entry is not a {label} header"
+                           + (f" (it is a {found!r:.40} file)" if isinstance(found, str) else ""))
+    return header
+
+
+def _read_header(where: str, archive: zipfile.ZipFile, entries: dict[str, _Entry]) -> dict[str, Any]:
+    """The JSON header, checked to be a purenn checkpoint header of a version this purenn reads."""
+    header = read_json_header(where, archive, entries, FORMAT, "purenn checkpoint")
     version = header.get("version")
     if version not in VERSIONS or isinstance(version, bool):
         raise _fail(where, f"unsupported format version {version!r:.40}; this purenn reads versions "

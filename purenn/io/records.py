@@ -7,7 +7,7 @@ the others, when present, must have the type shown; extra keys anywhere are allo
     config    object: the run's settings                                           required
       run         object: what was asked (purenn.recipes.runs.RunConfig's fields)
         preset      str (required in ``run``)     seed     non-negative int
-        epochs, batch_size, limit, threads         positive int or null (null: the preset's)
+        epochs, batch_size, limit, threads, patience   positive int or null (null: the preset's)
         lr          positive number or null        dataset  str
       resolved    object: the settings used: preset, dataset (str), seed (non-negative int),
                   limit (positive int or null), epochs, batch_size (positive int),
@@ -20,8 +20,11 @@ the others, when present, must have the type shown; extra keys anywhere are allo
     versions  object: environment(): python, numpy, purenn, platform, cpu, blas, blas_version,
               blas_architecture, blas_threads
     history   list of objects, one per epoch: epoch, epochs (positive int), loss (number),
-              val_loss, val_accuracy (number or null)
+              val_loss, val_accuracy, lr_scale (number or null), digest (params_digest of
+              the params and layer state at the epoch's end, or null)
     metrics   object: final evaluation: test_accuracy, train_seconds (number), ...
+    early_stopping  object, when the run had a patience: monitor (str), patience (positive
+              int), stopped_early (bool), best_epoch (positive int or null)
 
 One setting may be written in several places (``seed`` is also ``config.run.seed`` and
 ``config.resolved.seed``; ``preset``, ``dataset`` and ``limit`` are in both ``run`` and
@@ -198,16 +201,18 @@ _RUN = _Object({
     "preset": _string, "seed": non_negative_int, "epochs": optional(positive_int),
     "batch_size": optional(positive_int), "lr": optional(positive_number),
     "limit": optional(positive_int), "dataset": _string, "threads": optional(positive_int),
+    "patience": optional(positive_int),
 }, required=("preset",))
 _RESOLVED = _Object({
     "preset": _string, "dataset": _string, "seed": non_negative_int,
     "limit": optional(positive_int), "epochs": positive_int, "batch_size": positive_int,
     "lr": positive_number, "loss": _string, "optimizer": _string, "shuffle": boolean,
-    "threads": optional(positive_int),
+    "threads": optional(positive_int), "patience": optional(positive_int),
 })
 _EPOCH = _Object({
     "epoch": positive_int, "epochs": positive_int, "loss": _number,
     "val_loss": optional(_number), "val_accuracy": optional(_number),
+    "lr_scale": optional(_number), "digest": optional(_digest),
 })
 _SCHEMA = _Object({
     "config": _Object({
@@ -219,6 +224,8 @@ _SCHEMA = _Object({
     "versions": _object,
     "history": _ListOf(_EPOCH),
     "metrics": _Object({"test_accuracy": _number, "train_seconds": _number}),
+    "early_stopping": _Object({"monitor": _string, "patience": positive_int, "stopped_early": boolean,
+                               "best_epoch": optional(positive_int)}),
 }, required=REQUIRED_KEYS)
 
 # Places holding one setting: all present copies must be equal. For the overrides, ``run``
@@ -229,7 +236,7 @@ _COPIES = (
     ("config.run.dataset", "config.resolved.dataset"),
     ("config.run.limit", "config.resolved.limit"),
 )
-_OVERRIDES = ("epochs", "batch_size", "lr", "threads")
+_OVERRIDES = ("epochs", "batch_size", "lr", "threads", "patience")
 
 
 def check_record(record: Any, what: str = "run record") -> None:

@@ -294,12 +294,15 @@ class Optimizer:
         """The optimizer's state for ``params``: that of its transformation."""
         return self.transformation().init(params)
 
-    def update(self, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
-        """One step: new read-only params and the new state; the old ones stay valid."""
+    def update(self, params: Any, grads: Any, state: Any, *, lr_scale: float = 1.0) -> tuple[Any, Any]:
+        """One step: new read-only params and the new state; the old ones stay valid.
+
+        ``lr_scale`` multiplies the learning rate (a plateau rule's factor); for a composition
+        that does not end in a learning rate, it multiplies the final updates."""
         head, last = self._plan
         if last is None:
             updates, state = head.update(grads, state, params)
-            return apply_updates(params, updates), state
+            return apply_updates(params, updates, lr_scale), state
         head._check_states(state, len(head.transformations) + 1)
         if head.transformations:
             grads, inner = head.update(grads, state[:-1], params)
@@ -307,7 +310,8 @@ class Optimizer:
             inner = ()
         lr_state = state[-1]
         last._check_state(lr_state)
-        new_params = apply_updates(params, grads, -learning_rate_at(last.lr, lr_state.step))
+        lr = learning_rate_at(last.lr, lr_state.step)
+        new_params = apply_updates(params, grads, -lr if lr_scale == 1.0 else -lr * lr_scale)
         return new_params, (*inner, State(lr_state.step + 1, {}))
 
 

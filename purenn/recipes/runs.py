@@ -14,7 +14,7 @@ from typing import Any, Callable
 import attrs
 import numpy as np
 
-from purenn.errors import RecordError
+from purenn.errors import ArgumentError, RecordError
 from purenn.io.environment import blas_thread_limit
 from purenn.io.records import make_record, params_digest
 from purenn.io.serialize import to_data
@@ -23,7 +23,9 @@ from purenn.losses import one_hot
 from purenn.optim.base import Optimizer
 from purenn.optim.optimizers import SGD
 from purenn.recipes.presets import LOSSES, PRESETS
+from purenn.monitors import EarlyStopping
 from purenn.training import History, fit
+from purenn.training_state import TrainingState
 from purenn.validation import (
     Rule, non_negative_int, optional, positive_int, positive_number, thread_count,
 )
@@ -41,7 +43,8 @@ _known_preset = Rule(f"one of the presets {tuple(PRESETS)}", lambda v: isinstanc
 class RunConfig:
     """One run of a preset: its overrides (``None`` keeps the preset's value), seed and limit,
     and the number of BLAS threads (results differ between thread counts; ``None``: as the BLAS
-    is set up, which a recorded run should not leave open)."""
+    is set up, which a recorded run should not leave open). ``patience``: stop early when the
+    validation loss has not improved for that many epochs, keeping the best epoch's params."""
 
     preset: str = attrs.field(validator=_known_preset)
     seed: int = attrs.field(default=0, validator=non_negative_int)
@@ -51,6 +54,7 @@ class RunConfig:
     limit: int | None = attrs.field(default=None, validator=optional(positive_int))
     dataset: str = attrs.field(default="mnist", validator=Rule("a dataset name", lambda v: isinstance(v, str)))
     threads: int | None = attrs.field(default=None, validator=optional(thread_count))
+    patience: int | None = attrs.field(default=None, validator=optional(positive_int))
 
     def resolved(self) -> dict[str, Any]:
         """The settings actually used: the preset's, with this run's overrides applied."""
@@ -61,6 +65,7 @@ class RunConfig:
             "batch_size": p.batch_size if self.batch_size is None else self.batch_size,
             "lr": p.lr if self.lr is None else self.lr,
             "loss": p.loss, "optimizer": p.optimizer, "shuffle": p.shuffle,
+            "patience": self.patience,
         }
 
     def optimizer(self, n_train: int) -> Optimizer:
@@ -94,9 +99,15 @@ def train_preset(
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     callback: Callable[..., None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    checkpoint: Callable[[TrainingState], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    resume: TrainingState | None = None,
 ) -> TrainedRun:
     """Train ``config``'s preset on ``(x_train, y_train)`` (integer labels); return the
-    :class:`TrainedRun`. Pure given its inputs: the same config gives the same params."""
+    :class:`TrainedRun`. Pure given its inputs: the same config gives the same params, and a run
+    continued from a saved state (``resume``; ``checkpoint`` and ``stop`` as for
+    :func:`purenn.fit`) the same as one never interrupted. Each epoch's log carries the digest
+    of the params and layer state at its end."""
     preset = PRESETS[config.preset]
     s = config.resolved()
     if config.limit is not None:
@@ -104,16 +115,27 @@ def train_preset(
     targets = one_hot(y_train, 10) if preset.one_hot_targets else y_train
     if validation is not None and preset.one_hot_targets:
         validation = (validation[0], one_hot(validation[1], 10))
+    if config.patience is not None and validation is None:
+        raise ArgumentError("early stopping (patience) watches the validation loss: give a validation set")
     init_rng, train_rng = np.random.default_rng(config.seed).spawn(2)
-    params, state = preset.model.init(init_rng), preset.model.init_state()
+    params: Any = None
+    state: Any = None
+    if resume is None:
+        params, state = preset.model.init(init_rng), preset.model.init_state()
+    early = None if config.patience is None else EarlyStopping(config.patience, monitor="val_loss")
     with blas_thread_limit(config.threads):
         params, state, history = fit(
             preset.model, params, x_train, targets, loss=LOSSES[preset.loss], epochs=s["epochs"],
             batch_size=s["batch_size"], shuffle=preset.shuffle, seed=train_rng,
             validation=validation, callback=callback, on_batch=on_batch,
-            optimizer=config.optimizer(len(x_train)), state=state,
+            optimizer=config.optimizer(len(x_train)), state=state, early_stopping=early,
+            checkpoint=checkpoint, stop=stop, resume=resume, digest=_epoch_digest,
         )
     return TrainedRun(preset.model, params, state, history)
+
+
+def _epoch_digest(params: Any, state: Any) -> str:
+    return params_digest(params, state=state)
 
 
 def describe(config: RunConfig, n_train: int) -> dict[str, Any]:
@@ -131,11 +153,17 @@ def run_record(config: RunConfig, trained: TrainedRun, n_train: int,
                metrics: dict[str, Any]) -> dict[str, Any]:
     """The run record: configuration, seed, versions, history, metrics, params digest (which
     covers the layers' state too when the model has any)."""
+    extra: dict[str, Any] = {}
+    if config.patience is not None:
+        extra["early_stopping"] = {"monitor": "val_loss", "patience": config.patience,
+                                   "stopped_early": trained.history.stopped_early,
+                                   "best_epoch": trained.history.best_epoch}
     return make_record(
         config=describe(config, n_train),
         seed=config.seed,
         digest=trained.digest,
         history=[attrs.asdict(e) for e in trained.history.epochs],
+        **extra,
         metrics=metrics,
     )
 

@@ -17,7 +17,7 @@ from purenn_cli.main import app
 
 runner = CliRunner()
 COMMANDS: dict[str, Any] = typer.main.get_command(app).commands  # type: ignore[attr-defined]
-PATHS = {"data_dir", "save", "record", "model"}
+PATHS = {"data_dir", "save", "record", "model", "checkpoint_dir", "run_a", "run_b"}
 
 NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1e400", "2.5", "", "abc"]
 HUGE = "99999999999999999999"
@@ -27,30 +27,37 @@ LONG_RUNNING = {("xor", "epochs"), ("xor", "sweep"), ("mnist", "epochs")}
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory, tiny_mnist):
-    """A checkpoint and a run record of a small run, for evaluate and reproduce."""
+    """A checkpoint, a run record and a training state of a small run, for evaluate, reproduce,
+    summary, diff and resume."""
     folder = tmp_path_factory.mktemp("run")
     result = runner.invoke(app, ["mnist", "--preset", "seed", "--epochs", "1", "--limit", "20",
                                  "--data-dir", str(tiny_mnist), "--save", str(folder / "m.npz"),
-                                 "--record", str(folder / "r.json")])
+                                 "--record", str(folder / "r.json"),
+                                 "--checkpoint-dir", str(folder / "ckpt")])
     assert result.exit_code == 0, result.output
     return folder
 
 
 def invocation(command: str, param: Any, value: str, data: Path, run: Path) -> list[str]:
     """A quick, valid invocation of ``command`` with ``value`` given to ``param``."""
-    positional = {"evaluate": str(run / "m.npz"), "reproduce": str(run / "r.json"),
-                  "summary": str(run / "m.npz")}
+    positional = {"evaluate": [str(run / "m.npz")], "reproduce": [str(run / "r.json")],
+                  "summary": [str(run / "m.npz")], "diff": [str(run / "r.json")] * 2,
+                  "resume": [str(run / "ckpt")]}
     options = {
         "xor": ["--epochs", "2"],
         "mnist": ["--preset", "seed", "--epochs", "1", "--limit", "8", "--data-dir", str(data)],
         "evaluate": ["--data-dir", str(data)],
         "reproduce": ["--data-dir", str(data)],
         "summary": [],
+        "diff": [],
+        "resume": [],
     }[command]
+    args = list(positional.get(command, []))
     if param.param_type_name == "argument":
-        return [command, value, *options]
-    head = [command] + ([positional[command]] if command in positional else [])
-    return head + options + [param.opts[0], value]
+        names = [p.name for p in COMMANDS[command].params if p.param_type_name == "argument"]
+        args[names.index(param.name)] = value
+        return [command, *args, *options]
+    return [command, *args, *options, param.opts[0], value]
 
 
 def bad_values(command: str, param: Any, tmp_path: Path) -> list[str]:
@@ -71,7 +78,8 @@ def parameters():
 
 
 def test_the_sweep_covers_every_command():
-    assert {p.values[0] for p in parameters()} == {"xor", "mnist", "evaluate", "reproduce", "summary"}
+    assert {p.values[0] for p in parameters()} == {"xor", "mnist", "evaluate", "reproduce", "summary",
+                                                   "diff", "resume"}
 
 
 @pytest.mark.parametrize("command, param", list(parameters()))

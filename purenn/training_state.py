@@ -1,0 +1,100 @@
+"""Everything a ``fit`` run needs to continue where it stopped, as one plain record.
+
+:class:`TrainingState` holds the params, the optimizer's state, the layers' state, both random
+generators (shuffling and dropout, via :mod:`purenn.rng`), the position (epochs done, steps done in
+the epoch in progress, and that epoch's loss so far), the history, the early-stopping and plateau
+rules' states and the run's settings. ``fit`` hands one to its ``checkpoint`` callback and takes
+one as ``resume=``; because a run is a pure function of its inputs, a resumed run gives exactly the
+params of one that was never interrupted. :mod:`purenn.io.training_checkpoints` saves it to one
+``.npz`` file (arrays) with a JSON header (the rest), never pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import attrs
+import numpy as np
+
+from purenn.errors import ArgumentError
+from purenn.monitors import EarlyStoppingState, PlateauState
+
+__all__ = ["TrainingState", "settings_differences", "data_fingerprint"]
+
+
+@attrs.frozen
+class TrainingState:
+    """A ``fit`` run between two steps.
+
+    ``epoch``: epochs completed; ``step``: steps completed in the epoch in progress (0 at an epoch
+    boundary); ``epoch_loss``: the sum of loss x batch rows over those steps; ``last_loss``: the
+    latest step's loss. ``shuffle_rng``: the shuffling generator as it was at the start of the
+    epoch in progress (its permutation is drawn again on resume); ``layer_rng``: the generator of
+    stochastic layers, as it is now. ``model_state`` is None for a run without layer state;
+    ``best_params``/``best_model_state`` are early stopping's best epoch (None without it).
+    ``settings``: what the run was asked to do (compared with the resuming call's, field by field).
+    """
+
+    params: Any
+    model_state: Any
+    opt_state: Any
+    epoch: int
+    step: int
+    epoch_loss: float
+    last_loss: float | None
+    shuffle_rng: dict[str, Any]
+    layer_rng: dict[str, Any]
+    history: tuple[Any, ...]
+    settings: dict[str, Any]
+    early_stopping: EarlyStoppingState | None = None
+    plateau: PlateauState | None = None
+    best_params: Any = None
+    best_model_state: Any = None
+
+    @property
+    def at_epoch_end(self) -> bool:
+        """Whether this is the state after a whole epoch (and its validation) rather than mid-epoch."""
+        return self.step == 0
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has done all its epochs or stopped early."""
+        stopped = self.early_stopping is not None and self.early_stopping.stopped
+        return self.step == 0 and (self.epoch >= self.settings.get("epochs", 0) or stopped)
+
+
+def data_fingerprint(*arrays: np.ndarray | None) -> str:
+    """SHA-256 (hex, first 16 characters) of arrays' dtypes, shapes and bytes: a training set is
+    recognised when a run resumes (not a security measure)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none;")
+            continue
+        a = np.asarray(a)
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
+    return h.hexdigest()[:16]
+
+
+def settings_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"field: saved X, now Y"`` for each setting that differs between a saved run and this call."""
+    keys = list(dict.fromkeys([*saved, *current]))
+    return [f"{k}: saved {saved.get(k)!r:.80}, now {current.get(k)!r:.80}"
+            for k in keys if saved.get(k) != current.get(k)]
+
+
+def check_resumable(state: Any, current: dict[str, Any]) -> TrainingState:
+    """``state`` if it is a :class:`TrainingState` of a run with ``current``'s settings, else an
+    :class:`~purenn.errors.ArgumentError` naming the first setting that differs."""
+    if not isinstance(state, TrainingState):
+        raise ArgumentError(f"`resume` must be a TrainingState (from fit's checkpoint callback or "
+                            f"load_training_state), got {type(state).__name__}")
+    differences = settings_differences(state.settings, current)
+    if differences:
+        raise ArgumentError(
+            f"cannot resume: this call's settings differ from the saved run's ({'; '.join(differences)}); "
+            "resume with the same model, data and settings, or start a new run"
+        )
+    return state
