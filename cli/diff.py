@@ -84,7 +84,7 @@ def epochs_table(a: list[dict[str, Any]], b: list[dict[str, Any]],
         differs = _epoch_differs(ea, eb)
         mark = ""
         if differs and first is None:
-            first, mark = i + 1, f"{MARK} parted"
+            first, mark = i + 1, f"{MARK} first"
         elif differs:
             mark = MARK
         table.add_row(str(i + 1), _num(ea.get("loss")), _num(eb.get("loss")),

@@ -80,7 +80,7 @@ def test_diff_marks_the_first_epoch_where_runs_part(run):
     assert result.exit_code == 1, result.output
     rows = [line for line in result.output.splitlines() if re.match(r"\s+\d+\s", line)]
     assert len(rows) == 3
-    assert "parted" in rows[1] and "≠" not in rows[0] and "parted" not in rows[2]
+    assert "≠ first" in rows[1] and "≠" not in rows[0] and "first" not in rows[2]
     assert "the runs part at epoch 2" in result.output
 
 
@@ -89,7 +89,7 @@ def test_diff_shows_settings_and_machines_side_by_side(run):
     assert result.exit_code == 1
     seed_row = next(line for line in result.output.splitlines() if line.strip().startswith("seed "))
     assert "0" in seed_row and "1" in seed_row and "≠" in seed_row
-    assert "blas_threads" in result.output and "parted" in result.output
+    assert "blas_threads" in result.output and "≠ first" in result.output
     same = runner.invoke(app, ["diff", str(run / "a.json"), str(run / "a.json")], env={"COLUMNS": "250"})
     assert same.exit_code == 0 and "same final params" in same.output and "≠" not in same.output
 
