@@ -129,7 +129,9 @@ def mnist(
 
     Presets: `seed` replays the tutorial (try `--limit 5000 --epochs 3` for a run of seconds);
     `mlp` (default) reaches about 98.5% in well under a minute (about 25 s on 2 idle cores);
-    `cnn` about 99.2% in about 70 s.
+    `cnn` about 99.2% in about 70 s; `resnet` (BatchNorm, a residual block) about 99.4% in
+    about 135 s. With `--checkpoint-dir DIR`, Ctrl-C saves the run and `purenn resume DIR`
+    continues it.
     """
     console = Console()
     if dataset not in DATASETS:

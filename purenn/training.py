@@ -350,6 +350,9 @@ def _check_options(early_stopping: Any, plateau: Any, checkpoint: Any, checkpoin
         if value.monitor.startswith("val_") and validation is None:
             raise ArgumentError(f"`{name}` monitors {value.monitor!r}, which needs a validation set: "
                                 "pass validation=(x_val, y_val) or monitor 'loss'")
+        if value.monitor == "val_accuracy" and not is_class_target(validation[1]):
+            raise ArgumentError(f"`{name}` monitors 'val_accuracy', but the validation targets are "
+                                "not classes; monitor 'val_loss' instead")
     if plateau is not None and not _takes_lr_scale(optimizer):
         raise ArgumentTypeError(f"`plateau` needs an optimizer whose update takes lr_scale= (purenn's "
                                 f"optimizers do); got {optimizer!r:.80}")

@@ -89,6 +89,9 @@ def test_early_stopping_needs_the_metric_it_watches():
     with pytest.raises(pn.ArgumentError, match="monitors 'val_loss', which needs a validation set"):
         pn.fit(model, model.init(np.random.default_rng(0)), x, y, lr=0.1,
                early_stopping=pn.EarlyStopping())
+    with pytest.raises(pn.ArgumentError, match="validation targets are not classes"):
+        pn.fit(model, model.init(np.random.default_rng(0)), x, y, lr=0.1,
+               validation=(x, x[:, :2] * 0.37), early_stopping=pn.EarlyStopping(monitor="val_accuracy"))
     with pytest.raises(pn.ArgumentTypeError, match="`early_stopping` must be a EarlyStopping"):
         pn.fit(model, model.init(np.random.default_rng(0)), x, y, lr=0.1, early_stopping=3)
 

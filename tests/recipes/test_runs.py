@@ -97,3 +97,23 @@ def test_config_from_a_record_without_one_is_a_record_error():
         config_from_record({"config": {"run": {"preset": "mlp", "colour": "red"}}})
     with pytest.raises(RecordError, match="not a purenn mnist run record"):
         config_from_record(json.loads('{"config": {}}'))
+
+
+def test_early_stopping_is_recorded_and_keeps_the_best_epoch(tmp_path):
+    """Random labels: the validation loss soon rises, so a patience of 1 stops the run; the
+    record says so, and its digest is that of the best epoch, as the history logged it."""
+    x, y = _tiny_data(256, seed=1)
+    xv, yv = _tiny_data(64, seed=2)
+    config = RunConfig("mlp", epochs=8, batch_size=32, patience=1, seed=0)
+    trained = train_preset(config, x, y, validation=(xv, yv))
+    history = trained.history
+    assert history.stopped_early and len(history.epochs) == history.best_epoch + 1 < 8
+    assert trained.digest == history.epochs[history.best_epoch - 1].digest
+    record = run_record(config, trained, 256, {"test_accuracy": 0.1})
+    write_record(tmp_path / "r.json", record)
+    back = read_record(tmp_path / "r.json")
+    assert back["early_stopping"] == {"monitor": "val_loss", "patience": 1, "stopped_early": True,
+                                      "best_epoch": history.best_epoch}
+    assert config_from_record(back) == config
+    with pytest.raises(pn.ArgumentError, match="patience"):
+        train_preset(config, x, y)  # nothing to watch
