@@ -83,7 +83,9 @@ def test_the_sweep_covers_every_command():
 
 
 @pytest.mark.parametrize("command, param", list(parameters()))
-def test_bad_values_give_a_message_never_a_traceback(command, param, tiny_mnist, small_run, tmp_path):
+def test_bad_values_give_a_message_never_a_traceback(command, param, tiny_mnist, small_run, tmp_path,
+                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "" is the current folder to a Path option: keep the repo clean
     os.mkfifo(tmp_path / "not-a-regular-file")
     for value in bad_values(command, param, tmp_path):
         args = invocation(command, param, value, tiny_mnist, small_run)
