@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from purenn.errors import ArgumentError
 from purenn.io.training_checkpoints import TrainingCheckpoint, load_training_state, save_training_state
 from purenn.recipes.runs import RunConfig
 from purenn.training_state import TrainingState
@@ -35,8 +36,16 @@ def load(folder: Path) -> TrainingCheckpoint:
 
 
 def saved_config(checkpoint: TrainingCheckpoint) -> RunConfig:
-    """The :class:`RunConfig` the saved run was started with."""
-    return RunConfig(**checkpoint.metadata["run"])
+    """The :class:`RunConfig` the saved run was started with; an ArgumentError when the file
+    does not say (it was saved from Python, or by another version of purenn)."""
+    run = checkpoint.metadata.get("run")
+    try:
+        return RunConfig(**run)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ArgumentError(
+            "its training state does not hold the settings of a `purenn mnist` run (it was "
+            "saved from Python, or by another version of purenn); continue it from Python with "
+            "fit(..., resume=load_training_state(path).state)") from None
 
 
 def config_differences(saved: RunConfig, current: RunConfig) -> list[str]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import attrs
 import typer
 from rich.console import Console
 
-from purenn.errors import ArgumentError, PurennError, TrainingInterrupted
+from purenn.errors import ArgumentError, DivergenceError, PurennError, TrainingInterrupted
 from purenn.io.atomic import check_writable
 from purenn.io.checkpoints import save_checkpoint
 from purenn.io.datasets import DATASETS
@@ -30,8 +30,9 @@ from purenn_cli.checkpoint_dir import (
 )
 from purenn_cli.checkpoint_dir import load as load_checkpoint_dir
 from purenn_cli.options import positive_float
-from purenn_cli.progress import format_loss, training_progress
+from purenn_cli.progress import format_loss, print_curves, training_progress
 from purenn_cli.report import load_data, per_class_table, print_summary
+from purenn_cli.mnist_seeds import mnist_experiment
 from purenn_cli.signals import stop_requests
 
 PRESET_HELP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
@@ -86,6 +87,13 @@ def run(config: RunConfig, data_dir: Path | None, console: Console, *,
                 config, x, y, validation=(x_test, y_test), callback=on_epoch, on_batch=on_batch,
                 checkpoint=save, stop=stop, resume=resume,
             )
+        except DivergenceError as e:
+            if checkpoint_dir is None:
+                raise
+            progress.stop()
+            raise fail(console, f"{e.message}. No checkpoint or record was written; {checkpoint_dir} "
+                                "keeps the training state of the last finished epoch. Try a smaller --lr.",
+                       EXIT_FAILED) from None
         except TrainingInterrupted as e:
             progress.stop()
             raise fail(console, f"interrupted by {stop.name} at {describe_position(e.state)}; the "
@@ -95,10 +103,15 @@ def run(config: RunConfig, data_dir: Path | None, console: Console, *,
     outputs_ = predict(trained.model, trained.params, x_test, state=trained.state)
     test_acc = accuracy(outputs_, y_test)
     console.print(per_class_table(outputs_, y_test, "Test set: confusion matrix and accuracy per class"))
-    if trained.history.stopped_early:
-        console.print(f"stopped early after epoch {len(trained.history.epochs)}: the test loss had not "
-                      f"improved for {config.patience} epochs; keeping epoch {trained.history.best_epoch}'s params",
+    history = trained.history
+    if history.stopped_early:
+        console.print(f"stopped early after epoch {len(history.epochs)}: the test loss had not "
+                      f"improved for {config.patience} epochs; keeping epoch {history.best_epoch}'s params",
                       highlight=False)
+    elif history.best_epoch is not None and history.best_epoch != len(history.epochs):
+        console.print(f"keeping epoch {history.best_epoch}'s params, whose test loss was the lowest",
+                      highlight=False)
+    print_curves(console, trained.history.loss, trained.history.val_accuracy)
     console.print(
         f"test accuracy [bold]{test_acc:.2%}[/bold] on {len(y_test)} samples; "
         f"training took {seconds:.1f} s" + (" (this session)" if resume is not None else ""),
@@ -115,7 +128,7 @@ def mnist(
     epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the training set [default: the preset's].")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step [default: the preset's].")] = None,
     lr: Annotated[float | None, typer.Option(callback=positive_float, help="Learning rate [default: the preset's].")] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of initialisation, shuffling and dropout.")] = 0,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Seed of initialisation, shuffling and dropout [default: 0].", show_default=False)] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the four MNIST .gz files [default: $PURENN_DATA, else the cache, downloading if needed].")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N samples only.")] = None,
     dataset: Annotated[str, typer.Option(help=f"Dataset in MNIST's four-file IDX layout: {', '.join(DATASETS)}.")] = "mnist",
@@ -124,6 +137,9 @@ def mnist(
     threads: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="BLAS threads; results differ between thread counts, so the record keeps it [default: as NumPy's BLAS is set up].")] = None,
     patience: Annotated[int | None, typer.Option(min=1, help="Stop when the test loss has not improved for N epochs, keeping the best epoch's params.")] = None,
     checkpoint_dir: Annotated[str | None, typer.Option(help="Keep the latest training state in this folder (after every epoch, and on Ctrl-C or SIGTERM); `purenn resume DIR` continues it. Rerunning the same command continues it too.")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="An experiment: run the recipe once per seed, e.g. 0-9 or 1,4,7; --record EXP.json then writes the experiment record and one run record per seed beside it.", show_default=False)] = None,
+    jobs: Annotated[Optional[int], typer.Option(min=1, max=MAX_THREADS, help="With --seeds: runs at a time, in worker processes [default: one per core], each with cores / jobs BLAS threads unless --threads says otherwise.", show_default=False)] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="With --seeds: run on the Dask cluster whose scheduler is at this address (tcp://HOST:PORT); its workers need purenn and the data (--data-dir or $PURENN_DATA) at the same path.", show_default=False)] = None,
 ) -> None:
     """Train on MNIST and report test accuracy, a confusion matrix and the training time.
 
@@ -136,12 +152,22 @@ def mnist(
     console = Console()
     if dataset not in DATASETS:
         raise fail(console, f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
+    if seeds is None and (jobs is not None or scheduler is not None):
+        raise fail(console, "--jobs and --scheduler run the seeds of an experiment: give --seeds too")
     try:  # the thread count in use is recorded, so that reproduce can use it again
-        config = RunConfig(preset=preset, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                           limit=limit, dataset=dataset, threads=threads or blas_threads() or None,
+        config = RunConfig(preset=preset, seed=seed or 0, epochs=epochs, batch_size=batch_size,
+                           lr=lr, limit=limit, dataset=dataset,
+                           threads=threads or (None if seeds else blas_threads() or None),
                            patience=patience)
     except ArgumentError as e:
         raise fail(console, e.message) from None
+    if seeds is not None:
+        for option, given in (("--seed", seed), ("--save", save), ("--checkpoint-dir", checkpoint_dir)):
+            if given is not None:
+                raise fail(console, f"{option} is for a single run; an experiment (--seeds) runs "
+                                    "each seed from its start and writes only records")
+        return mnist_experiment(console, config, seeds, jobs=jobs, scheduler=scheduler,
+                                data_dir=data_dir, record=record)
     if save is not None and record is not None and save.resolve() == record.resolve():
         raise fail(console, f"--save and --record name the same file ({save}); give each its own")
     for option, path in (("--save", save), ("--record", record)):
@@ -182,9 +208,9 @@ def continued_run(console: Console, folder: Path, config: RunConfig) -> Training
     try:
         saved = load_checkpoint_dir(folder)
         differences = config_differences(saved_config(saved), config)
-    except (PurennError, KeyError, TypeError) as e:
+    except PurennError as e:
         raise fail(console, f"--checkpoint-dir: {state_path(folder)} cannot be continued "
-                            f"({explain(e) if isinstance(e, PurennError) else e}); choose another folder") from None
+                            f"({explain(e)}); choose another folder") from None
     if differences:
         raise fail(console, f"--checkpoint-dir: {folder} holds a run with other settings "
                             f"({'; '.join(differences)}); continue that one with `purenn resume "

@@ -38,10 +38,10 @@ def reproduce(
     versions = rec.get("versions", {})
     console.print(f"reproducing {record} (recorded with {', '.join(f'{k} {v}' for k, v in versions.items())})")
     trained = run(config, data_dir, console)["trained"]
-    parted = first_difference(rec.get("history", []), [e.digest for e in trained.history.epochs])
-    if trained.digest == rec["digest"] and not parted.startswith("; the runs part"):
-        every = "every epoch's params digest and the final one match" if "agree" in parted else \
-            "the params digest matches"
+    parted, note = first_difference(rec.get("history", []), [e.digest for e in trained.history.epochs])
+    if trained.digest == rec["digest"] and parted is None:
+        every = "every epoch's params digest and the final one match" if note is None else \
+            f"the params digest matches{note}"
         console.print(f"[green]reproduced[/green]: {every} ({trained.digest})", highlight=False)
         return
     differences = environment_differences(rec)
@@ -50,23 +50,27 @@ def reproduce(
         "; the recorded environment (Python, NumPy, BLAS and its threads, CPU) is the same here")
     final = ("the final params digest matches, but not every epoch's" if trained.digest == rec["digest"]
              else f"params digest {trained.digest} differs from the recorded {rec['digest']}")
-    console.print(f"[red]not reproduced[/red]: {final}{parted}{where}.", highlight=False)
+    console.print(f"[red]not reproduced[/red]: {final}{note or ''}{where}.", highlight=False)
     raise typer.Exit(1)
 
 
-def first_difference(recorded: list[dict[str, Any]], digests: list[str | None]) -> str:
-    """Where two runs parted, from the record's per-epoch digests and this run's: the first epoch
-    whose params differ, or nothing to say when the record keeps no per-epoch digests."""
+def first_difference(recorded: list[dict[str, Any]], digests: list[str | None]) -> tuple[int | None, str | None]:
+    """Where two runs part, from the record's per-epoch digests and this run's: ``(epoch,
+    phrase)`` for the first epoch whose params differ (or a different number of epochs: the
+    first one only one run has), ``(None, None)`` when every epoch agrees, ``(None, phrase)``
+    when the record keeps no per-epoch digests to compare."""
     pairs = [(i + 1, entry.get("digest") if isinstance(entry, dict) else None, mine)
              for i, (entry, mine) in enumerate(zip(recorded, digests))]
     pairs = [(epoch, theirs, mine) for epoch, theirs, mine in pairs if theirs is not None]
     if not pairs:
-        return " (the record keeps no per-epoch digests, so where the runs parted is unknown)"
+        return None, " (the record keeps no per-epoch digests, so where the runs parted is unknown)"
     for epoch, theirs, mine in pairs:
         if theirs != mine:
             same = f"; epochs 1-{epoch - 1} agree" if epoch > 1 else ""
-            return f"; the runs part at epoch {epoch}: its params digest was {theirs[:16]}..., now {str(mine)[:16]}...{same}"
+            return epoch, (f"; the runs part at epoch {epoch}: its params digest was {theirs[:16]}..., "
+                           f"now {str(mine)[:16]}...{same}")
     if len(recorded) != len(digests):
-        return (f"; every common epoch agrees, but the record has {len(recorded)} epochs and this "
-                f"run {len(digests)}")
-    return "; every epoch's digest agrees"
+        epoch = min(len(recorded), len(digests)) + 1
+        return epoch, (f"; the runs part at epoch {epoch}: every common epoch agrees, but the record "
+                       f"has {len(recorded)} epochs and this run {len(digests)}")
+    return None, None

@@ -30,9 +30,8 @@ def resume(
         saved = load(checkpoint_dir)
         config = saved_config(saved)
         outputs = saved.metadata.get("outputs", {})
-    except (PurennError, KeyError, TypeError) as e:
-        raise fail(console, f"{state_path(checkpoint_dir)} cannot be continued: "
-                            f"{explain(e) if isinstance(e, PurennError) else e}") from None
+    except PurennError as e:
+        raise fail(console, f"{state_path(checkpoint_dir)} cannot be continued: {explain(e)}") from None
     paths = {name: Path(p) if isinstance(p, str) else None for name, p in
              ((n, outputs.get(n)) for n in ("save", "record"))}
     for option, path in paths.items():

@@ -52,8 +52,9 @@ class EarlyStoppingState:
 
 @attrs.frozen
 class EarlyStopping:
-    """Stop training once ``monitor`` has not improved for ``patience`` epochs in a row; ``fit``
-    then returns the params (and layer state) of the best epoch, not the last.
+    """Stop training once ``monitor`` has not improved for ``patience`` epochs in a row. ``fit``
+    returns the params (and layer state) of the best epoch, not the last, whether it stopped
+    early or ran all its epochs (``History.best_epoch`` says which).
 
     ``monitor``: ``"val_loss"`` (default), ``"val_accuracy"`` (both need ``fit``'s validation
     set) or ``"loss"`` (the epoch's training loss). ``min_delta``: the least change that counts
@@ -120,7 +121,3 @@ class ReduceLROnPlateau:
             return attrs.evolve(state, wait=wait)
         return PlateauState(state.best, 0, self.cooldown, max(state.scale * self.factor, self.min_scale))
 
-
-def as_plain(state: Any) -> dict[str, Any]:
-    """A monitor's state as plain data (for training checkpoints)."""
-    return attrs.asdict(state)

@@ -33,7 +33,7 @@ def generator_state(rng: np.random.Generator) -> dict[str, Any]:
     entropy = seq.entropy
     return {
         "bit_generator": type(bit).__name__,
-        "state": bit.state,
+        "state": _plain(bit.state),
         "seed_sequence": {
             "entropy": entropy if isinstance(entropy, int) or entropy is None else [int(e) for e in entropy],
             "spawn_key": [int(k) for k in seq.spawn_key],
@@ -41,6 +41,25 @@ def generator_state(rng: np.random.Generator) -> dict[str, Any]:
             "n_children_spawned": int(seq.n_children_spawned),
         },
     }
+
+
+def _plain(value: Any) -> Any:
+    """A bit generator's state with its arrays (MT19937's key, Philox's counter) as lists."""
+    if isinstance(value, np.ndarray):
+        return {"array": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _arrays(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.keys() == {"array", "dtype"}:
+            return np.asarray(value["array"], dtype=np.dtype(value["dtype"]))
+        return {k: _arrays(v) for k, v in value.items()}
+    return value
 
 
 def generator_from_state(data: dict[str, Any]) -> np.random.Generator:
@@ -55,7 +74,7 @@ def generator_from_state(data: dict[str, Any]) -> np.random.Generator:
         if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
             raise TypeError(f"{data['bit_generator']!r} is not a NumPy bit generator")
         bit = kind(seq)
-        bit.state = data["state"]
+        bit.state = _arrays(data["state"])
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
         raise ArgumentError(f"not a saved random generator state ({type(e).__name__}: {e})") from None
     return np.random.Generator(bit)

@@ -21,7 +21,8 @@ import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.layers.base import Layer, state_shapes
+from purenn.errors import ArgumentTypeError
+from purenn.layers.base import output_shape, param_shapes, state_shapes
 from purenn.layers.blocks import Parallel, Residual
 from purenn.layers.sequential import Sequential
 from purenn.validation import check, to_shape
@@ -121,12 +122,15 @@ def summary(model: Any, input_shape: Any) -> ModelSummary:
 
     Raises :class:`~purenn.errors.ShapeError` naming the first layer that cannot take its input.
     """
+    if not all(callable(getattr(model, m, None)) for m in ("init", "forward", "backward")):
+        raise ArgumentTypeError(f"summary describes a layer or model (with init, forward and "
+                                f"backward), got {model!r:.80}")
     if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
         input_shape = (int(input_shape),)
     input_shape = check("input_shape", input_shape, shape_rule, to_shape)
     rows = list(_rows(model, (_BATCH, *input_shape), 0))
     out = _output(model, (_BATCH, *input_shape))
-    params, pbytes = _count(_param_shapes(model))
+    params, pbytes = _count(param_shapes(model))
     state, sbytes = _count(state_shapes(model))
     if isinstance(model, Sequential):  # the model itself is the table, not a row of it
         rows = [attrs.evolve(r, depth=r.depth - 1) for r in rows[1:]]
@@ -136,7 +140,7 @@ def summary(model: Any, input_shape: Any) -> ModelSummary:
 
 def _rows(layer: Any, shape: tuple[int, ...] | None, depth: int) -> Iterator[SummaryRow]:
     out = _output(layer, shape)
-    params, pbytes = _count(_param_shapes(layer))
+    params, pbytes = _count(param_shapes(layer))
     state, sbytes = _count(state_shapes(layer))
     yield SummaryRow(_name(layer), _name(layer, short=True), depth, None if out is None else out[1:], params, state, pbytes, sbytes)
     if isinstance(layer, Sequential):
@@ -152,19 +156,13 @@ def _output(layer: Any, shape: tuple[int, ...] | None) -> tuple[int, ...] | None
     """``layer.output_shape(shape)``; None when the input is unknown or the layer cannot say."""
     if shape is None:
         return None
-    method = getattr(layer, "output_shape", None)
     try:
-        return tuple(method(shape)) if callable(method) else None
+        return output_shape(layer, shape)
     except NotImplementedError:
         return None
     except ShapeError as e:
         raise ShapeError(f"{_name(layer)} cannot take input of per-sample shape "
                          f"{format_shape(shape[1:])}: {e.message}") from None
-
-
-def _param_shapes(layer: Any) -> Any:
-    method = getattr(layer, "param_shapes", None)
-    return method() if callable(method) else Layer.param_shapes(layer)
 
 
 def _count(shapes: Any) -> tuple[int, int]:

@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 
 from purenn.errors import ArgumentError, ArgumentTypeError, DivergenceError, TrainingInterrupted
+from purenn.layers.base import state_mismatch, state_shapes
 from purenn.losses import Loss, as_loss, mse
 from purenn.metrics import accuracy, is_class_target
 from purenn.monitors import EarlyStopping, EarlyStoppingState, PlateauState, ReduceLROnPlateau
@@ -32,7 +33,7 @@ from purenn.optim.base import LEARNING_RATE, as_optimizer
 from purenn.optim.optimizers import SGD
 from purenn.optim.schedules import Schedule
 from purenn.rng import generator_from_state, generator_state
-from purenn.training_state import TrainingState, check_resumable, data_fingerprint
+from purenn.training_state import TrainingState, check_resumable, data_fingerprint, describe
 from purenn.tree import tree_leaves
 from purenn.validation import as_samples, check, non_negative_int, positive_int, to_float, to_int
 
@@ -149,6 +150,11 @@ def fit(
                                 "TrainingState holds: pass params=None (and no state=)")
         state = resume.model_state
     with_state = _needs_state(model, state, "fit")
+    if with_state and len(x) % batch_size == 1 and len(x) > 1:
+        raise ArgumentError(
+            f"fit: {len(x)} samples in batches of {batch_size} leave a last batch of one sample, "
+            "from which BatchNorm cannot estimate a variance; choose a batch size that leaves two "
+            "or more (or none), or one sample fewer or more")
     settings = _settings(model, x, y, loss_fn, optimizer, epochs, batch_size, shuffle, seed,
                          validation, early_stopping, plateau, state is not None,
                          fingerprint=checkpoint is not None or stop is not None or resume is not None)
@@ -165,10 +171,11 @@ def fit(
                 if on_batch is not None:
                     on_batch(done, run.n_batches)
                 if done < run.n_batches:
-                    if checkpoint_every is not None and checkpoint is not None and run.total_steps % checkpoint_every == 0:
-                        checkpoint(run.snapshot())
+                    saved = checkpoint_every is not None and run.total_steps % checkpoint_every == 0
+                    if saved:
+                        checkpoint(run.snapshot())  # type: ignore[misc]  # checked with checkpoint_every
                     if stop is not None and stop():
-                        raise run.interrupted(checkpoint)
+                        raise run.interrupted(None if saved else checkpoint)
             log = run.end_epoch()
             if callback is not None:
                 callback(log)
@@ -378,12 +385,12 @@ def _settings(model: Any, x: np.ndarray, y: np.ndarray, loss_fn: Any, optimizer:
               batch_size: int, shuffle: bool, seed: Any, validation: Any, early_stopping: Any,
               plateau: Any, with_state: bool, *, fingerprint: bool) -> dict[str, Any]:
     """What a run was asked to do, as plain data: a resumed run must have the same. The data are
-    recognised by a fingerprint of their bytes (computed only when checkpointing or resuming)."""
+    recognised by a fingerprint of their bytes (computed only when checkpointing or resuming).
+    The seed is not among them: a resumed run's generators come from the saved state."""
     return {
-        "model": repr(model), "optimizer": repr(optimizer),
-        "loss": getattr(loss_fn, "__name__", repr(loss_fn)), "epochs": epochs,
+        "model": describe(model), "optimizer": describe(optimizer),
+        "loss": getattr(loss_fn, "__name__", describe(loss_fn)), "epochs": epochs,
         "batch_size": batch_size, "shuffle": shuffle, "samples": len(x),
-        "seed": seed if isinstance(seed, int) else None,
         "data": data_fingerprint(x, y) if fingerprint else None,
         "validation": (data_fingerprint(*validation) if validation is not None else None) if fingerprint else None,
         "early_stopping": repr(early_stopping), "plateau": repr(plateau), "state": with_state,
@@ -391,14 +398,20 @@ def _settings(model: Any, x: np.ndarray, y: np.ndarray, loss_fn: Any, optimizer:
 
 
 def _needs_state(model: Any, state: Any, who: str) -> bool:
-    """Whether to run ``model`` with ``state``: a stateful model must be given one."""
-    if getattr(model, "stateful", False) and state is None:
+    """Whether to run ``model`` with ``state``: a stateful model must be given one, of the
+    structure, shapes and dtypes its ``state_shapes()`` declares."""
+    stateful = getattr(model, "stateful", False)
+    if stateful and state is None:
         raise ArgumentError(
             f"{who}: the model has layers with state (such as BatchNorm's running statistics); "
             f"pass state=model.init_state() (or the state a previous fit returned)"
             + ("; fit then returns (params, state, history)" if who == "fit" else "")
         )
-    return state is not None and getattr(model, "stateful", False)
+    if stateful:
+        problem = state_mismatch(state_shapes(model), state)
+        if problem is not None:
+            raise ArgumentError(f"{who}: {problem}")
+    return state is not None and stateful
 
 
 def _all_finite(params: Any) -> bool:

@@ -12,7 +12,8 @@ params of one that was never interrupted. :mod:`purenn.io.training_checkpoints` 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import attrs
 import numpy as np
@@ -46,7 +47,7 @@ class TrainingState:
     shuffle_rng: dict[str, Any]
     layer_rng: dict[str, Any]
     history: tuple[Any, ...]
-    settings: dict[str, Any]
+    settings: Mapping[str, Any] = attrs.field(converter=lambda d: MappingProxyType(dict(d)))
     early_stopping: EarlyStoppingState | None = None
     plateau: PlateauState | None = None
     best_params: Any = None
@@ -78,23 +79,48 @@ def data_fingerprint(*arrays: np.ndarray | None) -> str:
     return h.hexdigest()[:16]
 
 
-def settings_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``"field: saved X, now Y"`` for each setting that differs between a saved run and this call."""
+def describe(value: Any) -> str:
+    """A setting as text that is the same in every process: an attrs record's repr (its fields),
+    for anything else its class (an address in a repr would differ each run)."""
+    if attrs.has(type(value)) or value is None or isinstance(value, (str, int, float, bool)):
+        return repr(value)
+    return f"<{type(value).__module__}.{type(value).__qualname__}>"
+
+
+def settings_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """``"field: saved X, now Y"`` for each setting that differs between a saved run and this
+    call; long texts are shown from a little before where they start to differ."""
     keys = list(dict.fromkeys([*saved, *current]))
-    return [f"{k}: saved {saved.get(k)!r:.80}, now {current.get(k)!r:.80}"
+    return [f"{k}: saved {_around(saved.get(k), current.get(k))}, now {_around(current.get(k), saved.get(k))}"
             for k in keys if saved.get(k) != current.get(k)]
+
+
+def _around(value: Any, other: Any, width: int = 70) -> str:
+    text, against = repr(value), repr(other)
+    if len(text) <= width:
+        return text
+    first = next((i for i, (a, b) in enumerate(zip(text, against)) if a != b), min(len(text), len(against)))
+    start = max(0, first - 20)
+    return ("..." if start else "") + text[start : start + width] + ("..." if start + width < len(text) else "")
 
 
 def check_resumable(state: Any, current: dict[str, Any]) -> TrainingState:
     """``state`` if it is a :class:`TrainingState` of a run with ``current``'s settings, else an
     :class:`~purenn.errors.ArgumentError` naming the first setting that differs."""
     if not isinstance(state, TrainingState):
+        inner = getattr(state, "state", None)
+        hint = "; pass its .state" if isinstance(inner, TrainingState) else ""
         raise ArgumentError(f"`resume` must be a TrainingState (from fit's checkpoint callback or "
-                            f"load_training_state), got {type(state).__name__}")
+                            f"load_training_state(path).state), got {type(state).__name__}{hint}")
     differences = settings_differences(state.settings, current)
     if differences:
         raise ArgumentError(
             f"cannot resume: this call's settings differ from the saved run's ({'; '.join(differences)}); "
             "resume with the same model, data and settings, or start a new run"
         )
+    steps = -(-int(current.get("samples", 0)) // max(int(current.get("batch_size", 1)), 1))
+    if not (0 <= state.step < max(steps, 1) and 0 <= state.epoch <= current.get("epochs", 0)):
+        raise ArgumentError(
+            f"cannot resume: the saved position (epoch {state.epoch}, step {state.step}) is not one of "
+            f"a run of {current.get('epochs')} epochs of {steps} steps (a damaged state?)")
     return state

@@ -19,6 +19,7 @@ LAYERS = [
                   "purenn.summary"]),
     ("files", ["purenn.io"]),
     ("recipes", ["purenn.recipes"]),
+    ("experiments", ["purenn.experiments"]),
 ]
 
 

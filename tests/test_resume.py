@@ -113,7 +113,7 @@ def test_the_state_is_plain_data_that_saves_and_loads_equal(tmp_path):
     for field in attrs.fields(TrainingState):
         a, b = getattr(original, field.name), getattr(loaded, field.name)
         if field.name in ("params", "model_state", "opt_state", "best_params", "best_model_state"):
-            assert pn.tree_map(lambda v: v, _plain(a)) is not None
+            assert a is not None, field.name  # every tree is there (early stopping saw a best)
             assert _same_tree(_plain(a), _plain(b)), field.name
         else:
             assert a == b, field.name

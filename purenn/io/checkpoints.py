@@ -48,7 +48,7 @@ from numpy.lib import format as npy_format
 from purenn.errors import ArgumentError, CheckpointError
 from purenn.io.atomic import atomic_writer, read_regular_file
 from purenn.io.serialize import Custom, SerializeError, from_data, to_data, tree_from_data, tree_to_data
-from purenn.layers.base import Layer, state_shapes
+from purenn.layers.base import init_state, param_shapes, state_shapes
 from purenn.tree import readonly, tree_map
 
 __all__ = [
@@ -157,7 +157,8 @@ def read_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> C
         try:
             model = from_data(header["model"], custom=custom)
             layout = tree_from_data(header["params"], leaves)
-            state_layout = tree_from_data(header["state"], state_leaves) if "state" in header else None
+            state_layout = (tree_from_data(header["state"], state_leaves, "state")
+                            if "state" in header else None)
         except SerializeError as e:
             raise _fail(where, e.message, hint=e.hint) from None
         if not all(callable(getattr(model, m, None)) for m in ("init", "forward", "backward")):
@@ -168,16 +169,12 @@ def read_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> C
             if getattr(model, "stateful", False):
                 raise _fail(where, "its model has layers with state (BatchNorm) but the file holds "
                                    "no state; it was not written by save_checkpoint")
-            state_layout = _init_state(model)
+            state_layout = init_state(model)
         _check_params(where, model, state_layout, what="state")
         params = tree_map(lambda entry: readonly(_read_array(where, archive, entry)), layout)
         state = tree_map(lambda entry: readonly(_read_array(where, archive, entry)), state_layout)
     return Checkpoint(model, params, header["metadata"], state)
 
-
-def _init_state(model: Any) -> Any:
-    method = getattr(model, "init_state", None)
-    return method() if callable(method) else {}
 
 
 def _fail(where: str, problem: str, *, hint: str | None = None) -> CheckpointError:
@@ -292,8 +289,11 @@ def read_json_header(where: str, archive: zipfile.ZipFile, entries: dict[str, _E
         raise _fail(where, f"header is not valid JSON ({e})") from None
     if not isinstance(header, dict) or header.get("format") != fmt:
         found = header.get("format") if isinstance(header, dict) else None
+        readers = {"purenn.checkpoint": "read_checkpoint (purenn evaluate, purenn summary)",
+                   "purenn.training": "load_training_state (purenn resume)"}
+        other = f"; read it with {readers[found]}" if found in readers else ""
         raise _fail(where, f"the {_HEADER!r} entry is not a {label} header"
-                           + (f" (it is a {found!r:.40} file)" if isinstance(found, str) else ""))
+                           + (f" (it is a {found!r:.40} file{other})" if isinstance(found, str) else ""))
     return header
 
 
@@ -380,8 +380,7 @@ def _check_params(where: str, model: Any, params: Any, what: str = "params") -> 
 
 
 def _declared_shapes(model: Any) -> Any:
-    method = getattr(model, "param_shapes", None)
-    return method() if callable(method) else Layer.param_shapes(model)
+    return param_shapes(model)
 
 
 def _is_pair(node: Any) -> bool:

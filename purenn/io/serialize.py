@@ -249,20 +249,21 @@ def tree_to_data(tree: Any) -> tuple[Any, list[np.ndarray]]:
     return encode(tree, "", 0), leaves
 
 
-def tree_from_data(data: Any, leaves: list[Any]) -> Any:
+def tree_from_data(data: Any, leaves: list[Any], what: str = "params") -> Any:
     """Inverse of :func:`tree_to_data`: put ``leaves`` back into the encoded structure.
 
     Checks each leaf's dtype and shape against the ones recorded; every leaf must be used once.
+    ``what`` names the tree in messages (``"state"``, ``"opt_state"``).
     """
     used: set[int] = set()
 
     def decode(node: Any, where: str, depth: int) -> Any:
-        _check_depth(depth + 2, f"params{where}")  # each node is two JSON levels
+        _check_depth(depth + 2, f"{what}{where}")  # each node is two JSON levels
         if isinstance(node, dict) and node.keys() == {"dict"} and isinstance(node["dict"], list):
             out = {}
             for item in node["dict"]:
                 if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
-                    raise SerializeError(f"params{where}: malformed dict entry {item!r:.80}")
+                    raise SerializeError(f"{what}{where}: malformed dict entry {item!r:.80}")
                 out[item[0]] = decode(item[1], f"{where}[{item[0]!r}]", depth + 3)
             return out
         for kind, make in (("tuple", tuple), ("list", list)):
@@ -271,21 +272,21 @@ def tree_from_data(data: Any, leaves: list[Any]) -> Any:
         if isinstance(node, dict) and node.keys() == {"leaf", "dtype", "shape"}:
             i = node["leaf"]
             if type(i) is not int or not 0 <= i < len(leaves) or i in used:
-                raise SerializeError(f"params{where}: bad or repeated leaf index {i!r:.80}")
+                raise SerializeError(f"{what}{where}: bad or repeated leaf index {i!r:.80}")
             used.add(i)
             a = leaves[i]
             if a.dtype.str != node["dtype"] or list(a.shape) != node["shape"]:
                 raise SerializeError(
-                    f"params{where}: stored array has dtype {a.dtype.str} and shape "
+                    f"{what}{where}: stored array has dtype {a.dtype.str} and shape "
                     f"{tuple(a.shape)}, but the structure says {node['dtype']!s:.40} and "
                     f"{_as_shape(node['shape'])!s:.80}"
                 )
             return a
-        raise SerializeError(f"params{where}: malformed structure entry {node!r:.80}")
+        raise SerializeError(f"{what}{where}: malformed structure entry {node!r:.80}")
 
     tree = decode(data, "", 0)
     if len(used) != len(leaves):
-        raise SerializeError(f"{len(leaves) - len(used)} stored array(s) are not used by the structure")
+        raise SerializeError(f"{len(leaves) - len(used)} stored array(s) of {what} are not used by its structure")
     return tree
 
 

@@ -36,6 +36,7 @@ from purenn.io.checkpoints import (
 from purenn.io.serialize import from_data, to_data, tree_from_data, tree_to_data
 from purenn.monitors import EarlyStoppingState, PlateauState
 from purenn.optim.base import State
+from purenn.rng import generator_from_state
 from purenn.training import EpochLog
 from purenn.training_state import TrainingState
 from purenn.tree import readonly, tree_map
@@ -117,23 +118,26 @@ def load_training_state(path: str | os.PathLike[str], *, custom: Custom = None) 
             for name in _TREES:
                 structure = header["trees"].get(name)
                 leaves = _numbered_entries(where, entries, name)
-                layouts[name] = None if structure is None else tree_from_data(structure, leaves)
+                layouts[name] = None if structure is None else tree_from_data(structure, leaves, name)
         except SerializeError as e:
             raise _fail(where, e.message, hint=e.hint) from None
         if entries:
             raise _fail(where, f"unexpected entries {sorted(entries)[:10]}")
+        if not all(callable(getattr(model, m, None)) for m in ("init", "forward", "backward")):
+            raise _fail(where, f"the header's model is not a layer: {model!r:.80}")
         if layouts["params"] is None:
             raise _fail(where, "it holds no params")
-        _check_params(where, model, layouts["params"])
-        if layouts["model_state"] is not None:
-            _check_params(where, model, layouts["model_state"], what="state")
+        for name, what in (("params", "params"), ("best_params", "params"),
+                           ("model_state", "state"), ("best_model_state", "state")):
+            if layouts[name] is not None:
+                _check_params(where, model, layouts[name], what=what)
         trees = {name: None if layout is None else _decode_states(
                      tree_map(lambda e: readonly(_read_array(where, archive, e)), layout))
                  for name, layout in layouts.items()}
     try:
         fields: dict[str, Any] = {**trees, **_training_from_data(header["training"])}
         state = TrainingState(**fields)
-    except (KeyError, TypeError, ValueError) + _READ_ERRORS as e:
+    except (KeyError, TypeError, ValueError, ArgumentError) + _READ_ERRORS as e:
         raise _fail(where, f"its training record is damaged ({type(e).__name__}: {e})") from None
     return TrainingCheckpoint(model, state, header["metadata"])
 
@@ -145,24 +149,39 @@ def _training_data(state: TrainingState) -> dict[str, Any]:
     return {
         "epoch": state.epoch, "step": state.step, "epoch_loss": state.epoch_loss,
         "last_loss": state.last_loss, "shuffle_rng": state.shuffle_rng, "layer_rng": state.layer_rng,
-        "history": [attrs.asdict(log) for log in state.history], "settings": state.settings,
+        "history": [attrs.asdict(log) for log in state.history], "settings": dict(state.settings),
         "early_stopping": plain(state.early_stopping), "plateau": plain(state.plateau),
     }
 
 
 def _training_from_data(data: Any) -> dict[str, Any]:
+    """The training record's fields, each checked for its type and range (a damaged or edited
+    file is refused here, not in the middle of a resumed run)."""
     if not isinstance(data, dict) or set(_TRAINING_KEYS) - data.keys():
         raise ValueError(f"the training record needs {list(_TRAINING_KEYS)}")
     out = {k: data[k] for k in _TRAINING_KEYS}
     for name in ("epoch", "step"):
-        if not (isinstance(out[name], int) and out[name] >= 0):
+        if not (type(out[name]) is int and out[name] >= 0):
             raise ValueError(f"{name} must be a non-negative int, got {out[name]!r:.40}")
+    if not _is_float(out["epoch_loss"]) or not (out["last_loss"] is None or _is_float(out["last_loss"])):
+        raise ValueError("epoch_loss and last_loss must be numbers")
+    for name in ("settings", "shuffle_rng", "layer_rng"):
+        if not isinstance(out[name], dict):
+            raise ValueError(f"{name} must be an object, got {type(out[name]).__name__}")
+    for name in ("shuffle_rng", "layer_rng"):
+        generator_from_state(out[name])  # refused now if it cannot be rebuilt
+    if not isinstance(out["history"], list) or not all(isinstance(h, dict) for h in out["history"]):
+        raise ValueError("history must be a list of objects")
     out["history"] = tuple(EpochLog(**log) for log in out["history"])
     if out["early_stopping"] is not None:
         out["early_stopping"] = EarlyStoppingState(**out["early_stopping"])
     if out["plateau"] is not None:
         out["plateau"] = PlateauState(**out["plateau"])
     return out
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _encode_states(tree: Any) -> Any:

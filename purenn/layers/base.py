@@ -146,6 +146,21 @@ def apply_layer(layer: Any, params: Any, x: Any, *, state: Any, training: bool,
     return y, cache, state
 
 
+def param_shapes(layer: Any) -> Any:
+    """``layer.param_shapes()``, or for a layer that does not define it (not derived from
+    :class:`Layer`) the shapes of what its ``init`` gives."""
+    method = getattr(layer, "param_shapes", None)
+    return method() if callable(method) else Layer.param_shapes(layer)
+
+
+def output_shape(layer: Any, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``layer.output_shape(input_shape)``; ``NotImplementedError`` for a layer without it."""
+    method = getattr(layer, "output_shape", None)
+    if not callable(method):
+        raise NotImplementedError(f"{type(layer).__name__} does not define output_shape(input_shape)")
+    return tuple(method(tuple(input_shape)))
+
+
 def init_state(layer: Any) -> Any:
     """``layer.init_state()``, or ``{}`` for a layer that does not define it."""
     method = getattr(layer, "init_state", None)
@@ -156,6 +171,29 @@ def state_shapes(layer: Any) -> Any:
     """``layer.state_shapes()``, or ``{}`` for a layer that does not define it."""
     method = getattr(layer, "state_shapes", None)
     return method() if callable(method) else {}
+
+
+def state_mismatch(declared: Any, state: Any, path: str = "") -> str | None:
+    """What differs first between a ``state`` and the ``state_shapes()`` tree a model declares
+    (a ``(shape, dtype)`` pair per array), or None when it fits."""
+    if isinstance(declared, tuple) and len(declared) == 2 and isinstance(declared[1], str):
+        shape, dtype = tuple(declared[0]), np.dtype(declared[1])
+        if not isinstance(state, np.ndarray):
+            return f"state{path} must be an array of shape {shape}, got {type(state).__name__}"
+        if state.shape != shape or state.dtype != dtype:
+            return (f"state{path} has shape {state.shape} and dtype {state.dtype}, but the model "
+                    f"declares {shape} and {dtype}")
+        return None
+    if isinstance(declared, dict) and isinstance(state, dict) and state.keys() == declared.keys():
+        pairs = [(declared[k], state[k], f"{path}[{k!r}]") for k in declared]
+    elif (isinstance(declared, (tuple, list)) and isinstance(state, (tuple, list))
+          and len(state) == len(declared)):
+        pairs = [(d, s, f"{path}[{i}]") for i, (d, s) in enumerate(zip(declared, state))]
+    else:
+        return (f"state{path} has the wrong structure ({type(state).__name__}"
+                f"{' with keys ' + str(sorted(state)) if isinstance(state, dict) else ''}); "
+                "make it with model.init_state()")
+    return next((m for m in (state_mismatch(*p) for p in pairs) if m is not None), None)
 
 
 def shape_error(layer: object, expected: str, got: tuple[int, ...]) -> ShapeError:

@@ -16,7 +16,8 @@ import numpy as np
 
 from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from purenn.layers.base import (
-    _MISSING, Layer, ShapePreserving, apply_layer, init_state, require_mode, state_shapes,
+    _MISSING, Layer, ShapePreserving, apply_layer, init_state, output_shape, param_shapes,
+    require_mode, state_shapes,
 )
 from purenn.layers.sequential import _is_layer, _to_layers
 from purenn.validation import as_float_array, one_of
@@ -111,8 +112,7 @@ class _Container(Layer):
         return self._pack([c.init(r) for c, r in zip(self.children, streams)])
 
     def param_shapes(self) -> Any:
-        return self._pack([c.param_shapes() if callable(getattr(c, "param_shapes", None))
-                           else Layer.param_shapes(c) for c in self.children])
+        return self._pack([param_shapes(c) for c in self.children])
 
     def init_state(self) -> Any:
         return self._pack([init_state(c) for c in self.children])
@@ -124,7 +124,7 @@ class _Container(Layer):
         shapes = []
         for name, child in zip(self._names, self.children):
             try:
-                shapes.append(tuple(child.output_shape(tuple(input_shape))))
+                shapes.append(output_shape(child, input_shape))
             except ShapeError as e:
                 raise ShapeError(f"{name} of {type(self).__name__}: {e}") from None
         return shapes

@@ -10,7 +10,9 @@ import numpy as np
 from functools import cached_property
 
 from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
-from purenn.layers.base import _MISSING, Layer, apply_layer, init_state, require_mode, state_shapes
+from purenn.layers.base import (
+    _MISSING, Layer, apply_layer, init_state, output_shape, param_shapes, require_mode, state_shapes,
+)
 from purenn.tree import tree_map
 
 
@@ -90,7 +92,7 @@ class Sequential(Layer):
         shape = tuple(input_shape)
         for i, layer in enumerate(self.layers):
             try:
-                shape = layer.output_shape(shape)
+                shape = output_shape(layer, shape)
             except ShapeError as e:
                 raise ShapeError(f"layer {i} of Sequential: {e}") from None
         return shape
@@ -98,11 +100,7 @@ class Sequential(Layer):
     def param_shapes(self) -> tuple[Any, ...]:
         """Each child's ``param_shapes()``, without allocating (see :class:`~purenn.layers.base.Layer`);
         a child that has none (a layer not derived from ``Layer``) is described from its ``init``."""
-        return tuple(
-            layer.param_shapes() if callable(getattr(layer, "param_shapes", None))
-            else Layer.param_shapes(layer)
-            for layer in self.layers
-        )
+        return tuple(param_shapes(layer) for layer in self.layers)
 
     def forward(self, params: tuple[Any, ...], x: Any, rng: np.random.Generator | None = None, *,
                 state: Any = _MISSING, training: Any = _MISSING):

@@ -65,7 +65,8 @@ class RunConfig:
             "batch_size": p.batch_size if self.batch_size is None else self.batch_size,
             "lr": p.lr if self.lr is None else self.lr,
             "loss": p.loss, "optimizer": p.optimizer, "shuffle": p.shuffle,
-            "patience": self.patience,
+            # only when set: records written before early stopping existed stay repeatable
+            **({} if self.patience is None else {"patience": self.patience}),
         }
 
     def optimizer(self, n_train: int) -> Optimizer:

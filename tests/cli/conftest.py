@@ -9,32 +9,13 @@ import numpy as np
 import pytest
 
 import purenn.io.datasets
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """An uncompressed IDX file of unsigned bytes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
+from _mnist_files import write_tiny_mnist
 
 
 @pytest.fixture(scope="session")
 def tiny_mnist(tmp_path_factory) -> Path:
     """A learnable stand-in for MNIST: each class is a bright horizontal band plus noise."""
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-
-    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
-        labels = rng.integers(0, 10, n)
-        images = rng.integers(0, 60, (n, 28, 28))
-        for i, c in enumerate(labels):
-            images[i, 2 + 2 * c : 4 + 2 * c, 4:24] = 255
-        return images, labels
-
-    for prefix, n in (("train", 300), ("t10k", 100)):
-        images, labels = split(n)
-        write_idx(root / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(root / f"{prefix}-labels-idx1-ubyte", labels)
-    return root
+    return write_tiny_mnist(tmp_path_factory.mktemp("data"), train=300, test=100, seed=0)
 
 
 @pytest.fixture(autouse=True)

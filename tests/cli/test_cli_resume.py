@@ -13,11 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import write_idx
+from _mnist_files import write_tiny_mnist
 from purenn_cli.main import app
 
 runner = CliRunner()
@@ -33,16 +32,7 @@ COMMANDS = {
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     """2400 training images: ten bright bands, as tests/cli/conftest.py's tiny_mnist."""
-    root = tmp_path_factory.mktemp("resume-data")
-    rng = np.random.default_rng(1)
-    for prefix, n in (("train", 2400), ("t10k", 100)):
-        labels = rng.integers(0, 10, n)
-        images = rng.integers(0, 60, (n, 28, 28))
-        for i, c in enumerate(labels):
-            images[i, 2 + 2 * c : 4 + 2 * c, 4:24] = 255
-        write_idx(root / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(root / f"{prefix}-labels-idx1-ubyte", labels)
-    return root
+    return write_tiny_mnist(tmp_path_factory.mktemp("resume-data"), train=2400, test=100, seed=1)
 
 
 def _purenn(*args: str) -> list[str]:

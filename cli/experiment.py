@@ -1,0 +1,102 @@
+"""Experiments on the command line: many seeds of one recipe, with a progress bar per running
+seed, a table of results with mean, standard deviation, min and max, and the records."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.progress import Progress, TaskID
+from rich.table import Table
+
+from purenn.experiments.record import statistics
+from purenn.experiments.runner import Outcome, run_all
+from purenn_cli.progress import format_loss, training_progress
+
+
+def run_seeds(console: Console, fn: Callable[..., Any], tasks: dict[int, Any], *, jobs: int,
+              scheduler: str | None, what: str) -> list[Outcome]:
+    """Run one task per seed with progress bars: one for the whole experiment, one per running
+    seed (gone when it ends)."""
+    where = f"on the Dask cluster at {scheduler}" if scheduler else (
+        f"in {jobs} worker processes" if jobs > 1 else "in this process")
+    console.print(f"{what}: {len(tasks)} seeds, {where}", highlight=False)
+    lock = threading.Lock()
+    with training_progress(console) as progress:
+        overall = progress.add_task("seeds", total=len(tasks), status="")
+        bars: dict[int, TaskID] = {}
+        starts: dict[int, int] = {}
+
+        def on_event(seed: int, event: str, data: dict[str, Any]) -> None:
+            with lock:
+                _show(progress, overall, bars, starts, seed, event, data)
+
+        outcomes = run_all(fn, tasks, jobs=jobs, scheduler=scheduler, on_event=on_event)
+    return outcomes
+
+
+def _show(progress: Progress, overall: TaskID, bars: dict[int, TaskID], starts: dict[int, int],
+          seed: int, event: str, data: dict[str, Any]) -> None:
+    if event == "start":
+        starts[seed] = starts.get(seed, 0) + 1
+        again = f" (attempt {starts[seed]})" if starts[seed] > 1 else ""
+        if seed in bars:
+            progress.remove_task(bars.pop(seed))
+        bars[seed] = progress.add_task(f"  seed {seed}{again}", total=None, status="starting")
+    elif event == "step" and seed in bars:
+        progress.update(bars[seed], completed=data["done"], total=data["total"])
+    elif event == "epoch" and seed in bars:
+        accuracy = data.get("accuracy")
+        status = f"epoch {data['epoch']}/{data['epochs']}  loss {format_loss(data['loss'])}"
+        if accuracy is not None:
+            status += f"  test accuracy {accuracy:.2%}"
+        progress.update(bars[seed], status=status)
+    elif event == "end":
+        if seed in bars:
+            progress.remove_task(bars.pop(seed))
+        progress.update(overall, advance=1,
+                        status="" if data.get("status") == "ok" else f"seed {seed} failed")
+
+
+def results_table(title: str, rows: list[dict[str, Any]], columns: list[tuple[str, str, Callable[[Any], str]]]) -> Table:
+    """Per seed the ``columns`` (header, key, format), then mean ± std, min and max over the
+    runs that finished; failed runs show their error."""
+    table = Table(title=title)
+    table.add_column("seed", justify="right")
+    for header, _, _ in columns:
+        table.add_column(header, justify="right")
+    table.add_column("", justify="left")
+    for row in rows:
+        if row["status"] != "ok":
+            table.add_row(str(row["seed"]), *["-"] * len(columns), f"[red]failed[/red]: {row['error']}")
+            continue
+        note = f"ran {row['attempts']} times (a worker died)" if row.get("attempts", 1) > 1 else ""
+        table.add_row(str(row["seed"]), *[fmt(row[key]) for _, key, fmt in columns], note)
+    ok = [r for r in rows if r["status"] == "ok"]
+    if ok:
+        stats = {key: statistics([r[key] for r in ok]) for _, key, _ in columns}
+        table.add_section()
+        table.add_row("mean ± std", *[f"{fmt(stats[k]['mean'])} ± {fmt(stats[k]['std'])}"
+                                      for _, k, fmt in columns], f"over {len(ok)} runs")
+        table.add_row("min", *[fmt(stats[k]["min"]) for _, k, fmt in columns], "")
+        table.add_row("max", *[fmt(stats[k]["max"]) for _, k, fmt in columns], "")
+    return table
+
+
+def percent(value: Any) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def seconds(value: Any) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def loss(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def run_record_path(experiment: Path, seed: int) -> Path:
+    """Where the run record of ``seed`` goes: beside the experiment's, ``EXP.seed3.json``."""
+    return experiment.with_name(f"{experiment.stem}.seed{seed}{experiment.suffix or '.json'}")

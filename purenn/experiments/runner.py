@@ -1,0 +1,304 @@
+"""Running many independent tasks (one per seed): in this process, in local worker processes, or
+on a Dask cluster, with progress reports and nothing silently dropped.
+
+A task is a picklable function ``fn(arg, report) -> result`` (see :mod:`purenn.experiments.tasks`);
+``report(event, **data)`` sends progress (``"start"``, ``"step"``, ``"epoch"``) to the caller's
+``on_event(key, event, data)``, from whichever process runs the task. :func:`run_all` returns one
+:class:`Outcome` per key, in the keys' order: ``"ok"`` with the result, or ``"failed"`` with the
+error. A run whose worker process died is started again; ``attempts`` says how many times it
+started.
+
+Local workers are the standard library's process pool with the ``spawn`` start method (a fresh
+interpreter per worker: nothing inherited from the parent's threads, and no dependency beyond
+Python); progress travels through a multiprocessing manager's queue (a dying worker cannot
+leave it locked); a worker that dies breaks the pool, so the runs it had not finished go to a new pool
+once more and are reported failed if that breaks too. On Dask the scheduler itself moves a dead
+worker's task elsewhere (``distributed.scheduler.allowed-failures`` times) and then reports
+``KilledWorker``, which is recorded as a failure.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import queue as queue_module
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+import attrs
+
+from purenn.errors import ArgumentError
+
+__all__ = ["Outcome", "Reporter", "run_all", "default_jobs"]
+
+Event = Callable[[Any, str, dict[str, Any]], None]
+
+
+@attrs.frozen
+class Outcome:
+    """One task's end: ``status`` ``"ok"`` (``value`` holds the result) or ``"failed"``
+    (``error`` says why); ``attempts``: how many times it started; ``seconds``: wall time from
+    its (last) start."""
+
+    key: Any
+    status: str
+    value: Any = None
+    error: str | None = None
+    attempts: int = 1
+    seconds: float = 0.0
+
+
+_WORKER_CHANNEL: Any = None  # in a local worker process: the queue its pool was started with
+IN_WORKER = "worker"  # a Reporter's channel meaning "this worker process's queue"
+
+
+def _set_worker_channel(channel: Any) -> None:
+    global _WORKER_CHANNEL
+    _WORKER_CHANNEL = channel
+
+
+class Reporter:
+    """The ``report`` a task gets: ``report(event, **data)`` puts ``(key, event, data)`` on a
+    channel the caller reads (the queue a local worker process was started with, a Dask queue,
+    or a direct call in this process). Picklable."""
+
+    def __init__(self, channel: Any, key: Any) -> None:
+        self.channel, self.key = channel, key
+
+    def __call__(self, event: str, **data: Any) -> None:
+        channel = _WORKER_CHANNEL if self.channel == IN_WORKER else self.channel
+        if channel is not None:
+            channel.put((self.key, event, data))
+
+
+class _Direct:
+    """A channel for tasks run in this process: events go straight to the handler."""
+
+    def __init__(self, on_event: Event) -> None:
+        self.on_event = on_event
+
+    def put(self, message: tuple[Any, str, dict[str, Any]]) -> None:
+        self.on_event(*message)
+
+
+def default_jobs(n_tasks: int) -> int:
+    """One job per core this process may use, and no more than there are tasks."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, n_tasks))
+
+
+def run_all(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], *, jobs: int = 1,
+            scheduler: str | None = None, on_event: Event | None = None) -> list[Outcome]:
+    """Run ``fn(args[key], report)`` for every key; return the outcomes in the keys' order.
+
+    ``jobs=1`` without ``scheduler`` runs them one after the other in this process; ``jobs > 1``
+    in that many local worker processes; ``scheduler="tcp://host:port"`` on a running Dask
+    cluster (needs ``pip install "purenn[distributed]"``).
+    """
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ArgumentError(f"`jobs` must be a positive integer, got {jobs!r}")
+    handler = on_event or (lambda key, event, data: None)
+    attempts: dict[Any, int] = {key: 0 for key in args}
+    started: dict[Any, float] = {}
+
+    def counting(key: Any, event: str, data: dict[str, Any]) -> None:
+        if event == "start":
+            attempts[key] = attempts.get(key, 0) + 1
+            started[key] = time.perf_counter()
+        handler(key, event, data)
+
+    if scheduler is not None:
+        results = _on_dask(fn, args, scheduler, counting)
+    elif jobs == 1:
+        results = _serial(fn, args, counting)
+    else:
+        results = _in_processes(fn, args, jobs, counting)
+    now = time.perf_counter()
+    return [attrs.evolve(results[key], attempts=max(attempts.get(key, 0), results[key].attempts),
+                         seconds=now - started.get(key, now) if results[key].status == "failed"
+                         else results[key].seconds)
+            for key in args]
+
+
+def _finished(key: Any, value: Any, seconds: float) -> Outcome:
+    return Outcome(key, "ok", value=value, seconds=seconds)
+
+
+def _failed(key: Any, error: BaseException | str) -> Outcome:
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return Outcome(key, "failed", error=text)
+
+
+def _timed(fn: Callable[[Any, Reporter], Any], arg: Any, report: Reporter) -> tuple[Any, float]:
+    """Run one task in a worker: the result and its wall time."""
+    import os
+
+    report("start", pid=os.getpid())
+    start = time.perf_counter()
+    value = fn(arg, report)
+    return value, time.perf_counter() - start
+
+
+def _serial(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], on_event: Event) -> dict[Any, Outcome]:
+    channel = _Direct(on_event)
+    out = {}
+    for key, arg in args.items():
+        try:
+            value, seconds = _timed(fn, arg, Reporter(channel, key))
+            out[key] = _finished(key, value, seconds)
+        except Exception as e:  # noqa: BLE001 - one run's failure is recorded, the others go on
+            out[key] = _failed(key, e)
+        on_event(key, "end", {"status": out[key].status})
+    return out
+
+
+def _listen(channel: Any, on_event: Event, stop: threading.Event) -> threading.Thread:
+    """A thread passing the channel's messages to ``on_event`` until ``stop`` is set and the
+    channel is drained."""
+
+    def loop() -> None:
+        while True:
+            try:
+                key, event, data = channel.get(timeout=0.05)
+            except (queue_module.Empty, TimeoutError, EOFError, OSError):
+                if stop.is_set():
+                    return
+                continue
+            except Exception:  # noqa: BLE001 - a closed channel at shutdown (Dask's, a manager's)
+                if stop.is_set():
+                    return
+                continue
+            on_event(key, event, data)
+
+    thread = threading.Thread(target=loop, daemon=True, name="purenn-progress")
+    thread.start()
+    return thread
+
+
+def _listen_batches(channel: Any, on_event: Event, stop: threading.Event) -> threading.Thread:
+    """Like :func:`_listen` for a Dask queue, polled for all waiting messages at once (a get
+    that times out is logged as an error by the scheduler)."""
+
+    def loop() -> None:
+        while True:
+            try:
+                messages = channel.get(batch=True)
+            except Exception:  # noqa: BLE001 - the client closing at shutdown
+                messages = []
+            for key, event, data in messages:
+                on_event(key, event, data)
+            if not messages:
+                if stop.is_set():
+                    return
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=loop, daemon=True, name="purenn-progress")
+    thread.start()
+    return thread
+
+
+def _in_processes(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], jobs: int,
+                  on_event: Event) -> dict[Any, Outcome]:
+    context = multiprocessing.get_context("spawn")
+    out: dict[Any, Outcome] = {}
+    # a manager's queue, not a multiprocessing.Queue: a worker that dies while writing to a
+    # shared pipe would leave its lock held and every other worker waiting forever
+    manager = context.Manager()
+    channel = manager.Queue()
+    stop = threading.Event()
+    listener = _listen(channel, on_event, stop)
+    try:
+        todo = dict(args)
+        for round_ in range(2):  # a second pool for the runs a dying worker took down
+            if not todo:
+                break
+            broken: dict[Any, Any] = {}
+            attempt = round_ + 1  # a worker killed at once may never have sent its "start"
+            with concurrent.futures.ProcessPoolExecutor(
+                    max_workers=min(jobs, len(todo)), mp_context=context,
+                    initializer=_set_worker_channel, initargs=(channel,)) as pool:
+                futures = {pool.submit(_timed, fn, arg, Reporter(IN_WORKER, key)): key
+                           for key, arg in todo.items()}
+                for future in concurrent.futures.as_completed(futures):
+                    key = futures[future]
+                    try:
+                        value, seconds = future.result()
+                        out[key] = attrs.evolve(_finished(key, value, seconds), attempts=attempt)
+                    except concurrent.futures.process.BrokenProcessPool as e:
+                        if round_ == 0:
+                            broken[key] = todo[key]
+                        else:
+                            out[key] = attrs.evolve(_failed(key, f"its worker process died twice ({e})"),
+                                                    attempts=attempt)
+                    except Exception as e:  # noqa: BLE001 - the task's own error, recorded
+                        out[key] = attrs.evolve(_failed(key, _remote_error(e)), attempts=attempt)
+            todo = broken
+    finally:
+        stop.set()
+        listener.join()
+        manager.shutdown()
+    for key in out:
+        on_event(key, "end", {"status": out[key].status})
+    return out
+
+
+def _remote_error(error: BaseException) -> str:
+    """A worker's exception as one line (its type and message; the traceback's last line)."""
+    text = f"{type(error).__name__}: {error}"
+    cause = getattr(error, "__cause__", None)
+    if cause is not None and "Traceback" in str(cause):
+        last = [line for line in str(cause).strip().splitlines() if line.strip()]
+        if last:
+            text += f" ({last[-1].strip()})"
+    return text
+
+
+def _on_dask(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], scheduler: str,
+             on_event: Event) -> dict[Any, Outcome]:
+    try:
+        import distributed
+    except ImportError:
+        raise ArgumentError(
+            "running on a Dask cluster needs the `distributed` package: pip install \"purenn[distributed]\""
+        ) from None
+    import uuid
+
+    try:
+        client = distributed.Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ArgumentError(f"cannot reach the Dask scheduler at {scheduler!r} ({e}); is it running?") from None
+    out: dict[Any, Outcome] = {}
+    with client:
+        channel = distributed.Queue(f"purenn-progress-{uuid.uuid4().hex}", client=client)
+        stop = threading.Event()
+        listener = _listen_batches(channel, on_event, stop)
+        futures = {client.submit(_timed, fn, arg, Reporter(channel, key), pure=False,
+                                 key=f"purenn-{key}-{uuid.uuid4().hex[:8]}"): key
+                   for key, arg in args.items()}
+        for future in distributed.as_completed(list(futures)):
+            key = futures[future]
+            try:
+                value, seconds = future.result()
+                out[key] = _finished(key, value, seconds)
+            except distributed.KilledWorker as e:
+                out[key] = _failed(key, f"the workers running it died too often (KilledWorker: {e})")
+            except Exception as e:  # noqa: BLE001 - the task's own error, recorded
+                out[key] = _failed(key, _remote_error(e) + _short_traceback(e))
+        time.sleep(0.1)  # let the last progress messages arrive
+        stop.set()
+        listener.join()
+    for key in out:
+        on_event(key, "end", {"status": out[key].status})
+    return out
+
+
+def _short_traceback(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
