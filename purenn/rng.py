@@ -62,10 +62,26 @@ def _arrays(value: Any) -> Any:
     return value
 
 
+def _check_bounds(seq: Any) -> None:
+    """A seed sequence NumPy can build at once: bounded pool, entropy and spawn key (a damaged
+    file could otherwise ask for exabytes)."""
+    pool, entropy, key = seq["pool_size"], seq["entropy"], seq["spawn_key"]
+    if not (type(pool) is int and 4 <= pool <= 64):
+        raise ValueError(f"pool_size must be an int in [4, 64], got {pool!r:.40}")
+    if isinstance(entropy, int) and not isinstance(entropy, bool):
+        if not 0 <= entropy < 1 << 4096:
+            raise ValueError("entropy out of range")
+    elif not (isinstance(entropy, list) and len(entropy) <= 128):
+        raise ValueError("entropy must be an int or a short list of ints")
+    if not (isinstance(key, list) and len(key) <= 1024):
+        raise ValueError("spawn_key must be a list of at most 1024 ints")
+
+
 def generator_from_state(data: dict[str, Any]) -> np.random.Generator:
     """A generator in the state :func:`generator_state` captured."""
     try:
         seq_data = data["seed_sequence"]
+        _check_bounds(seq_data)
         seq = np.random.SeedSequence(
             seq_data["entropy"], spawn_key=tuple(seq_data["spawn_key"]),
             pool_size=seq_data["pool_size"], n_children_spawned=seq_data["n_children_spawned"],

@@ -29,7 +29,7 @@ from purenn.layers.base import state_mismatch, state_shapes
 from purenn.losses import Loss, as_loss, mse
 from purenn.metrics import accuracy, is_class_target
 from purenn.monitors import EarlyStopping, EarlyStoppingState, PlateauState, ReduceLROnPlateau
-from purenn.optim.base import LEARNING_RATE, as_optimizer
+from purenn.optim.base import LEARNING_RATE, State, as_optimizer
 from purenn.optim.optimizers import SGD
 from purenn.optim.schedules import Schedule
 from purenn.rng import generator_from_state, generator_state
@@ -207,7 +207,12 @@ class _Run:
     # --- starting and resuming
 
     def start(self, params: Any, state: Any, rng: np.random.Generator) -> None:
-        self.shuffle_rng, self.layer_rng = rng.spawn(2)
+        try:
+            self.shuffle_rng, self.layer_rng = rng.spawn(2)
+        except TypeError as e:  # a legacy-seeded bit generator has no SeedSequence
+            raise ArgumentTypeError(
+                f"`seed`: this Generator cannot spawn the run's generators ({e}); pass an int or "
+                "numpy.random.default_rng(seed)") from None
         self.params, self.state, self.opt_state = params, state, self.optimizer.init(params)
         self.epoch, self.step, self.epoch_loss = 0, 0, 0.0
         self.last_loss: float | None = None
@@ -218,6 +223,16 @@ class _Run:
         self._begin()
 
     def resume(self, saved: TrainingState) -> None:
+        for name, rule, kept in (("early_stopping", self.early, saved.early_stopping),
+                                 ("plateau", self.plateau, saved.plateau)):
+            if (rule is None) != (kept is None):
+                raise ArgumentError(f"cannot resume: the saved run's {name} state is "
+                                    f"{'missing' if kept is None else 'there'} but this call's "
+                                    f"{name} is {rule!r:.60} (a damaged state?)")
+        problem = _layout_difference(self.optimizer.init(saved.params), saved.opt_state, "opt_state")
+        if problem is not None:
+            raise ArgumentError(f"cannot resume: the saved optimizer state does not fit this "
+                                f"optimizer and params: {problem}")
         self.shuffle_rng = generator_from_state(saved.shuffle_rng)
         self.layer_rng = generator_from_state(saved.layer_rng)
         self.params, self.state, self.opt_state = saved.params, saved.model_state, saved.opt_state
@@ -335,6 +350,29 @@ class _Run:
         if self.best is not None and self.early is not None:
             return self.best
         return self.params, self.state
+
+
+def _layout_difference(expected: Any, got: Any, path: str) -> str | None:
+    """Where ``got`` (an optimizer state) differs in structure, shapes or dtypes from
+    ``expected`` (what ``init`` makes), or None."""
+    if isinstance(expected, State):
+        if not (isinstance(got, State) and type(got.step) is int and got.step >= 0):
+            return f"{path} should be a State with a step count, got {type(got).__name__}"
+        return _layout_difference(expected.slots, got.slots, f"{path}.slots")
+    if isinstance(expected, dict):
+        if not (isinstance(got, dict) and got.keys() == expected.keys()):
+            return f"{path} should have the keys {sorted(expected)}"
+        return next((m for k in expected
+                     if (m := _layout_difference(expected[k], got[k], f"{path}[{k!r}]")) is not None), None)
+    if isinstance(expected, (tuple, list)):
+        if not (isinstance(got, (tuple, list)) and len(got) == len(expected)):
+            return f"{path} should have {len(expected)} entries"
+        return next((m for i, (e, g) in enumerate(zip(expected, got))
+                     if (m := _layout_difference(e, g, f"{path}[{i}]")) is not None), None)
+    e, g = np.asarray(expected), np.asarray(got)
+    if e.shape != g.shape or e.dtype != g.dtype:
+        return f"{path} has shape {g.shape} and dtype {g.dtype}, expected {e.shape} and {e.dtype}"
+    return None
 
 
 def _metric(log: EpochLog, name: str) -> float:
@@ -504,6 +542,7 @@ def evaluate(
     class or a single output thresholded at 0.5. ``state``: as for :func:`predict`."""
     x, y = as_samples(x, y, "evaluate")
     loss_fn = None if loss is None else as_loss(loss)
+    _needs_state(model, state, "evaluate")
     out = predict(model, params, x, batch_size=batch_size, state=state)
     metrics: dict[str, float] = {}
     if loss_fn is not None:

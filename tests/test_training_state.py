@@ -63,7 +63,7 @@ def test_forgetting_the_state_is_an_error_everywhere():
         _fit(model, x, y)
     with pytest.raises(pn.ArgumentError, match=r"predict: .* pass state="):
         pn.predict(model, params, x)
-    with pytest.raises(pn.ArgumentError, match=r"predict: .* pass state="):
+    with pytest.raises(pn.ArgumentError, match=r"evaluate: .* pass state="):
         pn.evaluate(model, params, x, y)
     with pytest.raises(pn.ArgumentError, match="without state and training"):
         model.forward(params, x)

@@ -73,6 +73,29 @@ class Reporter:
             channel.put((self.key, event, data))
 
 
+class _DaskChannel:
+    """A Dask queue known by its name: a task opens it through its own worker's client (a queue
+    object pickled from the client would carry the client's address, which a worker cannot
+    always reach)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._queue: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.name, self._queue = state["name"], None
+
+    def put(self, message: Any) -> None:
+        if self._queue is None:
+            import distributed
+
+            self._queue = distributed.Queue(self.name, client=distributed.get_client())
+        self._queue.put(message)
+
+
 class _Direct:
     """A channel for tasks run in this process: events go straight to the handler."""
 
@@ -271,15 +294,16 @@ def _on_dask(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], scheduler
     import uuid
 
     try:
-        client = distributed.Client(scheduler, timeout="10s")
+        client = distributed.Client(scheduler, timeout="5s")
     except (OSError, TimeoutError, ValueError) as e:
         raise ArgumentError(f"cannot reach the Dask scheduler at {scheduler!r} ({e}); is it running?") from None
     out: dict[Any, Outcome] = {}
     with client:
-        channel = distributed.Queue(f"purenn-progress-{uuid.uuid4().hex}", client=client)
+        name = f"purenn-progress-{uuid.uuid4().hex}"
+        channel = distributed.Queue(name, client=client)
         stop = threading.Event()
         listener = _listen_batches(channel, on_event, stop)
-        futures = {client.submit(_timed, fn, arg, Reporter(channel, key), pure=False,
+        futures = {client.submit(_timed, fn, arg, Reporter(_DaskChannel(name), key), pure=False,
                                  key=f"purenn-{key}-{uuid.uuid4().hex[:8]}"): key
                    for key, arg in args.items()}
         for future in distributed.as_completed(list(futures)):

@@ -291,7 +291,7 @@ def read_json_header(where: str, archive: zipfile.ZipFile, entries: dict[str, _E
         found = header.get("format") if isinstance(header, dict) else None
         readers = {"purenn.checkpoint": "read_checkpoint (purenn evaluate, purenn summary)",
                    "purenn.training": "load_training_state (purenn resume)"}
-        other = f"; read it with {readers[found]}" if found in readers else ""
+        other = f"; read it with {readers[found]}" if isinstance(found, str) and found in readers else ""
         raise _fail(where, f"the {_HEADER!r} entry is not a {label} header"
                            + (f" (it is a {found!r:.40} file{other})" if isinstance(found, str) else ""))
     return header

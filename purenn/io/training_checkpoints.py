@@ -175,9 +175,31 @@ def _training_from_data(data: Any) -> dict[str, Any]:
     out["history"] = tuple(EpochLog(**log) for log in out["history"])
     if out["early_stopping"] is not None:
         out["early_stopping"] = EarlyStoppingState(**out["early_stopping"])
+        _check_rule(out["early_stopping"], floats=("best",), counts=("wait",), optional=("best_epoch",))
+        if not isinstance(out["early_stopping"].stopped, bool):
+            raise ValueError("early_stopping.stopped must be true or false")
     if out["plateau"] is not None:
         out["plateau"] = PlateauState(**out["plateau"])
+        _check_rule(out["plateau"], floats=("best",), counts=("wait", "cooldown"), optional=())
+        if not (_is_float(out["plateau"].scale) and out["plateau"].scale > 0):
+            raise ValueError("plateau.scale must be a positive number")
     return out
+
+
+def _check_rule(state: Any, *, floats: tuple[str, ...], counts: tuple[str, ...],
+                optional: tuple[str, ...]) -> None:
+    """A rule's state: ``floats`` numbers or null, ``counts`` non-negative ints, ``optional``
+    non-negative ints or null."""
+    for name in floats:
+        value = getattr(state, name)
+        if not (value is None or _is_float(value)):
+            raise ValueError(f"{type(state).__name__}.{name} must be a number or null, got {value!r:.40}")
+    for name in counts + optional:
+        value = getattr(state, name)
+        if value is None and name in optional:
+            continue
+        if not (type(value) is int and value >= 0):
+            raise ValueError(f"{type(state).__name__}.{name} must be a non-negative int, got {value!r:.40}")
 
 
 def _is_float(value: Any) -> bool:
