@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from purenn.errors import DivergenceError, PurennError, WrongDatasetError
 
@@ -22,8 +23,9 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 def fail(console: Console, message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    """Print ``message`` as an error and return the Exit to raise."""
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    """Print ``message`` (plain text: brackets are shown, not read as markup) as an error and
+    return the Exit to raise."""
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+import json
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
-from purenn.errors import RecordError
+from purenn.errors import PurennError, RecordError
+from purenn.experiments.record import is_experiment, read_experiment
+from purenn.io.atomic import read_regular_file
+from purenn.validation import MAX_THREADS
 from purenn.io.records import environment_differences, read_record
 from purenn.recipes.runs import config_from_record, record_differences
 from purenn_cli.errors import fail
 from purenn_cli.mnist import run
+from purenn_cli.reproduce_experiment import reproduce_experiment
 
 
 def reproduce(
-    record: Annotated[Path, typer.Argument(help="A run record written by `purenn mnist --record`.")],
+    record: Annotated[Path, typer.Argument(help="A run record written by `purenn mnist --record`, or an experiment record (`--seeds ... --record`).")],
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's four .gz files.")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="With an experiment record: reproduce only this seed's run.", show_default=False)] = None,
+    jobs: Annotated[Optional[int], typer.Option(min=1, max=MAX_THREADS, help="With an experiment record: runs at a time [default: one per core].", show_default=False)] = None,
 ) -> None:
     """Train the recorded run again; exit 0 if the final params' SHA-256 digest and every epoch's
     match, 1 if not, naming the first epoch where the runs part and what differs in the machine."""
     console = Console()
+    experiment = _experiment(console, record)
+    if experiment is not None:
+        return reproduce_experiment(console, record, experiment, seed=seed, jobs=jobs, data_dir=data_dir)
+    if seed is not None or jobs is not None:
+        raise fail(console, "--seed and --jobs are for an experiment record; this is a single run's")
     try:
         rec = read_record(record)
         config = config_from_record(rec)
@@ -52,6 +64,21 @@ def reproduce(
              else f"params digest {trained.digest} differs from the recorded {rec['digest']}")
     console.print(f"[red]not reproduced[/red]: {final}{note or ''}{where}.", highlight=False)
     raise typer.Exit(1)
+
+
+def _experiment(console: Console, path: Path) -> dict[str, Any] | None:
+    """The experiment record at ``path``, or None when it holds something else (a run record,
+    whose own reader gives the errors)."""
+    try:
+        data = json.loads(read_regular_file(path))
+    except (PurennError, OSError, ValueError, RecursionError):
+        return None
+    if not is_experiment(data):
+        return None
+    try:
+        return read_experiment(path)
+    except RecordError as e:
+        raise fail(console, e.message) from None
 
 
 def first_difference(recorded: list[dict[str, Any]], digests: list[str | None]) -> tuple[int | None, str | None]:

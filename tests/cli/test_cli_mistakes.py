@@ -17,7 +17,7 @@ from purenn_cli.main import app
 
 runner = CliRunner()
 COMMANDS: dict[str, Any] = typer.main.get_command(app).commands  # type: ignore[attr-defined]
-PATHS = {"data_dir", "save", "record", "model", "checkpoint_dir", "run_a", "run_b"}
+PATHS = {"data_dir", "save", "record", "model", "checkpoint_dir", "run_a", "run_b", "records", "output"}
 
 NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1e400", "2.5", "", "abc"]
 HUGE = "99999999999999999999"
@@ -42,7 +42,7 @@ def invocation(command: str, param: Any, value: str, data: Path, run: Path) -> l
     """A quick, valid invocation of ``command`` with ``value`` given to ``param``."""
     positional = {"evaluate": [str(run / "m.npz")], "reproduce": [str(run / "r.json")],
                   "summary": [str(run / "m.npz")], "diff": [str(run / "r.json")] * 2,
-                  "resume": [str(run / "ckpt")]}
+                  "resume": [str(run / "ckpt")], "plot": [str(run / "r.json")]}
     options = {
         "xor": ["--epochs", "2"],
         "mnist": ["--preset", "seed", "--epochs", "1", "--limit", "8", "--data-dir", str(data)],
@@ -51,6 +51,7 @@ def invocation(command: str, param: Any, value: str, data: Path, run: Path) -> l
         "summary": [],
         "diff": [],
         "resume": [],
+        "plot": ["-o", str(run / "plot.png")],
     }[command]
     args = list(positional.get(command, []))
     if param.param_type_name == "argument":
@@ -79,7 +80,7 @@ def parameters():
 
 def test_the_sweep_covers_every_command():
     assert {p.values[0] for p in parameters()} == {"xor", "mnist", "evaluate", "reproduce", "summary",
-                                                   "diff", "resume"}
+                                                   "diff", "resume", "plot"}
 
 
 @pytest.mark.parametrize("command, param", list(parameters()))

@@ -1,0 +1,122 @@
+"""``purenn plot``: training loss and test accuracy per epoch of runs and experiments, as a PNG.
+
+Needs matplotlib (``pip install "purenn[plot]"``); drawn with its Agg canvas on a ``Figure`` of
+its own (no pyplot, no global state). A run record draws one line per panel; an experiment record
+draws its mean over seeds with a band of one standard deviation, so two recipes compare at a
+glance.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from purenn.errors import ArgumentError, PurennError, RecordError
+from purenn.experiments.record import is_experiment, read_experiment
+from purenn.io.atomic import atomic_writer, check_writable, read_regular_file
+from purenn.io.records import read_record
+from purenn_cli.errors import EXIT_USAGE, explain, fail
+
+PANELS = (("loss", "training loss"), ("val_accuracy", "test accuracy"))
+
+
+def plot(
+    records: Annotated[list[Path], typer.Argument(help="Run records and experiment records (`purenn mnist --record`, `--seeds ... --record`, `purenn xor --sweep N --record`).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The PNG file to write.")] = Path("curves.png"),
+    width: Annotated[int, typer.Option(min=200, max=8000, help="Width of the image in pixels.")] = 1200,
+    height: Annotated[int, typer.Option(min=150, max=8000, help="Height of the image in pixels.")] = 500,
+) -> None:
+    """Draw training loss and test accuracy per epoch; several files overlay with a legend, and
+    an experiment shows its mean with a band of ±1 standard deviation over its seeds."""
+    console = Console()
+    try:
+        check_writable(output)
+    except ArgumentError as e:
+        raise fail(console, f"--output: {e.message}") from None
+    curves = [load_curves(console, path) for path in records]
+    try:
+        figure = make_figure(curves, width, height)
+    except ImportError:
+        raise fail(console, "drawing needs matplotlib, which is not installed: "
+                            "pip install \"purenn[plot]\"", EXIT_USAGE) from None
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    try:
+        with atomic_writer(output, "wb") as f:
+            f.write(buffer.getvalue())
+    except (PurennError, OSError) as e:
+        raise fail(console, explain(e) if isinstance(e, PurennError) else str(e)) from None
+    console.print(f"wrote {output} ({width} x {height}) from {len(curves)} file(s)")
+
+
+def load_curves(console: Console, path: Path) -> dict[str, Any]:
+    """A file's per-epoch curves: ``{"label", "runs": [histories], "experiment": bool}``."""
+    try:
+        data = json.loads(read_regular_file(path))
+    except (PurennError, OSError, ValueError, RecursionError) as e:
+        raise fail(console, f"{path}: cannot read it ({e})") from None
+    try:
+        if is_experiment(data):
+            exp = read_experiment(path)
+            histories = [r["history"] for r in exp["runs"] if r["status"] == "ok" and r["history"]]
+            if not histories:
+                raise RecordError(f"{path}: the experiment has no finished run to draw")
+            return {"label": f"{path.stem} ({len(histories)} seeds)", "runs": histories, "experiment": True}
+        record = read_record(path)
+    except RecordError as e:
+        raise fail(console, e.message) from None
+    return {"label": path.stem, "runs": [record.get("history", [])], "experiment": False}
+
+
+def make_figure(curves: list[dict[str, Any]], width: int, height: int) -> Any:
+    """The matplotlib Figure: one panel per metric, a line per run, an experiment's mean with its
+    ±1 standard deviation band. Raises ImportError without matplotlib."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(PANELS))
+    for ax, (key, title) in zip(axes, PANELS):
+        ax.set_title(f"{title} per epoch")
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        for i, curve in enumerate(curves):
+            epochs, mean, std = _mean_and_std(curve["runs"], key)
+            if not epochs:
+                continue
+            color = f"C{i % 10}"
+            (line,) = ax.plot(epochs, mean, color=color, marker="o" if len(epochs) < 30 else None,
+                              markersize=3, label=curve["label"])
+            if curve["experiment"]:
+                ax.fill_between(epochs, [m - s for m, s in zip(mean, std)],
+                                [m + s for m, s in zip(mean, std)], color=color, alpha=0.2, linewidth=0)
+        if key == "loss" and all(v > 0 for line in ax.get_lines() for v in line.get_ydata()):
+            ax.set_yscale("log")
+        if key == "val_accuracy" and ax.get_lines():
+            ax.yaxis.set_major_formatter(lambda v, _: f"{v:.1%}")
+    if any(ax.get_lines() for ax in axes):
+        axes[0].legend(loc="upper right", fontsize="small")
+    return figure
+
+
+def _mean_and_std(histories: list[list[dict[str, Any]]], key: str) -> tuple[list[int], list[float], list[float]]:
+    """Per epoch (as far as every run goes and has the value): mean and sample standard deviation."""
+    length = min(len(h) for h in histories)
+    epochs, mean, std = [], [], []
+    for i in range(length):
+        values = [h[i].get(key) for h in histories]
+        if any(v is None for v in values):
+            continue
+        m = math.fsum(values) / len(values)
+        s = math.sqrt(math.fsum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+        epochs.append(histories[0][i].get("epoch", i + 1))
+        mean.append(m)
+        std.append(s)
+    return epochs, mean, std

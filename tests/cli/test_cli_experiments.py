@@ -1,0 +1,146 @@
+"""Experiments on the command line: `purenn mnist --seeds`, `purenn xor --sweep`, `purenn
+reproduce EXP.json`, `purenn plot`, and the terminal chart after a run."""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from purenn_cli.main import app
+
+runner = CliRunner()
+COMMON = ["--preset", "mlp", "--epochs", "2", "--limit", "96", "--batch-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def experiment(tiny_mnist, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("exp")
+    result = runner.invoke(app, ["mnist", *COMMON, "--seeds", "0-2", "--jobs", "2", "--data-dir",
+                                 str(tiny_mnist), "--record", str(folder / "exp.json")],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return folder, result.output
+
+
+def test_an_experiment_shows_a_table_and_writes_its_records(experiment):
+    folder, output = experiment
+    assert "mlp: 3 seeds" in output and "mean ± std" in output and "over 3 runs" in output
+    assert "per epoch (mean over 3 seeds)" in output
+    record = json.loads((folder / "exp.json").read_text())
+    assert record["format"] == "purenn.experiment/1" and record["kind"] == "mnist"
+    assert [r["seed"] for r in record["runs"]] == [0, 1, 2]
+    assert all(r["status"] == "ok" and r["attempts"] == 1 for r in record["runs"])
+    for run in record["runs"]:
+        run_record = json.loads((folder / run["record"]).read_text())
+        assert run_record["digest"] == run["digest"] and run_record["seed"] == run["seed"]
+        assert [h["loss"] for h in run["history"]] == [h["loss"] for h in run_record["history"]]
+    accuracies = [r["test_accuracy"] for r in record["runs"]]
+    summary = record["summary"]["test_accuracy"]
+    assert summary["n"] == 3 and summary["min"] == min(accuracies) and summary["max"] == max(accuracies)
+    assert summary["mean"] == pytest.approx(sum(accuracies) / 3)
+    assert record["settings"]["threads"] == 1  # two jobs on two cores: one BLAS thread each
+
+
+def test_a_run_in_the_experiment_equals_that_seed_alone(experiment, tiny_mnist, tmp_path):
+    folder, _ = experiment
+    alone = runner.invoke(app, ["mnist", *COMMON, "--seed", "1", "--threads", "1", "--data-dir",
+                                str(tiny_mnist), "--record", str(tmp_path / "one.json")])
+    assert alone.exit_code == 0, alone.output
+    assert json.loads((tmp_path / "one.json").read_text())["digest"] == \
+        json.loads((folder / "exp.seed1.json").read_text())["digest"]
+    assert "per epoch, first to last:" in alone.output and "loss " in alone.output
+
+
+def test_reproduce_an_experiment_all_or_one_seed(experiment, tiny_mnist, tmp_path):
+    folder, _ = experiment
+    all_runs = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--data-dir", str(tiny_mnist)],
+                             env={"COLUMNS": "200"})
+    assert all_runs.exit_code == 0, all_runs.output
+    assert "all 3 runs give their recorded digests" in all_runs.output
+    one = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--seed", "2", "--jobs", "1",
+                              "--data-dir", str(tiny_mnist)], env={"COLUMNS": "200"})
+    assert one.exit_code == 0 and "all 1 runs" in one.output
+    record = json.loads((folder / "exp.seed1.json").read_text())
+    record["history"][1]["digest"] = "0" * 64
+    record["digest"] = "0" * 64
+    (folder / "exp.seed1.json").write_text(json.dumps(record))
+    try:
+        edited = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--data-dir", str(tiny_mnist)],
+                               env={"COLUMNS": "200"})
+        assert edited.exit_code == 1 and "1 of 3 runs differ" in edited.output
+        assert "differs from epoch 2" in edited.output
+    finally:  # the module's other tests read this record
+        record_again = runner.invoke(app, ["mnist", *COMMON, "--seed", "1", "--threads", "1", "--data-dir",
+                                           str(tiny_mnist), "--record", str(folder / "exp.seed1.json")])
+        assert record_again.exit_code == 0
+    missing = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--seed", "7"])
+    assert missing.exit_code == 2 and "has no run of seed 7" in missing.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "3-1"], "runs backwards"),
+    (["--seeds", "0-2", "--seed", "4"], "--seed is for a single run"),
+    (["--jobs", "2"], "give --seeds too"),
+    (["--seeds", "0,1", "--checkpoint-dir", "x"], "--checkpoint-dir is for a single run"),
+])
+def test_experiment_options_that_do_not_fit(args, message, tiny_mnist):
+    result = runner.invoke(app, ["mnist", *COMMON, "--data-dir", str(tiny_mnist), *args])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_the_xor_sweep_is_an_experiment(tmp_path):
+    record = tmp_path / "xor.json"
+    parallel = runner.invoke(app, ["xor", "--sweep", "6", "--epochs", "200", "--jobs", "2",
+                                   "--record", str(record)], env={"COLUMNS": "200"})
+    serial = runner.invoke(app, ["xor", "--sweep", "6", "--epochs", "200", "--jobs", "1"],
+                           env={"COLUMNS": "200"})
+    assert parallel.exit_code == serial.exit_code == 0, parallel.output
+    line = next(ln for ln in parallel.output.splitlines() if ln.startswith("XOR solved for"))
+    assert line in serial.output and "of 6 seeds (0-5)" in line
+    data = json.loads(record.read_text())
+    assert data["kind"] == "xor" and data["settings"]["epochs"] == 200
+    solved = sum(r["solved"] for r in data["runs"])
+    assert line.startswith(f"XOR solved for {solved} of 6")
+    again = runner.invoke(app, ["reproduce", str(record)], env={"COLUMNS": "200"})
+    assert again.exit_code == 0 and "all 6 runs" in again.output
+
+
+def _png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_plot_draws_a_line_per_run_and_a_band_per_experiment(experiment, tmp_path):
+    pytest.importorskip("matplotlib", reason="the `plot` extra is not installed: pip install \"purenn[plot]\"")
+    from matplotlib.collections import PolyCollection
+
+    from purenn_cli.plot import load_curves, make_figure
+    from rich.console import Console
+
+    folder, _ = experiment
+    files = [folder / "exp.json", folder / "exp.seed0.json", folder / "exp.seed2.json"]
+    figure = make_figure([load_curves(Console(), f) for f in files], 800, 300)
+    for ax in figure.axes:
+        assert len(ax.get_lines()) == 3  # the experiment's mean and the two runs
+        assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 1  # its band
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert labels == ["exp (3 seeds)", "exp.seed0", "exp.seed2"]
+    result = runner.invoke(app, ["plot", *map(str, files), "-o", str(tmp_path / "c.png"),
+                                 "--width", "640", "--height", "320"])
+    assert result.exit_code == 0, result.output
+    assert _png_size(tmp_path / "c.png") == (640, 320)
+
+
+def test_plot_without_matplotlib_says_which_extra_to_install(experiment, tmp_path, monkeypatch):
+    folder, _ = experiment
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    result = runner.invoke(app, ["plot", str(folder / "exp.json"), "-o", str(tmp_path / "c.png")])
+    assert result.exit_code == 2 and 'pip install "purenn[plot]"' in result.output
+    assert not (tmp_path / "c.png").exists()
