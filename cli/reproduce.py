@@ -26,8 +26,9 @@ def reproduce(
     seed: Annotated[Optional[int], typer.Option(min=0, help="With an experiment record: reproduce only this seed's run.", show_default=False)] = None,
     jobs: Annotated[Optional[int], typer.Option(min=1, max=MAX_THREADS, help="With an experiment record: runs at a time [default: one per core].", show_default=False)] = None,
 ) -> None:
-    """Train the recorded run again; exit 0 if the final params' SHA-256 digest and every epoch's
-    match, 1 if not, naming the first epoch where the runs part and what differs in the machine."""
+    """Train a recorded run (or every run of an experiment record) again; exit 0 if the final
+    params' SHA-256 digest and every epoch's match, 1 if not, naming the first epoch where the
+    runs part and what differs in the machine."""
     console = Console()
     experiment = _experiment(console, record)
     if experiment is not None:
