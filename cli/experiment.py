@@ -3,9 +3,11 @@ seed, a table of results with mean, standard deviation, min and max, and the rec
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 from rich.progress import Progress, TaskID
@@ -22,19 +24,37 @@ def run_seeds(console: Console, fn: Callable[..., Any], tasks: dict[int, Any], *
     seed (gone when it ends)."""
     where = f"on the Dask cluster at {scheduler}" if scheduler else (
         f"in {jobs} worker processes" if jobs > 1 else "in this process")
-    console.print(f"{what}: {len(tasks)} seeds, {where}", highlight=False)
+    console.print(f"{what}: {len(tasks)} seed{'s' if len(tasks) != 1 else ''}, {where}", highlight=False)
     lock = threading.Lock()
     with training_progress(console) as progress:
         overall = progress.add_task("seeds", total=len(tasks), status="")
         bars: dict[int, TaskID] = {}
         starts: dict[int, int] = {}
+        ended: set[int] = set()
 
         def on_event(seed: int, event: str, data: dict[str, Any]) -> None:
             with lock:
+                if seed in ended:  # a worker's last report, arriving after the result
+                    return
+                if event == "end":
+                    ended.add(seed)
                 _show(progress, overall, bars, starts, seed, event, data)
 
-        outcomes = run_all(fn, tasks, jobs=jobs, scheduler=scheduler, on_event=on_event)
+        with _sigterm_as_interrupt():  # the runner then stops its workers, as for Ctrl-C
+            outcomes = run_all(fn, tasks, jobs=jobs, scheduler=scheduler, on_event=on_event)
     return outcomes
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _show(progress: Progress, overall: TaskID, bars: dict[int, TaskID], starts: dict[int, int],

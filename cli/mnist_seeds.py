@@ -20,6 +20,7 @@ from purenn.recipes.runs import RunConfig
 from purenn_cli.errors import EXIT_FAILED, explain, fail
 from purenn_cli.experiment import loss, percent, results_table, run_record_path, run_seeds, seconds
 from purenn_cli.progress import print_curves
+from purenn_cli.report import load_data
 
 
 def worker_threads(config: RunConfig, jobs: int, scheduler: str | None) -> int:
@@ -47,6 +48,7 @@ def mnist_experiment(console: Console, config: RunConfig, seeds_text: str, *, jo
             check_writable(path)
         except ArgumentError as e:
             raise fail(console, f"--record: {e.message}") from None
+    load_data(console, data_dir, config.dataset, splits=("test",))  # found (or downloaded) once, here
     folder = None if data_dir is None else str(data_dir.resolve())
     tasks = {seed: MnistTask(attrs.evolve(config, seed=seed), folder) for seed in seeds}
     outcomes = run_seeds(console, mnist_run, tasks, jobs=jobs, scheduler=scheduler,
@@ -77,8 +79,9 @@ def mnist_experiment(console: Console, config: RunConfig, seeds_text: str, *, jo
         console.print(f"wrote the experiment record {record} and {len(ok)} run records beside it")
     failed = [r["seed"] for r in runs if r["status"] != "ok"]
     if failed:
+        where = "; the record lists them with their errors" if record is not None else ""
         console.print(f"[red]{len(failed)} of {len(runs)} runs failed[/red] (seeds "
-                      f"{', '.join(map(str, failed))}); the record lists them with their errors")
+                      f"{', '.join(map(str, failed))}){where}")
         raise typer.Exit(EXIT_FAILED)
 
 

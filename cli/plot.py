@@ -40,6 +40,9 @@ def plot(
     except ArgumentError as e:
         raise fail(console, f"--output: {e.message}") from None
     curves = [load_curves(console, path) for path in records]
+    for path, curve in zip(records, curves):
+        if not any(curve["runs"]):
+            raise fail(console, f"{path}: it holds no per-epoch history to draw")
     try:
         figure = make_figure(curves, width, height)
     except ImportError:
@@ -52,6 +55,9 @@ def plot(
             f.write(buffer.getvalue())
     except (PurennError, OSError) as e:
         raise fail(console, explain(e) if isinstance(e, PurennError) else str(e)) from None
+    for ax, (_, title) in zip(figure.axes, PANELS):
+        if not ax.get_lines():
+            console.print(f"note: no file has a {title} per epoch (an XOR run has none); that panel is empty")
     console.print(f"wrote {output} ({width} x {height}) from {len(curves)} file(s)")
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from purenn.errors import PurennError
+from purenn.errors import PurennError, RecordError
 from purenn.experiments.runner import default_jobs
 from purenn.experiments.tasks import MnistTask, XorTask, mnist_run, xor_run
 from purenn.io.records import read_record
@@ -30,9 +30,13 @@ def reproduce_experiment(console: Console, path: Path, experiment: dict[str, Any
     runs = [r for r in runs if r["status"] == "ok"]
     expected: dict[int, dict[str, Any]] = {}
     tasks: dict[int, Any] = {}
+    unusable: dict[int, str] = {}
     folder = None if data_dir is None else str(data_dir.resolve())
     for run in runs:
-        expected[run["seed"]], tasks[run["seed"]] = _task(console, path, experiment, run, folder)
+        try:
+            expected[run["seed"]], tasks[run["seed"]] = _task(path, experiment, run, folder)
+        except PurennError as e:  # this run cannot be repeated; the others still are
+            unusable[run["seed"]] = explain(e)
     fn = mnist_run if experiment["kind"] == "mnist" else xor_run
     jobs = jobs or default_jobs(len(tasks))
     outcomes = run_seeds(console, fn, tasks, jobs=jobs, scheduler=None,
@@ -40,10 +44,13 @@ def reproduce_experiment(console: Console, path: Path, experiment: dict[str, Any
     table = Table(title=f"{path}: reproduced?")
     for column in ("seed", "recorded digest", "digest now", ""):
         table.add_column(column)
-    matched = 0
+    matched, failed = 0, len(unusable)
+    for seed_, why in unusable.items():
+        table.add_row(str(seed_), "-", "-", f"[red]cannot repeat[/red]: {why}")
     for outcome in outcomes:
         want = expected[outcome.key]
         if outcome.status != "ok":
+            failed += 1
             table.add_row(str(outcome.key), want["digest"][:16], "-", f"[red]failed[/red]: {outcome.error}")
             continue
         got = outcome.value
@@ -54,35 +61,36 @@ def reproduce_experiment(console: Console, path: Path, experiment: dict[str, Any
     for s in skipped:
         table.add_row(str(s), "-", "-", "skipped: the run failed when the experiment ran")
     console.print(table)
-    if matched == len(outcomes):
+    total = len(outcomes) + len(unusable)
+    if matched == total:
         console.print(f"[green]reproduced[/green]: all {matched} runs give their recorded digests",
                       highlight=False)
         return
-    console.print(f"[red]not reproduced[/red]: {len(outcomes) - matched} of {len(outcomes)} runs differ",
-                  highlight=False)
+    differ = total - matched - failed
+    parts = [f"{differ} of {total} runs differ"] if differ else []
+    parts += [f"{failed} of {total} could not run"] if failed else []
+    console.print(f"[red]not reproduced[/red]: {'; '.join(parts)}", highlight=False)
     raise typer.Exit(EXIT_FAILED)
 
 
-def _task(console: Console, path: Path, experiment: dict[str, Any], run: dict[str, Any],
+def _task(path: Path, experiment: dict[str, Any], run: dict[str, Any],
           folder: str | None) -> tuple[dict[str, Any], Any]:
-    """What the run recorded (digest, per-epoch history) and the task that repeats it."""
+    """What the run recorded (digest, per-epoch history) and the task that repeats it; a
+    RecordError when it cannot be repeated."""
     if experiment["kind"] == "xor":
         try:
             return run, XorTask(run["seed"], **experiment["settings"])
         except (TypeError, ValueError) as e:
-            raise fail(console, f"{path}: its settings do not describe an XOR run ({e})") from None
+            raise RecordError(f"{path}: its settings do not describe an XOR run ({e})") from None
     if not run.get("record"):
-        raise fail(console, f"{path}: the run of seed {run['seed']} has no run record to repeat")
+        raise RecordError(f"{path}: the run of seed {run['seed']} has no run record to repeat")
     record_path = path.parent / run["record"]
-    try:
-        record = read_record(record_path)
-        config = config_from_record(record)
-    except PurennError as e:
-        raise fail(console, explain(e)) from None
+    record = read_record(record_path)
+    config = config_from_record(record)
     changed = record_differences(record, config)
     if changed:
-        raise fail(console, f"{record_path}: the record's {' and '.join(changed)} differ from this "
-                            f"purenn's {config.preset!r} preset; reproduce it with the purenn that wrote it")
+        raise RecordError(f"{record_path}: the record's {' and '.join(changed)} differ from this "
+                          f"purenn's {config.preset!r} preset; reproduce it with the purenn that wrote it")
     return record, MnistTask(config, folder)
 
 

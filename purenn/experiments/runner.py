@@ -24,7 +24,6 @@ import multiprocessing
 import queue as queue_module
 import threading
 import time
-import traceback
 from typing import Any, Callable
 
 import attrs
@@ -177,7 +176,7 @@ def _serial(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], on_event: 
             value, seconds = _timed(fn, arg, Reporter(channel, key))
             out[key] = _finished(key, value, seconds)
         except Exception as e:  # noqa: BLE001 - one run's failure is recorded, the others go on
-            out[key] = _failed(key, e)
+            out[key] = _failed(key, _remote_error(e))
         on_event(key, "end", {"status": out[key].status})
     return out
 
@@ -229,6 +228,8 @@ def _listen_batches(channel: Any, on_event: Event, stop: threading.Event) -> thr
 
 def _in_processes(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], jobs: int,
                   on_event: Event) -> dict[Any, Outcome]:
+    """A pool of ``jobs`` workers; the runs a dying worker took down go again, each in a pool of
+    its own, so that only a run that kills its worker twice is reported failed."""
     context = multiprocessing.get_context("spawn")
     out: dict[Any, Outcome] = {}
     # a manager's queue, not a multiprocessing.Queue: a worker that dies while writing to a
@@ -238,49 +239,55 @@ def _in_processes(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], jobs
     stop = threading.Event()
     listener = _listen(channel, on_event, stop)
     try:
-        todo = dict(args)
-        for round_ in range(2):  # a second pool for the runs a dying worker took down
-            if not todo:
-                break
-            broken: dict[Any, Any] = {}
-            attempt = round_ + 1  # a worker killed at once may never have sent its "start"
-            with concurrent.futures.ProcessPoolExecutor(
-                    max_workers=min(jobs, len(todo)), mp_context=context,
-                    initializer=_set_worker_channel, initargs=(channel,)) as pool:
-                futures = {pool.submit(_timed, fn, arg, Reporter(IN_WORKER, key)): key
-                           for key, arg in todo.items()}
-                for future in concurrent.futures.as_completed(futures):
-                    key = futures[future]
-                    try:
-                        value, seconds = future.result()
-                        out[key] = attrs.evolve(_finished(key, value, seconds), attempts=attempt)
-                    except concurrent.futures.process.BrokenProcessPool as e:
-                        if round_ == 0:
-                            broken[key] = todo[key]
-                        else:
-                            out[key] = attrs.evolve(_failed(key, f"its worker process died twice ({e})"),
-                                                    attempts=attempt)
-                    except Exception as e:  # noqa: BLE001 - the task's own error, recorded
-                        out[key] = attrs.evolve(_failed(key, _remote_error(e)), attempts=attempt)
-            todo = broken
+        broken = _pool_round(fn, args, min(jobs, len(args)), 1, context, channel, on_event, out)
+        for key, arg in broken.items():  # one at a time: a crash takes down no other run
+            for again in _pool_round(fn, {key: arg}, 1, 2, context, channel, on_event, out):
+                out[again] = _failed(again, "its worker process died twice (killed, or out of memory?)")
+                out[again] = attrs.evolve(out[again], attempts=2)
+                on_event(again, "end", {"status": "failed"})
     finally:
         stop.set()
         listener.join()
         manager.shutdown()
-    for key in out:
-        on_event(key, "end", {"status": out[key].status})
     return out
 
 
+def _pool_round(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], workers: int, attempt: int,
+                context: Any, channel: Any, on_event: Event, out: dict[Any, Outcome]) -> dict[Any, Any]:
+    """Run ``args`` in one pool, recording finished and failed runs in ``out`` (and telling
+    ``on_event`` as each ends); return the runs its dying workers took down. Interrupted (Ctrl-C,
+    SIGTERM turned into KeyboardInterrupt), it cancels what has not started and stops the workers."""
+    broken: dict[Any, Any] = {}
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                  initializer=_set_worker_channel, initargs=(channel,))
+    try:
+        futures = {pool.submit(_timed, fn, arg, Reporter(IN_WORKER, key)): key for key, arg in args.items()}
+        for future in concurrent.futures.as_completed(futures):
+            key = futures[future]
+            try:
+                value, seconds = future.result()
+                out[key] = attrs.evolve(_finished(key, value, seconds), attempts=attempt)
+            except concurrent.futures.process.BrokenProcessPool:
+                broken[key] = args[key]
+                continue
+            except Exception as e:  # noqa: BLE001 - the task's own error, recorded
+                out[key] = attrs.evolve(_failed(key, _remote_error(e)), attempts=attempt)
+            on_event(key, "end", {"status": out[key].status})
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return broken
+
+
 def _remote_error(error: BaseException) -> str:
-    """A worker's exception as one line (its type and message; the traceback's last line)."""
-    text = f"{type(error).__name__}: {error}"
-    cause = getattr(error, "__cause__", None)
-    if cause is not None and "Traceback" in str(cause):
-        last = [line for line in str(cause).strip().splitlines() if line.strip()]
-        if last:
-            text += f" ({last[-1].strip()})"
-    return text
+    """A worker's exception as one line: a purenn error's message, else its type and message."""
+    message = getattr(error, "message", None)
+    if isinstance(message, str) and message:
+        return message
+    return f"{type(error).__name__}: {error}"
 
 
 def _on_dask(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], scheduler: str,
@@ -314,15 +321,9 @@ def _on_dask(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], scheduler
             except distributed.KilledWorker as e:
                 out[key] = _failed(key, f"the workers running it died too often (KilledWorker: {e})")
             except Exception as e:  # noqa: BLE001 - the task's own error, recorded
-                out[key] = _failed(key, _remote_error(e) + _short_traceback(e))
+                out[key] = _failed(key, _remote_error(e))
+            on_event(key, "end", {"status": out[key].status})
         time.sleep(0.1)  # let the last progress messages arrive
         stop.set()
         listener.join()
-    for key in out:
-        on_event(key, "end", {"status": out[key].status})
     return out
-
-
-def _short_traceback(error: BaseException) -> str:
-    frames = traceback.extract_tb(error.__traceback__)
-    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""

@@ -24,7 +24,9 @@ def test_results_come_back_in_the_keys_order_with_their_events(jobs):
         (5, "ok", 25, 1), (2, "ok", 4, 1), (7, "ok", 49, 1)]
     for key in (5, 2, 7):
         mine = [e for k, e in events if k == key]
-        assert mine == ["start", "step", "end"]
+        # "end" comes from this process as the result arrives, the others through the workers'
+        # queue: only their own order is fixed
+        assert sorted(mine) == ["end", "start", "step"] and mine.index("start") < mine.index("step")
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -43,9 +45,10 @@ def test_a_worker_that_dies_has_its_run_started_again(tmp_path):
 
 def test_a_run_whose_worker_dies_every_time_is_reported_failed():
     outcomes = run_all(_tasks.always_dies, {k: k for k in range(3)}, jobs=2)
-    assert outcomes[1].status == "failed" and "died" in outcomes[1].error
-    assert all(o.status in ("ok", "failed") for o in outcomes)  # none dropped
-    assert len(outcomes) == 3
+    assert outcomes[1].status == "failed" and "died twice" in outcomes[1].error
+    assert outcomes[1].attempts == 2
+    # the runs that shared its first pool went again, each alone, and finished
+    assert [(o.status, o.value) for o in (outcomes[0], outcomes[2])] == [("ok", 0), ("ok", 2)]
 
 
 def test_jobs_must_be_positive():
