@@ -14,6 +14,7 @@ from rich.table import Table
 from purenn.errors import RecordError
 from purenn.io.records import read_record
 from purenn_cli.errors import fail
+from purenn_cli.experiment import loss, percent
 
 MARK = "[bold red]≠[/bold red]"
 
@@ -87,8 +88,8 @@ def epochs_table(a: list[dict[str, Any]], b: list[dict[str, Any]],
             first, mark = i + 1, f"{MARK} first"
         elif differs:
             mark = MARK
-        table.add_row(str(i + 1), _num(ea.get("loss")), _num(eb.get("loss")),
-                      _pct(ea.get("val_accuracy")), _pct(eb.get("val_accuracy")),
+        table.add_row(str(i + 1), loss(ea.get("loss")), loss(eb.get("loss")),
+                      percent(ea.get("val_accuracy")), percent(eb.get("val_accuracy")),
                       _short(ea.get("digest")), _short(eb.get("digest")), mark)
     parted = f"; the runs part at epoch {first}" if first is not None else (
         "; every epoch agrees, only the final params differ")
@@ -100,14 +101,6 @@ def _epoch_differs(a: dict[str, Any], b: dict[str, Any]) -> bool:
         return bool(a["digest"] != b["digest"])
     keys = ("loss", "val_loss", "val_accuracy")
     return any(a.get(k) != b.get(k) for k in keys)
-
-
-def _num(v: Any) -> str:
-    return "-" if v is None else f"{v:.4g}"
-
-
-def _pct(v: Any) -> str:
-    return "-" if v is None else f"{v:.2%}"
 
 
 def _short(v: Any) -> str:

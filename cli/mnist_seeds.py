@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import attrs
 import typer
 from rich.console import Console
 
 from purenn.errors import ArgumentError, PurennError
-from purenn.experiments.record import make_experiment, run_entry, write_experiment
+from purenn.experiments.record import make_experiment, per_epoch, run_entry, write_experiment
 from purenn.experiments.runner import default_jobs
 from purenn.experiments.seeds import parse_seeds
 from purenn.experiments.tasks import MnistTask, mnist_run
@@ -64,7 +63,8 @@ def mnist_experiment(console: Console, config: RunConfig, seeds_text: str, *, jo
         ("training", "train_seconds", seconds)]))
     ok = [r for r in runs if r["status"] == "ok"]
     if ok:
-        print_curves(console, _mean_curve(ok, "loss"), _mean_curve(ok, "val_accuracy"),
+        histories = [r["history"] for r in ok]
+        print_curves(console, per_epoch(histories, "loss")[1], per_epoch(histories, "val_accuracy")[1],
                      f"mean over {len(ok)} seeds")
     if record is not None:
         settings = {k: v for k, v in attrs.asdict(config).items() if k != "seed"}
@@ -83,10 +83,3 @@ def mnist_experiment(console: Console, config: RunConfig, seeds_text: str, *, jo
         console.print(f"[red]{len(failed)} of {len(runs)} runs failed[/red] (seeds "
                       f"{', '.join(map(str, failed))}){where}")
         raise typer.Exit(EXIT_FAILED)
-
-
-def _mean_curve(runs: list[dict[str, Any]], key: str) -> list[float]:
-    """The per-epoch mean of ``key`` over runs (as far as they all go)."""
-    length = min(len(r["history"]) for r in runs)
-    values = [[r["history"][i].get(key) for r in runs] for i in range(length)]
-    return [sum(v) / len(v) for v in values if all(x is not None for x in v)]

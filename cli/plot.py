@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +17,7 @@ import typer
 from rich.console import Console
 
 from purenn.errors import ArgumentError, PurennError, RecordError
-from purenn.experiments.record import is_experiment, read_experiment
+from purenn.experiments.record import is_experiment, per_epoch, read_experiment
 from purenn.io.atomic import atomic_writer, check_writable, read_regular_file
 from purenn.io.records import read_record
 from purenn_cli.errors import EXIT_USAGE, explain, fail
@@ -94,7 +93,7 @@ def make_figure(curves: list[dict[str, Any]], width: int, height: int) -> Any:
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
         for i, curve in enumerate(curves):
-            epochs, mean, std = _mean_and_std(curve["runs"], key)
+            epochs, mean, std = per_epoch(curve["runs"], key)
             if not epochs:
                 continue
             color = f"C{i % 10}"
@@ -110,19 +109,3 @@ def make_figure(curves: list[dict[str, Any]], width: int, height: int) -> Any:
     if any(ax.get_lines() for ax in axes):
         axes[0].legend(loc="upper right", fontsize="small")
     return figure
-
-
-def _mean_and_std(histories: list[list[dict[str, Any]]], key: str) -> tuple[list[int], list[float], list[float]]:
-    """Per epoch (as far as every run goes and has the value): mean and sample standard deviation."""
-    length = min(len(h) for h in histories)
-    epochs, mean, std = [], [], []
-    for i in range(length):
-        values = [h[i].get(key) for h in histories]
-        if any(v is None for v in values):
-            continue
-        m = math.fsum(values) / len(values)
-        s = math.sqrt(math.fsum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-        epochs.append(histories[0][i].get("epoch", i + 1))
-        mean.append(m)
-        std.append(s)
-    return epochs, mean, std

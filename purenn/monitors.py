@@ -13,7 +13,6 @@ the rule acts once ``patience`` epochs in a row brought no improvement.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import attrs
 

@@ -513,9 +513,14 @@ def _param_grads(model: Any) -> Callable[[Any, Any, Any], Any]:
 def predict(model: Any, params: Any, x: Any, *, batch_size: int = 1024, state: Any = None) -> np.ndarray:
     """Model outputs for ``x`` in evaluation mode (no dropout; BatchNorm uses the running
     statistics in ``state``, required for a stateful model), ``batch_size`` rows at a time."""
-    x = np.asarray(x)
     batch_size = check("batch_size", batch_size, positive_int, to_int)
-    if _needs_state(model, state, "predict"):
+    return _predict(model, params, np.asarray(x), batch_size, state, _needs_state(model, state, "predict"))
+
+
+def _predict(model: Any, params: Any, x: np.ndarray, batch_size: int, state: Any,
+             with_state: bool) -> np.ndarray:
+    """:func:`predict` after its checks (``with_state``: what :func:`_needs_state` said)."""
+    if with_state:
         def forward(xb: Any) -> Any:
             return model.forward(params, xb, state=state, training=False)[0]
     else:
@@ -542,8 +547,8 @@ def evaluate(
     class or a single output thresholded at 0.5. ``state``: as for :func:`predict`."""
     x, y = as_samples(x, y, "evaluate")
     loss_fn = None if loss is None else as_loss(loss)
-    _needs_state(model, state, "evaluate")
-    out = predict(model, params, x, batch_size=batch_size, state=state)
+    batch_size = check("batch_size", batch_size, positive_int, to_int)
+    out = _predict(model, params, x, batch_size, state, _needs_state(model, state, "evaluate"))
     metrics: dict[str, float] = {}
     if loss_fn is not None:
         total = sum(

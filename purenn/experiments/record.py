@@ -28,7 +28,7 @@ from purenn.errors import ArgumentError, RecordError
 from purenn.io.atomic import atomic_write_text, read_regular_file
 from purenn.io.records import environment
 
-__all__ = ["EXPERIMENT_FORMAT", "statistics", "make_experiment", "write_experiment",
+__all__ = ["EXPERIMENT_FORMAT", "statistics", "per_epoch", "make_experiment", "write_experiment",
            "read_experiment", "is_experiment", "METRICS"]
 
 EXPERIMENT_FORMAT = "purenn.experiment/1"
@@ -45,6 +45,22 @@ def statistics(given: Sequence[float | None]) -> dict[str, Any]:
     mean = math.fsum(values) / n
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
     return {"n": n, "mean": mean, "std": std, "min": min(values), "max": max(values)}
+
+
+def per_epoch(histories: Sequence[Sequence[dict[str, Any]]], key: str) -> tuple[list[int], list[float], list[float]]:
+    """``(epochs, means, stds)`` of ``key`` over runs' histories, epoch by epoch, as far as every
+    run goes and has the value (:func:`statistics` of each epoch's values)."""
+    length = min((len(h) for h in histories), default=0)
+    epochs, means, stds = [], [], []
+    for i in range(length):
+        values = [h[i].get(key) for h in histories]
+        if any(v is None for v in values):
+            continue
+        stats = statistics(values)
+        epochs.append(histories[0][i].get("epoch", i + 1))
+        means.append(stats["mean"])
+        stds.append(stats["std"])
+    return epochs, means, stds
 
 
 def make_experiment(*, kind: str, settings: dict[str, Any], seeds: Sequence[int],

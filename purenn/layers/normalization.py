@@ -50,7 +50,23 @@ def _normalised_backward(xhat: np.ndarray, inv_std: np.ndarray, dxhat: np.ndarra
 
 
 @attrs.frozen
-class BatchNorm(ShapePreserving):
+class _ScaleAndShift(ShapePreserving):
+    """What both normalisations share: params ``scale`` (ones) and ``shift`` (zeros) of shape
+    ``(features,)``, and an input whose last axis has ``features`` values (subclasses define the
+    ``features`` and ``dtype`` fields)."""
+
+    def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return _scale_and_shift(self)
+
+    def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        return _affine_shapes(self)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return _feature_shape(self, input_shape)
+
+
+@attrs.frozen
+class BatchNorm(_ScaleAndShift):
     """Batch normalisation over the last axis, with running statistics as explicit state.
 
     For ``x`` of shape ``(batch, features)`` (after a Dense layer) or ``(batch, h, w, features)``
@@ -88,15 +104,6 @@ class BatchNorm(ShapePreserving):
     dtype: str = attrs.field(default="float32", validator=float_dtype)
 
     stateful = True
-
-    def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return _scale_and_shift(self)
-
-    def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        return _affine_shapes(self)
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return _feature_shape(self, input_shape)
 
     def init_state(self) -> dict[str, np.ndarray]:
         """Running mean zeros and running variance ones (as PyTorch: a variance of zero would
@@ -145,7 +152,7 @@ class BatchNorm(ShapePreserving):
 
 
 @attrs.frozen
-class LayerNorm(ShapePreserving):
+class LayerNorm(_ScaleAndShift):
     """Layer normalisation: each sample normalised over its last axis (no state, the same in
     training and evaluation)::
 
@@ -160,15 +167,6 @@ class LayerNorm(ShapePreserving):
     features: int = attrs.field(converter=to_int, validator=array_size)
     eps: float = attrs.field(default=1e-5, converter=to_float, validator=positive_number)
     dtype: str = attrs.field(default="float32", validator=float_dtype)
-
-    def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return _scale_and_shift(self)
-
-    def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        return _affine_shapes(self)
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return _feature_shape(self, input_shape)
 
     def forward(self, params: dict[str, np.ndarray], x: Any):
         scale, shift = params["scale"], params["shift"]
