@@ -510,26 +510,59 @@ def _param_grads(model: Any) -> Callable[[Any, Any, Any], Any]:
     return getattr(model, "param_grads", None) or (lambda p, c, d: model.backward(p, c, d)[1])
 
 
-def predict(model: Any, params: Any, x: Any, *, batch_size: int = 1024, state: Any = None) -> np.ndarray:
+# About how many bytes one forward pass of predict/evaluate may hold (its outputs and caches) when
+# no batch_size is given: chunks are sized by bytes, not rows, so that a network with large
+# activations (a CNN's patch matrices) does not peak far above its training steps.
+PREDICT_BYTES = 32 << 20
+_PILOT_ROWS = 16  # the first pass, whose arrays tell the bytes per row
+
+
+def predict(model: Any, params: Any, x: Any, *, batch_size: int | None = None, state: Any = None) -> np.ndarray:
     """Model outputs for ``x`` in evaluation mode (no dropout; BatchNorm uses the running
-    statistics in ``state``, required for a stateful model), ``batch_size`` rows at a time."""
-    batch_size = check("batch_size", batch_size, positive_int, to_int)
+    statistics in ``state``, required for a stateful model), ``batch_size`` rows at a time. By
+    default (``None``) the rows per pass are chosen so that a pass holds about
+    :data:`PREDICT_BYTES` (32 MiB) of outputs and caches, measured on a first pass of 16 rows
+    (so a CNN's patch matrices never make prediction the peak of a run's memory)."""
+    if batch_size is not None:
+        batch_size = check("batch_size", batch_size, positive_int, to_int)
     return _predict(model, params, np.asarray(x), batch_size, state, _needs_state(model, state, "predict"))
 
 
-def _predict(model: Any, params: Any, x: np.ndarray, batch_size: int, state: Any,
+def _predict(model: Any, params: Any, x: np.ndarray, batch_size: int | None, state: Any,
              with_state: bool) -> np.ndarray:
     """:func:`predict` after its checks (``with_state``: what :func:`_needs_state` said)."""
     if with_state:
         def forward(xb: Any) -> Any:
-            return model.forward(params, xb, state=state, training=False)[0]
+            return model.forward(params, xb, state=state, training=False)
     else:
         def forward(xb: Any) -> Any:
-            return model.forward(params, xb)[0]
-    outs = [forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    if not outs:
+            return model.forward(params, xb)
+    if len(x) == 0:
         raise ArgumentError("predict: x has no samples")
-    return np.concatenate(outs)
+    start, outs = 0, []
+    if batch_size is None:
+        pass_ = forward(x[:_PILOT_ROWS])
+        start = min(_PILOT_ROWS, len(x))
+        batch_size = max(1, int(PREDICT_BYTES * start // max(_nbytes(pass_), 1)))
+        outs.append(pass_[0])
+        del pass_
+    outs += [forward(x[i : i + batch_size])[0] for i in range(start, len(x), batch_size)]
+    return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+
+def _nbytes(tree: Any, seen: set[int] | None = None) -> int:
+    """Bytes of the distinct arrays in a tree of tuples, lists and dicts (other leaves: none)."""
+    seen = set() if seen is None else seen
+    if isinstance(tree, np.ndarray):
+        if id(tree) in seen:
+            return 0
+        seen.add(id(tree))
+        return tree.nbytes
+    if isinstance(tree, (tuple, list)):
+        return sum(_nbytes(t, seen) for t in tree)
+    if isinstance(tree, dict):
+        return sum(_nbytes(t, seen) for t in tree.values())
+    return 0
 
 
 def evaluate(
@@ -539,16 +572,19 @@ def evaluate(
     y: Any,
     *,
     loss: Loss | str | None = None,
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     state: Any = None,
 ) -> dict[str, float]:
     """``{"loss": ..., "accuracy": ...}`` on ``(x, y)``: the loss only when given; the accuracy
     only for class targets (integer labels, one-hot rows or 0/1 values), with one output per
-    class or a single output thresholded at 0.5. ``state``: as for :func:`predict`."""
+    class or a single output thresholded at 0.5. ``batch_size`` and ``state``: as for
+    :func:`predict`; the loss is summed over chunks of ``batch_size`` rows (1024 by default)."""
     x, y = as_samples(x, y, "evaluate")
     loss_fn = None if loss is None else as_loss(loss)
-    batch_size = check("batch_size", batch_size, positive_int, to_int)
+    if batch_size is not None:
+        batch_size = check("batch_size", batch_size, positive_int, to_int)
     out = _predict(model, params, x, batch_size, state, _needs_state(model, state, "evaluate"))
+    batch_size = batch_size or 1024
     metrics: dict[str, float] = {}
     if loss_fn is not None:
         total = sum(

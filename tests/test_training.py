@@ -10,7 +10,7 @@ import pytest
 
 import purenn as pn
 from benchmarks.tutorial_code import tutorial_network
-from purenn.layers import Dense, ReLU, Sequential, Tanh
+from purenn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Reshape, Sequential, Tanh
 from purenn.losses import mse, one_hot, softmax_cross_entropy
 from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.tree import freeze, tree_leaves
@@ -328,6 +328,54 @@ def test_predict_in_batches_equals_one_big_forward(batch_size):
     out = predict(model, params, x, batch_size=batch_size)
     np.testing.assert_allclose(out, model.forward(params, x)[0], rtol=1e-13, atol=1e-15)
     assert out.shape == (50, 3)
+
+
+class _RowCounter:
+    """A parameter-free layer that records the rows of every forward pass."""
+
+    def __init__(self):
+        self.rows = []
+
+    def init(self, rng):
+        return {}
+
+    def forward(self, params, x):
+        self.rows.append(len(x))
+        return x, x
+
+    def backward(self, params, cache, dy):
+        return dy, {}
+
+
+def test_predict_sizes_its_passes_by_bytes(monkeypatch):
+    import purenn.training as training
+
+    counter = _RowCounter()
+    x = RNG(1).standard_normal((100, 5))  # 40 bytes per row: output and cache are one array
+    monkeypatch.setattr(training, "PREDICT_BYTES", 40 * 30)
+    out = predict(counter, {}, x)
+    assert counter.rows == [16, 30, 30, 24]  # a first pass of 16 rows, then 30 rows of 40 bytes
+    np.testing.assert_array_equal(out, x)
+    counter.rows.clear()
+    predict(counter, {}, x, batch_size=40)
+    assert counter.rows == [40, 40, 20]
+
+
+def test_predicting_a_cnn_holds_far_less_than_1024_images_would():
+    import tracemalloc
+
+    model = Sequential([Reshape((28, 28, 1)), Conv2D(1, 32, 5), MaxPool2D(2), ReLU(),
+                        Conv2D(32, 64, 5), MaxPool2D(2), ReLU(), Flatten(), Dense(1024, 10)])
+    params = model.init(RNG(0))
+    x = RNG(1).random((1024, 784), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        predict(model, params, x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # one pass over all 1024 images holds about 430 MB of patch matrices and activations
+    assert peak < 3 * (32 << 20)
 
 
 def test_predict_errors():
