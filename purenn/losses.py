@@ -37,8 +37,9 @@ def mse(y_pred: Any, y_true: Any) -> tuple[float, np.ndarray]:
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
-    shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    # z.max / .sum without their Python wrappers (the same reductions): this runs every step
+    shifted = z - np.maximum.reduce(z, axis=-1, keepdims=True)
+    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=-1, keepdims=True))
 
 
 def softmax_cross_entropy(logits: Any, labels: Any) -> tuple[float, np.ndarray]:
@@ -48,23 +49,27 @@ def softmax_cross_entropy(logits: Any, labels: Any) -> tuple[float, np.ndarray]:
     probability rows ``(batch, classes)``. With p = softmax(logits) and t the target rows:
     E = -mean_b sum_c t_bc log p_bc,  dE/dlogits = (p - t) / batch. Stable for any finite logits.
     """
-    z = as_float_array(logits, "softmax_cross_entropy", None, "`logits`")
+    z = logits
+    if type(z) is not np.ndarray or z.dtype.kind != "f":
+        z = as_float_array(logits, "softmax_cross_entropy", None, "`logits`")
     if z.ndim != 2:
         raise ShapeError(f"softmax_cross_entropy: logits must be (batch, classes), got {z.shape}")
     batch, classes = z.shape
-    labels = np.asarray(labels)
+    if type(labels) is not np.ndarray:
+        labels = np.asarray(labels)
     logp = _log_softmax(z)
     grad = np.exp(logp)
     if labels.ndim == 1 and labels.dtype.kind in "iub":
         if labels.shape[0] != batch:
             raise ShapeError(f"softmax_cross_entropy: {batch} logits rows but {labels.shape[0]} labels")
-        if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        if labels.size and (np.minimum.reduce(labels) < 0 or np.maximum.reduce(labels) >= classes):
             raise ArgumentError(
                 f"softmax_cross_entropy: labels must be in [0, {classes}), "
                 f"got values from {labels.min()} to {labels.max()}"
             )
         rows = np.arange(batch)
-        value = -logp[rows, labels].mean()
+        picked = np.add.reduce(logp[rows, labels])
+        value = -picked.dtype.type(picked / np.intp(batch))  # .mean()'s arithmetic, without its wrapper
         grad[rows, labels] -= 1
     else:
         t = as_float_array(labels, "softmax_cross_entropy", z.dtype, "`labels`")

@@ -203,6 +203,8 @@ class _Run:
         self.epochs = settings["epochs"]
         self.n_batches = math.ceil(len(x) / batch_size)
         self.param_grads = _param_grads(model)
+        # the step's grads are fit's own, dropped after the update: an Optimizer may reuse them
+        self.update = getattr(optimizer, "update_reusing_grads", None) or optimizer.update
 
     # --- starting and resuming
 
@@ -290,9 +292,9 @@ class _Run:
             raise _diverged(self.epoch + 1, step, self.n_batches, value, self.last_loss)
         grads = self.param_grads(self.params, cache, dy)
         if self.scale is None:
-            params, opt_state = self.optimizer.update(self.params, grads, self.opt_state)
+            params, opt_state = self.update(self.params, grads, self.opt_state)
         else:
-            params, opt_state = self.optimizer.update(self.params, grads, self.opt_state, lr_scale=self.scale)
+            params, opt_state = self.update(self.params, grads, self.opt_state, lr_scale=self.scale)
         # one assignment of the whole step, so the loop's variables are always of one step
         self.params, self.opt_state, self.state, self.step = params, opt_state, state, step
         self.epoch_loss, self.last_loss = self.epoch_loss + value * xb.shape[0], value

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from typing import Any, ClassVar
 
 import attrs
@@ -97,7 +98,7 @@ def as_update(who: object, p: np.ndarray, u: Any) -> np.ndarray:
 def _step_into(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
     """Read-only ``p + scale * u``, computed as ``(u * scale) + p`` (exactly equal) in one fresh
     array: for large layers a second temporary costs more than the arithmetic."""
-    if type(u) is not np.ndarray or u.dtype != p.dtype or u.shape != p.shape:
+    if type(u) is not np.ndarray or (u.dtype is not p.dtype and u.dtype != p.dtype) or u.shape != p.shape:
         u = as_update("apply_updates", p, u)
     if not p.ndim:  # u * scale would be a NumPy scalar, not an array
         out = np.multiply(u, scale, out=np.empty((), p.dtype))
@@ -111,13 +112,66 @@ def _step_into(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
     return out
 
 
+def _step_reusing(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
+    """:func:`_step_into`'s numbers, written into ``u`` itself when nothing but its grads dict
+    holds ``u`` (its reference count says so, as NumPy's own temporary elision decides) and ``u``
+    is a writeable array that owns its memory, of ``p``'s dtype and shape. The new params then
+    live in memory the backward pass has just written (still in the CPU's caches) instead of a
+    fresh block each step. An array held anywhere else (twice in the grads, viewed by another
+    array, kept by a layer) gets a fresh array, as in :meth:`Optimizer.update`."""
+    if (type(u) is np.ndarray and sys.getrefcount(u) == _UNSHARED_REFS and u.base is None
+            and u.dtype is p.dtype and u.shape == p.shape and p.ndim and u.flags.writeable):
+        if scale != 1.0:
+            np.multiply(u, scale, out=u)
+        u += p
+        u.setflags(write=False)
+        return u
+    return _step_into(scale, p, u)
+
+
+def _apply_node(p: Any, u: Any, scale: float, step: Any = _step_into) -> Any:
+    """:func:`apply_updates` on one node, each leaf through ``step``. Runs on every leaf of every
+    step, so the usual nodes (arrays, dicts of arrays, tuples of those) are walked directly;
+    anything else, or trees that do not match, go through tree_map, whose errors name the
+    mismatch."""
+    kind = type(p)
+    if kind is np.ndarray:
+        return step(scale, p, u)
+    if kind is dict and type(u) is dict and len(p) == len(u):
+        if not p:
+            return {}
+        try:
+            return {k: step(scale, v, u[k]) if type(v) is np.ndarray else _apply_node(v, u[k], scale, step)
+                    for k, v in p.items()}
+        except KeyError:
+            pass  # other keys: tree_map explains
+    elif kind is tuple and type(u) is tuple and len(p) == len(u):
+        return tuple([_apply_node(v, w, scale, step) for v, w in zip(p, u)])
+    return _map_any(functools.partial(step, scale), (p, u), 1)
+
+
+def _refs_when_unshared() -> int:
+    """The reference count :func:`_step_reusing` sees for an array held only by its dict."""
+    seen = []
+
+    def probe(scale: float, p: np.ndarray, u: np.ndarray) -> np.ndarray:
+        seen.append(sys.getrefcount(u))
+        return p
+
+    _apply_node({"w": np.zeros(1)}, {"w": np.zeros(1)}, 1.0, probe)
+    return seen[0]
+
+
+_UNSHARED_REFS = _refs_when_unshared()
+
+
 def apply_updates(params: Any, updates: Any, scale: float = 1.0) -> Any:
     """New read-only params ``p + scale * u`` for every leaf; ``params`` stay unchanged.
 
     ``scale`` folds a final multiplication into the same pass: ``apply_updates(p, g, -lr)`` is
     plain gradient descent, bit for bit ``p + (-lr * g)``.
     """
-    return _map_pair(functools.partial(_step_into, scale), params, updates)
+    return _apply_node(params, updates, scale)
 
 
 def sgd_step(params: Any, grads: Any, lr: float) -> Any:
@@ -299,6 +353,16 @@ class Optimizer:
 
         ``lr_scale`` multiplies the learning rate (a plateau rule's factor); for a composition
         that does not end in a learning rate, it multiplies the final updates."""
+        return self._update(params, grads, state, lr_scale, _step_into)
+
+    def update_reusing_grads(self, params: Any, grads: Any, state: Any, *, lr_scale: float = 1.0) -> tuple[Any, Any]:
+        """:meth:`update`, bit for bit, for a caller that owns ``grads`` and drops them after the
+        call (:func:`purenn.fit` does): when the update is plain descent (nothing between the
+        gradients and the learning rate), the new params are written into the gradient arrays
+        that own their memory, which are then read-only. Params and state stay unchanged."""
+        return self._update(params, grads, state, lr_scale, _step_reusing)
+
+    def _update(self, params: Any, grads: Any, state: Any, lr_scale: float, step: Any) -> tuple[Any, Any]:
         head, last = self._plan
         if last is None:
             updates, state = head.update(grads, state, params)
@@ -306,12 +370,13 @@ class Optimizer:
         head._check_states(state, len(head.transformations) + 1)
         if head.transformations:
             grads, inner = head.update(grads, state[:-1], params)
+            step = _step_into  # a transformation's output may be its state too (a momentum buffer)
         else:
             inner = ()
         lr_state = state[-1]
         last._check_state(lr_state)
         lr = learning_rate_at(last.lr, lr_state.step)
-        new_params = apply_updates(params, grads, -lr if lr_scale == 1.0 else -lr * lr_scale)
+        new_params = _apply_node(params, grads, -lr if lr_scale == 1.0 else -lr * lr_scale, step)
         return new_params, (*inner, State(lr_state.step + 1, {}))
 
 
