@@ -52,20 +52,24 @@ def im2col(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
     return windows.reshape(n * ho * wo, kh * kw * xp.shape[3])  # one copy, straight into C order
 
 
-def im2col_transposed(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
+def im2col_transposed(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, ones_row: bool = False) -> np.ndarray:
     """The transpose of :func:`im2col`, built directly: contiguous ``(kh * kw * C, batch * Ho * Wo)``.
 
     Row ``(p * kw + q) * C + c`` holds channel ``c`` at kernel offset ``(p, q)`` of every window.
     For inputs with few channels (a grey-scale image) this is several times faster to build than
-    ``im2col``, whose rows would be copied a few floats at a time.
+    ``im2col``, whose rows would be copied a few floats at a time. ``ones_row``: add a last row
+    of ones, so that a bias rides along in the same matrix products.
     """
     n, h, w, c = xp.shape
     ho, wo = output_size(h, kh, sh), output_size(w, kw, sw)
-    out = np.empty((kh, kw, c, n, ho, wo), dtype=xp.dtype)
+    out = np.empty((kh * kw * c + ones_row, n * ho * wo), dtype=xp.dtype)
+    windows = out[: kh * kw * c].reshape(kh, kw, c, n, ho, wo)
     for i in range(kh):
         for j in range(kw):
-            out[i, j] = xp[offset_index(i, j, ho, wo, sh, sw)].transpose(3, 0, 1, 2)
-    return out.reshape(kh * kw * c, n * ho * wo)
+            windows[i, j] = xp[offset_index(i, j, ho, wo, sh, sw)].transpose(3, 0, 1, 2)
+    if ones_row:
+        out[-1] = 1
+    return out
 
 
 def col2im(

@@ -9,7 +9,7 @@ import numpy as np
 
 from purenn.errors import ShapeError
 from purenn.layers._im2col import (
-    col2im, im2col, im2col_transposed, offset_index, output_size, same_padding,
+    col2im, im2col, im2col_transposed, output_size, same_padding,
 )
 from purenn.layers.base import Layer, shape_error
 from purenn.tree import readonly
@@ -139,13 +139,20 @@ class Conv2D(Layer):
             xp[:, pt : pt + h, pl : pl + wd, :] = x
         else:
             xp = x
-        if c < _PER_OFFSET_MIN_CHANNELS:  # thin input: build C^T, rows of whole images
-            cols_t = im2col_transposed(xp, kh, kw, sh, sw)
+        w2 = w.reshape(-1, self.out_channels)
+        if c < _PER_OFFSET_MIN_CHANNELS:
+            # thin input: build C^T, rows of whole images, with a row of ones when there is a
+            # bias, which then rides along in the products: Y = [C 1] [W2; b] and, in backward,
+            # [C 1]^T dE/dY = [dE/dW2; dE/db] (no separate pass over Y or dE/dY for it)
+            cols_t = im2col_transposed(xp, kh, kw, sh, sw, ones_row=self.use_bias)
+            if self.use_bias:
+                w2 = np.concatenate([w2, params["b"][None]])
+            y = cols_t.T @ w2
         else:
             cols_t = im2col(xp, kh, kw, sh, sw).T  # a view: C itself stays C-contiguous
-        y = cols_t.T @ w.reshape(-1, self.out_channels)
-        if self.use_bias:
-            y += params["b"]
+            y = cols_t.T @ w2
+            if self.use_bias:
+                y += params["b"]
         ho, wo = output_size(xp.shape[1], kh, sh), output_size(xp.shape[2], kw, sw)
         # the backward pass reuses C (as C^T) instead of rebuilding it
         return y.reshape(n, ho, wo, self.out_channels), (cols_t, x.shape, xp.shape, (pt, pl))
@@ -172,19 +179,24 @@ class Conv2D(Layer):
         return self._grads(params, cache[0], dy2)
 
     def _grads(self, params: dict[str, np.ndarray], cols_t: np.ndarray, dy2: np.ndarray):
-        """dE/dW = C^T dE/dY (C: the im2col matrix the forward pass kept); dE/db = column sums."""
-        grads = {"w": (cols_t @ dy2).reshape(params["w"].shape)}
+        """dE/dW = C^T dE/dY (C: the im2col matrix the forward pass kept); dE/db = column sums,
+        which a ``C^T`` with a row of ones (thin inputs) gives as the product's last row."""
+        g = cols_t @ dy2
+        k = params["w"].size // self.out_channels
+        if len(g) > k:  # the row of ones: dE/db
+            return {"w": g[:k].reshape(params["w"].shape), "b": g[k]}
+        grads = {"w": g.reshape(params["w"].shape)}
         if self.use_bias:
             # the same sum as a matrix-vector product: several times faster than dy2.sum(axis=0)
             grads["b"] = np.ones(len(dy2), dtype=dy2.dtype) @ dy2
         return grads
 
 
-# From this many input channels on, dE/dX is built offset by offset (below) rather than through
-# the full dE/dC matrix and col2im: each step's block is then contiguous, and the scattered adds
-# run over whole (out_width * in_channels) rows. With 1-3 channels the per-offset products are too
-# thin for BLAS and col2im wins; the forward pass then builds C^T rather than C (far fewer, longer
-# copies), which BLAS multiplies just as fast.
+# From this many input channels on, dE/dX is built kernel row by kernel row (below) rather than
+# through the full dE/dC matrix and col2im: each step's block is then contiguous, and the
+# scattered adds run over whole rows. With 1-3 channels the products are too thin for BLAS and
+# col2im wins; the forward pass then builds C^T rather than C (far fewer, longer copies), which
+# BLAS multiplies just as fast.
 _PER_OFFSET_MIN_CHANNELS = 4
 
 
@@ -192,14 +204,24 @@ def _input_gradient_per_offset(
     dy2: np.ndarray, w: np.ndarray, out_shape: tuple[int, int, int], padded_shape: tuple, sh: int, sw: int
 ) -> np.ndarray:
     """dE/dXpad = sum over kernel offsets (p, q) of dE/dY W[p, q]^T, added at that offset's window
-    positions: the same sum as ``col2im(dE/dY W2^T)``, one ``(kh * kw)``-th of the matrix at a time."""
+    positions: the same sum as ``col2im(dE/dY W2^T)``, a kernel row at a time.
+
+    For kernel row p, one product ``dE/dY W[p]^T`` gives the gradients of all ``kw`` offsets of
+    that row, ``(batch, Ho, Wo, kw * C)``; it is added to a buffer ``U`` indexed by input row,
+    output column and kernel column (a contiguous block per row). Folding ``U``'s kernel columns
+    onto the input's columns (``kw`` strided adds) then gives dE/dXpad: ``kh + kw`` adds in all
+    instead of ``kh * kw``, each over contiguous rows."""
     n, ho, wo = out_shape
-    kh, kw, c, _ = w.shape
-    dxp = np.zeros(padded_shape, dtype=dy2.dtype)
-    block = np.empty((n, ho, wo, c), dtype=dy2.dtype)
-    rows = block.reshape(-1, c)
+    kh, kw, c, o = w.shape
+    hp, wp = padded_shape[1], padded_shape[2]
+    u = np.zeros((n, hp, wo, kw * c), dtype=dy2.dtype)
+    block = np.empty((n, ho, wo, kw * c), dtype=dy2.dtype)
+    rows = block.reshape(-1, kw * c)
     for i in range(kh):
-        for j in range(kw):
-            np.matmul(dy2, w[i, j].T, out=rows)
-            dxp[offset_index(i, j, ho, wo, sh, sw)] += block
+        np.matmul(dy2, w[i].reshape(kw * c, o).T, out=rows)
+        u[:, i : i + sh * (ho - 1) + 1 : sh] += block
+    u5 = u.reshape(n, hp, wo, kw, c)
+    dxp = np.zeros(padded_shape, dtype=dy2.dtype)
+    for j in range(kw):
+        dxp[:, :, j : j + sw * (wo - 1) + 1 : sw, :] += u5[:, :, :, j, :]
     return dxp

@@ -175,3 +175,22 @@ def test_gradients_may_be_array_likes_for_every_transformation():
         v, _ = t.update(GRADS[0], t.init(PARAMS), PARAMS)
         for a, b in zip(tree_leaves(u), tree_leaves(v)):
             np.testing.assert_array_equal(a, b)
+
+
+def test_adam_on_large_arrays_block_by_block_is_the_same_as_in_one_pass(monkeypatch):
+    """Arrays larger than the block size are updated block by block (in the CPU's cache); the
+    numbers must not depend on it. A scalar parameter (a 0-d array) works too."""
+    rng = np.random.default_rng(0)
+    adam = transforms.ScaleByAdam(lr=1e-3)
+    for shape in [(3, 70001), (transforms._BLOCK * 2 + 7,), ()]:
+        u, p, m = (rng.standard_normal(shape).astype(np.float32) for _ in range(3))
+        v = np.abs(rng.standard_normal(shape)).astype(np.float32)
+        blocks = adam.leaf(u, p, m, v, factor=-0.01, v_scale=1.3)
+        with monkeypatch.context() as patch:
+            patch.setattr(transforms, "_BLOCK", 1 << 40)  # everything in one pass
+            whole = adam.leaf(u, p, m, v, factor=-0.01, v_scale=1.3)
+        for a, b in zip(blocks, whole, strict=True):
+            assert a.shape == shape and a.dtype == np.float32
+            np.testing.assert_array_equal(a, b)
+        m_want = 0.9 * m + 0.1 * u
+        np.testing.assert_allclose(blocks[1], m_want, rtol=1e-5, atol=1e-6)
