@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "purenn"
 
 # bottom to top; a module may import from its own layer and the layers listed before it
 LAYERS = [
-    ("foundations", ["purenn.errors", "purenn.validation", "purenn.tree", "purenn.rng", "purenn.threads"]),
+    ("foundations", ["purenn.errors", "purenn.validation", "purenn.tree", "purenn.rng"]),
     ("math", ["purenn.layers", "purenn.losses", "purenn.metrics", "purenn.optim.schedules"]),
     ("updates", ["purenn.optim"]),
     ("training", ["purenn.training", "purenn.training_state", "purenn.monitors", "purenn.gradcheck",

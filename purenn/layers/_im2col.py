@@ -16,8 +16,6 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from purenn.threads import CHUNK_BYTES, PARALLEL_BYTES, for_slices, slices
-
 
 def offset_index(i: int, j: int, ho: int, wo: int, sh: int, sw: int) -> tuple[slice, ...]:
     """Index of the ``(batch, Ho, Wo, C)`` block of inputs that kernel offset ``(i, j)`` sees in
@@ -51,13 +49,7 @@ def im2col(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
     """``(batch, H, W, C)`` -> contiguous ``(batch * Ho * Wo, kh * kw * C)``, one window per row."""
     windows = window_view(xp, kh, kw, sh, sw)
     n, ho, wo = windows.shape[:3]
-    out = np.empty(windows.shape, dtype=xp.dtype)  # straight into C order, a slice of samples per thread
-
-    def copy(rows: slice) -> None:
-        np.copyto(out[rows], windows[rows])
-
-    for_slices(copy, slices(n, out[:1].nbytes, CHUNK_BYTES), PARALLEL_BYTES, out.nbytes)
-    return out.reshape(n * ho * wo, kh * kw * xp.shape[3])
+    return windows.reshape(n * ho * wo, kh * kw * xp.shape[3])  # one copy, straight into C order
 
 
 def im2col_transposed(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, ones_row: bool = False) -> np.ndarray:
@@ -71,14 +63,10 @@ def im2col_transposed(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, ones_r
     n, h, w, c = xp.shape
     ho, wo = output_size(h, kh, sh), output_size(w, kw, sw)
     out = np.empty((kh * kw * c + ones_row, n * ho * wo), dtype=xp.dtype)
-    windows = out[: kh * kw * c].reshape(kh * kw, c, n, ho, wo)
-
-    def copy(offsets: slice) -> None:  # one copy per kernel offset, a run of offsets per thread
-        for k in range(offsets.start, offsets.stop):
-            i, j = divmod(k, kw)
-            windows[k] = xp[offset_index(i, j, ho, wo, sh, sw)].transpose(3, 0, 1, 2)
-
-    for_slices(copy, slices(kh * kw, 1, 1), PARALLEL_BYTES, out.nbytes)
+    windows = out[: kh * kw * c].reshape(kh, kw, c, n, ho, wo)
+    for i in range(kh):
+        for j in range(kw):
+            windows[i, j] = xp[offset_index(i, j, ho, wo, sh, sw)].transpose(3, 0, 1, 2)
     if ones_row:
         out[-1] = 1
     return out

@@ -12,7 +12,6 @@ import attrs
 import numpy as np
 
 from purenn.layers.base import ShapePreserving
-from purenn.threads import CHUNK_BYTES, PARALLEL_BYTES, for_slices, slices
 from purenn.validation import as_float_array, real, to_float
 
 _GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float, so float32 inputs stay float32
@@ -52,25 +51,11 @@ class ReLU(ShapePreserving):
 
     def forward(self, params: Any, x: Any):
         x = as_float_array(x, self)
-        if x.nbytes < PARALLEL_BYTES or not x.ndim:
-            mask = x > 0
-            return x * mask, mask
-        y, mask = np.empty_like(x), np.empty(x.shape, dtype=bool)
-
-        def relu(rows: slice) -> None:  # large inputs: a slice of samples per thread
-            np.greater(x[rows], 0, out=mask[rows])
-            np.multiply(x[rows], mask[rows], out=y[rows])
-
-        for_slices(relu, slices(len(x), x[:1].nbytes, CHUNK_BYTES), PARALLEL_BYTES, x.nbytes)
-        return y, mask
+        mask = x > 0
+        return x * mask, mask
 
     def backward(self, params: Any, mask: np.ndarray, dy: np.ndarray):
-        if dy.nbytes < PARALLEL_BYTES or not dy.ndim or dy.shape != mask.shape:
-            return dy * mask, {}
-        dx = np.empty_like(dy)
-        for_slices(lambda rows: np.multiply(dy[rows], mask[rows], out=dx[rows]),
-                   slices(len(dy), dy[:1].nbytes, CHUNK_BYTES), PARALLEL_BYTES, dy.nbytes)
-        return dx, {}
+        return dy * mask, {}
 
 
 @attrs.frozen

@@ -12,7 +12,6 @@ from purenn.layers._im2col import (
     col2im, im2col, im2col_transposed, output_size, same_padding,
 )
 from purenn.layers.base import Layer, shape_error
-from purenn.threads import CHUNK_BYTES, PARALLEL_BYTES, for_slices, slices
 from purenn.tree import readonly
 from purenn.validation import (
     Rule, array_size, as_float_array, boolean, float_dtype, one_of, positive_pair, to_int, to_pair,
@@ -205,27 +204,24 @@ def _input_gradient_per_offset(
     dy2: np.ndarray, w: np.ndarray, out_shape: tuple[int, int, int], padded_shape: tuple, sh: int, sw: int
 ) -> np.ndarray:
     """dE/dXpad = sum over kernel offsets (p, q) of dE/dY W[p, q]^T, added at that offset's window
-    positions: the same sum as ``col2im(dE/dY W2^T)``, without col2im's kh * kw scattered adds.
+    positions: the same sum as ``col2im(dE/dY W2^T)``, a kernel row at a time.
 
-    One product gives dE/dC = dE/dY W2^T, ``(batch, Ho, Wo, kh, kw * C)``. For each sample, the
-    ``kw * C`` values of kernel row p are added to a buffer ``U`` indexed by input row, output
-    column and kernel column (a contiguous block per row), and folding ``U``'s kernel columns onto
-    the input's columns gives dE/dXpad: ``kh + kw`` adds over contiguous rows instead of
-    ``kh * kw`` scattered ones. The adds run a slice of samples at a time (in the CPU's cache),
-    on the BLAS's threads."""
+    For kernel row p, one product ``dE/dY W[p]^T`` gives the gradients of all ``kw`` offsets of
+    that row, ``(batch, Ho, Wo, kw * C)``; it is added to a buffer ``U`` indexed by input row,
+    output column and kernel column (a contiguous block per row). Folding ``U``'s kernel columns
+    onto the input's columns (``kw`` strided adds) then gives dE/dXpad: ``kh + kw`` adds in all
+    instead of ``kh * kw``, each over contiguous rows."""
     n, ho, wo = out_shape
     kh, kw, c, o = w.shape
     hp, wp = padded_shape[1], padded_shape[2]
-    dc = (dy2 @ w.reshape(-1, o).T).reshape(n, ho, wo, kh, kw * c)
+    u = np.zeros((n, hp, wo, kw * c), dtype=dy2.dtype)
+    block = np.empty((n, ho, wo, kw * c), dtype=dy2.dtype)
+    rows = block.reshape(-1, kw * c)
+    for i in range(kh):
+        np.matmul(dy2, w[i].reshape(kw * c, o).T, out=rows)
+        u[:, i : i + sh * (ho - 1) + 1 : sh] += block
+    u5 = u.reshape(n, hp, wo, kw, c)
     dxp = np.zeros(padded_shape, dtype=dy2.dtype)
-
-    def add(rows: slice) -> None:
-        u = np.zeros((rows.stop - rows.start, hp, wo, kw * c), dtype=dy2.dtype)
-        for i in range(kh):
-            u[:, i : i + sh * (ho - 1) + 1 : sh] += dc[rows, :, :, i]
-        u5 = u.reshape(-1, hp, wo, kw, c)
-        for j in range(kw):
-            dxp[rows, :, j : j + sw * (wo - 1) + 1 : sw, :] += u5[:, :, :, j, :]
-
-    for_slices(add, slices(n, hp * wo * kw * c * dy2.itemsize, CHUNK_BYTES), PARALLEL_BYTES, dc.nbytes)
+    for j in range(kw):
+        dxp[:, :, j : j + sw * (wo - 1) + 1 : sw, :] += u5[:, :, :, j, :]
     return dxp

@@ -17,7 +17,6 @@ import numpy as np
 from purenn.errors import ShapeError
 from purenn.layers._im2col import offset_index, output_size
 from purenn.layers.base import Layer, shape_error
-from purenn.threads import CHUNK_BYTES, PARALLEL_BYTES, for_slices, slices
 from purenn.validation import as_float_array, optional, positive_pair, to_pair
 
 
@@ -88,8 +87,8 @@ class MaxPool2D(_Pool2D):
         y = np.empty((n, ho, wo, c), dtype=x.dtype)
         idx_dtype = np.dtype(np.uint8 if self.pool_size[0] * self.pool_size[1] <= 256 else np.intp)
         idx = np.empty(y.shape, dtype=idx_dtype)
-        for_slices(lambda rows: self._forward_into(x[rows], y[rows], idx[rows]),
-                   _chunks(x), PARALLEL_BYTES, x.nbytes)
+        for rows in _chunks(x):
+            self._forward_into(x[rows], y[rows], idx[rows])
         return y, (idx, x.shape, x.dtype)
 
     def _forward_into(self, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> None:
@@ -112,8 +111,8 @@ class MaxPool2D(_Pool2D):
         idx, x_shape, dtype = cache
         dy = np.asarray(dy, dtype=dtype)
         dx = (np.empty if self._covers(x_shape) else np.zeros)(x_shape, dtype=dtype)
-        for_slices(lambda rows: self._backward_into(idx[rows], dy[rows], dx[rows]),
-                   _chunks(dx), PARALLEL_BYTES, dx.nbytes)
+        for rows in _chunks(dx):
+            self._backward_into(idx[rows], dy[rows], dx[rows])
         return dx, {}
 
     def _backward_into(self, idx: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> None:
@@ -131,12 +130,19 @@ class MaxPool2D(_Pool2D):
         return self._disjoint and (ph, pw) == (sh, sw) and h % ph == 0 and w % pw == 0
 
 
-def _chunks(x: np.ndarray) -> list[slice]:
-    """Slices of ``x``'s first axis covering it, each about ``CHUNK_BYTES`` of ``x``: the window
-    offsets' passes then reread a slice from the CPU's cache instead of main memory (the 24 x 24
-    x 32 maps of the cnn preset: 2.6 -> 1.8 ms forward at batch 128, one core). Large inputs'
-    slices run on the BLAS's threads (:mod:`purenn.threads`)."""
-    return slices(x.shape[0], x[:1].nbytes, CHUNK_BYTES)
+# Large batches are pooled a slice of samples at a time, each slice's input about this many bytes:
+# the window offsets' passes then reread it from the CPU's cache instead of main memory (the
+# 24 x 24 x 32 maps of the cnn preset: 2.6 -> 1.8 ms forward at batch 128, one core).
+_CHUNK_BYTES = 1 << 19
+
+
+def _chunks(x: np.ndarray):
+    """Slices of ``x``'s first axis covering it, each about :data:`_CHUNK_BYTES` of ``x``."""
+    n = x.shape[0]
+    per_sample = max(x[:1].nbytes, 1)
+    rows = max(1, _CHUNK_BYTES // per_sample)
+    for start in range(0, n, rows):
+        yield slice(start, min(start + rows, n))
 
 
 @attrs.frozen

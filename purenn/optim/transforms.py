@@ -33,7 +33,6 @@ from purenn.optim.base import (
     LEARNING_RATE, State, Transformation, as_update, learning_rate_at, learning_rate_field, map_leaves,
 )
 from purenn.optim.schedules import Schedule
-from purenn.threads import for_slices, slices
 from purenn.tree import readonly, tree_leaves, tree_map
 from purenn.validation import (
     boolean, check, float_field, non_negative_number, optional, positive_number, to_float,
@@ -130,16 +129,13 @@ class ScaleByAdam(Transformation):
              factor: float, v_scale: float) -> tuple[np.ndarray, ...]:
         if u.size <= _BLOCK:
             return self._block(u, m, v, np.empty_like(m), np.empty_like(v), np.empty_like(m), factor, v_scale)
-        # a large array a block at a time: each block's dozen passes then run in the CPU's cache,
-        # the blocks on the BLAS's threads (the same numbers: every operation is element-wise)
+        # a large array a block at a time: each block's dozen passes then run in the CPU's cache
+        # (the same numbers: every operation is element-wise)
         out = np.empty_like(m), np.empty_like(v), np.empty_like(m)
         flat = [np.ravel(a) for a in (u, m, v, *out)]
-
-        def update(block: slice) -> None:
-            ub, mb, vb, m_out, v_out, d_out = (a[block] for a in flat)
+        for s in range(0, u.size, _BLOCK):
+            ub, mb, vb, m_out, v_out, d_out = (a[s : s + _BLOCK] for a in flat)
             self._block(ub, mb, vb, m_out, v_out, d_out, factor, v_scale)
-
-        for_slices(update, slices(u.size, 1, _BLOCK), 0, u.nbytes)
         m_new, v_new, d = out
         return d, m_new, v_new
 
