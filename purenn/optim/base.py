@@ -115,12 +115,13 @@ def _step_into(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
 def _step_reusing(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
     """:func:`_step_into`'s numbers, written into ``u`` itself when nothing but its grads dict
     holds ``u`` (its reference count says so, as NumPy's own temporary elision decides) and ``u``
-    is a writeable array that owns its memory, of ``p``'s dtype and shape. The new params then
+    is an array that owns its memory, of ``p``'s dtype and shape. The new params then
     live in memory the backward pass has just written (still in the CPU's caches) instead of a
     fresh block each step. An array held anywhere else (twice in the grads, viewed by another
     array, kept by a layer) gets a fresh array, as in :meth:`Optimizer.update`."""
     if (type(u) is np.ndarray and sys.getrefcount(u) == _UNSHARED_REFS and u.base is None
-            and u.dtype is p.dtype and u.shape == p.shape and p.ndim and u.flags.writeable):
+            and u.dtype is p.dtype and u.shape == p.shape and p.ndim):
+        u.setflags(write=True)  # allowed: u owns its memory (a transformation's output is read-only)
         if scale != 1.0:
             np.multiply(u, scale, out=u)
         u += p
@@ -357,20 +358,20 @@ class Optimizer:
 
     def update_reusing_grads(self, params: Any, grads: Any, state: Any, *, lr_scale: float = 1.0) -> tuple[Any, Any]:
         """:meth:`update`, bit for bit, for a caller that owns ``grads`` and drops them after the
-        call (:func:`purenn.fit` does): when the update is plain descent (nothing between the
-        gradients and the learning rate), the new params are written into the gradient arrays
-        that own their memory, which are then read-only. Params and state stay unchanged."""
+        call (:func:`purenn.fit` does): the new params are written into the final updates' arrays
+        (the gradients themselves for plain descent) when nothing else holds them, which are then
+        read-only. An array the optimizer's state keeps (a momentum buffer that is also the
+        update) is held twice, so it is never written. Params and state stay unchanged."""
         return self._update(params, grads, state, lr_scale, _step_reusing)
 
     def _update(self, params: Any, grads: Any, state: Any, lr_scale: float, step: Any) -> tuple[Any, Any]:
         head, last = self._plan
         if last is None:
             updates, state = head.update(grads, state, params)
-            return apply_updates(params, updates, lr_scale), state
+            return _apply_node(params, updates, lr_scale, step), state
         head._check_states(state, len(head.transformations) + 1)
         if head.transformations:
             grads, inner = head.update(grads, state[:-1], params)
-            step = _step_into  # a transformation's output may be its state too (a momentum buffer)
         else:
             inner = ()
         lr_state = state[-1]

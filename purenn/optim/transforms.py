@@ -123,24 +123,28 @@ class ScaleByAdam(Transformation):
     def constants(self, step: int) -> dict[str, Any]:
         t = step + 1
         lr = 1.0 if self.lr is None else -learning_rate_at(self.lr, step)
-        return {"factor": lr / (1.0 - self.b1**t), "v_scale": 1.0 / math.sqrt(1.0 - self.b2**t)}
+        return {"factor": lr / (1.0 - self.b1**t), "v_scale": 1.0 / math.sqrt(1.0 - self.b2**t),
+                "flush": step % FLUSH_EVERY == 0}
 
     def leaf(self, u: np.ndarray, p: np.ndarray, m: np.ndarray, v: np.ndarray, *,
-             factor: float, v_scale: float) -> tuple[np.ndarray, ...]:
+             factor: float, v_scale: float, flush: bool = True) -> tuple[np.ndarray, ...]:
+        """``flush``: set the moments' subnormal values to 0 (see :func:`flush_subnormals`)."""
         if u.size <= _BLOCK:
-            return self._block(u, m, v, np.empty_like(m), np.empty_like(v), np.empty_like(m), factor, v_scale)
+            return self._block(u, m, v, np.empty_like(m), np.empty_like(v), np.empty_like(m),
+                               factor, v_scale, flush)
         # a large array a block at a time: each block's dozen passes then run in the CPU's cache
         # (the same numbers: every operation is element-wise)
         out = np.empty_like(m), np.empty_like(v), np.empty_like(m)
         flat = [np.ravel(a) for a in (u, m, v, *out)]
         for s in range(0, u.size, _BLOCK):
             ub, mb, vb, m_out, v_out, d_out = (a[s : s + _BLOCK] for a in flat)
-            self._block(ub, mb, vb, m_out, v_out, d_out, factor, v_scale)
+            self._block(ub, mb, vb, m_out, v_out, d_out, factor, v_scale, flush)
         m_new, v_new, d = out
         return d, m_new, v_new
 
     def _block(self, u: np.ndarray, m_old: np.ndarray, v_old: np.ndarray, m: np.ndarray,
-               v: np.ndarray, d: np.ndarray, factor: float, v_scale: float) -> tuple[np.ndarray, ...]:
+               v: np.ndarray, d: np.ndarray, factor: float, v_scale: float,
+               flush: bool) -> tuple[np.ndarray, ...]:
         """The update of one block, into ``m``, ``v`` and ``d`` (fresh arrays)."""
         # m + (1 - b1)(u - m) = b1 m + (1 - b1) u (PyTorch's lerp)
         np.subtract(u, m_old, out=m)
@@ -150,12 +154,34 @@ class ScaleByAdam(Transformation):
         v -= v_old
         v *= 1.0 - self.b2
         v += v_old
+        if flush:
+            flush_subnormals(m)
+            flush_subnormals(v)
         np.sqrt(v, out=d)
         d *= v_scale
         d += self.eps
         np.divide(m, d, out=d)
         d *= factor
         return d, m, v
+
+
+def flush_subnormals(a: np.ndarray) -> None:
+    """Set the subnormal values of ``a`` (nonzero, below the dtype's smallest normal number) to 0,
+    in place.
+
+    A moment that a parameter's zero gradients keep decaying (an MNIST border pixel's weights, a
+    dead ReLU's) sinks below 1e-38 in float32 after a few hundred steps of Adam's b1 = 0.9, and
+    the CPU then works on it tens of times slower (measured: a multiplication of 400k floats,
+    11% of them subnormal, 0.12 -> 1.56 ms; Adam's step on the mlp preset's first layer 0.9 ->
+    3.4 ms by its 1500th step). NumPy cannot set the CPU's flush-to-zero mode, so the moments are
+    flushed here, every :data:`FLUSH_EVERY` steps (a flush costs two passes; between flushes a
+    value stays subnormal for a few steps instead of the ~150 it takes to decay to 0). The update
+    they make, at most 1e-38 / eps * lr, is far below any parameter's rounding, so training is
+    unchanged in all but its last bits."""
+    np.copyto(a, 0, where=np.abs(a) < np.finfo(a.dtype).tiny)
+
+
+FLUSH_EVERY = 8
 
 
 # Element-wise updates of arrays larger than this many elements run block by block, each block's

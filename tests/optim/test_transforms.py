@@ -194,3 +194,36 @@ def test_adam_on_large_arrays_block_by_block_is_the_same_as_in_one_pass(monkeypa
             np.testing.assert_array_equal(a, b)
         m_want = 0.9 * m + 0.1 * u
         np.testing.assert_allclose(blocks[1], m_want, rtol=1e-5, atol=1e-6)
+
+
+def test_flush_subnormals_zeroes_only_subnormal_values():
+    for dtype in (np.float32, np.float64):
+        tiny = np.finfo(dtype).tiny
+        a = np.array([0.0, tiny, -tiny, tiny / 2, -tiny / 4, 1e-3, -2.0, np.inf], dtype=dtype)
+        transforms.flush_subnormals(a)
+        np.testing.assert_array_equal(a, np.array([0, tiny, -tiny, 0, 0, 1e-3, -2.0, np.inf], dtype=dtype))
+
+
+def test_adams_moments_never_stay_subnormal():
+    """A parameter whose gradient stops (a dead unit) has moments decaying by b1 and b2 each step;
+    in float32 they would sink below the smallest normal number after a few hundred steps and
+    make every later step many times slower. Adam flushes them every FLUSH_EVERY steps."""
+    opt = Adam(1e-3)
+    params = ({"w": np.ones(1000, np.float32)},)
+    state = opt.init(params)
+    grads_on = ({"w": np.full(1000, 1e-3, np.float32)},)
+    grads_off = ({"w": np.zeros(1000, np.float32)},)
+    params, state = opt.update(params, grads_on, state)
+    tiny = np.finfo(np.float32).tiny
+    run, longest, seen = 0, 0, 0
+    for _ in range(1200):
+        params, state = opt.update(params, grads_off, state)
+        mu = state[0].slots["mu"][0]["w"]
+        if np.any((mu != 0) & (np.abs(mu) < tiny)):
+            run, seen = run + 1, seen + 1
+            longest = max(longest, run)
+        else:
+            run = 0
+    # unflushed, 1e-4 would take ~150 steps of * 0.9 to fall through the subnormal range
+    assert 0 < seen and longest < transforms.FLUSH_EVERY
+    assert np.all(state[0].slots["mu"][0]["w"] == 0)
