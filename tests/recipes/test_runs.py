@@ -27,7 +27,19 @@ def test_resolved_settings_apply_overrides_to_the_preset():
 def test_each_preset_gets_one_optimizer_record():
     assert RunConfig("seed").optimizer(1000) == pn.SGD(0.1)
     adam = RunConfig("mlp", epochs=2, batch_size=100).optimizer(1000)
-    assert adam == pn.Adam(pn.CosineDecay(2e-3, 2 * 10))  # 2 epochs of 10 steps
+    # 2 epochs of 10 steps: 10% of the 20 steps (2) warming up, then a cosine over the other 18
+    assert adam == pn.Adam(pn.WarmUp(pn.CosineDecay(4e-3, 18), 2), b2=0.99)
+    assert RunConfig("cnn", epochs=2, batch_size=100).optimizer(1000) == pn.Adam(
+        pn.WarmUp(pn.CosineDecay(4e-3, 18), 2))  # 10% of 20 steps
+    assert RunConfig("resnet", epochs=2, batch_size=100).optimizer(1000) == pn.Adam(
+        pn.CosineDecay(3e-3, 20))  # no warm-up: a cosine over all the steps
+
+
+def test_the_warm_up_and_cosine_add_up_to_the_runs_steps():
+    adam = RunConfig("cnn").optimizer(60000)  # 2 epochs of 469 steps
+    schedule = adam.lr
+    assert (schedule.warmup_steps, schedule.schedule.total_steps) == (94, 938 - 94)
+    assert schedule(0) == 0 and schedule(94) == pytest.approx(4e-3) and schedule(938) == 0
 
 
 @pytest.mark.parametrize("field, value, message", [
