@@ -68,8 +68,10 @@ def softmax_cross_entropy(logits: Any, labels: Any) -> tuple[float, np.ndarray]:
                 f"got values from {labels.min()} to {labels.max()}"
             )
         rows = np.arange(batch)
-        picked = np.add.reduce(logp[rows, labels])
-        value = -picked.dtype.type(picked / np.intp(batch))  # .mean()'s arithmetic, without its wrapper
+        # .mean()'s arithmetic without its wrapper: float16 summed in float32, then divided
+        half = logp.dtype == np.float16
+        picked = np.add.reduce(logp[rows, labels], dtype=np.float32 if half else None)
+        value = -(np.float16 if half else picked.dtype.type)(picked / np.intp(batch))
         grad[rows, labels] -= 1
     else:
         t = as_float_array(labels, "softmax_cross_entropy", z.dtype, "`labels`")

@@ -29,7 +29,7 @@ from purenn.layers.base import state_mismatch, state_shapes
 from purenn.losses import Loss, as_loss, mse
 from purenn.metrics import accuracy, is_class_target
 from purenn.monitors import EarlyStopping, EarlyStoppingState, PlateauState, ReduceLROnPlateau
-from purenn.optim.base import LEARNING_RATE, State, as_optimizer
+from purenn.optim.base import LEARNING_RATE, Optimizer, State, as_optimizer
 from purenn.optim.optimizers import SGD
 from purenn.optim.schedules import Schedule
 from purenn.rng import generator_from_state, generator_state
@@ -203,8 +203,11 @@ class _Run:
         self.epochs = settings["epochs"]
         self.n_batches = math.ceil(len(x) / batch_size)
         self.param_grads = _param_grads(model)
-        # the step's grads are fit's own, dropped after the update: an Optimizer may reuse them
-        self.update = getattr(optimizer, "update_reusing_grads", None) or optimizer.update
+        # the step's grads are fit's own, dropped after the update: the optimizer may write the new
+        # params into them, when every piece is purenn's own (a custom layer may keep its grads,
+        # a custom transformation may return its state as its update)
+        self.update = (optimizer.update_reusing_grads if _reuse_is_safe(model, optimizer)
+                       else optimizer.update)
 
     # --- starting and resuming
 
@@ -507,6 +510,23 @@ def _training_forward(model: Any, rng: np.random.Generator) -> Callable[..., Any
     return model.forward
 
 
+def _reuse_is_safe(model: Any, optimizer: Any) -> bool:
+    """Whether ``Optimizer.update_reusing_grads`` may stand in for ``optimizer.update``: the
+    model and all its layers are purenn's (their backward passes return fresh arrays that they do
+    not keep) and so is every transformation of an optimizer that does not override ``update``."""
+    return (isinstance(optimizer, Optimizer) and type(optimizer).update is Optimizer.update
+            and _purenn_made(optimizer.transformation(), "purenn.optim") and _purenn_made(model, "purenn.layers"))
+
+
+def _purenn_made(part: Any, package: str) -> bool:
+    """``part`` and the layers or transformations inside it are classes of ``package``."""
+    if not type(part).__module__.startswith(package + "."):
+        return False
+    inner = (getattr(part, "layers", None) or getattr(part, "children", None)
+             or getattr(part, "transformations", None) or ())
+    return all(_purenn_made(p, package) for p in inner)
+
+
 def _param_grads(model: Any) -> Callable[[Any, Any, Any], Any]:
     """Grads without the input's gradient when the model offers it (Sequential, Dense)."""
     return getattr(model, "param_grads", None) or (lambda p, c, d: model.backward(p, c, d)[1])
@@ -517,14 +537,16 @@ def _param_grads(model: Any) -> Callable[[Any, Any, Any], Any]:
 # activations (a CNN's patch matrices) does not peak far above its training steps.
 PREDICT_BYTES = 32 << 20
 _PILOT_ROWS = 16  # the first pass, whose arrays tell the bytes per row
+_MAX_ROWS = 1024  # and never more rows per pass than this
 
 
 def predict(model: Any, params: Any, x: Any, *, batch_size: int | None = None, state: Any = None) -> np.ndarray:
     """Model outputs for ``x`` in evaluation mode (no dropout; BatchNorm uses the running
     statistics in ``state``, required for a stateful model), ``batch_size`` rows at a time. By
     default (``None``) the rows per pass are chosen so that a pass holds about
-    :data:`PREDICT_BYTES` (32 MiB) of outputs and caches, measured on a first pass of 16 rows
-    (so a CNN's patch matrices never make prediction the peak of a run's memory)."""
+    :data:`PREDICT_BYTES` (32 MiB) of outputs and caches, measured on a first pass of 16 rows,
+    and at most 1024 rows (so a CNN's patch matrices do not make prediction the peak of a run's
+    memory)."""
     if batch_size is not None:
         batch_size = check("batch_size", batch_size, positive_int, to_int)
     return _predict(model, params, np.asarray(x), batch_size, state, _needs_state(model, state, "predict"))
@@ -545,11 +567,12 @@ def _predict(model: Any, params: Any, x: np.ndarray, batch_size: int | None, sta
     if batch_size is None:
         pass_ = forward(x[:_PILOT_ROWS])
         start = min(_PILOT_ROWS, len(x))
-        batch_size = max(1, int(PREDICT_BYTES * start // max(_nbytes(pass_), 1)))
+        # at most _MAX_ROWS: arrays a cache hides inside other objects are not counted
+        batch_size = max(1, min(_MAX_ROWS, int(PREDICT_BYTES * start // max(_nbytes(pass_), 1))))
         outs.append(pass_[0])
         del pass_
     outs += [forward(x[i : i + batch_size])[0] for i in range(start, len(x), batch_size)]
-    return outs[0] if len(outs) == 1 else np.concatenate(outs)
+    return np.concatenate(outs)  # a new array even for one pass (an output may view x)
 
 
 def _nbytes(tree: Any, seen: set[int] | None = None) -> int:

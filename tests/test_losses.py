@@ -215,3 +215,13 @@ def test_one_hot_errors():
         one_hot(np.array([0, 10]), 10)
     with pytest.raises(ValueError, match=r"got values from -2 to 1"):
         one_hot(np.array([-2, 1]), 10)
+
+
+def test_softmax_cross_entropy_of_half_floats_averages_as_numpy_does():
+    """float16 logits: the mean is summed in float32, as ndarray.mean does."""
+    logits = RNG(0).standard_normal((2000, 10)).astype(np.float16) * 3
+    labels = RNG(1).integers(0, 10, 2000)
+    value, grad = softmax_cross_entropy(logits, labels)
+    z = logits - logits.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    assert value == float(-logp[np.arange(2000), labels].mean()) and grad.dtype == np.float16

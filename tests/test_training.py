@@ -359,6 +359,16 @@ def test_predict_sizes_its_passes_by_bytes(monkeypatch):
     counter.rows.clear()
     predict(counter, {}, x, batch_size=40)
     assert counter.rows == [40, 40, 20]
+    counter.rows.clear()
+    monkeypatch.setattr(training, "PREDICT_BYTES", 1 << 40)  # bytes no pass reaches: 1024 rows
+    predict(counter, {}, np.zeros((3000, 5)))
+    assert counter.rows == [16, 1024, 1024, 936]
+
+
+def test_predict_returns_a_new_array_even_from_one_pass():
+    x = RNG(1).standard_normal((4, 2, 3))
+    out = predict(Sequential([Flatten()]), ({},), x)  # Flatten's output is a view of its input
+    assert out.shape == (4, 6) and not np.shares_memory(out, x)
 
 
 def test_predicting_a_cnn_holds_far_less_than_1024_images_would():

@@ -358,10 +358,13 @@ class Optimizer:
 
     def update_reusing_grads(self, params: Any, grads: Any, state: Any, *, lr_scale: float = 1.0) -> tuple[Any, Any]:
         """:meth:`update`, bit for bit, for a caller that owns ``grads`` and drops them after the
-        call (:func:`purenn.fit` does): the new params are written into the final updates' arrays
-        (the gradients themselves for plain descent) when nothing else holds them, which are then
-        read-only. An array the optimizer's state keeps (a momentum buffer that is also the
-        update) is held twice, so it is never written. Params and state stay unchanged."""
+        call: the new params are written into the final updates' arrays (the gradients themselves
+        for plain descent) when no other reference to the array exists, and are then read-only.
+        An array the optimizer's state also holds (a momentum buffer that is the update too) is
+        never written. The reference count sees only references to the array itself, not to a
+        dict or tuple holding it that someone else keeps: :func:`purenn.fit` uses this only when
+        the model, its layers and the optimizer's transformations are all purenn's own, which
+        neither keep their outputs nor return one tree as both update and state."""
         return self._update(params, grads, state, lr_scale, _step_reusing)
 
     def _update(self, params: Any, grads: Any, state: Any, lr_scale: float, step: Any) -> tuple[Any, Any]:

@@ -134,8 +134,9 @@ class ScaleByAdam(Transformation):
                                factor, v_scale, flush)
         # a large array a block at a time: each block's dozen passes then run in the CPU's cache
         # (the same numbers: every operation is element-wise)
-        out = np.empty_like(m), np.empty_like(v), np.empty_like(m)
-        flat = [np.ravel(a) for a in (u, m, v, *out)]
+        # C order, whatever the params' layout: the outputs' flat views must be views, not copies
+        out = np.empty(m.shape, m.dtype), np.empty(v.shape, v.dtype), np.empty(m.shape, m.dtype)
+        flat = [np.ravel(a) for a in (u, m, v)] + [a.reshape(-1) for a in out]
         for s in range(0, u.size, _BLOCK):
             ub, mb, vb, m_out, v_out, d_out = (a[s : s + _BLOCK] for a in flat)
             self._block(ub, mb, vb, m_out, v_out, d_out, factor, v_scale, flush)

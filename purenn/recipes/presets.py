@@ -18,7 +18,7 @@ from purenn.losses import LOSSES
 from purenn.optim.base import Optimizer
 from purenn.optim.optimizers import SGD, Adam
 from purenn.optim.schedules import CosineDecay, WarmUp
-from purenn.validation import one_of
+from purenn.validation import float_field, one_of, unit_interval
 
 @attrs.frozen
 class Preset:
@@ -38,8 +38,8 @@ class Preset:
     batch_size: int
     shuffle: bool
     one_hot_targets: bool = False
-    warmup: float = 0.0
-    b2: float = 0.999
+    warmup: float = float_field(unit_interval, 0.0)
+    b2: float = float_field(unit_interval, 0.999)
 
     def make_optimizer(self, lr: float, total_steps: int) -> Optimizer:
         """The optimizer of a run of ``total_steps`` updates at learning rate ``lr``."""

@@ -9,6 +9,7 @@ import pytest
 
 import purenn as pn
 from purenn.layers import Dense, Sequential, Tanh
+from purenn.optim.base import FromTransformation
 from purenn.tree import readonly
 
 RNG = np.random.default_rng
@@ -92,3 +93,90 @@ def test_fit_matches_a_loop_of_update():
             p, state = opt.update(p, model.param_grads(p, cache, dy), state)
     for a, b in zip(pn.tree.tree_leaves(fitted), pn.tree.tree_leaves(p)):
         np.testing.assert_array_equal(a, b)
+
+
+class _MyMomentum(pn.optim.base.Transformation):
+    """A custom momentum that returns one tree as both its update and its state (allowed)."""
+
+    def init(self, params):
+        return pn.State(0, {"trace": pn.tree_map(np.zeros_like, params)})
+
+    def update(self, updates, state, params):
+        new = pn.tree_map(lambda t, u: 0.9 * t + u, state.slots["trace"], updates)
+        return new, pn.State(state.step + 1, {"trace": new})
+
+
+class _LoggedSGD(pn.SGD):
+    """An optimizer whose own update must be the one fit calls."""
+
+    def update(self, params, grads, state, *, lr_scale=1.0):
+        calls.append(1)
+        return super().update(params, grads, state, lr_scale=lr_scale)
+
+
+calls: list = []
+
+
+class _KeepsGrads:
+    """A model (not a purenn layer) that keeps the last grads it returned, e.g. to log norms."""
+
+    def __init__(self):
+        self.inner = Dense(6, 3, dtype="float64")
+        self.last = None
+
+    def init(self, rng):
+        return self.inner.init(rng)
+
+    def forward(self, params, x):
+        return self.inner.forward(params, x)
+
+    def backward(self, params, cache, dy):
+        dx, grads = self.inner.backward(params, cache, dy)
+        self.last = grads
+        return dx, grads
+
+
+def _loop(model, params, opt, x, y, epochs=2, batch=8):
+    p, state = params, opt.init(params)
+    for _ in range(epochs):
+        for s in range(0, len(x), batch):
+            out, cache = model.forward(p, x[s : s + batch])
+            _, dy = pn.softmax_cross_entropy(out, y[s : s + batch])
+            p, state = opt.update(p, model.backward(p, cache, dy)[1], state)
+    return p
+
+
+def test_fit_leaves_alone_what_custom_pieces_may_share():
+    x, y = RNG(1).standard_normal((40, 6)), RNG(2).integers(0, 3, 40)
+    model = Sequential([Dense(6, 3, dtype="float64")])
+    params = model.init(RNG(0))
+    opt = FromTransformation(pn.chain(_MyMomentum(), pn.ScaleByLearningRate(0.1)))
+    fitted, _ = pn.fit(model, params, x, y, loss=pn.softmax_cross_entropy, optimizer=opt, epochs=2,
+                       batch_size=8, shuffle=False)
+    for a, b in zip(pn.tree_leaves(fitted), pn.tree_leaves(_loop(model, params, opt, x, y)), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    keeper = _KeepsGrads()
+    fitted, _ = pn.fit(keeper, keeper.init(RNG(0)), x, y, loss=pn.softmax_cross_entropy,
+                       optimizer=pn.SGD(0.1), epochs=1, batch_size=8, shuffle=False)
+    assert not np.shares_memory(keeper.last["w"], fitted["w"])  # the kept grads are still grads
+
+    calls.clear()
+    pn.fit(model, params, x, y, loss=pn.softmax_cross_entropy, optimizer=_LoggedSGD(0.1), epochs=1,
+           batch_size=8, shuffle=False)
+    assert len(calls) == 5  # the subclass's own update ran every step
+
+
+@pytest.mark.parametrize("layout", ["F", "transposed"])
+def test_adam_on_large_params_of_any_memory_layout(layout):
+    """Arrays above the block size go block by block; a parameter that is not C-ordered (a
+    transposed import, a Fortran-ordered array) must get the same numbers as its C copy."""
+    w = RNG(0).standard_normal((300, 300)).astype(np.float32)
+    odd = np.asfortranarray(w) if layout == "F" else np.ascontiguousarray(w.T).T
+    g = RNG(1).standard_normal((300, 300)).astype(np.float32)
+    opt = pn.Adam(1e-3)
+    want, want_state = opt.update(({"w": w},), ({"w": g},), opt.init(({"w": w},)))
+    got, got_state = opt.update(({"w": odd},), ({"w": g},), opt.init(({"w": odd},)))
+    np.testing.assert_array_equal(got[0]["w"], want[0]["w"])
+    np.testing.assert_array_equal(got_state[0].slots["mu"][0]["w"], want_state[0].slots["mu"][0]["w"])
+    np.testing.assert_array_equal(got_state[0].slots["nu"][0]["w"], want_state[0].slots["nu"][0]["w"])
