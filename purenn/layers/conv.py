@@ -213,7 +213,7 @@ def _input_gradient_per_offset(
     instead of ``kh * kw``, each over contiguous rows."""
     n, ho, wo = out_shape
     kh, kw, c, o = w.shape
-    hp, wp = padded_shape[1], padded_shape[2]
+    hp = padded_shape[1]
     u = np.zeros((n, hp, wo, kw * c), dtype=dy2.dtype)
     block = np.empty((n, ho, wo, kw * c), dtype=dy2.dtype)
     rows = block.reshape(-1, kw * c)
