@@ -575,19 +575,10 @@ def _predict(model: Any, params: Any, x: np.ndarray, batch_size: int | None, sta
     return np.concatenate(outs)  # a new array even for one pass (an output may view x)
 
 
-def _nbytes(tree: Any, seen: set[int] | None = None) -> int:
-    """Bytes of the distinct arrays in a tree of tuples, lists and dicts (other leaves: none)."""
-    seen = set() if seen is None else seen
-    if isinstance(tree, np.ndarray):
-        if id(tree) in seen:
-            return 0
-        seen.add(id(tree))
-        return tree.nbytes
-    if isinstance(tree, (tuple, list)):
-        return sum(_nbytes(t, seen) for t in tree)
-    if isinstance(tree, dict):
-        return sum(_nbytes(t, seen) for t in tree.values())
-    return 0
+def _nbytes(tree: Any) -> int:
+    """Bytes of the distinct arrays among the leaves of a tree of tuples, lists and dicts."""
+    arrays = {id(a): a for a in tree_leaves(tree) if isinstance(a, np.ndarray)}
+    return sum(a.nbytes for a in arrays.values())
 
 
 def evaluate(

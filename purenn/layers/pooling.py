@@ -111,13 +111,14 @@ class MaxPool2D(_Pool2D):
         idx, x_shape, dtype = cache
         dy = np.asarray(dy, dtype=dtype)
         dx = (np.empty if self._covers(x_shape) else np.zeros)(x_shape, dtype=dtype)
+        disjoint = self._disjoint
         for rows in _chunks(dx):
-            self._backward_into(idx[rows], dy[rows], dx[rows])
+            self._backward_into(idx[rows], dy[rows], dx[rows], disjoint)
         return dx, {}
 
-    def _backward_into(self, idx: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> None:
+    def _backward_into(self, idx: np.ndarray, dy: np.ndarray, dx: np.ndarray, disjoint: bool) -> None:
         for k, where in self._slices(*dy.shape[1:3]):
-            if self._disjoint:  # each input in at most one window: write, do not accumulate
+            if disjoint:  # each input in at most one window: write, do not accumulate
                 np.multiply(dy, idx == k, out=dx[where])
             else:
                 dx[where] += dy * (idx == k)

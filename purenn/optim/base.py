@@ -130,25 +130,10 @@ def _step_reusing(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
     return _step_into(scale, p, u)
 
 
-def _apply_node(p: Any, u: Any, scale: float, step: Any = _step_into) -> Any:
-    """:func:`apply_updates` on one node, each leaf through ``step``. Runs on every leaf of every
-    step, so the usual nodes (arrays, dicts of arrays, tuples of those) are walked directly;
-    anything else, or trees that do not match, go through tree_map, whose errors name the
-    mismatch."""
-    kind = type(p)
-    if kind is np.ndarray:
-        return step(scale, p, u)
-    if kind is dict and type(u) is dict and len(p) == len(u):
-        if not p:
-            return {}
-        try:
-            return {k: step(scale, v, u[k]) if type(v) is np.ndarray else _apply_node(v, u[k], scale, step)
-                    for k, v in p.items()}
-        except KeyError:
-            pass  # other keys: tree_map explains
-    elif kind is tuple and type(u) is tuple and len(p) == len(u):
-        return tuple([_apply_node(v, w, scale, step) for v, w in zip(p, u)])
-    return _map_any(functools.partial(step, scale), (p, u), 1)
+def _apply(params: Any, updates: Any, scale: float, step: Any = _step_into) -> Any:
+    """:func:`apply_updates` with each leaf through ``step`` (:func:`_step_into` or
+    :func:`_step_reusing`), on the walk every update takes (:func:`_map_pair`)."""
+    return _map_pair(functools.partial(step, scale), params, updates)
 
 
 def _refs_when_unshared() -> int:
@@ -159,7 +144,7 @@ def _refs_when_unshared() -> int:
         seen.append(sys.getrefcount(u))
         return p
 
-    _apply_node({"w": np.zeros(1)}, {"w": np.zeros(1)}, 1.0, probe)
+    _apply({"w": np.zeros(1)}, {"w": np.zeros(1)}, 1.0, probe)
     return seen[0]
 
 
@@ -172,7 +157,7 @@ def apply_updates(params: Any, updates: Any, scale: float = 1.0) -> Any:
     ``scale`` folds a final multiplication into the same pass: ``apply_updates(p, g, -lr)`` is
     plain gradient descent, bit for bit ``p + (-lr * g)``.
     """
-    return _apply_node(params, updates, scale)
+    return _apply(params, updates, scale)
 
 
 def sgd_step(params: Any, grads: Any, lr: float) -> Any:
@@ -371,7 +356,7 @@ class Optimizer:
         head, last = self._plan
         if last is None:
             updates, state = head.update(grads, state, params)
-            return _apply_node(params, updates, lr_scale, step), state
+            return _apply(params, updates, lr_scale, step), state
         head._check_states(state, len(head.transformations) + 1)
         if head.transformations:
             grads, inner = head.update(grads, state[:-1], params)
@@ -380,7 +365,7 @@ class Optimizer:
         lr_state = state[-1]
         last._check_state(lr_state)
         lr = learning_rate_at(last.lr, lr_state.step)
-        new_params = _apply_node(params, grads, -lr if lr_scale == 1.0 else -lr * lr_scale, step)
+        new_params = _apply(params, grads, -lr if lr_scale == 1.0 else -lr * lr_scale, step)
         return new_params, (*inner, State(lr_state.step + 1, {}))
 
 
