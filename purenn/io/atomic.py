@@ -94,19 +94,38 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def read_regular_file(path: str | os.PathLike[str]) -> bytes:
+def read_regular_file(path: str | os.PathLike[str], *, limit: int | None = None) -> bytes:
     """The bytes of ``path``, which must be a regular file (symlinks followed).
 
     A directory, FIFO, device or socket raises :class:`~purenn.errors.ArgumentError` ("'x' is a
     FIFO (named pipe), not a regular file") without waiting on it or reading from it; other
     failures raise the ``OSError`` that ``open`` gives (``FileNotFoundError``, ...).
+
+    ``limit``: the most bytes the caller accepts; a larger file raises
+    :class:`~purenn.errors.ArgumentError` ("'x' is 5000000 bytes, more than the 1048576 a ...
+    may have") before anything is read, and a file that grows while being read is cut off there
+    and refused too (never more than ``limit + 1`` bytes are held).
     """
     where = os.fspath(path)
     _refuse_special(where, os.stat(where).st_mode)  # before opening: opening a device may act
     fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO: no waiting
     with os.fdopen(fd, "rb") as f:
-        _refuse_special(where, os.fstat(fd).st_mode)  # the file opened, whatever came meanwhile
-        return f.read()
+        info = os.fstat(fd)
+        _refuse_special(where, info.st_mode)  # the file opened, whatever came meanwhile
+        if limit is None:
+            return f.read()
+        if info.st_size > limit:
+            raise _too_large(where, info.st_size, limit)
+        data = f.read(limit + 1)
+        if len(data) > limit:
+            raise _too_large(where, len(data), limit, growing=True)
+        return data
+
+
+def _too_large(where: str, size: int, limit: int, growing: bool = False) -> ArgumentError:
+    what = "grew past" if growing else f"is {size} bytes, more than"
+    return ArgumentError(f"{where!r} {what} the {limit} bytes this kind of file may have; "
+                         "it is not a file purenn wrote (or it is damaged)")
 
 
 def _refuse_special(where: str, mode: int) -> None:

@@ -356,3 +356,11 @@ def test_read_regular_file(tmp_path):
         read_regular_file(tmp_path)
     with pytest.raises(FileNotFoundError):
         read_regular_file(tmp_path / "missing")
+
+
+def test_read_regular_file_limit(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 100)
+    assert read_regular_file(path, limit=100) == b"x" * 100  # just at the limit: read
+    with pytest.raises(ArgumentError, match="is 100 bytes, more than the 99 bytes"):
+        read_regular_file(path, limit=99)  # just above it: refused before reading
