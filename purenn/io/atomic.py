@@ -38,6 +38,7 @@ from purenn.errors import ArgumentError
 
 __all__ = [
     "check_writable", "atomic_writer", "atomic_write_bytes", "atomic_write_text", "read_regular_file",
+    "same_file", "check_distinct",
 ]
 
 _MODES = ("wb", "w", "wt")
@@ -88,6 +89,36 @@ def _check_target(where: str) -> None:
         raise ArgumentError(
             f"cannot write {where!r}: it is {_kind(mode)}; only a regular file is ever replaced"
         )
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file: the same path once symlinks and ``..`` are resolved, or
+    (both existing) the same inode, as a hard link is."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def check_distinct(outputs: dict[str, Any], inputs: dict[str, Any] | None = None) -> None:
+    """Raise :class:`~purenn.errors.ArgumentError` when two of ``outputs`` name one file, or an
+    output names one of ``inputs`` (which writing it would replace). Both map a label for the
+    message (``"--save"``, ``"the training state"``) to a path; None values are skipped.
+
+    >>> check_distinct({"--save": "m.npz", "--record": "m.npz"})   # ArgumentError: the same file
+    """
+    given = [(k, v) for k, v in outputs.items() if v is not None]
+    for i, (name, path) in enumerate(given):
+        for other, other_path in given[i + 1:]:
+            if same_file(path, other_path):
+                raise ArgumentError(f"{name} and {other} name the same file ({os.fspath(path)}); "
+                                    "give each its own")
+        for source, source_path in (inputs or {}).items():
+            if source_path is not None and same_file(path, source_path):
+                raise ArgumentError(f"{name} ({os.fspath(path)}) is {source}, which this command "
+                                    "reads: writing it would replace it; choose another file")
 
 
 def _kind(mode: int) -> str:

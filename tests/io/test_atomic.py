@@ -364,3 +364,19 @@ def test_read_regular_file_limit(tmp_path):
     assert read_regular_file(path, limit=100) == b"x" * 100  # just at the limit: read
     with pytest.raises(ArgumentError, match="is 100 bytes, more than the 99 bytes"):
         read_regular_file(path, limit=99)  # just above it: refused before reading
+
+
+def test_check_distinct(tmp_path):
+    from purenn.io.atomic import check_distinct
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text("{}")
+    check_distinct({"--save": a, "--record": b, "--other": None}, {"the record": tmp_path / "c"})
+    with pytest.raises(ArgumentError, match=r"--save and --record name the same file"):
+        check_distinct({"--save": a, "--record": tmp_path / "x" / ".." / "a.json"})
+    (tmp_path / "link.json").symlink_to(a)
+    with pytest.raises(ArgumentError, match=r"-o .* is the record, which this command reads"):
+        check_distinct({"-o": tmp_path / "link.json"}, {"the record": a})
+    os.link(a, tmp_path / "hard.json")
+    with pytest.raises(ArgumentError, match="same file"):
+        check_distinct({"--save": a, "--record": tmp_path / "hard.json"})
