@@ -36,7 +36,7 @@ from purenn.layers import (
 from purenn.losses import binary_cross_entropy, mse, one_hot, softmax_cross_entropy
 from purenn.metrics import accuracy, confusion_matrix
 from purenn.optim import (
-    SGD, AddDecayedWeights, Adagrad, Adam, AdamW, Chain, ClipByGlobalNorm, ClipToGlobalNorm,
+    SGD, AddDecayedWeights, Adagrad, Adam, AdamW, Chain, ClipByGlobalNorm,
     Constant, CosineDecay, ExponentialDecay, Optimizer, RMSProp, ScaleByAdagrad, ScaleByAdam,
     ScaleByLearningRate, ScaleByRMS, ScaleByStddev, Schedule, State, StepDecay, Trace,
     Transformation, WarmUp, apply_updates, chain, clip_by_global_norm, global_norm, sgd_step,
@@ -58,9 +58,9 @@ __all__ = [
     "mse", "softmax_cross_entropy", "binary_cross_entropy", "one_hot", "accuracy", "confusion_matrix",
     # updates: the tutorial's step, optimizers, transformations, schedules
     "sgd_step", "apply_updates",
-    "Optimizer", "SGD", "Adam", "AdamW", "RMSProp", "Adagrad", "ClipByGlobalNorm",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSProp", "Adagrad",
     "Transformation", "State", "Chain", "chain", "ScaleByLearningRate", "AddDecayedWeights",
-    "Trace", "ScaleByAdam", "ScaleByRMS", "ScaleByStddev", "ScaleByAdagrad", "ClipToGlobalNorm",
+    "Trace", "ScaleByAdam", "ScaleByRMS", "ScaleByStddev", "ScaleByAdagrad", "ClipByGlobalNorm",
     "clip_by_global_norm", "global_norm",
     "Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp",
     # training

@@ -9,7 +9,9 @@ Everything runs in float64. For a layer, the scalar checked is E = sum(Y * R) fo
 (E(+eps) - E(-eps)) / 2 eps is compared with what ``backward`` returned. The check also confirms
 that ``forward`` and ``backward`` leave their inputs, ``dy`` and params untouched, that ``grads`` has the
 structure of ``params``, and, for layers that offer ``param_grads``, that it returns exactly
-``backward``'s grads. A stateful layer (BatchNorm) is checked in the mode asked for, training by
+``backward``'s grads. A layer that declares ``fresh_grads`` is held to it: no grad array may share
+memory with the params, ``x``, ``dy``, the cache, the state, another grad, or the grads of a second
+call (memory it would keep and reuse). A stateful layer (BatchNorm) is checked in the mode asked for, training by
 default: there the gradient runs through the batch statistics, and the check also confirms that
 the state passed in is left untouched and the new state has its structure.
 """
@@ -159,12 +161,16 @@ def check_gradients(
             f"{who}: grads structure {tree_structure(grads)} differs from params {tree_structure(params)}"
         )
     if callable(getattr(layer, "param_grads", None)):
-        _, cache = forward(params, x)
-        alone = layer.param_grads(params, cache, r)
+        _, cache2 = forward(params, x)
+        alone = layer.param_grads(params, cache2, r)
         if tree_structure(alone) != tree_structure(grads) or not all(
             np.array_equal(a, b) for a, b in zip(tree_leaves(alone), tree_leaves(grads))
         ):
             raise GradientCheckError(f"{who}: param_grads differs from the grads backward returns")
+        _check_fresh(layer, who, "param_grads", alone, [params, x, r, cache2, state, new_states, grads])
+    if getattr(layer, "fresh_grads", False):
+        _, again = layer.backward(params, cache, r)
+        _check_fresh(layer, who, "backward", grads, [params, x, r, cache, state, new_states, dx, again])
 
     # Work on private, writable copies that the finite differences nudge one element at a time.
     leaves = [np.array(a) for a in tree_leaves(params)]
@@ -179,6 +185,31 @@ def check_gradients(
     for path, leaf, g in zip(tree_paths(params), leaves, tree_leaves(grads)):
         checks.append(_compare(f"params{path}", g, _numeric_grad(energy, leaf, eps), rtol, atol, who))
     return GradientReport(who, tuple(checks))
+
+
+def _check_fresh(layer: Any, who: str, method: str, grads: Any, others: list[Any]) -> None:
+    """A layer declaring ``fresh_grads``: every grad array is memory of its own (see the module's
+    docstring); ``others`` are the trees it may not share memory with."""
+    if not getattr(layer, "fresh_grads", False):
+        return
+    mine = [a for a in tree_leaves(grads) if isinstance(a, np.ndarray)]
+    theirs = [a for t in others for a in _arrays_in(t)]
+    for i, g in enumerate(mine):
+        for other in mine[i + 1:] + theirs:
+            if np.shares_memory(g, other):
+                raise GradientCheckError(
+                    f"{who}: declares fresh_grads, but a grad array from {method} shares memory "
+                    f"with {'another grad' if any(other is m for m in mine) else 'an array it was given or keeps'}; "
+                    "fit would write the new params into it: return new arrays, or do not declare "
+                    "fresh_grads")
+
+
+def _arrays_in(tree: Any) -> list[np.ndarray]:
+    if isinstance(tree, np.ndarray):
+        return [tree]
+    if isinstance(tree, (dict, tuple, list)):
+        return [a for v in (tree.values() if isinstance(tree, dict) else tree) for a in _arrays_in(v)]
+    return []
 
 
 def check_loss_gradients(

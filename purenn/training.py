@@ -29,9 +29,9 @@ from purenn.layers.base import state_mismatch, state_shapes
 from purenn.losses import Loss, as_loss, mse
 from purenn.metrics import accuracy, is_class_target
 from purenn.monitors import EarlyStopping, EarlyStoppingState, PlateauState, ReduceLROnPlateau
-from purenn.optim.base import LEARNING_RATE, Optimizer, State, as_optimizer
+from purenn.optim.base import Optimizer, State, as_optimizer
 from purenn.optim.optimizers import SGD
-from purenn.optim.schedules import Schedule
+from purenn.optim.schedules import LEARNING_RATE, Schedule
 from purenn.rng import generator_from_state, generator_state
 from purenn.training_state import TrainingState, check_resumable, data_fingerprint, describe
 from purenn.tree import tree_leaves
@@ -110,7 +110,7 @@ def fit(
     Each step: forward a minibatch, take the loss and its gradient, backward to the parameter
     gradients, update. Give either ``lr`` (plain gradient descent: ``SGD(lr)``) or ``optimizer``
     (``Adam(1e-3)``, any :mod:`purenn.optim` optimizer or transformation, or a record with pure
-    ``init(params)``/``update(params, grads, state)``). ``seed`` drives the shuffling and, for
+    ``init(params)``/``update(grads, state, params)``, called by keyword). ``seed`` drives the shuffling and, for
     stochastic layers such as dropout, their random masks: the same int gives the same run;
     ``None`` draws fresh entropy (not reproducible); a Generator is advanced by the run.
     ``validation=(x_val, y_val)`` adds the validation loss and accuracy to each epoch's log.
@@ -203,11 +203,9 @@ class _Run:
         self.epochs = settings["epochs"]
         self.n_batches = math.ceil(len(x) / batch_size)
         self.param_grads = _param_grads(model)
-        # the step's grads are fit's own, dropped after the update: the optimizer may write the new
-        # params into them, when every piece is purenn's own (a custom layer may keep its grads,
-        # a custom transformation may return its state as its update)
-        self.update = (optimizer.update_reusing_grads if _reuse_is_safe(model, optimizer)
-                       else optimizer.update)
+        # the step's grads are fit's own, dropped after the update: they are donated to a purenn
+        # optimizer when the model declares them fresh (purenn.optim.base, "donated memory")
+        self.update = _update_function(model, optimizer)
 
     # --- starting and resuming
 
@@ -294,10 +292,7 @@ class _Run:
         if not math.isfinite(value) and self.check_divergence:
             raise _diverged(self.epoch + 1, step, self.n_batches, value, self.last_loss)
         grads = self.param_grads(self.params, cache, dy)
-        if self.scale is None:
-            params, opt_state = self.update(self.params, grads, self.opt_state)
-        else:
-            params, opt_state = self.update(self.params, grads, self.opt_state, lr_scale=self.scale)
+        params, opt_state = self.update(grads, self.opt_state, self.params, self.scale)
         # one assignment of the whole step, so the loop's variables are always of one step
         self.params, self.opt_state, self.state, self.step = params, opt_state, state, step
         self.epoch_loss, self.last_loss = self.epoch_loss + value * xb.shape[0], value
@@ -403,7 +398,7 @@ def _check_options(early_stopping: Any, plateau: Any, checkpoint: Any, checkpoin
         if value.monitor == "val_accuracy" and not is_class_target(validation[1]):
             raise ArgumentError(f"`{name}` monitors 'val_accuracy', but the validation targets are "
                                 "not classes; monitor 'val_loss' instead")
-    if plateau is not None and not _takes_lr_scale(optimizer):
+    if plateau is not None and not _takes_keyword(optimizer, "lr_scale"):
         raise ArgumentTypeError(f"`plateau` needs an optimizer whose update takes lr_scale= (purenn's "
                                 f"optimizers do); got {optimizer!r:.80}")
     for name, fn in (("checkpoint", checkpoint), ("stop", stop), ("digest", digest)):
@@ -415,11 +410,11 @@ def _check_options(early_stopping: Any, plateau: Any, checkpoint: Any, checkpoin
             raise ArgumentError("`checkpoint_every` needs a `checkpoint` callback to hand the states to")
 
 
-def _takes_lr_scale(optimizer: Any) -> bool:
+def _takes_keyword(optimizer: Any, name: str) -> bool:
     import inspect
 
     try:
-        return "lr_scale" in inspect.signature(optimizer.update).parameters
+        return name in inspect.signature(optimizer.update).parameters
     except (TypeError, ValueError):
         return False
 
@@ -510,21 +505,23 @@ def _training_forward(model: Any, rng: np.random.Generator) -> Callable[..., Any
     return model.forward
 
 
-def _reuse_is_safe(model: Any, optimizer: Any) -> bool:
-    """Whether ``Optimizer.update_reusing_grads`` may stand in for ``optimizer.update``: the
-    model and all its layers are purenn's (their backward passes return fresh arrays that they do
-    not keep) and so is every transformation of an optimizer that does not override ``update``."""
-    return (isinstance(optimizer, Optimizer) and type(optimizer).update is Optimizer.update
-            and _purenn_made(optimizer.transformation(), "purenn.optim") and _purenn_made(model, "purenn.layers"))
-
-
-def _purenn_made(part: Any, package: str) -> bool:
-    """``part`` and the layers or transformations inside it are classes of ``package``."""
-    if not type(part).__module__.startswith(package + "."):
-        return False
-    inner = (getattr(part, "layers", None) or getattr(part, "children", None)
-             or getattr(part, "transformations", None) or ())
-    return all(_purenn_made(p, package) for p in inner)
+def _update_function(model: Any, optimizer: Any) -> Callable[[Any, Any, Any, float | None], Any]:
+    """``update(grads, state, params, lr_scale) -> (params, state)``: the optimizer's update,
+    called by keyword (an object written for another argument order fails instead of swapping
+    them), with the grads donated when the optimizer is purenn's and the model declares fresh
+    grads, and ``lr_scale`` only when a plateau rule sets one."""
+    donate = isinstance(optimizer, Optimizer) and bool(getattr(model, "fresh_grads", False))
+    update = optimizer.update
+    if donate:
+        def step(grads: Any, state: Any, params: Any, scale: float | None) -> Any:
+            return update(grads=grads, state=state, params=params, lr_scale=1.0 if scale is None else scale,
+                          donate=True)
+    else:
+        def step(grads: Any, state: Any, params: Any, scale: float | None) -> Any:
+            if scale is None:
+                return update(grads=grads, state=state, params=params)
+            return update(grads=grads, state=state, params=params, lr_scale=scale)
+    return step
 
 
 def _param_grads(model: Any) -> Callable[[Any, Any, Any], Any]:

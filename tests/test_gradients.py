@@ -785,3 +785,46 @@ def test_check_gradients_catches_a_backward_that_writes_into_dy():
 
     with pytest.raises(GradientCheckError, match="backward modified the dy"):
         check_gradients(Masked(), np.array([[-1.0, 2.0, -3.0], [4.0, -5.0, 6.0]]))
+
+
+@attrs.frozen
+class _Buffered(Layer):
+    """y = a * x, whose backward writes dE/da into a buffer it keeps (so the arrays it returns
+    are not fresh) while declaring fresh_grads."""
+
+    fresh_grads = True
+    buffer: Any = attrs.field(factory=lambda: np.zeros(()), eq=False)
+
+    def init(self, rng):
+        return {"a": pn.freeze(np.ones(()))}
+
+    def forward(self, params, x):
+        return params["a"] * x, x
+
+    def backward(self, params, x, dy):
+        self.buffer[...] = np.sum(dy * x)
+        return params["a"] * dy, {"a": self.buffer}
+
+
+@attrs.frozen
+class _PassesDy(Layer):
+    """y = x + b with dE/db = dy itself (the caller's array) while declaring fresh_grads."""
+
+    fresh_grads = True
+
+    def init(self, rng):
+        return {"b": pn.freeze(np.zeros(3))}
+
+    def forward(self, params, x):
+        return x + params["b"], None
+
+    def backward(self, params, cache, dy):
+        return dy * 1.0, {"b": dy[0]}
+
+
+@pytest.mark.parametrize("layer, x", [(_Buffered(), normal(0, (4, 3))), (_PassesDy(), normal(0, (1, 3)))],
+                         ids=["keeps-a-buffer", "returns-dy"])
+def test_check_gradients_holds_a_layer_to_its_fresh_grads(layer, x):
+    with pytest.raises(GradientCheckError, match="declares fresh_grads, but a grad array from backward "
+                                                 "shares memory"):
+        check_gradients(layer, x)

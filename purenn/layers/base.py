@@ -24,6 +24,13 @@ parameters, and for a layer with its own ``init`` but no ``param_shapes`` it cal
 (allocating the arrays once) and describes the result; a subclass of a layer that changes the
 shapes ``init`` gives must override ``param_shapes`` too.
 
+A layer may also declare ``fresh_grads = True``: its backward (and ``param_grads``) return the
+grads as arrays made in that call (or non-overlapping views of them) that it keeps nowhere, not
+in its params, cache or state. ``fit`` then writes the new params into that memory instead of
+fresh blocks (see :mod:`purenn.optim.base`, "donated memory"); purenn's own layers declare it,
+containers when all their children do, and a layer that does not (the default) is never written
+into.
+
 A layer may also say what shape it gives: ``output_shape(input_shape) -> shape``, both with the
 batch axis first (``Dense(784, 10).output_shape((32, 784)) == (32, 10)``), raising
 :class:`~purenn.errors.ShapeError` for an input it cannot take. :func:`purenn.summary` uses it to
@@ -68,6 +75,7 @@ class Layer:
 
     stochastic: ClassVar[bool] = False
     stateful: ClassVar[bool] = False
+    fresh_grads: ClassVar[bool] = False
 
     def init(self, rng: np.random.Generator) -> Any:
         """Parameters of a layer that has none: an empty dict."""

@@ -9,7 +9,7 @@ per child), hand each stochastic child its own spawned stream, and are stateful 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -26,6 +26,8 @@ from purenn.validation import as_float_array, one_of
 @attrs.frozen
 class Identity(ShapePreserving):
     """Y = X; dE/dX = dE/dY. A branch of a ``Parallel`` that passes its input through."""
+
+    fresh_grads: ClassVar[bool] = True
 
     def forward(self, params: Any, x: Any):
         return as_float_array(x, self), None
@@ -67,6 +69,10 @@ class _Container(Layer):
     @property
     def stateful(self) -> bool:  # type: ignore[override]
         return any(getattr(c, "stateful", False) for c in self.children)
+
+    @property
+    def fresh_grads(self) -> bool:  # type: ignore[override]
+        return all(getattr(c, "fresh_grads", False) for c in self.children)
 
     def _run(self, params: Any, x: Any, rng: np.random.Generator | None, state: Any,
              training: Any) -> tuple[list[np.ndarray], list[Any], list[Any], bool]:

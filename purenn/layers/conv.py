@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import attrs
 import numpy as np
@@ -59,6 +59,8 @@ class Conv2D(Layer):
     and fan_out = kh * kw * out_channels; the bias starts at zero.
     ``dtype``: the params' dtype; inputs are converted to it (float32 keeps everything float32).
     """
+
+    fresh_grads: ClassVar[bool] = True
 
     in_channels: int = attrs.field(converter=to_int, validator=array_size)
     out_channels: int = attrs.field(converter=to_int, validator=array_size)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -29,6 +29,8 @@ class Dense(Layer):
       - ``"he"``: He normal, std sqrt(2 / in), for ReLU networks; zero bias.
     ``dtype``: ``"float32"`` (default) or ``"float64"``; inputs are converted to the params' dtype.
     """
+
+    fresh_grads: ClassVar[bool] = True
 
     in_features: int = attrs.field(converter=to_int, validator=array_size)
     out_features: int = attrs.field(converter=to_int, validator=array_size)

@@ -25,6 +25,8 @@ class Dropout(ShapePreserving):
     gives the same mask; ``Sequential`` hands each dropout layer its own spawned stream.
     """
 
+    fresh_grads: ClassVar[bool] = True
+
     rate: float = attrs.field(converter=to_float, validator=_rate)
 
     stochastic: ClassVar[bool] = True

@@ -3,7 +3,7 @@ LayerNorm (stateless)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -54,6 +54,8 @@ class _ScaleAndShift(ShapePreserving):
     """What both normalisations share: params ``scale`` (ones) and ``shift`` (zeros) of shape
     ``(features,)``, and an input whose last axis has ``features`` values (subclasses define the
     ``features`` and ``dtype`` fields)."""
+
+    fresh_grads: ClassVar[bool] = True
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return _scale_and_shift(self)

@@ -9,7 +9,7 @@ of the input, whose innermost axis (channels) stays contiguous.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -22,6 +22,8 @@ from purenn.validation import as_float_array, optional, positive_pair, to_pair
 
 @attrs.frozen
 class _Pool2D(Layer):
+    fresh_grads: ClassVar[bool] = True
+
     pool_size: tuple[int, int] = attrs.field(default=(2, 2), converter=to_pair, validator=positive_pair)
     stride: tuple[int, int] | None = attrs.field(
         default=None, converter=to_pair, validator=optional(positive_pair)

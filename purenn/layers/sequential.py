@@ -73,6 +73,11 @@ class Sequential(Layer):
         return any(getattr(layer, "stochastic", False) for layer in self.layers)
 
     @cached_property
+    def fresh_grads(self) -> bool:  # type: ignore[override]
+        """Whether every layer inside returns fresh grads (see :class:`~purenn.layers.base.Layer`)."""
+        return all(getattr(layer, "fresh_grads", False) for layer in self.layers)
+
+    @cached_property
     def stateful(self) -> bool:  # type: ignore[override]
         """Whether any layer inside carries state (then ``forward`` takes ``state`` and ``training``)."""
         return any(getattr(layer, "stateful", False) for layer in self.layers)

@@ -2,7 +2,7 @@
 
     base.py          the contract (Transformation, Chain, Optimizer, State), apply_updates, sgd_step
     transforms.py    the building blocks: ScaleByAdam, Trace, AddDecayedWeights, ... (per-array math)
-    optimizers.py    named compositions: SGD, Adam, AdamW, RMSProp, Adagrad, ClipByGlobalNorm
+    optimizers.py    named compositions: SGD, Adam, AdamW, RMSProp, Adagrad
     schedules.py     learning rates as functions of the step: CosineDecay, WarmUp, ...
 """
 
@@ -10,10 +10,10 @@ from purenn.optim.base import (
     Chain, FromTransformation, Optimizer, State, Transformation, apply_updates, as_optimizer, chain,
     sgd_step,
 )
-from purenn.optim.optimizers import SGD, Adagrad, Adam, AdamW, ClipByGlobalNorm, RMSProp
+from purenn.optim.optimizers import SGD, Adagrad, Adam, AdamW, RMSProp
 from purenn.optim.schedules import Constant, CosineDecay, ExponentialDecay, Schedule, StepDecay, WarmUp
 from purenn.optim.transforms import (
-    AddDecayedWeights, ClipToGlobalNorm, ScaleByAdagrad, ScaleByAdam, ScaleByLearningRate,
+    AddDecayedWeights, ClipByGlobalNorm, ScaleByAdagrad, ScaleByAdam, ScaleByLearningRate,
     ScaleByRMS, ScaleByStddev, Trace, clip_by_global_norm, global_norm,
 )
 
@@ -23,9 +23,9 @@ __all__ = [
     "as_optimizer", "apply_updates", "sgd_step",
     # transformations
     "ScaleByLearningRate", "AddDecayedWeights", "Trace", "ScaleByAdam", "ScaleByRMS",
-    "ScaleByStddev", "ScaleByAdagrad", "ClipToGlobalNorm", "global_norm", "clip_by_global_norm",
+    "ScaleByStddev", "ScaleByAdagrad", "ClipByGlobalNorm", "global_norm", "clip_by_global_norm",
     # optimizers
-    "SGD", "Adam", "AdamW", "RMSProp", "Adagrad", "ClipByGlobalNorm",
+    "SGD", "Adam", "AdamW", "RMSProp", "Adagrad",
     # schedules
     "Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp",
 ]

@@ -2,22 +2,23 @@
 
 An optimizer is a frozen record of the hyperparameters users know (PyTorch's names and defaults)
 whose :meth:`~purenn.optim.base.Optimizer.transformation` is a :class:`~purenn.optim.base.Chain`;
-``init(params)`` and ``update(params, grads, state) -> (params, state)`` come from the base class,
+``init(params)`` and ``update(grads, state, params) -> (params, state)`` come from the base class,
 so ``fit(optimizer=Adam(1e-3))`` works for all of them, and the state is plain data (a tuple
 with one :class:`~purenn.optim.base.State` per transformation).
 
     SGD(lr, momentum, nesterov, weight_decay)   [AddDecayedWeights], [Trace], ScaleByLearningRate
-    Adam(lr, b1, b2, eps, weight_decay)         [AddDecayedWeights], ScaleByAdam(lr=lr)
+    Adam(lr, b1, b2, eps, weight_decay)         [AddDecayedWeights], ScaleByAdam, ScaleByLearningRate
     AdamW(lr, b1, b2, eps, weight_decay)        ScaleByAdam, AddDecayedWeights, ScaleByLearningRate
     RMSProp(lr, alpha, eps, weight_decay,       [AddDecayedWeights], ScaleByRMS or ScaleByStddev,
             momentum, centered)                 [Trace], ScaleByLearningRate
     Adagrad(lr, eps, weight_decay,              [AddDecayedWeights], ScaleByAdagrad,
             initial_accumulator_value)          ScaleByLearningRate
-    ClipByGlobalNorm(optimizer, max_norm)       ClipToGlobalNorm, then the optimizer's chain
 
-(brackets: only when that hyperparameter is non-zero). ``lr`` is a positive float or a
-:mod:`purenn.optim.schedules` schedule; the update that turns state step ``s`` into ``s + 1``
-uses ``lr(s)``. ``SGD(lr)`` computes exactly :func:`~purenn.optim.base.sgd_step`'s ``p - lr * g``.
+(brackets: only when that hyperparameter is non-zero). Every one ends in the learning rate, the
+only place it lives. ``lr`` is a positive float or a :mod:`purenn.optim.schedules` schedule; the
+update that turns state step ``s`` into ``s + 1`` uses ``lr(s)``. ``SGD(lr)`` computes exactly
+:func:`~purenn.optim.base.sgd_step`'s ``p - lr * g``. Clipping composes with any of them:
+``chain(ClipByGlobalNorm(1.0), Adam(1e-3))``.
 """
 
 from __future__ import annotations
@@ -26,19 +27,15 @@ from __future__ import annotations
 import attrs
 
 from purenn.errors import ArgumentError
-from purenn.optim.base import Chain, Optimizer, Transformation, learning_rate_field
-from purenn.optim.schedules import Schedule
+from purenn.optim.base import Chain, Optimizer, Transformation
+from purenn.optim.schedules import Schedule, learning_rate_field
 from purenn.optim.transforms import (
-    AddDecayedWeights, ClipToGlobalNorm, ScaleByAdagrad, ScaleByAdam, ScaleByLearningRate,
-    ScaleByRMS, ScaleByStddev, Trace,
+    AddDecayedWeights, ScaleByAdagrad, ScaleByAdam, ScaleByLearningRate, ScaleByRMS, ScaleByStddev,
+    Trace,
 )
-from purenn.validation import (
-    Rule, boolean, float_field, non_negative_number, positive_number, to_float, unit_interval,
-)
+from purenn.validation import boolean, float_field, non_negative_number, positive_number, unit_interval
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSProp", "Adagrad", "ClipByGlobalNorm"]
-
-
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSProp", "Adagrad"]
 
 
 def _chain(*parts: Transformation | None) -> Chain:
@@ -106,7 +103,8 @@ class Adam(_AdamFamily):
     """
 
     def transformation(self) -> Chain:
-        return _chain(_decay(self.weight_decay), ScaleByAdam(self.b1, self.b2, self.eps, lr=self.lr))
+        return _chain(_decay(self.weight_decay), ScaleByAdam(self.b1, self.b2, self.eps),
+                      ScaleByLearningRate(self.lr))
 
 
 @attrs.frozen
@@ -176,19 +174,3 @@ class Adagrad(Optimizer):
         return _chain(_decay(self.weight_decay),
                       ScaleByAdagrad(self.eps, self.initial_accumulator_value),
                       ScaleByLearningRate(self.lr))
-
-
-@attrs.frozen
-class ClipByGlobalNorm(Optimizer):
-    """Clip the gradients to global norm ``max_norm`` (:class:`ClipToGlobalNorm`), then apply
-    ``optimizer``; wrappers nest: ``ClipByGlobalNorm(Adam(1e-3), max_norm=1.0)``."""
-
-    optimizer: Optimizer = attrs.field(
-        validator=Rule("a purenn optimizer such as Adam(1e-3)", lambda v: isinstance(v, Optimizer))
-    )
-    max_norm: float = attrs.field(converter=to_float, validator=positive_number)
-
-    def transformation(self) -> Chain:
-        inner = self.optimizer.transformation()
-        parts = inner.transformations if isinstance(inner, Chain) else (inner,)
-        return Chain((ClipToGlobalNorm(self.max_norm), *parts))
