@@ -35,3 +35,11 @@ def test_snippet_prints_what_the_readme_shows(code, shown, capsys):
     printed = capsys.readouterr().out
     assert _CHECKER.check_output(shown, printed, _FLAGS), (
         f"README shows:\n{shown}\nthe snippet printed:\n{printed}")
+
+
+def test_the_readme_pictures_are_drawn_by_the_script_it_names():
+    script = README.parent / "docs" / "make_figures.sh"
+    assert "bash docs/make_figures.sh" in TEXT
+    body = script.read_text(encoding="utf-8")
+    for picture in re.findall(r"\]\((docs/[^)]+\.png)\)", TEXT):  # every picture README shows
+        assert f"-o {picture}" in body, f"{picture} is not drawn by docs/make_figures.sh"
