@@ -47,15 +47,28 @@ def per_class_table(outputs: np.ndarray, labels: np.ndarray, title: str) -> Tabl
 
 
 
+_SUMMARY_COLUMNS = ("output shape", "params", "state")
+
+
+def _widest(rows: list[tuple[str, ...]], column: int, header: str) -> int:
+    return max([len(header), *(len(row[column]) for row in rows)])
+
+
 def print_summary(console: Console, summary: ModelSummary, title: str, *, compact: bool = False) -> None:
     """A model's :func:`purenn.summary` as a table (every layer, or with ``compact`` the model's
     own layers, named shortly, without what is inside its blocks), then its totals."""
+    rows = summary.table(0 if compact else None, short=compact)
     table = Table(title=title, box=box.SIMPLE_HEAD)
-    table.add_column("layer", no_wrap=True, overflow="ellipsis")  # a row per layer, even when narrow
-    table.add_column("output shape", no_wrap=True)
-    table.add_column("params", justify="right")
-    table.add_column("state", justify="right")
-    for row in summary.table(0 if compact else None, short=compact):
+    # a row per layer, even when narrow: the names are abbreviated (…) to leave the other columns
+    # their full width, which rich would otherwise drop whole on a narrow terminal
+    others = [_widest(rows, i, header) for i, header in enumerate(_SUMMARY_COLUMNS, start=1)]
+    # each column is padded by one space a side, and the table's edges take one more each
+    room = console.width - sum(others) - 2 * (len(others) + 1) - 2
+    table.add_column("layer", no_wrap=True, overflow="ellipsis", max_width=max(room, 8))
+    for header, width in zip(_SUMMARY_COLUMNS, others):
+        table.add_column(header, justify="left" if header == "output shape" else "right",
+                         no_wrap=True, min_width=width)
+    for row in rows:
         table.add_row(*(escape(cell) for cell in row))
     console.print(table)
     console.print(f"input {format_shape(summary.input_shape)}, output "

@@ -1,16 +1,22 @@
 """Losses: pure functions ``(y_pred, y_true) -> (value, dE/dY)``.
 
 ``value`` is a Python float, the mean over the batch; ``dE/dY`` has ``y_pred``'s shape and dtype.
+
+A loss that works on logits says where a single output's decision lies with an attribute
+``decision_threshold`` (a real number): ``binary_cross_entropy``'s is 0 (sigmoid(z) > 0.5 exactly
+when z > 0). :func:`decision_threshold` reads it, 0.5 for a loss without one (``mse`` on
+probabilities, any custom loss); ``fit``'s validation accuracy and ``evaluate`` use it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
-from purenn.validation import as_float_array
+from purenn.validation import as_float_array, check, real, to_float
 
 Loss = Callable[[Any, Any], tuple[float, np.ndarray]]
 
@@ -101,6 +107,9 @@ def binary_cross_entropy(logits: Any, targets: Any) -> tuple[float, np.ndarray]:
     return float(value), grad.astype(z.dtype, copy=False)
 
 
+binary_cross_entropy.decision_threshold = 0.0  # type: ignore[attr-defined]  # it works on logits
+
+
 def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> np.ndarray:
     """Integer labels ``(n,)`` -> rows ``(n, num_classes)`` with a single 1 (the tutorial's
     ``to_categorical``)."""
@@ -132,3 +141,17 @@ def as_loss(loss: Any) -> Loss:
         f"`loss` must be a function (y_pred, y_true) -> (value, dE/dY) or the name of a built-in "
         f"loss, one of {tuple(LOSSES)}; got {loss!r:.80}"
     )
+
+
+#: A single output's decision threshold when its loss does not declare one: 0.5, for outputs
+#: that are probabilities (or 0/1 regression targets).
+DEFAULT_THRESHOLD = 0.5
+
+
+def decision_threshold(loss: Any) -> float:
+    """Where a single output of a model trained with ``loss`` (a function or a built-in's name)
+    divides class 0 from class 1: the loss's ``decision_threshold`` attribute (0.0 for
+    ``binary_cross_entropy``, whose outputs are logits), else :data:`DEFAULT_THRESHOLD` (0.5).
+    Outputs with one column per class do not need it (their class is the argmax)."""
+    value = getattr(as_loss(loss), "decision_threshold", DEFAULT_THRESHOLD)
+    return float(check("decision_threshold", value, real(), to_float))

@@ -19,14 +19,15 @@ and continues from one with ``resume=``: the result is bit for bit that of an un
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import numpy as np
 
 from purenn.errors import ArgumentError, ArgumentTypeError, DivergenceError, TrainingInterrupted
 from purenn.layers.base import state_mismatch, state_shapes
-from purenn.losses import Loss, as_loss, mse
+from purenn.losses import DEFAULT_THRESHOLD, Loss, as_loss, decision_threshold, mse
 from purenn.metrics import accuracy, is_class_target
 from purenn.monitors import EarlyStopping, EarlyStoppingState, PlateauState, ReduceLROnPlateau
 from purenn.optim.base import Optimizer, State, as_optimizer
@@ -35,7 +36,7 @@ from purenn.optim.schedules import LEARNING_RATE, Schedule
 from purenn.rng import generator_from_state, generator_state
 from purenn.training_state import TrainingState, check_resumable, data_fingerprint, describe
 from purenn.tree import tree_leaves
-from purenn.validation import as_samples, check, non_negative_int, positive_int, to_float, to_int
+from purenn.validation import as_samples, check, non_negative_int, positive_int, real, to_float, to_int
 
 
 @attrs.frozen
@@ -113,13 +114,19 @@ def fit(
     ``init(params)``/``update(grads, state, params)``, called by keyword). ``seed`` drives the shuffling and, for
     stochastic layers such as dropout, their random masks: the same int gives the same run;
     ``None`` draws fresh entropy (not reproducible); a Generator is advanced by the run.
-    ``validation=(x_val, y_val)`` adds the validation loss and accuracy to each epoch's log.
+    ``validation=(x_val, y_val)`` adds the validation loss and accuracy to each epoch's log (in
+    evaluation mode, as :func:`evaluate` with ``loss``; a single output's class is decided at
+    the loss's :func:`~purenn.losses.decision_threshold`: 0 for ``binary_cross_entropy``'s
+    logits, 0.5 otherwise).
     ``callback(EpochLog)`` runs after every epoch, ``on_batch(batches_done, batches_per_epoch)``
     after every step. ``loss`` is a loss function or the name of a built-in one (``"mse"``).
 
-    A non-finite loss (or, at the end of an epoch, non-finite params) stops training with a
-    :class:`~purenn.errors.DivergenceError` saying at which epoch and step, and the last finite
-    loss; ``stop_on_divergence=False`` trains on regardless.
+    Non-finite values (NaN, infinity) in ``x``, ``y`` or the validation set are refused before
+    training with an :class:`~purenn.errors.ArgumentError` naming the array, how many there are
+    and where the first is. A non-finite loss (or, at the end of an epoch, non-finite params)
+    stops training with a :class:`~purenn.errors.DivergenceError` saying at which epoch and step,
+    and the last finite loss. ``stop_on_divergence=False`` skips both checks and trains on
+    regardless.
 
     ``state``: the model's state (``model.init_state()``, or a trained one), required for a model
     with stateful layers such as ``BatchNorm``. Given, ``fit`` returns ``(params, state, history)``
@@ -137,11 +144,13 @@ def fit(
     ``resume=TrainingState`` continues such a run (``params`` and ``state`` come from it: pass
     None) and gives exactly the result of the run never interrupted; the model, data and settings
     must be the run's (a difference is an error naming it). ``digest(params, state)`` fills each
-    epoch's ``EpochLog.digest`` (purenn.params_digest is one).
+    epoch's ``EpochLog.digest`` (e.g. ``lambda p, s: purenn.params_digest(p, state=s)``).
     """
     x, y, loss_fn, optimizer, epochs, batch_size, rng, validation = _fit_arguments(
         x, y, loss, lr, optimizer, epochs, batch_size, seed, validation, callback, on_batch)
     _check_options(early_stopping, plateau, checkpoint, checkpoint_every, stop, digest, validation, optimizer)
+    if stop_on_divergence:
+        _check_finite_data(x, y, validation)
     if resume is not None:
         if not isinstance(resume, TrainingState):
             check_resumable(resume, {})  # the error naming what resume must be
@@ -452,6 +461,42 @@ def _needs_state(model: Any, state: Any, who: str) -> bool:
     return state is not None and stateful
 
 
+def _check_finite_data(x: np.ndarray, y: np.ndarray, validation: Any) -> None:
+    """Refuse non-finite values in the training or validation data, naming the array."""
+    train = "training on them would give a NaN loss whatever the learning rate"
+    arrays = [("`x`", "x", x, train), ("`y`", "y", y, train)]
+    if validation is not None:
+        val = "the validation loss would be NaN"
+        arrays += [("`validation[0]` (the validation inputs)", "validation[0]", validation[0], val),
+                   ("`validation[1]` (the validation targets)", "validation[1]", validation[1], val)]
+    for what, name, a, consequence in arrays:
+        problem = _non_finite(a, name)
+        if problem is not None:
+            raise ArgumentError(
+                f"fit: {what} has {problem}; {consequence}",
+                hint="remove or replace those values first (e.g. with np.nan_to_num), or pass "
+                     "stop_on_divergence=False to train on them regardless")
+
+
+def _non_finite(a: np.ndarray, name: str) -> str | None:
+    """How many values of ``a`` are NaN or infinite and where the first is, or None when all
+    are finite. One pass and no copy when they are: the sum of finite values is finite (a sum
+    that overflows is looked at element by element, like one with a NaN)."""
+    if a.dtype.kind not in "fc":
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(a, axis=None)):
+            return None
+    finite = np.isfinite(a)
+    count = a.size - int(np.count_nonzero(finite))
+    if count == 0:
+        return None  # only the sum overflowed
+    first = np.unravel_index(int(np.argmin(finite)), a.shape)
+    where = ", ".join(str(int(i)) for i in first)
+    return f"{count} non-finite value{'s' if count > 1 else ''} (NaN or infinity) of {a.size}, " \
+           f"the first at {name}[{where}] = {a[first]}"
+
+
 def _all_finite(params: Any) -> bool:
     return all(np.isfinite(a).all() for a in tree_leaves(params))
 
@@ -587,15 +632,22 @@ def evaluate(
     loss: Loss | str | None = None,
     batch_size: int | None = None,
     state: Any = None,
+    threshold: float | None = None,
 ) -> dict[str, float]:
     """``{"loss": ..., "accuracy": ...}`` on ``(x, y)``: the loss only when given; the accuracy
     only for class targets (integer labels, one-hot rows or 0/1 values), with one output per
-    class or a single output thresholded at 0.5. ``batch_size`` and ``state``: as for
-    :func:`predict`; the loss is summed over chunks of ``batch_size`` rows (1024 by default)."""
+    class (the argmax) or a single output, class 1 when above ``threshold``. ``threshold``
+    defaults to the loss's :func:`~purenn.losses.decision_threshold` (0 for
+    ``binary_cross_entropy``, whose outputs are logits; 0.5 for other losses and without one).
+    ``batch_size`` and ``state``: as for :func:`predict`; the loss is summed over chunks of
+    ``batch_size`` rows (1024 by default)."""
     x, y = as_samples(x, y, "evaluate")
     loss_fn = None if loss is None else as_loss(loss)
     if batch_size is not None:
         batch_size = check("batch_size", batch_size, positive_int, to_int)
+    if threshold is None:
+        threshold = DEFAULT_THRESHOLD if loss_fn is None else decision_threshold(loss_fn)
+    threshold = check("threshold", threshold, real(), to_float)
     out = _predict(model, params, x, batch_size, state, _needs_state(model, state, "evaluate"))
     batch_size = batch_size or 1024
     metrics: dict[str, float] = {}
@@ -606,5 +658,5 @@ def evaluate(
         )
         metrics["loss"] = total / len(out)
     if is_class_target(y):
-        metrics["accuracy"] = accuracy(out, y)
+        metrics["accuracy"] = accuracy(out, y, threshold=threshold)
     return metrics

@@ -4,6 +4,7 @@ NumPy's RuntimeWarnings (which the test configuration turns into errors)."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -87,3 +88,74 @@ def test_check_gradients_returns_a_report_to_print():
     assert "all 5 arrays agree" in text and "params[2]['w']" in text and "(8, 1)" in text
     loss_report = pn.check_loss_gradients(pn.mse, np.ones((2, 3)), np.zeros((2, 3)))
     assert [c.name for c in loss_report.checks] == ["y_pred"]
+
+
+# ---------------------------------------------------------------- non-finite data
+
+
+def _with(a, where, value):
+    a = a.copy()
+    a[where] = value
+    return a
+
+
+@pytest.mark.parametrize("which, name, count, first", [
+    ("x", "`x`", 3, r"x\[5, 2\] = nan"),
+    ("y", "`y`", 3, r"y\[5, 0\] = -inf"),
+    ("x_val", r"`validation\[0\]` \(the validation inputs\)", 3, r"validation\[0\]\[5, 2\] = inf"),
+    ("y_val", r"`validation\[1\]` \(the validation targets\)", 1, r"validation\[1\]\[9, 0\] = nan"),
+])
+def test_non_finite_data_is_refused_before_training_naming_the_array(which, name, count, first):
+    """NaN in the data used to stop at step 1 with a DivergenceError blaming the learning rate."""
+    data = {"x": X, "y": Y, "x_val": X[:10], "y_val": Y[:10]}
+    bad = {"x": ([5, 7, 31], [2, 0, 3], np.nan), "y": ([5, 6, 30], [0, 0, 0], -np.inf),
+           "x_val": ([5, 6, 7], [2, 2, 2], np.inf), "y_val": (9, 0, np.nan)}[which]
+    data[which] = _with(data[which], bad[:2], bad[2])
+    model = _model()
+    seen = []
+
+    def recording_mse(y_pred, y_true):
+        seen.append(1)
+        return pn.mse(y_pred, y_true)
+
+    with pytest.raises(pn.ArgumentError) as caught:
+        pn.fit(model, model.init(np.random.default_rng(0)), data["x"], data["y"], loss=recording_mse,
+               lr=0.01, validation=(data["x_val"], data["y_val"]))
+    e = caught.value
+    assert not isinstance(e, pn.DivergenceError) and not seen  # refused before any step
+    size = data[which].size
+    s = "s" if count > 1 else ""
+    assert re.match(rf"fit: {name} has {count} non-finite value{s} \(NaN or infinity\) of {size}, "
+                    rf"the first at {first}; ", e.message), e.message
+    assert "learning rate" not in e.hint and "np.nan_to_num" in e.hint
+
+
+def test_the_first_non_finite_value_is_found_in_any_shape_and_dtype():
+    model = pn.Sequential([pn.Flatten(), pn.Dense(6, 1, dtype="float32")])
+    x = _with(np.zeros((4, 2, 3), np.float32), (3, 1, 0), np.inf)
+    with pytest.raises(pn.ArgumentError, match=r"`x` has 1 non-finite value \(NaN or infinity\) of "
+                                               r"24, the first at x\[3, 1, 0\] = inf"):
+        pn.fit(model, model.init(np.random.default_rng(0)), x, np.zeros((4, 1), np.float32), lr=0.1)
+
+
+def test_finite_data_whose_sum_overflows_is_not_refused():
+    """The check sums each array (one pass, no copy); an infinite sum of finite values must be
+    looked at element by element, not taken for a non-finite value."""
+    model = pn.Sequential([pn.Dense(1, 1, dtype="float32")])
+    big = np.full((4, 1), 3e38, np.float32)
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(big.sum(dtype=np.float32))
+    with pytest.raises(pn.DivergenceError):  # the loss overflows: training starts, then diverges
+        pn.fit(model, model.init(np.random.default_rng(0)), big, big, lr=0.1)
+
+
+def test_training_on_non_finite_data_is_possible_on_request():
+    model = _model()
+    x = _with(X, (0, 0), np.nan)
+    _, history = pn.fit(model, model.init(np.random.default_rng(0)), x, Y, lr=0.01, epochs=1,
+                        batch_size=8, stop_on_divergence=False)
+    assert math.isnan(history.loss[0])
+    # integer data is finite by its dtype
+    labels = np.arange(32) % 2
+    pn.fit(pn.Dense(4, 2), pn.Dense(4, 2).init(np.random.default_rng(0)), X, labels,
+           loss="softmax_cross_entropy", lr=0.01)

@@ -642,7 +642,7 @@ LOSS_CASES = {
     "softmax_cross_entropy[rows]": (softmax_cross_entropy, ce_rows_case()),
     "binary_cross_entropy": (binary_cross_entropy, bce_case()),
 }
-NOT_LOSSES = {"one_hot", "as_loss"}  # public helpers in purenn.losses that are not (y_pred, y_true) losses
+NOT_LOSSES = {"one_hot", "as_loss", "decision_threshold"}  # public helpers in purenn.losses that are not (y_pred, y_true) losses
 
 
 @pytest.mark.parametrize("name", list(LOSS_CASES))

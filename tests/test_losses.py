@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purenn.errors import ShapeError
-from purenn.losses import binary_cross_entropy, mse, one_hot, softmax_cross_entropy
+from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
+from purenn.losses import (
+    DEFAULT_THRESHOLD,
+    binary_cross_entropy,
+    decision_threshold,
+    mse,
+    one_hot,
+    softmax_cross_entropy,
+)
 
 RNG = np.random.default_rng
 
@@ -225,3 +232,31 @@ def test_softmax_cross_entropy_of_half_floats_averages_as_numpy_does():
     z = logits - logits.max(axis=-1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
     assert value == float(-logp[np.arange(2000), labels].mean()) and grad.dtype == np.float16
+
+
+# ---------------------------------------------------------------- decision thresholds
+
+
+def test_binary_cross_entropy_decides_at_a_logit_of_zero_the_others_at_one_half():
+    assert decision_threshold(binary_cross_entropy) == decision_threshold("binary_cross_entropy") == 0.0
+    # sigmoid(z) > 0.5 exactly when z > 0: the loss is lowest for target 1 above that logit
+    assert binary_cross_entropy(np.array([[1e-3]]), np.array([[1.0]]))[0] < math.log(2)
+    assert binary_cross_entropy(np.array([[-1e-3]]), np.array([[1.0]]))[0] > math.log(2)
+    for loss in (mse, "mse", softmax_cross_entropy, lambda y, t: mse(y, t)):
+        assert decision_threshold(loss) == DEFAULT_THRESHOLD == 0.5
+
+
+def test_a_custom_loss_on_logits_declares_its_threshold():
+    def hinge(y, t):
+        return mse(y, t)
+
+    hinge.decision_threshold = -1
+    assert decision_threshold(hinge) == -1.0 and isinstance(decision_threshold(hinge), float)
+    hinge.decision_threshold = "zero"
+    with pytest.raises(ArgumentTypeError, match=r"`decision_threshold` must be a real number, got 'zero'"):
+        decision_threshold(hinge)
+    hinge.decision_threshold = math.inf
+    with pytest.raises(ArgumentError, match=r"`decision_threshold` must be a real number, got inf"):
+        decision_threshold(hinge)
+    with pytest.raises(ArgumentTypeError, match=r"`loss` must be a function"):
+        decision_threshold("hinge")

@@ -83,6 +83,20 @@ def test_early_stopping_returns_the_best_epochs_params():
     assert pn.params_digest(params) != pn.params_digest(last)
 
 
+
+def test_early_stopping_returns_the_best_epochs_params_when_it_never_stops():
+    """A run that uses all its epochs (patience never runs out) still returns the params of the
+    best epoch, not the last, when the best was earlier."""
+    _, stopping = _fit(40, early_stopping=pn.EarlyStopping(patience=3))
+    best, epochs = stopping.best_epoch, len(stopping.epochs)
+    params, history = _fit(epochs, early_stopping=pn.EarlyStopping(patience=100),
+                           digest=lambda p, s: pn.params_digest(p))
+    assert not history.stopped_early and len(history.epochs) == epochs
+    assert history.best_epoch == best < epochs
+    assert pn.params_digest(params) == history.epochs[best - 1].digest != history.epochs[-1].digest
+    stopped_there, _ = _fit(best)
+    assert pn.params_digest(params) == pn.params_digest(stopped_there)
+
 def test_early_stopping_needs_the_metric_it_watches():
     x, y, _, _ = _data()
     model = pn.Dense(6, 2)

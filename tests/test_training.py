@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import attrs
@@ -11,11 +12,10 @@ import pytest
 import purenn as pn
 from benchmarks.tutorial_code import tutorial_network
 from purenn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Reshape, Sequential, Tanh
+from purenn.layers.dropout import Dropout
 from purenn.losses import mse, one_hot, softmax_cross_entropy
 from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.tree import freeze, tree_leaves
-
-from purenn.layers.dropout import Dropout
 
 RNG = np.random.default_rng
 XOR_X = np.array([[[0, 0]], [[0, 1]], [[1, 0]], [[1, 1]]], dtype=np.float64)  # the tutorial's shapes
@@ -25,7 +25,7 @@ XOR_Y = np.array([[[0]], [[1]], [[1]], [[0]]], dtype=np.float64)
 def tanh_stack(*widths: int) -> Sequential:
     """The tutorial's networks: Dense/tanh pairs, uniform [-0.5, 0.5) init, in float64."""
     layers = []
-    for a, b in zip(widths, widths[1:]):
+    for a, b in itertools.pairwise(widths):
         layers += [Dense(a, b, initializer="uniform", dtype="float64"), Tanh()]
     return Sequential(layers)
 
@@ -146,7 +146,8 @@ def _sample_order(seed, shuffle=True, epochs=3, n=10, batch_size=3):
     assert len(seen) == epochs * batches_per_epoch
     assert [len(b) for b in seen[:batches_per_epoch]] == [batch_size] * (n // batch_size) + (
         [n % batch_size] if n % batch_size else [])
-    return [sum(seen[e * batches_per_epoch : (e + 1) * batches_per_epoch], []) for e in range(epochs)]
+    return [[i for batch in seen[e * batches_per_epoch : (e + 1) * batches_per_epoch] for i in batch]
+            for e in range(epochs)]
 
 
 def test_the_seed_drives_the_order_of_samples():
@@ -180,7 +181,7 @@ def test_dropout_is_active_in_fit_and_off_in_predict():
     x, labels = _classification_data()
     no_drop = Sequential([layer for layer in model.layers if not isinstance(layer, Dropout)])
     no_drop_params = tuple(p for layer, p in zip(model.layers, params) if not isinstance(layer, Dropout))
-    kw = dict(loss=softmax_cross_entropy, epochs=1, batch_size=7, lr=0.05, seed=0)
+    kw = {"loss": softmax_cross_entropy, "epochs": 1, "batch_size": 7, "lr": 0.05, "seed": 0}
     with_dropout = fit(model, params, x, labels, **kw)[0]
     without = fit(no_drop, no_drop_params, x, labels, **kw)[0]
     assert not np.array_equal(with_dropout[0]["w"], without[0]["w"])
@@ -214,6 +215,55 @@ def test_validation_adds_val_loss_and_val_accuracy():
 
     _, plain = fit(model, model.init(RNG(0)), x, labels, loss=softmax_cross_entropy, lr=0.5, epochs=2)
     assert plain.val_loss == [None, None] and plain.val_accuracy == [None, None]
+
+
+def test_validation_runs_in_evaluation_mode_without_dropout():
+    """fit's validation pass is evaluate's: for a model with dropout (and no state), every
+    epoch's val_loss and val_accuracy are those of the epoch's params without dropout."""
+    model = Sequential([Dense(6, 32, initializer="he"), ReLU(), Dropout(0.5), Dense(32, 3)])
+    x, labels = _classification_data()
+    params = model.init(RNG(0))
+    for epochs in (1, 3):
+        params_e, history = fit(model, params, x[:40], labels[:40], loss=softmax_cross_entropy,
+                                lr=0.2, epochs=epochs, batch_size=8, seed=1,
+                                validation=(x[40:], labels[40:]))
+        final = evaluate(model, params_e, x[40:], labels[40:], loss=softmax_cross_entropy)
+        assert history.val_loss[-1] == final["loss"] and history.val_accuracy[-1] == final["accuracy"]
+
+
+def _logit_model_and_data():
+    """A single output that is its input (a logit): 12 positives have logits in (0, 0.5]."""
+    model = Sequential([Dense(1, 1, dtype="float64")])
+    params = (freeze({"w": np.ones((1, 1)), "b": np.zeros(1)}),)
+    x = np.concatenate([np.linspace(0.01, 0.5, 12), [0.8, 2.0], -np.linspace(0.1, 3.0, 10)])[:, None]
+    y = (x > 0).astype(np.float64)
+    return model, params, x, y
+
+
+def test_binary_cross_entropy_accuracy_decides_logits_at_zero():
+    """The logits of a model trained with binary_cross_entropy are class 1 above 0, not above
+    0.5: all 24 samples are right (at 0.5, the 12 in (0, 0.5] were counted wrong)."""
+    model, params, x, y = _logit_model_and_data()
+    bce = pn.binary_cross_entropy
+    assert evaluate(model, params, x, y, loss=bce)["accuracy"] == 1.0
+    assert evaluate(model, params, x, y, loss="binary_cross_entropy")["accuracy"] == 1.0
+    assert evaluate(model, params, x, y, loss=bce, threshold=0.5)["accuracy"] == 12 / 24
+    assert evaluate(model, params, x, y)["accuracy"] == 12 / 24  # no loss: probabilities, 0.5
+    assert evaluate(model, params, x, y, threshold=0)["accuracy"] == 1.0
+    # fit's validation accuracy: steps too small to move the logits off their signs
+    new, history = fit(model, params, x, y, loss=bce, lr=1e-30, epochs=2, validation=(x, y))
+    np.testing.assert_allclose(predict(model, new, x), x, rtol=1e-12, atol=1e-25)
+    assert history.val_accuracy == [1.0, 1.0]
+    _, with_mse = fit(model, params, x, y, loss=pn.mse, lr=1e-30, epochs=1, validation=(x, y))
+    assert with_mse.val_accuracy == [12 / 24]  # mse's outputs are probabilities: 0.5
+
+
+def test_evaluate_refuses_a_threshold_that_is_not_a_number():
+    model, params, x, y = _logit_model_and_data()
+    with pytest.raises(TypeError, match=r"`threshold` must be a real number, got '0'"):
+        evaluate(model, params, x, y, threshold="0")
+    with pytest.raises(ValueError, match=r"`threshold` must be a real number, got nan"):
+        evaluate(model, params, x, y * 0.3, threshold=math.nan)  # even with no accuracy to take
 
 
 def test_callback_and_on_batch_are_called_with_the_right_counts():
@@ -267,7 +317,7 @@ def test_fit_returns_frozen_params_and_leaves_its_inputs_alone(optimizer, dtype)
     x, labels = _classification_data(n=20)
     x = x.astype(dtype)
     copies = [a.copy() for a in tree_leaves((params, x, labels))]
-    kw = dict(lr=0.1) if optimizer is None else dict(optimizer=optimizer)
+    kw = {"lr": 0.1} if optimizer is None else {"optimizer": optimizer}
     new, history = fit(model, params, x, labels, loss=softmax_cross_entropy, epochs=2, batch_size=6, **kw)
     for a, b in zip(tree_leaves((params, x, labels)), copies, strict=True):
         assert np.array_equal(a, b)  # params, inputs and labels unchanged
@@ -289,19 +339,19 @@ def test_fit_returns_frozen_params_and_leaves_its_inputs_alone(optimizer, dtype)
 
 
 @pytest.mark.parametrize("kwargs, x, y, match", [
-    (dict(lr=0.1), np.zeros((5, 2)), np.zeros((4, 1)),
+    ({"lr": 0.1}, np.zeros((5, 2)), np.zeros((4, 1)),
      r"fit: inputs and targets need one row per sample; got 5 inputs and 4 targets"),
-    (dict(lr=0.1), np.zeros((0, 2)), np.zeros((0, 1)), r"fit: the training set is empty"),
-    (dict(lr=0.1, optimizer=pn.SGD(0.1)), np.zeros((4, 2)), np.zeros((4, 1)),
+    ({"lr": 0.1}, np.zeros((0, 2)), np.zeros((0, 1)), r"fit: the training set is empty"),
+    ({"lr": 0.1, "optimizer": pn.SGD(0.1)}, np.zeros((4, 2)), np.zeros((4, 1)),
      r"fit needs exactly one of `lr` \(e.g. lr=0.1\) or `optimizer` \(e.g. Adam\(1e-3\)\)"),
-    (dict(), np.zeros((4, 2)), np.zeros((4, 1)), r"fit needs exactly one of `lr`"),
-    (dict(lr=0.1, batch_size=0), np.zeros((4, 2)), np.zeros((4, 1)),
+    ({}, np.zeros((4, 2)), np.zeros((4, 1)), r"fit needs exactly one of `lr`"),
+    ({"lr": 0.1, "batch_size": 0}, np.zeros((4, 2)), np.zeros((4, 1)),
      r"`batch_size` must be a positive integer, got 0"),
-    (dict(lr=0.1, batch_size=2.5), np.zeros((4, 2)), np.zeros((4, 1)),
+    ({"lr": 0.1, "batch_size": 2.5}, np.zeros((4, 2)), np.zeros((4, 1)),
      r"`batch_size` must be a positive integer, got 2.5"),
-    (dict(lr=-1.0), np.zeros((4, 2)), np.zeros((4, 1)), r"`lr` must be a positive number or a purenn.optim.schedules.Schedule .*got -1.0"),
-    (dict(lr=0.1, epochs=-2), np.zeros((4, 2)), np.zeros((4, 1)), r"`epochs` must be a non-negative integer, got -2"),
-    (dict(lr=0.1, validation=(np.zeros((3, 2)), np.zeros((2, 1)))), np.zeros((4, 2)), np.zeros((4, 1)),
+    ({"lr": -1.0}, np.zeros((4, 2)), np.zeros((4, 1)), r"`lr` must be a positive number or a purenn.optim.schedules.Schedule .*got -1.0"),
+    ({"lr": 0.1, "epochs": -2}, np.zeros((4, 2)), np.zeros((4, 1)), r"`epochs` must be a non-negative integer, got -2"),
+    ({"lr": 0.1, "validation": (np.zeros((3, 2)), np.zeros((2, 1)))}, np.zeros((4, 2)), np.zeros((4, 1)),
      r"fit validation: inputs and targets need one row per sample; got 3 inputs and 2 targets"),
 ])
 def test_fit_argument_errors(kwargs, x, y, match):
@@ -348,7 +398,7 @@ class _RowCounter:
 
 
 def test_predict_sizes_its_passes_by_bytes(monkeypatch):
-    import purenn.training as training
+    from purenn import training
 
     counter = _RowCounter()
     x = RNG(1).standard_normal((100, 5))  # 40 bytes per row: output and cache are one array

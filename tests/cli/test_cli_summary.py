@@ -76,3 +76,25 @@ def test_summary_of_an_api_checkpoint_needs_the_input_shape(tmp_path):
 def test_summary_of_a_missing_file(tmp_path):
     result = runner.invoke(app, ["summary", str(tmp_path / "nope.npz")])
     assert result.exit_code == 2 and "checkpoint file not found" in result.output
+
+
+def test_summary_keeps_every_column_on_narrow_terminals(tmp_path):
+    from purenn.recipes.presets import PRESETS
+
+    model = PRESETS["resnet"].model
+    pn.save_checkpoint(tmp_path / "resnet.npz", model, model.init(np.random.default_rng(0)),
+                       state=model.init_state(), metadata={"run": {"preset": "resnet"}})
+    s = pn.summary(model, 784)
+    for width in (120, 80, 60, 45):
+        result = runner.invoke(app, ["summary", str(tmp_path / "resnet.npz")], env={"COLUMNS": str(width)})
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert max(map(len, lines)) <= width, (width, result.output)
+        header = next(line for line in lines if line.strip().startswith("layer"))
+        assert header.split() == ["layer", "output", "shape", "params", "state"], (width, header)
+        body = lines[lines.index(header) + 2:]
+        for row, line in zip(s.table(), body):  # every row keeps its shape, params and state
+            assert line.rstrip().endswith("   ".join(c for c in row[1:] if c).strip()) or all(
+                c in line for c in row[1:] if c), (width, row, line)
+        short = [line for line in body[: len(s.rows)] if "…" in line]
+        assert bool(short) == (width < 120), width  # names are abbreviated only when needed
