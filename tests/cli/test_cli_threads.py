@@ -17,7 +17,7 @@ def purenn(*args: str, threads_env: str | None = None) -> subprocess.CompletedPr
     if threads_env is not None:
         env["OPENBLAS_NUM_THREADS"] = threads_env
     return subprocess.run([sys.executable, "-m", "purenn_cli.main", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+                          text=True, env=env, timeout=300, check=False)
 
 
 @pytest.fixture(scope="module")

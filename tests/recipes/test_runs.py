@@ -16,7 +16,12 @@ from purenn.io.records import read_record, write_record
 from purenn.io.serialize import from_data, to_data
 from purenn.recipes.presets import PRESETS
 from purenn.recipes.runs import (
-    RunConfig, config_from_record, describe, record_differences, run_record, same_update,
+    RunConfig,
+    config_from_record,
+    describe,
+    record_differences,
+    run_record,
+    same_update,
     train_preset,
 )
 
