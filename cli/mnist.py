@@ -4,48 +4,57 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import attrs
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from purenn.errors import ArgumentError, DivergenceError, PurennError, TrainingInterrupted
-from purenn.io.atomic import check_writable
 from purenn.io.checkpoints import save_checkpoint
 from purenn.io.datasets import DATASETS
 from purenn.io.environment import blas_threads
 from purenn.io.records import write_record
 from purenn.metrics import accuracy
 from purenn.recipes.presets import PRESETS
-from purenn.summary import summary as model_summary
 from purenn.recipes.runs import RunConfig, run_record, train_preset
+from purenn.summary import summary as model_summary
 from purenn.training import predict
 from purenn.training_state import TrainingState
 from purenn.validation import MAX_THREADS
-from purenn_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, explain, fail
 from purenn_cli.checkpoint_dir import (
-    config_differences, describe_position, saved_config, saver, state_path,
+    Saver,
+    check_outputs,
+    config_differences,
+    describe_position,
+    locked,
+    prepare,
+    resume_command,
+    saved_config,
+    saver,
+    state_path,
 )
 from purenn_cli.checkpoint_dir import load as load_checkpoint_dir
+from purenn_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, explain, fail
+from purenn_cli.mnist_seeds import mnist_experiment
 from purenn_cli.options import positive_float
 from purenn_cli.progress import format_loss, print_curves, training_progress
 from purenn_cli.report import load_data, per_class_table, print_summary
-from purenn_cli.mnist_seeds import mnist_experiment
-from purenn_cli.signals import stop_requests
+from purenn_cli.signals import sigterm_exits, stop_requests
 
 PRESET_HELP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
 
 
 def run(config: RunConfig, data_dir: Path | None, console: Console, *,
-        checkpoint_dir: Path | None = None, resume: TrainingState | None = None,
-        outputs: dict[str, str | None] | None = None) -> dict[str, Any]:
+        saver: Saver | None = None, resume: TrainingState | None = None) -> dict[str, Any]:
     """Train ``config`` with a progress bar per epoch; return the trained run and its metrics.
 
-    With ``checkpoint_dir``, the training state is saved there after every epoch, and Ctrl-C or
-    SIGTERM stop the run after its current step, save it, and exit saying how to continue;
-    ``resume`` continues a saved state."""
+    With a ``saver`` (of a ``--checkpoint-dir``), the training state is saved after every epoch,
+    and Ctrl-C or SIGTERM stop the run after its current step, save it, and exit saying how to
+    continue; ``resume`` continues a saved state."""
     data = load_data(console, data_dir, config.dataset)
     s = config.resolved()
     x, y = data.train.images, data.train.labels
@@ -61,13 +70,10 @@ def run(config: RunConfig, data_dir: Path | None, console: Console, *,
     else:
         print_summary(console, model_summary(PRESETS[config.preset].model, x.shape[1:]),
                       f"the {config.preset} model", compact=True)
-    save = None
-    if checkpoint_dir is not None:
-        save = saver(checkpoint_dir, PRESETS[config.preset].model, config, outputs or {})
     start = time.perf_counter()
     first_epoch = 1 if resume is None else resume.epoch + 1
     with training_progress(console) as progress, \
-            (stop_requests() if checkpoint_dir is not None else contextlib.nullcontext()) as stop:
+            (stop_requests() if saver is not None else contextlib.nullcontext()) as stop:
         tasks: list[int] = []
 
         def on_batch(done: int, total: int) -> None:
@@ -85,20 +91,17 @@ def run(config: RunConfig, data_dir: Path | None, console: Console, *,
         try:
             trained = train_preset(
                 config, x, y, validation=(x_test, y_test), callback=on_epoch, on_batch=on_batch,
-                checkpoint=save, stop=stop, resume=resume,
+                checkpoint=saver, stop=stop, resume=resume,
             )
         except DivergenceError as e:
-            if checkpoint_dir is None:
+            if saver is None:
                 raise
             progress.stop()
-            raise fail(console, f"{e.message}. No checkpoint or record was written; {checkpoint_dir} "
-                                "keeps the training state of the last finished epoch. Try a smaller --lr.",
-                       EXIT_FAILED) from None
+            raise fail(console, f"{e.message}. No checkpoint or record was written; {saver.holds()}. "
+                                "Try a smaller --lr.", EXIT_FAILED) from None
         except TrainingInterrupted as e:
             progress.stop()
-            raise fail(console, f"interrupted by {stop.name} at {describe_position(e.state)}; the "
-                                f"training state is saved in {checkpoint_dir}. Continue with: "
-                                f"purenn resume {checkpoint_dir}", stop.exit_code) from None
+            raise fail(console, interrupted(saver, stop.name, e.state), stop.exit_code) from None
     seconds = time.perf_counter() - start
     outputs_ = predict(trained.model, trained.params, x_test, state=trained.state)
     test_acc = accuracy(outputs_, y_test)
@@ -128,7 +131,7 @@ def mnist(
     epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the training set [default: the preset's].")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step [default: the preset's].")] = None,
     lr: Annotated[float | None, typer.Option(callback=positive_float, help="Learning rate [default: the preset's].")] = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Seed of initialisation, shuffling and dropout [default: 0].", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed of initialisation, shuffling and dropout [default: 0].", show_default=False)] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the four MNIST .gz files [default: $PURENN_DATA, else the cache, downloading if needed].")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N samples only.")] = None,
     dataset: Annotated[str, typer.Option(help=f"Dataset in MNIST's four-file IDX layout: {', '.join(DATASETS)}.")] = "mnist",
@@ -136,10 +139,10 @@ def mnist(
     record: Annotated[Path | None, typer.Option(help="Write a JSON run record (config, versions, history, metrics, params digest).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="BLAS threads; results differ between thread counts, so the record keeps it [default: as NumPy's BLAS is set up].")] = None,
     patience: Annotated[int | None, typer.Option(min=1, help="Stop when the test loss has not improved for N epochs, keeping the best epoch's params.")] = None,
-    checkpoint_dir: Annotated[str | None, typer.Option(help="Keep the latest training state in this folder (after every epoch, and on Ctrl-C or SIGTERM); `purenn resume DIR` continues it. Rerunning the same command continues it too.")] = None,
-    seeds: Annotated[Optional[str], typer.Option(help="An experiment: run the recipe once per seed, e.g. 0-9 or 1,4,7; --record EXP.json then writes the experiment record and one run record per seed beside it.", show_default=False)] = None,
-    jobs: Annotated[Optional[int], typer.Option(min=1, max=MAX_THREADS, help="With --seeds: runs at a time, in worker processes [default: one per core], each with cores / jobs BLAS threads unless --threads says otherwise.", show_default=False)] = None,
-    scheduler: Annotated[Optional[str], typer.Option(help="With --seeds: run on the Dask cluster whose scheduler is at this address (tcp://HOST:PORT); its workers need purenn and the data (--data-dir or $PURENN_DATA) at the same path.", show_default=False)] = None,
+    checkpoint_dir: Annotated[str | None, typer.Option(help="Keep the latest training state in this folder (after every epoch, and on Ctrl-C or SIGTERM); `purenn resume DIR` continues it. Rerunning the same command continues it too. One run at a time: the folder's lock file (purenn.lock) names the run using it.")] = None,
+    seeds: Annotated[str | None, typer.Option(help="An experiment: run the recipe once per seed, e.g. 0-9 or 1,4,7; --record EXP.json then writes the experiment record and one run record per seed beside it.", show_default=False)] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="With --seeds: runs at a time, in worker processes [default: one per core], each with cores / jobs BLAS threads unless --threads says otherwise.", show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option(help="With --seeds: run on the Dask cluster whose scheduler is at this address (tcp://HOST:PORT); its workers need purenn and the data (--data-dir or $PURENN_DATA) at the same path.", show_default=False)] = None,
 ) -> None:
     """Train on MNIST and report test accuracy, a confusion matrix and the training time.
 
@@ -167,42 +170,57 @@ def mnist(
                                     "each seed from its start and writes only records")
         return mnist_experiment(console, config, seeds, jobs=jobs, scheduler=scheduler,
                                 data_dir=data_dir, record=record)
-    if save is not None and record is not None and save.resolve() == record.resolve():
-        raise fail(console, f"--save and --record name the same file ({save}); give each its own")
-    for option, path in (("--save", save), ("--record", record)):
-        try:  # before training, not after it
-            if path is not None:
-                check_writable(path)
-        except ArgumentError as e:
-            raise fail(console, f"{option}: {e.message}") from None
-    resume, folder = None, None
+    folder = None
     if checkpoint_dir is not None:
         if not checkpoint_dir.strip():
             raise fail(console, "--checkpoint-dir: give the name of a folder")
         folder = Path(checkpoint_dir)
+    check_outputs(console, {"--save": save, "--record": record}, folder)  # before training
+    if folder is None:
+        result = train(console, config, data_dir)
+        return save_results(console, config, result, save, record)
+    outputs = {k: None if p is None else str(p.resolve())
+               for k, p in (("save", save), ("record", record), ("data_dir", data_dir))}
+    prepare(console, folder)
+    with sigterm_exits(), locked(console, folder):
         resume = continued_run(console, folder, config)
-    outputs = {"save": None if save is None else str(save.resolve()),
-               "record": None if record is None else str(record.resolve()),
-               "data_dir": None if data_dir is None else str(data_dir.resolve())}
+        keep = saver(folder, PRESETS[config.preset].model, config, outputs, warner(console), resume)
+        result = train(console, config, data_dir, saver=keep, resume=resume)
+        save_results(console, config, result, save, record)
+
+
+def train(console: Console, config: RunConfig, data_dir: Path | None, **options: Any) -> dict[str, Any]:
+    """:func:`run`, with Ctrl-C outside a checkpointed run's training said to write nothing."""
     try:
-        result = run(config, data_dir, console, checkpoint_dir=folder, resume=resume,
-                     outputs=outputs)
+        return run(config, data_dir, console, **options)
     except KeyboardInterrupt:
         raise fail(console, "interrupted during training (Ctrl-C): no checkpoint or record was written",
                    EXIT_INTERRUPTED) from None
-    save_results(console, config, result, save, record)
+
+
+def warner(console: Console) -> Callable[[str], None]:
+    def warn(message: str) -> None:
+        console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
+
+    return warn
+
+
+def interrupted(saver: Saver | None, signal_name: str, state: TrainingState) -> str:
+    """What a run stopped by a signal says: where it stopped, and how to continue it."""
+    where = f"interrupted by {signal_name} at {describe_position(state)}"
+    if saver is None:
+        return where
+    command = resume_command(saver.folder, saver.metadata["outputs"])
+    if saver.failure is None:
+        return f"{where}; the training state is saved in {saver.folder}. Continue with: {command}"
+    then = f"; continue from there with: {command}" if saver.saved is not None else ""
+    return f"{where}; the training state could not be saved ({saver.failure}): {saver.holds()}{then}"
 
 
 def continued_run(console: Console, folder: Path, config: RunConfig) -> TrainingState | None:
     """The state saved in ``folder`` by an earlier run of these settings (None: a new run);
     a folder holding a run of other settings, or something else, is refused."""
-    if folder.exists() and not folder.is_dir():
-        raise fail(console, f"--checkpoint-dir: {folder} exists and is not a folder")
     if not state_path(folder).exists():
-        try:
-            folder.mkdir(exist_ok=True)
-        except OSError as e:
-            raise fail(console, f"--checkpoint-dir: cannot create {folder} ({e.strerror or e})") from None
         return None
     try:
         saved = load_checkpoint_dir(folder)
@@ -219,15 +237,30 @@ def continued_run(console: Console, folder: Path, config: RunConfig) -> Training
 
 def save_results(console: Console, config: RunConfig, result: dict[str, Any], save: Path | None,
                  record: Path | None) -> None:
-    """Write the checkpoint and the run record the command was asked for."""
-    try:
-        trained = result["trained"]
-        if save is not None:
-            save_checkpoint(save, trained.model, trained.params, state=trained.state,
-                            metadata={"run": attrs.asdict(config), "metrics": result["metrics"]})
-            console.print(f"saved checkpoint to {save}")
-        if record is not None:
-            write_record(record, run_record(config, trained, result["train_samples"], result["metrics"]))
-            console.print(f"wrote run record to {record} (digest {trained.digest[:16]}...)")
-    except (PurennError, OSError) as e:
-        raise fail(console, explain(e) if isinstance(e, PurennError) else str(e), EXIT_FAILED) from None
+    """Write the checkpoint and the run record the command was asked for, each on its own: one
+    that cannot be written (a full disk) is reported, the other is still written, and the
+    command then exits with EXIT_FAILED."""
+    trained = result["trained"]
+    writers: list[tuple[str, Path | None, Callable[[], None], str]] = [
+        ("--save", save, lambda: save_checkpoint(
+            save, trained.model, trained.params, state=trained.state,  # type: ignore[arg-type]
+            metadata={"run": attrs.asdict(config), "metrics": result["metrics"]}),
+         f"saved checkpoint to {save}"),
+        ("--record", record, lambda: write_record(
+            record, run_record(config, trained, result["train_samples"], result["metrics"])),  # type: ignore[arg-type]
+         f"wrote run record to {record} (digest {trained.digest[:16]}...)"),
+    ]
+    failed = False
+    for option, path, write, done in writers:
+        if path is None:
+            continue
+        try:
+            write()
+        except (PurennError, OSError) as e:
+            failed = True
+            fail(console, f"{option} {path} was not written: "
+                          f"{explain(e) if isinstance(e, PurennError) else e.strerror or e}")
+            continue
+        console.print(done, highlight=False, markup=False)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)

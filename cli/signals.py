@@ -1,11 +1,13 @@
 """Ctrl-C and SIGTERM as requests to stop cleanly: training finishes its step, saves its state,
-and the command says how to continue."""
+and the command says how to continue; outside training, SIGTERM as an exit that cleans up."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
-from typing import Any, Iterator
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report it
@@ -45,3 +47,23 @@ def stop_requests() -> Iterator[StopRequests]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def sigterm_exits() -> Iterator[None]:
+    """While inside, SIGTERM raises ``SystemExit(143)`` instead of ending the process on the spot,
+    so that ``finally`` blocks (releasing a folder's lock) run; :func:`stop_requests`, nested
+    inside, takes over while training runs. Only in the main thread (signals are delivered
+    there); elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, frame: Any) -> None:
+        raise SystemExit(EXIT_CODES[signal.SIGTERM])
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -9,7 +9,8 @@ limit), so the run can be repeated exactly; :func:`train_preset` trains it; :fun
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import numpy as np
@@ -20,19 +21,30 @@ from purenn.io.records import make_record, params_digest
 from purenn.io.serialize import to_data
 from purenn.layers import Sequential
 from purenn.losses import one_hot
+from purenn.monitors import EarlyStopping
 from purenn.optim.base import Optimizer
 from purenn.optim.optimizers import SGD
 from purenn.recipes.presets import LOSSES, PRESETS
-from purenn.monitors import EarlyStopping
 from purenn.training import History, fit
 from purenn.training_state import TrainingState
 from purenn.validation import (
-    Rule, non_negative_int, optional, positive_int, positive_number, thread_count,
+    Rule,
+    non_negative_int,
+    optional,
+    positive_int,
+    positive_number,
+    thread_count,
 )
 
 __all__ = [
-    "RunConfig", "TrainedRun", "train_preset", "describe", "run_record", "config_from_record",
-    "record_differences", "same_update",
+    "RunConfig",
+    "TrainedRun",
+    "config_from_record",
+    "describe",
+    "record_differences",
+    "run_record",
+    "same_update",
+    "train_preset",
 ]
 
 _known_preset = Rule(f"one of the presets {tuple(PRESETS)}", lambda v: isinstance(v, str),
@@ -153,20 +165,22 @@ def describe(config: RunConfig, n_train: int) -> dict[str, Any]:
 def run_record(config: RunConfig, trained: TrainedRun, n_train: int,
                metrics: dict[str, Any]) -> dict[str, Any]:
     """The run record: configuration, seed, versions, history, metrics, params digest (which
-    covers the layers' state too when the model has any)."""
+    covers the layers' state too when the model has any). ``versions`` is read with the run's
+    BLAS thread limit in force, so ``blas_threads`` is the count the run used."""
     extra: dict[str, Any] = {}
     if config.patience is not None:
         extra["early_stopping"] = {"monitor": "val_loss", "patience": config.patience,
                                    "stopped_early": trained.history.stopped_early,
                                    "best_epoch": trained.history.best_epoch}
-    return make_record(
-        config=describe(config, n_train),
-        seed=config.seed,
-        digest=trained.digest,
-        history=[attrs.asdict(e) for e in trained.history.epochs],
-        **extra,
-        metrics=metrics,
-    )
+    with blas_thread_limit(config.threads):
+        return make_record(
+            config=describe(config, n_train),
+            seed=config.seed,
+            digest=trained.digest,
+            history=[attrs.asdict(e) for e in trained.history.epochs],
+            **extra,
+            metrics=metrics,
+        )
 
 
 def config_from_record(record: dict[str, Any]) -> RunConfig:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _mnist import requires_mnist
 from typer.testing import CliRunner
 
 from purenn import Dense, Sequential
 from purenn.io.checkpoints import load_checkpoint, save_checkpoint
-from _mnist import requires_mnist
 from purenn_cli.main import app
 
 runner = CliRunner()
@@ -100,7 +100,7 @@ def test_cnn_preset_checkpoint_round_trip(tiny_mnist, tmp_path):
     result = runner.invoke(app, ["mnist", "--preset", "cnn", "--epochs", "1", "--limit", "64",
                                  "--data-dir", str(tiny_mnist), "--save", str(ckpt)])
     assert result.exit_code == 0, result.output
-    model, params = load_checkpoint(ckpt)
+    model, _ = load_checkpoint(ckpt)
     assert any(type(layer).__name__ == "Conv2D" for layer in model.layers)
     evaluated = runner.invoke(app, ["evaluate", str(ckpt), "--data-dir", str(tiny_mnist)])
     assert _accuracy(evaluated.output) == _accuracy(result.output)

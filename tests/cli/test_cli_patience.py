@@ -66,8 +66,8 @@ def test_without_patience_the_record_has_no_early_stopping(tiny_mnist, tmp_path)
 
 def test_resume_of_a_finished_run_writes_the_same_results_again(tiny_mnist, tmp_path):
     """The folder keeps the finished state (stopped early, with the best epoch's params beside
-    the last): resuming it, or rerunning the command, writes the record and checkpoint again,
-    with the best epoch's params."""
+    the last): resuming it (with --record and --save: resume writes only what it is given), or
+    rerunning the command, writes the record and checkpoint again, with the best epoch's params."""
     folder, rec, ckpt = tmp_path / "ckpt", tmp_path / "run.json", tmp_path / "model.npz"
     command = [*PATIENT, "--data-dir", str(tiny_mnist), "--record", str(rec), "--save", str(ckpt),
                "--checkpoint-dir", str(folder)]
@@ -79,7 +79,8 @@ def test_resume_of_a_finished_run_writes_the_same_results_again(tiny_mnist, tmp_
     assert pn.params_digest(saved.params, state=saved.model_state) == first["history"][-1]["digest"]
 
     stopped_at = f"the end of epoch {len(first['history'])} of 6"
-    for again, says in ((["resume", str(folder)], f"stopped at {stopped_at}; finished; writing its results"),
+    resume = ["resume", str(folder), "--record", str(rec), "--save", str(ckpt), "--data-dir", str(tiny_mnist)]
+    for again, says in ((resume, f"stopped at {stopped_at}; finished; writing its results"),
                         (command, f"continuing from {stopped_at}")):
         rec.unlink()
         ckpt.unlink()

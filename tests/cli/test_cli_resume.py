@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from _mnist_files import write_tiny_mnist
 from typer.testing import CliRunner
 
-from _mnist_files import write_tiny_mnist
 from purenn_cli.main import app
 
 runner = CliRunner()
@@ -56,15 +58,22 @@ def uninterrupted(data, tmp_path_factory) -> dict[str, tuple[str, list[str]]]:
         folder = tmp_path_factory.mktemp(f"whole-{preset}")
         record = folder / "run.json"
         done = subprocess.run(_purenn(*_command(preset, data, folder / "ckpt", record)),
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
         out[preset] = _digest(record)
     return out
 
 
+def _continue_with(output: str) -> list[str]:
+    """The command after "Continue with: " in ``output`` (one line: errors are not wrapped)."""
+    found = re.search(r"Continue with: (.*)", output)
+    assert found, output
+    return shlex.split(found.group(1))
+
+
 def _interrupt(command: list[str], state: Path, how: int, delay: float) -> subprocess.CompletedProcess:
     """Start ``command``, wait until its first training state is saved, wait ``delay`` more
-    seconds, send ``how``; return the finished process."""
+    seconds, send ``how``; return the finished process (with its ``pid``)."""
     proc = subprocess.Popen(_purenn(*command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while not state.exists():
@@ -75,7 +84,9 @@ def _interrupt(command: list[str], state: Path, how: int, delay: float) -> subpr
     assert proc.poll() is None, "the run finished before the signal: make its epochs longer"
     proc.send_signal(how)
     output, _ = proc.communicate(timeout=300)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, output)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, output)
+    done.pid = proc.pid  # type: ignore[attr-defined]
+    return done
 
 
 @pytest.mark.parametrize("preset", list(COMMANDS))
@@ -86,15 +97,22 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_params(preset, how, dat
                          delay=0.1 if how == signal.SIGINT else 0.0)
     if how == signal.SIGINT:
         assert stopped.returncode == 130, stopped.stdout
-        assert f"Continue with: purenn resume {folder}" in stopped.stdout
         assert "after step" in stopped.stdout  # stopped mid-epoch, and saved there
+        command = _continue_with(stopped.stdout)  # the command it prints, as printed
+        assert command == ["purenn", "resume", str(folder), "--record", str(record), "--data-dir", str(data)]
     else:
         assert stopped.returncode == -signal.SIGKILL
+        assert (folder / "purenn.lock").exists()  # a SIGKILL leaves its lock behind
+        command = ["purenn", "resume", str(folder), "--record", str(record), "--data-dir", str(data)]
     assert not record.exists()  # nothing the run was asked for is written before it ends
-    resumed = subprocess.run(_purenn("resume", str(folder)), capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(_purenn(*command[1:]), capture_output=True, text=True, timeout=600,
+                             check=False)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "continuing" in resumed.stdout
+    if how == signal.SIGKILL:  # the dead run's lock, taken over
+        assert f"taking over {folder / 'purenn.lock'} from pid {stopped.pid} on" in resumed.stdout
     assert _digest(record) == uninterrupted[preset]  # final params and every epoch's
+    assert not (folder / "purenn.lock").exists()  # released at the end
 
 
 def test_sigterm_saves_and_says_how_to_continue(data, tmp_path, uninterrupted):
@@ -102,9 +120,10 @@ def test_sigterm_saves_and_says_how_to_continue(data, tmp_path, uninterrupted):
     stopped = _interrupt(_command("mlp", data, folder, record), folder / "training.npz",
                          signal.SIGTERM, delay=0.2)
     assert stopped.returncode == 143 and "interrupted by SIGTERM" in stopped.stdout
+    assert not (folder / "purenn.lock").exists()  # released on the way out
     # rerunning the same command continues the saved run too
     again = subprocess.run(_purenn(*_command("mlp", data, folder, record)), capture_output=True,
-                           text=True, timeout=600)
+                           text=True, timeout=600, check=False)
     assert again.returncode == 0 and "continuing from epoch" in again.stdout, again.stdout
     assert _digest(record) == uninterrupted["mlp"]
 

@@ -7,14 +7,21 @@ import json
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import purenn as pn
 from purenn.errors import RecordError
+from purenn.io.environment import blas_threads
 from purenn.io.records import read_record, write_record
 from purenn.io.serialize import from_data, to_data
 from purenn.recipes.presets import PRESETS
 from purenn.recipes.runs import (
-    RunConfig, config_from_record, describe, record_differences, run_record, same_update,
+    RunConfig,
+    config_from_record,
+    describe,
+    record_differences,
+    run_record,
+    same_update,
     train_preset,
 )
 
@@ -129,3 +136,19 @@ def test_early_stopping_is_recorded_and_keeps_the_best_epoch(tmp_path):
     assert config_from_record(back) == config
     with pytest.raises(pn.ArgumentError, match="patience"):
         train_preset(config, x, y)  # nothing to watch
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_records_versions_say_the_thread_count_the_run_used(threads):
+    """The record is made under the run's thread limit, whatever the caller's count is."""
+    if blas_threads() == 0:
+        pytest.skip("threadpoolctl sees no BLAS here")
+    config = RunConfig("seed", epochs=1, limit=8, threads=threads)
+    x, y = _tiny_data(8)
+    trained = train_preset(config, x, y)
+    with threadpool_limits(limits=3 - threads, user_api="blas"):  # the caller's: the other count
+        assert blas_threads() == 3 - threads
+        record = run_record(config, trained, 8, {"test_accuracy": 0.5})
+        assert blas_threads() == 3 - threads  # and the caller's count is left as it was
+    assert record["versions"]["blas_threads"] == threads
+    assert record["config"]["run"]["threads"] == threads
