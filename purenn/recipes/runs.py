@@ -76,7 +76,8 @@ class RunConfig:
             "epochs": p.epochs if self.epochs is None else self.epochs,
             "batch_size": p.batch_size if self.batch_size is None else self.batch_size,
             "lr": p.lr if self.lr is None else self.lr,
-            "loss": p.loss, "optimizer": p.optimizer, "shuffle": p.shuffle,
+            "loss": p.loss, "optimizer": type(p.make_optimizer(1)).__name__.lower(),
+            "shuffle": p.shuffle,
             # only when set: records written before early stopping existed stay repeatable
             **({} if self.patience is None else {"patience": self.patience}),
         }
@@ -85,7 +86,7 @@ class RunConfig:
         """The optimizer for ``n_train`` training samples (schedules count the run's steps)."""
         s = self.resolved()
         steps = s["epochs"] * math.ceil(n_train / s["batch_size"])
-        return PRESETS[self.preset].make_optimizer(s["lr"], steps)
+        return PRESETS[self.preset].make_optimizer(steps, s["lr"])
 
 
 @attrs.frozen
