@@ -430,3 +430,59 @@ def test_a_file_growing_while_read_is_read_to_its_end_or_refused_past_the_limit(
     assert atomic.read_regular_file(path, limit=3 * MB) == b"x" * (3 * MB)
     with pytest.raises(ArgumentError, match=rf"grew past the {3 * MB - 1} bytes"):
         atomic.read_regular_file(path, limit=3 * MB - 1)
+
+
+# --- IDX files: MAX_IDX_BYTES -----------------------------------------------------------------------
+
+
+def test_an_idx_file_larger_than_max_idx_bytes_is_refused_unread(tmp_path):
+    from purenn.io.idx import MAX_IDX_BYTES, read_idx
+
+    for name in ("images-idx3-ubyte", "images-idx3-ubyte.gz"):
+        sparse = tmp_path / name
+        with open(sparse, "wb") as f:
+            f.write(b"\0\0\x08\x01")
+            f.truncate(MAX_IDX_BYTES + 1)
+        peak, error = _peak(lambda: read_idx(sparse))
+        assert isinstance(error, pn.DataError), error
+        assert f"{MAX_IDX_BYTES + 1} bytes, more than the {MAX_IDX_BYTES} purenn reads" in str(error)
+        assert peak < MB, peak
+
+
+def test_an_idx_file_of_max_idx_bytes_is_read_one_more_byte_is_refused(tmp_path, monkeypatch):
+    """The limit with a small value (the real one would take a gigabyte): a raw file, and a gzip
+    file expanding to exactly the limit are read; one byte more is refused, the gzip one after
+    decompressing no further than that byte."""
+    import gzip
+
+    from purenn.io import idx
+
+    data = bytes([0, 0, 8, 1]) + (1000).to_bytes(4, "big") + bytes(range(200)) * 5
+    (tmp_path / "x-idx1-ubyte").write_bytes(data)
+    (tmp_path / "x-idx1-ubyte.gz").write_bytes(gzip.compress(data))
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", len(data))
+    for name in ("x-idx1-ubyte", "x-idx1-ubyte.gz"):
+        assert idx.read_idx(tmp_path / name).tolist() == list(range(200)) * 5
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", len(data) - 1)
+    with pytest.raises(pn.DataError, match=rf"{len(data)} bytes, more than the {len(data) - 1} purenn reads"):
+        idx.read_idx(tmp_path / "x-idx1-ubyte")
+    with pytest.raises(pn.DataError, match=rf"decompresses to more than the {len(data) - 1} bytes"):
+        idx.read_idx(tmp_path / "x-idx1-ubyte.gz")
+
+
+def test_a_gzip_bomb_is_refused_having_decompressed_no_more_than_the_limit(tmp_path, monkeypatch):
+    """A 100 KB gzip file of 100 MB of zeros, against a limit of 10 MB."""
+    import gzip
+
+    from purenn.io import idx
+
+    bomb = tmp_path / "bomb-idx3-ubyte.gz"
+    with gzip.open(bomb, "wb") as f:
+        f.write(bytes([0, 0, 8, 1]) + (10**8).to_bytes(4, "big"))
+        for _ in range(100):
+            f.write(bytes(10**6))
+    assert bomb.stat().st_size < 200_000
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", 10 * MB)
+    peak, error = _peak(lambda: idx.read_idx(bomb))
+    assert isinstance(error, pn.DataError) and "decompresses to more than" in str(error), error
+    assert peak < 25 * MB, peak
