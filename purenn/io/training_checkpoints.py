@@ -308,7 +308,8 @@ def _record(cls: type, data: Any, where: str) -> Any:
 def _check_consistency(model: Any, state: TrainingState) -> None:
     """What the fields say of each other, as ``fit`` leaves them: one history entry per epoch
     done, numbered from 1; early stopping's best (value, epoch and params) all there or none;
-    the layers' state there for a model that has one; the plateau's scale a positive number."""
+    the layers' state there for a model that has one; the plateau's scale a finite number >= 0
+    (0 once factors have underflowed)."""
     if len(state.history) != state.epoch or any(log.epoch != i + 1 for i, log in enumerate(state.history)):
         raise ValueError(f"the history must have one entry per epoch done ({state.epoch}), numbered "
                          f"from 1; it has epochs {[log.epoch for log in state.history][:10]}")
@@ -326,8 +327,8 @@ def _check_consistency(model: Any, state: TrainingState) -> None:
         raise ValueError("the model has layers with state (BatchNorm) but the file holds no model_state")
     if (state.best_model_state is not None) != (has_best and state.model_state is not None):
         raise ValueError("best_model_state must be there exactly when best_params and model_state are")
-    if state.plateau is not None and not (math.isfinite(state.plateau.scale) and state.plateau.scale > 0):
-        raise ValueError(f"plateau.scale must be a positive number, got {state.plateau.scale!r:.40}")
+    if state.plateau is not None and not (math.isfinite(state.plateau.scale) and state.plateau.scale >= 0):
+        raise ValueError(f"plateau.scale must be a finite number >= 0, got {state.plateau.scale!r:.40}")
 
 
 def _is_count(value: Any) -> bool:

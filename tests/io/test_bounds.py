@@ -443,7 +443,7 @@ def test_an_idx_file_larger_than_max_idx_bytes_is_refused_unread(tmp_path):
         with open(sparse, "wb") as f:
             f.write(b"\0\0\x08\x01")
             f.truncate(MAX_IDX_BYTES + 1)
-        peak, error = _peak(lambda: read_idx(sparse))
+        peak, error = _peak(lambda path=sparse: read_idx(path))
         assert isinstance(error, pn.DataError), error
         assert f"{MAX_IDX_BYTES + 1} bytes, more than the {MAX_IDX_BYTES} purenn reads" in str(error)
         assert peak < MB, peak

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from _fuzz_json import json_paths, json_values
@@ -195,9 +196,10 @@ DAMAGED_HEADERS = [
      r"best_params must be there exactly when early stopping has a best epoch"),
     ("plateau's scale a string", _set("training", "plateau", "scale", value="0.5"),
      r"plateau\.scale must be a number, got '0\.5'"),
-    ("plateau's scale zero", _set("training", "plateau", "scale", value=0), r"plateau\.scale must be a positive number"),
+    ("plateau's scale negative", _set("training", "plateau", "scale", value=-0.5),
+     r"plateau\.scale must be a finite number >= 0, got -0\.5"),
     ("plateau's scale infinite", _set("training", "plateau", "scale", value=float("inf")),
-     r"plateau\.scale must be a positive number"),
+     r"plateau\.scale must be a finite number >= 0, got inf"),
     ("plateau's best a list", _set("training", "plateau", "best", value=[0.5]), r"plateau\.best must be a number or null"),
     ("plateau lacking a field", _delete("training", "plateau", "cooldown"), r"plateau has unknown field\(s\) \[\] or lacks \['cooldown'\]"),
     ("history entry's loss a string", _set("training", "history", 0, "loss", value="0.3"),
@@ -493,3 +495,17 @@ def test_one_value_of_the_training_record_replaced_by_any_other(good, fuzz_folde
         pn.fit(MODEL, None, X, Y, resume=loaded.state, **KWARGS)
     except pn.PurennError:
         pass
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"history": ()}, r"one entry per epoch done \(1\)"),
+    ({"epoch": -1}, r"epoch must be a non-negative int, got -1"),
+    ({"settings": {"epochs": "3"}}, r"settings\['epochs'\] must be a non-negative int"),
+    ({"best_params": None}, r"best_params must be there exactly when early stopping has a best epoch"),
+    ({"layer_rng": {"bit_generator": "PCG64"}}, r"not a saved random generator state"),
+], ids=["history", "epoch", "settings", "best params", "generator"])
+def test_saving_refuses_a_state_loading_would_refuse(tmp_path, change, message):
+    with pytest.raises(pn.CheckpointError, match=r"cannot save training state .*its training record "
+                                                 r"would not load .*" + message):
+        save_training_state(tmp_path / "bad.npz", MODEL, attrs.evolve(STATE, **change))
+    assert not list(tmp_path.iterdir())
