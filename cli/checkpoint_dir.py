@@ -126,8 +126,13 @@ def saver(folder: Path, model: Any, config: RunConfig, outputs: dict[str, str | 
     return Saver(folder, model, {"run": attrs.asdict(config), "outputs": outputs}, warn, resumed)
 
 
-def load(folder: Path) -> TrainingCheckpoint:
-    return load_training_state(state_path(folder))
+def load(folder: Path, console: Any = None) -> TrainingCheckpoint:
+    """The folder's training state; its notice (a file written before states carried an integrity
+    digest: not verified) printed on ``console``."""
+    checkpoint = load_training_state(state_path(folder))
+    if checkpoint.notice is not None and console is not None:
+        console.print(f"note: {checkpoint.notice}", highlight=False, markup=False, soft_wrap=True)
+    return checkpoint
 
 
 def saved_config(checkpoint: TrainingCheckpoint) -> RunConfig:

@@ -1,4 +1,6 @@
-"""``purenn evaluate``: test accuracy of a saved checkpoint."""
+"""``purenn evaluate``: test accuracy of a saved checkpoint. The model, read from a file, is
+checked from its layers' shapes before it runs: it must take the images, give one output per
+class and compute at most :data:`purenn.summary.MAX_SAMPLE_VALUES` values a sample."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from purenn.errors import CheckpointError, ShapeError
+from purenn.errors import ArgumentError, CheckpointError, ShapeError
 from purenn.io.checkpoints import read_checkpoint
 from purenn.io.datasets import DATASETS
 from purenn.metrics import accuracy
+from purenn.summary import check_sample_size
 from purenn.training import predict
 from purenn_cli.errors import explain, fail
 from purenn_cli.report import load_data, per_class_table
@@ -34,20 +37,29 @@ def evaluate(
         raise fail(console, f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
     data = load_data(console, data_dir, dataset, splits=("test",))
     assert data.test is not None
-    try:
+    classes = DATASETS[dataset].num_classes
+    try:  # from the layers' shapes, before the model runs
+        shape = check_sample_size(net, data.test.images.shape[1:])
+        if shape is not None:
+            _check_outputs(console, model, dataset, shape, classes)
         outputs = predict(net, params, data.test.images, state=checkpoint.state)
     except ShapeError as e:
         raise fail(console, f"the model does not fit {dataset}'s images: {e.message}") from None
-    classes = DATASETS[dataset].num_classes
-    if outputs.ndim != 2 or outputs.shape[1] != classes:
-        raise fail(
-            console,
-            f"{model}: the model gives outputs of shape {outputs.shape[1:]} per sample, but {dataset} "
-            f"has {classes} classes; it needs one output per class",
-        )
+    except ArgumentError as e:
+        raise fail(console, f"{model}: {e.message}") from None
+    _check_outputs(console, model, dataset, outputs.shape[1:], classes)
     console.print(per_class_table(outputs, data.test.labels, f"{model}: test set"))
     test_acc = accuracy(outputs, data.test.labels)
     console.print(f"test accuracy [bold]{test_acc:.2%}[/bold] on {len(outputs)} samples", highlight=False)
+
+
+def _check_outputs(console: Console, model: Path, dataset: str, shape: tuple[int, ...], classes: int) -> None:
+    if tuple(shape) != (classes,):
+        raise fail(
+            console,
+            f"{model}: the model gives outputs of shape {tuple(shape)} per sample, but {dataset} "
+            f"has {classes} classes; it needs one output per class",
+        )
 
 
 def trained_on(metadata: dict[str, Any]) -> str:

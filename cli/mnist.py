@@ -223,7 +223,7 @@ def continued_run(console: Console, folder: Path, config: RunConfig) -> Training
     if not state_path(folder).exists():
         return None
     try:
-        saved = load_checkpoint_dir(folder)
+        saved = load_checkpoint_dir(folder, console)
         differences = config_differences(saved_config(saved), config)
     except PurennError as e:
         raise fail(console, f"--checkpoint-dir: {state_path(folder)} cannot be continued "

@@ -58,7 +58,7 @@ def resume(
              if p is not None}
     with sigterm_exits(), locked(console, checkpoint_dir, FOLDER):
         try:
-            saved = load(checkpoint_dir)
+            saved = load(checkpoint_dir, console)
             config = saved_config(saved)
         except PurennError as e:
             raise fail(console, f"{state_path(checkpoint_dir)} cannot be continued: {explain(e)}") from None

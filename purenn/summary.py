@@ -10,6 +10,11 @@ initialise still works, and a layer that cannot take its input is named before a
 layer that does not define ``output_shape`` (your own, perhaps) shows ``?`` from there on.
 Containers (``Sequential``, ``Residual``, ``Parallel``) get a row with their totals and their
 children indented below it.
+
+The same shapes bound what running a model costs before it runs: :func:`sample_values` counts the
+values a forward pass computes per sample, and :func:`check_sample_size` refuses a model above
+:data:`MAX_SAMPLE_VALUES` (``purenn evaluate`` checks a file's model with it; a 81 KB file can
+hold a model of ``Parallel`` blocks that would need terabytes).
 """
 
 from __future__ import annotations
@@ -20,17 +25,23 @@ from typing import Any, Iterator
 import attrs
 import numpy as np
 
-from purenn.errors import ShapeError
-from purenn.errors import ArgumentTypeError
+from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from purenn.layers.base import output_shape, param_shapes, state_shapes
 from purenn.layers.blocks import Parallel, Residual
 from purenn.layers.sequential import Sequential
 from purenn.validation import check, to_shape
 from purenn.validation import shape as shape_rule
 
-__all__ = ["summary", "ModelSummary", "SummaryRow"]
+__all__ = ["summary", "ModelSummary", "SummaryRow", "sample_values", "check_sample_size",
+           "MAX_SAMPLE_VALUES"]
 
 _BATCH = 1  # the batch size the shapes are inferred with (any size gives the same per-sample shapes)
+
+#: Most values a model read from a file may compute per sample (every layer's output, summed:
+#: what a forward pass holds in its caches) for :func:`check_sample_size`: 2**22 = 4,194,304,
+#: 16 MiB a sample in float32. The presets compute at most 90,778 (``resnet``); a ``Parallel``
+#: of 400 ``Identity`` branches multiplies its input's size by 400.
+MAX_SAMPLE_VALUES = 2**22
 
 
 @attrs.frozen
@@ -122,12 +133,7 @@ def summary(model: Any, input_shape: Any) -> ModelSummary:
 
     Raises :class:`~purenn.errors.ShapeError` naming the first layer that cannot take its input.
     """
-    if not all(callable(getattr(model, m, None)) for m in ("init", "forward", "backward")):
-        raise ArgumentTypeError(f"summary describes a layer or model (with init, forward and "
-                                f"backward), got {model!r:.80}")
-    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
-        input_shape = (int(input_shape),)
-    input_shape = check("input_shape", input_shape, shape_rule, to_shape)
+    input_shape = _per_sample(model, input_shape)
     rows = list(_rows(model, (_BATCH, *input_shape), 0))
     out = _output(model, (_BATCH, *input_shape))
     params, pbytes = _count(param_shapes(model))
@@ -136,6 +142,67 @@ def summary(model: Any, input_shape: Any) -> ModelSummary:
         rows = [attrs.evolve(r, depth=r.depth - 1) for r in rows[1:]]
     return ModelSummary(tuple(input_shape), None if out is None else out[1:], tuple(rows),
                         params, state, pbytes, sbytes)
+
+
+def sample_values(model: Any, input_shape: Any) -> int | None:
+    """How many values ``model`` computes per sample for inputs of per-sample ``input_shape``:
+    every layer's output size, summed (a ``Residual``'s or ``Parallel``'s merged output counted
+    besides its children's, a ``Sequential``'s being its last layer's). From ``output_shape``
+    alone: nothing is run or allocated. None when a layer cannot say (no ``output_shape``);
+    :class:`~purenn.errors.ShapeError` naming the first layer that cannot take its input."""
+    return _values(model, (_BATCH, *_per_sample(model, input_shape)))
+
+
+def check_sample_size(model: Any, input_shape: Any, *,
+                      limit: int = MAX_SAMPLE_VALUES) -> tuple[int, ...] | None:
+    """The per-sample output shape of ``model`` for inputs of per-sample ``input_shape``, once it
+    is known to take them (:class:`~purenn.errors.ShapeError` otherwise) and to compute at most
+    ``limit`` values a sample (:func:`sample_values`; :class:`~purenn.errors.ArgumentError`
+    naming both otherwise), before anything is run. None (and nothing checked) for a model with a
+    layer that cannot say its output shape."""
+    values = sample_values(model, input_shape)
+    if values is None:
+        return None
+    if values > limit:
+        raise ArgumentError(
+            f"the model computes {values:,} values per sample of shape "
+            f"{format_shape(_per_sample(model, input_shape))} (its layers' outputs, about "
+            f"{format_bytes(4 * values)} in float32), more than the {limit:,} purenn runs "
+            "(MAX_SAMPLE_VALUES); is it the model you meant?")
+    out = _output(model, (_BATCH, *_per_sample(model, input_shape)))
+    return None if out is None else out[1:]
+
+
+def _per_sample(model: Any, input_shape: Any) -> tuple[int, ...]:
+    """``input_shape`` checked (an int means ``(n,)``), for a ``model`` that is a layer."""
+    if not all(callable(getattr(model, m, None)) for m in ("init", "forward", "backward")):
+        raise ArgumentTypeError(f"expected a layer or model (with init, forward and backward), "
+                                f"got {model!r:.80}")
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+        input_shape = (int(input_shape),)
+    return check("input_shape", input_shape, shape_rule, to_shape)
+
+
+def _values(layer: Any, shape: tuple[int, ...]) -> int | None:
+    out = _output(layer, shape)
+    if out is None:
+        return None
+    if isinstance(layer, Sequential):
+        total = 0
+        for child in layer.layers:
+            inner, after = _values(child, shape), _output(child, shape)
+            if inner is None or after is None:
+                return None
+            total, shape = total + inner, after
+        return total
+    total = math.prod(out[1:])
+    if isinstance(layer, (Residual, Parallel)):  # every child sees the block's input
+        for child in layer.children:
+            inner = _values(child, shape)
+            if inner is None:
+                return None
+            total += inner
+    return total
 
 
 def _rows(layer: Any, shape: tuple[int, ...] | None, depth: int) -> Iterator[SummaryRow]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 from typing import Any
 
 import attrs
@@ -11,7 +12,7 @@ import pytest
 
 import purenn as pn
 from purenn.recipes.presets import PRESETS
-from purenn.summary import format_bytes
+from purenn.summary import MAX_SAMPLE_VALUES, check_sample_size, format_bytes, sample_values
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -104,3 +105,67 @@ def test_format_bytes():
     assert [format_bytes(n) for n in (0, 1023, 1024, 1536, 5 * 2**20, 3 * 2**40)] == [
         "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 MiB", "3.0 TiB"]
     assert math.isclose(float(format_bytes(2**30 * 7 // 4).split()[0]), 1.8, abs_tol=0.05)
+
+
+# --- what running a model costs, known before it runs -------------------------------------------
+
+
+def test_sample_values_counts_every_layers_output():
+    assert sample_values(pn.Sequential([pn.Dense(4, 3), pn.ReLU()]), 4) == 3 + 3
+    assert sample_values(pn.Parallel([pn.Identity(), pn.Dense(4, 2)]), 4) == 6 + 4 + 2
+    assert sample_values(pn.Residual(pn.Dense(4, 4)), 4) == 4 + 4
+    assert sample_values(pn.Sequential([pn.Sequential([pn.Dense(4, 3)]), pn.Tanh()]), 4) == 3 + 3
+    assert sample_values(pn.Sequential([pn.Dense(4, 3), _Custom(), pn.Tanh()]), 4) is None
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_sample_values_of_a_preset_is_the_size_of_what_its_layers_give(name):
+    """Run layer by layer (each container as its children's outputs plus its own)."""
+    model = PRESETS[name].model
+    params, state = model.init(np.random.default_rng(0)), model.init_state()
+    x = np.zeros((1, 784), np.float32)
+
+    def run(layer: Any, p: Any, st: Any, x: np.ndarray) -> tuple[np.ndarray, int]:
+        if isinstance(layer, pn.Sequential):
+            total = 0
+            for child, cp, cs in zip(layer.layers, p, st):
+                x, n = run(child, cp, cs, x)
+                total += n
+            return x, total
+        y, _, _ = pn.apply_layer(layer, p, x, state=st, training=False)
+        if isinstance(layer, pn.Residual):
+            return y, y.size + run(layer.block, p["block"], st["block"], x)[1] + (
+                0 if layer.projection is None else run(layer.projection, p["projection"], st["projection"], x)[1])
+        if isinstance(layer, pn.Parallel):
+            return y, y.size + sum(run(b, bp, bs, x)[1] for b, bp, bs in zip(layer.branches, p, st))
+        return y, y.size
+
+    assert sample_values(model, 784) == run(model, params, state, x)[1]
+    assert MAX_SAMPLE_VALUES > 40 * sample_values(model, 784)
+
+
+def test_a_model_of_max_sample_values_passes_the_check_one_more_value_is_refused():
+    assert check_sample_size(pn.Identity(), MAX_SAMPLE_VALUES) == (MAX_SAMPLE_VALUES,)
+    with pytest.raises(pn.ArgumentError, match=rf"computes {MAX_SAMPLE_VALUES + 1:,} values per sample "
+                                               rf"of shape \({MAX_SAMPLE_VALUES + 1},\).*more than the "
+                                               rf"{MAX_SAMPLE_VALUES:,} purenn runs \(MAX_SAMPLE_VALUES\)"):
+        check_sample_size(pn.Identity(), MAX_SAMPLE_VALUES + 1)
+    assert check_sample_size(pn.Dense(4, 3), 4, limit=3) == (3,)
+    with pytest.raises(pn.ArgumentError, match="computes 6 values per sample"):
+        check_sample_size(pn.Sequential([pn.Dense(4, 3), pn.ReLU()]), 4, limit=5)
+    assert check_sample_size(pn.Sequential([pn.Dense(4, 3), _Custom()]), 4, limit=1) is None
+    with pytest.raises(pn.ShapeError, match="Reshape"):
+        check_sample_size(PRESETS["cnn"].model, 783)
+
+
+def test_a_fan_out_model_is_refused_without_allocating():
+    """Three Parallel blocks of 400 Identity branches: 784 x 400**3 values a sample."""
+    model = pn.Sequential([pn.Parallel([pn.Identity()] * 400)] * 3)
+    tracemalloc.start()
+    try:
+        with pytest.raises(pn.ArgumentError, match=r"computes 100,603,507,200 values per sample .*374\.8 GiB"):
+            check_sample_size(model, 784)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, peak

@@ -147,7 +147,14 @@ def read_regular_file(path: str | os.PathLike[str], *, limit: int | None = None)
             return f.read()
         if info.st_size > limit:
             raise _too_large(where, info.st_size, limit)
-        data = f.read(limit + 1)
+        # read(n) sets n bytes aside first: ask for the file's size (plus one, to see it growing)
+        data = f.read(info.st_size + 1)
+        if len(data) > info.st_size:  # it grew while being read: the rest, a MiB at a time
+            chunks, got = [data], len(data)
+            while got <= limit and (chunk := f.read(min(1 << 20, limit + 1 - got))):
+                chunks.append(chunk)
+                got += len(chunk)
+            data = b"".join(chunks)
         if len(data) > limit:
             raise _too_large(where, len(data), limit, growing=True)
         return data

@@ -16,10 +16,18 @@ written as version 1, byte for byte as before; both versions are read.
 
 Loading never unpickles: each entry's ``.npy`` header is read first and an object array (pickled
 Python objects) is refused, never executed. Nothing is allocated before the file is known to be
-consistent: the header is decoded (nesting bounded, see :data:`purenn.io.serialize.MAX_DEPTH`), each
-entry's declared shape and dtype must fit the bytes the archive holds, and the structure, shapes and
-dtypes must be the ones the model declares (``model.param_shapes()``, which allocates nothing; for
-a layer without it, ``init``'s). Only then are the arrays read, each straight into its own memory.
+consistent: the header is decoded (nesting and size bounded, see :data:`purenn.io.serialize.MAX_DEPTH`
+and :data:`~purenn.io.serialize.MAX_RECORDS`), each entry's declared shape and dtype must fit the
+bytes the archive holds, and the structure, shapes and dtypes must be the ones the model declares
+(``model.param_shapes()``, which allocates nothing; for a layer without it, ``init``'s). Only then
+are the arrays read, each straight into its own memory.
+
+What a file can make purenn allocate is bounded before anything is allocated, by the limits below
+(each refused with a :class:`CheckpointError` naming the size and the limit): the file's size
+(:data:`MAX_FILE_BYTES`, read whole), each entry's ``.npy`` header (:data:`MAX_NPY_HEADER_BYTES`), the
+JSON header (:data:`MAX_HEADER_BYTES`) and what compressed entries expand to
+(:data:`MAX_INFLATED_BYTES`; stored entries are bounded by the file's size). Saving refuses a file
+that would break them, so a file that would not load is never written.
 The params come back bit-identical with the same dtypes, as read-only arrays. Saving runs the same
 check, so a file that would not load is never written.
 
@@ -53,7 +61,8 @@ from purenn.tree import readonly, tree_map
 
 __all__ = [
     "CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "read_checkpoint",
-    "FORMAT", "VERSION", "VERSIONS",
+    "FORMAT", "VERSION", "VERSIONS", "MAX_FILE_BYTES", "MAX_HEADER_BYTES", "MAX_INFLATED_BYTES",
+    "MAX_NPY_HEADER_BYTES",
 ]
 
 FORMAT = "purenn.checkpoint"
@@ -64,6 +73,23 @@ _HEADER = "purenn"
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError,
                 OverflowError, struct.error, zipfile.BadZipFile, zlib.error)
 
+#: Largest checkpoint or training-state file read: 1 GiB (2**30 bytes). A file is read whole into
+#: memory, so a larger one (or a sparse file claiming that size) is refused before a byte is read.
+MAX_FILE_BYTES = 2**30
+#: Largest JSON header (the ``"purenn"`` entry's data): 16 MiB (2**24 bytes), i.e. 4,194,304
+#: characters, which NumPy stores in 4 bytes each. A preset's model takes about 2,000 characters
+#: and a training state's history about 150 an epoch (so some 25,000 epochs fit). Checked on the
+#: entry's ``.npy`` header, before its data is read.
+MAX_HEADER_BYTES = 2**24
+#: Most bytes the compressed (deflated: ``np.savez_compressed``) entries of a file may expand to,
+#: all together: 64 MiB (2**26). Deflate shrinks data up to about 1032-fold, so a 1 MB file could
+#: otherwise ask for a gigabyte; purenn itself writes stored entries, which the file's size bounds.
+#: Checked on the entries' ``.npy`` headers, before any data is read.
+MAX_INFLATED_BYTES = 2**26
+#: Longest ``.npy`` header of an entry (the text giving its dtype, order and shape): 10,000 bytes,
+#: NumPy's own ``max_header_size``. NumPy reads a header of whatever length it declares before
+#: checking that, so purenn checks the declared length first.
+MAX_NPY_HEADER_BYTES = 10_000
 
 
 @attrs.frozen
@@ -121,9 +147,31 @@ def save_checkpoint(path: str | os.PathLike[str], model: Any, params: Any, *,
     arrays: dict[str, Any] = {_HEADER: np.array(text)}
     arrays.update((f"param/{i}", a) for i, a in enumerate(leaves))
     arrays.update((f"state/{i}", a) for i, a in enumerate(state_leaves))
+    write_archive(path, arrays, "checkpoint")
+
+
+def write_archive(path: str | os.PathLike[str], arrays: dict[str, Any], what: str) -> None:
+    """Write ``arrays`` (the JSON header under ``"purenn"`` among them) to ``path`` atomically as
+    a plain ``.npz``, refusing what reading would refuse: a header over :data:`MAX_HEADER_BYTES`,
+    a file over :data:`MAX_FILE_BYTES` (then nothing is left at ``path``). ``what`` names the kind
+    of file in messages ("checkpoint", "training state")."""
+    where = os.fspath(path)
+    header_bytes = arrays[_HEADER].nbytes
+    if header_bytes > MAX_HEADER_BYTES:
+        raise CheckpointError(
+            f"cannot save {what} {where!r}: its JSON header would be {header_bytes} bytes, more "
+            f"than the {MAX_HEADER_BYTES} purenn reads (MAX_HEADER_BYTES); is the metadata (or "
+            "the history) far larger than intended?")
+    size = sum(np.asarray(a).nbytes for a in arrays.values())  # the file holds at least these
     try:
         with atomic_writer(path, "wb") as f:
-            np.savez(f, **arrays)
+            if size <= MAX_FILE_BYTES:
+                np.savez(f, **arrays)
+                size = f.tell()
+            if size > MAX_FILE_BYTES:
+                raise CheckpointError(
+                    f"cannot save {what} {where!r}: the file would be {size} bytes or more, more "
+                    f"than the {MAX_FILE_BYTES} purenn reads (MAX_FILE_BYTES)")
     except ArgumentError as e:  # a path that cannot be written: a folder, a device, ...
         raise CheckpointError(e.message, hint=e.hint) from None
 
@@ -200,11 +248,13 @@ class _Entry:
 
 
 def open_archive(where: str) -> zipfile.ZipFile:
+    """The archive at ``where``, read whole (at most :data:`MAX_FILE_BYTES`), its members' sizes
+    checked to be ones np.savez can write."""
     try:
-        data = read_regular_file(where)
+        data = read_regular_file(where, limit=MAX_FILE_BYTES)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file not found: {where!r}") from None
-    except ArgumentError as e:  # a directory, a FIFO, a device: never read
+    except ArgumentError as e:  # a directory, a FIFO, a device, a file too large: never read
         raise CheckpointError(f"checkpoint {e.message}") from None
     except OSError as e:
         raise CheckpointError(f"cannot read checkpoint {where!r}: {e.strerror or e}") from None
@@ -239,7 +289,13 @@ def _entries(where: str, archive: zipfile.ZipFile) -> dict[str, _Entry]:
     if _HEADER not in names:
         raise _fail(where, f"an .npz without a purenn header (entries {sorted(names)[:10]}); "
                            "it was not written by save_checkpoint")
-    return {entry.name: entry for entry in (_entry(where, archive, i) for i in archive.infolist())}
+    entries = {entry.name: entry for entry in (_entry(where, archive, i) for i in archive.infolist())}
+    inflated = sum(e.nbytes for e in entries.values() if e.info.compress_type == zipfile.ZIP_DEFLATED)
+    if inflated > MAX_INFLATED_BYTES:
+        raise _fail(where, f"its compressed entries would expand to {inflated} bytes, more than the "
+                           f"{MAX_INFLATED_BYTES} purenn inflates (MAX_INFLATED_BYTES); a file "
+                           "purenn wrote is not compressed (re-save it with np.savez)")
+    return entries
 
 
 def _entry(where: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Entry:
@@ -266,9 +322,15 @@ def _npy_header(f: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
     version = npy_format.read_magic(f)
     if version not in ((1, 0), (2, 0)):
         raise ValueError(f".npy format version {version} is not one np.savez writes for numbers")
+    length_format = "<H" if version == (1, 0) else "<I"
+    length_bytes = f.read(struct.calcsize(length_format))
+    (length,) = struct.unpack(length_format, length_bytes)  # struct.error when truncated
+    if length > MAX_NPY_HEADER_BYTES:
+        raise ValueError(f"its .npy header declares {length} bytes, more than the "
+                         f"{MAX_NPY_HEADER_BYTES} purenn reads (MAX_NPY_HEADER_BYTES)")
     read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
-    try:
-        return read(f)
+    try:  # NumPy parses a copy of the (bounded) header; f is left at the data
+        return read(io.BytesIO(length_bytes + f.read(length)))
     except _READ_ERRORS:
         raise
     except Exception as e:  # noqa: BLE001 - NumPy's header parser on untrusted bytes (tokenize, ...)
@@ -283,6 +345,10 @@ def read_json_header(where: str, archive: zipfile.ZipFile, entries: dict[str, _E
     if entry.dtype.kind != "U" or entry.shape != ():
         raise _fail(where, f"the {_HEADER!r} entry is not a JSON string "
                            f"(dtype {entry.dtype}, shape {entry.shape})")
+    if entry.nbytes > MAX_HEADER_BYTES:
+        raise _fail(where, f"its {_HEADER!r} entry (the JSON header) is {entry.nbytes} bytes, more "
+                           f"than the {MAX_HEADER_BYTES} purenn reads (MAX_HEADER_BYTES); it was "
+                           "not written by purenn, or is damaged")
     try:
         header = json.loads(str(_read_array(where, archive, entry)[()]))
     except (ValueError, RecursionError) as e:

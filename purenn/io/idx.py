@@ -6,22 +6,31 @@ order, big-endian. MNIST's image files are ``(N, 28, 28)`` uint8 (``TT = 0x08``,
 its label files ``(N,)`` uint8 (8-byte header). Files ending in ``.gz`` are gzip-compressed.
 
 Every problem with a file (missing, empty, not gzip, truncated, too long, bad header) raises a
-:class:`DataError` whose message names the file, says what is wrong and how to fix it.
+:class:`DataError` whose message names the file, says what is wrong and how to fix it. What a file
+can make purenn allocate is bounded by :data:`MAX_IDX_BYTES`, before it is allocated: a larger
+file is refused unread, and decompression stops one byte past it (a small gzip file can expand a
+thousandfold). A directory, FIFO or device is refused without being read.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from purenn.errors import DataError
+from purenn.errors import ArgumentError, DataError
+from purenn.io.atomic import read_regular_file
 from purenn.tree import readonly
 
-__all__ = ["DataError", "read_idx", "IDX_DTYPES"]
+__all__ = ["DataError", "read_idx", "IDX_DTYPES", "MAX_IDX_BYTES"]
+
+#: Largest IDX file read, compressed or not, and the most its gzip stream may expand to: 1 GiB
+#: (2**30 bytes). MNIST's largest file is 47,040,016 bytes uncompressed.
+MAX_IDX_BYTES = 2**30
 
 #: IDX type code -> element dtype (big-endian, as stored in the file).
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -96,28 +105,46 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def _read_bytes(path: Path) -> bytes:
-    """The file's (decompressed) content; every failure becomes a DataError naming the file."""
+    """The file's (decompressed) content, at most :data:`MAX_IDX_BYTES`; every failure becomes
+    a DataError naming the file."""
     try:
         size = path.stat().st_size
+        if size > MAX_IDX_BYTES:
+            raise DataError(f"{path}: {size} bytes, more than the {MAX_IDX_BYTES} purenn reads from an "
+                            "IDX file (MAX_IDX_BYTES); it is not a data set's file")
+        content = read_regular_file(path, limit=MAX_IDX_BYTES)  # refuses one grown meanwhile
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read it ({e.strerror or e})") from None
-    if size == 0:
-        raise DataError(f"{path}: the file is empty (0 bytes) — {_REDOWNLOAD}")
-    try:
-        if path.suffix != ".gz":
-            return path.read_bytes()
-        with gzip.open(path, "rb") as f:
-            content = f.read()
-    except EOFError:
-        raise DataError(f"{path}: the gzip stream ends early; the file is truncated — "
-                        f"{_REDOWNLOAD}") from None
-    except (gzip.BadGzipFile, zlib.error) as e:
-        raise DataError(f"{path}: not a valid gzip file ({e}); it is corrupt or not "
-                        f"compressed (then drop the .gz from its name) — {_REDOWNLOAD}") from None
+    except ArgumentError as e:  # a folder, a FIFO, a device: never read
+        raise DataError(e.message) from None
     except OSError as e:
         raise DataError(f"{path}: cannot read it ({e.strerror or e})") from None
     if not content:
+        raise DataError(f"{path}: the file is empty (0 bytes) — {_REDOWNLOAD}")
+    if path.suffix != ".gz":
+        return content
+    try:
+        content = _gunzip(content, path)
+    except EOFError:
+        raise DataError(f"{path}: the gzip stream ends early; the file is truncated — "
+                        f"{_REDOWNLOAD}") from None
+    except (gzip.BadGzipFile, zlib.error, OSError) as e:
+        raise DataError(f"{path}: not a valid gzip file ({e}); it is corrupt or not "
+                        f"compressed (then drop the .gz from its name) — {_REDOWNLOAD}") from None
+    if not content:
         raise DataError(f"{path}: decompresses to 0 bytes — {_REDOWNLOAD}")
     return content
+
+
+def _gunzip(data: bytes, path: Path) -> bytes:
+    """``data`` decompressed a MiB at a time (``read(n)`` would set ``n`` bytes aside first),
+    refused once past :data:`MAX_IDX_BYTES`."""
+    chunks, size = [], 0
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+        while chunk := f.read(min(1 << 20, MAX_IDX_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_IDX_BYTES:
+                raise DataError(f"{path}: decompresses to more than the {MAX_IDX_BYTES} bytes purenn "
+                                f"reads from an IDX file (MAX_IDX_BYTES); it is not a data set's file")
+    return b"".join(chunks)

@@ -18,7 +18,8 @@ values are encoded recursively::
 Nesting is bounded: data nested more than :data:`MAX_DEPTH` levels deep (JSON arrays and objects
 inside each other; a ``Sequential`` inside a ``Sequential`` is two levels) is refused with a
 :class:`SerializeError` when encoding and when decoding, so a hostile file cannot exhaust the
-stack. The same bound holds for params trees.
+stack. The same bound holds for params trees. So is size: more than :data:`MAX_RECORDS` records
+in one model are refused, when encoding and, before the next one is built, when decoding.
 
 Decoding looks each name up in a registry built at call time from every public layer class in
 :mod:`purenn.layers` (each name in its ``__all__`` that subclasses :class:`~purenn.layers.base.Layer`),
@@ -41,7 +42,7 @@ import numpy as np
 from purenn.errors import SerializeError
 
 __all__ = [
-    "SerializeError", "Custom", "MAX_DEPTH", "record_registry", "to_data", "from_data",
+    "SerializeError", "Custom", "MAX_DEPTH", "MAX_RECORDS", "record_registry", "to_data", "from_data",
     "tree_to_data", "tree_from_data",
 ]
 
@@ -49,13 +50,37 @@ Custom = Mapping[str, type] | Iterable[type] | None
 
 #: How deeply encoded data may nest (JSON arrays and objects within each other).
 MAX_DEPTH = 100
+#: Most records (layers, optimizers, schedules: ``{"type": ..., "fields": ...}`` entries) one
+#: encoded model may hold: 10,000. The presets have at most 22 layers; a ``Parallel`` of 400
+#: ``Parallel`` of 400 branches each would be 160,401. Decoding stops before building one more.
+MAX_RECORDS = 10_000
+
+
+class _Count:
+    """The records encoded or decoded so far in one call; :meth:`one_more` refuses the one past
+    :data:`MAX_RECORDS`."""
+
+    def __init__(self) -> None:
+        self.records = 0
+
+    def one_more(self, where: str) -> None:
+        self.records += 1
+        if self.records > MAX_RECORDS:
+            raise SerializeError(
+                f"{_short(where)}: more than {MAX_RECORDS} records (layers, optimizers, schedules) in "
+                f"one model; purenn reads and writes at most {MAX_RECORDS} (MAX_RECORDS) (is the "
+                "data damaged, or built by mistake?)"
+            )
+
+
+def _short(where: str) -> str:
+    return where if len(where) <= 80 else f"{where[:40]}...{where[-30:]}"
 
 
 def _check_depth(depth: int, where: str) -> None:
     if depth > MAX_DEPTH:
-        shown = where if len(where) <= 80 else f"{where[:40]}...{where[-30:]}"
         raise SerializeError(
-            f"{shown}: nested more than {MAX_DEPTH} levels deep; purenn reads and writes at "
+            f"{_short(where)}: nested more than {MAX_DEPTH} levels deep; purenn reads and writes at "
             f"most {MAX_DEPTH} (is the data damaged, or built by mistake?)"
         )
 
@@ -120,11 +145,11 @@ def to_data(record: Any, *, custom: Custom = None) -> Any:
     """
     names = {cls: name for name, cls in record_registry(custom).items()}
     builtin = record_registry()
-    return _encode(record, names, builtin, "model", 0)
+    return _encode(record, names, builtin, "model", 0, _Count())
 
 
 def _encode(value: Any, names: dict[type, str], builtin: dict[str, type], where: str,
-            depth: int) -> Any:
+            depth: int, count: _Count) -> Any:
     if value is None or type(value) in (bool, int, str):
         return value
     if type(value) is float:
@@ -132,7 +157,7 @@ def _encode(value: Any, names: dict[type, str], builtin: dict[str, type], where:
             return value
         return {"float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return _encode(value.item(), names, builtin, where, depth)
+        return _encode(value.item(), names, builtin, where, depth, count)
     if isinstance(value, (bool, int, float, str)):
         # subclasses (IntEnum, ...) would not come back as themselves
         raise SerializeError(
@@ -141,14 +166,15 @@ def _encode(value: Any, names: dict[type, str], builtin: dict[str, type], where:
         )
     _check_depth(depth + 1, where)
     if isinstance(value, (tuple, list)):
-        return [_encode(v, names, builtin, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+        return [_encode(v, names, builtin, f"{where}[{i}]", depth + 1, count) for i, v in enumerate(value)]
     if isinstance(value, dict):
         for k in value:
             if not isinstance(k, str):
                 raise SerializeError(f"{where}: dict keys must be str to be saved, got {k!r}")
-        return {"dict": {k: _encode(v, names, builtin, f"{where}[{k!r}]", depth + 1)
+        return {"dict": {k: _encode(v, names, builtin, f"{where}[{k!r}]", depth + 1, count)
                          for k, v in value.items()}}
     if attrs.has(type(value)):
+        count.one_more(where)
         cls = type(value)
         name = names.get(cls, cls.__name__)
         if name in builtin and builtin[name] is not cls:
@@ -160,7 +186,7 @@ def _encode(value: Any, names: dict[type, str], builtin: dict[str, type], where:
         for a in attrs.fields(cls):
             if a.init:
                 fields[a.alias] = _encode(getattr(value, a.name), names, builtin, f"{where}.{a.name}",
-                                          depth + 1)
+                                          depth + 1, count)
         return {"type": name, "fields": fields}
     raise SerializeError(
         f"{where}: a value of type {type(value).__name__} ({value!r:.80}) cannot be saved; "
@@ -175,28 +201,30 @@ def from_data(data: Any, *, custom: Custom = None) -> Any:
     Raises :class:`SerializeError` naming an unknown type (pass it via ``custom=``), an unknown
     or invalid field, or data that is not in this format.
     """
-    return _decode(data, record_registry(custom), "model", 0)
+    return _decode(data, record_registry(custom), "model", 0, _Count())
 
 
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-def _decode(data: Any, registry: dict[str, type], where: str, depth: int) -> Any:
+def _decode(data: Any, registry: dict[str, type], where: str, depth: int, count: _Count) -> Any:
     if data is None or type(data) in (bool, int, float, str):
         return data
     _check_depth(depth + 1, where)
     if isinstance(data, list):
-        return tuple(_decode(v, registry, f"{where}[{i}]", depth + 1) for i, v in enumerate(data))
+        return tuple(_decode(v, registry, f"{where}[{i}]", depth + 1, count) for i, v in enumerate(data))
     if not isinstance(data, dict):
         raise SerializeError(f"{where}: unexpected {type(data).__name__} in saved data: {data!r:.80}")
     if data.keys() == {"float"} and isinstance(data["float"], str) and data["float"] in _FLOATS:
         return _FLOATS[data["float"]]
     if data.keys() == {"dict"} and isinstance(data["dict"], dict):
-        return {k: _decode(v, registry, f"{where}[{k!r}]", depth + 1) for k, v in data["dict"].items()}
+        return {k: _decode(v, registry, f"{where}[{k!r}]", depth + 1, count)
+                for k, v in data["dict"].items()}
     if data.keys() != {"type", "fields"} or not isinstance(data["fields"], dict):
         raise SerializeError(
             f"{where}: expected {{'type': ..., 'fields': {{...}}}}, got keys {sorted(data)}"
         )
+    count.one_more(where)
     name = data["type"]
     cls = registry.get(name) if isinstance(name, str) else None
     if cls is None:
@@ -211,7 +239,7 @@ def _decode(data: Any, registry: dict[str, type], where: str, depth: int) -> Any
         raise SerializeError(
             f"{where}: {name} has no field(s) {unknown}; its fields are {sorted(inits)}"
         )
-    kwargs = {k: _decode(v, registry, f"{where}.{k}", depth + 1) for k, v in data["fields"].items()}
+    kwargs = {k: _decode(v, registry, f"{where}.{k}", depth + 1, count) for k, v in data["fields"].items()}
     try:
         return cls(**kwargs)
     except Exception as e:  # noqa: BLE001 - the data is untrusted: any refusal is a bad file

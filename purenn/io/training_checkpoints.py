@@ -1,7 +1,8 @@
 """Training checkpoints: a whole :class:`~purenn.training_state.TrainingState` in one ``.npz``.
 
 The format is the checkpoints' (:mod:`purenn.io.checkpoints`: a plain ``.npz``, never unpickled,
-written atomically, read only after every entry's header has been checked), with its own header::
+written atomically, read only after every entry's header has been checked, within the same
+bounds on what a file can make purenn allocate), with its own header::
 
     "purenn"   0-d str array: JSON
                {"format": "purenn.training", "version": 1,
@@ -10,28 +11,40 @@ written atomically, read only after every entry's header has been checked), with
                           "opt_state": ..., "best_params": ..., "best_model_state": ...},
                 "training": {"epoch", "step", "epoch_loss", "last_loss", "shuffle_rng",
                              "layer_rng", "history", "settings", "early_stopping", "plateau"},
-                "metadata": {...}}
+                "metadata": {...},
+                "digest": "sha256:<64 hex digits>"}
     "<tree>/0", "<tree>/1", ...   the arrays of each tree, in tree_leaves order
 
 An optimizer state's ``State(step, slots)`` records are stored as ``{"$step": 0-d int64 array,
 "$slots": slots}`` and come back as ``State``. Floats (the epoch's loss so far, the history) go
 through JSON's shortest repr, which reads back to the same bits; NaN and infinities too.
+
+**Integrity.** ``digest`` is :func:`content_digest` of the rest: SHA-256 over the header as
+canonical JSON and every array's name, dtype, shape and bytes. Loading recomputes it and refuses
+a file whose contents differ ("edited or damaged"), so a changed generator state or loss is never
+resumed from silently. It guards against accidents, not forgers (anyone can recompute it), so
+every field is also checked for its type, range and consistency with the others, when loading
+and, the same checks, when saving (a state that would not load is never written). A file written
+before digests existed loads, with :attr:`TrainingCheckpoint.notice` saying it was not verified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import numpy as np
 
 from purenn.errors import ArgumentError, CheckpointError, SerializeError
-from purenn.io.atomic import atomic_writer
 from purenn.io.checkpoints import (
     _HEADER, _READ_ERRORS, Custom, _check_params, _entries, _fail, _numbered_entries, _read_array,
-    open_archive, read_json_header,
+    open_archive, read_json_header, write_archive,
 )
 from purenn.io.serialize import from_data, to_data, tree_from_data, tree_to_data
 from purenn.monitors import EarlyStoppingState, PlateauState
@@ -39,30 +52,39 @@ from purenn.optim.base import State
 from purenn.rng import generator_from_state
 from purenn.training import EpochLog
 from purenn.training_state import TrainingState
-from purenn.tree import readonly, tree_map
+from purenn.tree import readonly, tree_leaves, tree_map
 
-__all__ = ["TrainingCheckpoint", "save_training_state", "load_training_state", "FORMAT", "VERSION"]
+__all__ = ["TrainingCheckpoint", "save_training_state", "load_training_state", "content_digest",
+           "FORMAT", "VERSION"]
 
 FORMAT = "purenn.training"
 VERSION = 1
 _TREES = ("params", "model_state", "opt_state", "best_params", "best_model_state")
 _TRAINING_KEYS = ("epoch", "step", "epoch_loss", "last_loss", "shuffle_rng", "layer_rng",
                   "history", "settings", "early_stopping", "plateau")
+_HEADER_KEYS = {"format", "version", "model", "trees", "training", "metadata", "digest"}
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @attrs.frozen
 class TrainingCheckpoint:
-    """What a training checkpoint holds: the model, the training state and JSON metadata."""
+    """What a training checkpoint holds: the model, the training state and JSON metadata.
+
+    ``notice``: None for a file whose integrity digest was verified; for a file written before
+    purenn stored one, a sentence saying its contents could not be verified (for a person: the
+    library never prints it)."""
 
     model: Any
     state: TrainingState
     metadata: dict[str, Any] = attrs.field(factory=dict)
+    notice: str | None = None
 
 
 def save_training_state(path: str | os.PathLike[str], model: Any, state: TrainingState, *,
                         metadata: dict[str, Any] | None = None, custom: Custom = None) -> None:
     """Write ``model`` and the training ``state`` (plus JSON ``metadata``: how to finish the run,
-    say) to ``path`` atomically: an interrupted save leaves the previous file whole."""
+    say) to ``path`` atomically, with its integrity digest: an interrupted save leaves the previous
+    file whole. A state that loading would refuse raises :class:`CheckpointError` instead."""
     where = os.fspath(path)
     if not isinstance(state, TrainingState):
         raise CheckpointError(f"cannot save training state {where!r}: expected a TrainingState, "
@@ -83,75 +105,138 @@ def save_training_state(path: str | os.PathLike[str], model: Any, state: Trainin
                 continue
             structure, leaves = tree_to_data(_encode_states(tree))
             trees[name] = structure
-            arrays.update((f"{name}/{i}", a) for i, a in enumerate(leaves))
+            arrays.update((f"{name}/{i}", np.asarray(a)) for i, a in enumerate(leaves))
     except SerializeError as e:
         raise CheckpointError(f"cannot save training state {where!r}: {e.message}", hint=e.hint) from None
     header = {"format": FORMAT, "version": VERSION, "model": model_data, "trees": trees,
-              "training": _training_data(state), "metadata": metadata or {}}
+              "training": _training_data(where, model, state), "metadata": metadata or {}}
     try:
+        header["digest"] = content_digest(json.loads(json.dumps(header)), arrays)
         text = json.dumps(header)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"cannot save training state {where!r}: not plain JSON ({e})") from None
-    try:
-        with atomic_writer(path, "wb") as f:
-            np.savez(f, **{_HEADER: np.array(text), **arrays})
-    except ArgumentError as e:  # a path that cannot be written: a folder, a device, ...
-        raise CheckpointError(e.message, hint=e.hint) from None
+    write_archive(path, {_HEADER: np.array(text), **arrays}, "training state")
 
 
 def load_training_state(path: str | os.PathLike[str], *, custom: Custom = None) -> TrainingCheckpoint:
-    """Read a file written by :func:`save_training_state`; :class:`CheckpointError` naming what
-    is wrong with it otherwise."""
+    """Read a file written by :func:`save_training_state`, its digest verified (see the module's
+    docstring) and every field checked; :class:`CheckpointError` naming what is wrong otherwise."""
     where = os.fspath(path)
     with open_archive(where) as archive:
         entries = _entries(where, archive)
-        header = read_json_header(where, archive, entries, FORMAT, "purenn training state")
-        if header.get("version") != VERSION:
-            raise _fail(where, f"unsupported training state version {header.get('version')!r:.40}; "
-                               f"this purenn reads version {VERSION}")
-        missing = {"model", "trees", "training", "metadata"} - header.keys()
-        if missing or not isinstance(header["trees"], dict) or not isinstance(header["metadata"], dict):
-            raise _fail(where, f"header lacks or garbles {sorted(missing) or ['trees', 'metadata']}")
-        layouts: dict[str, Any] = {}
-        try:
-            model = from_data(header["model"], custom=custom)
-            for name in _TREES:
-                structure = header["trees"].get(name)
-                leaves = _numbered_entries(where, entries, name)
-                layouts[name] = None if structure is None else tree_from_data(structure, leaves, name)
-        except SerializeError as e:
-            raise _fail(where, e.message, hint=e.hint) from None
-        if entries:
-            raise _fail(where, f"unexpected entries {sorted(entries)[:10]}")
-        if not all(callable(getattr(model, m, None)) for m in ("init", "forward", "backward")):
-            raise _fail(where, f"the header's model is not a layer: {model!r:.80}")
-        if layouts["params"] is None:
-            raise _fail(where, "it holds no params")
-        for name, what in (("params", "params"), ("best_params", "params"),
-                           ("model_state", "state"), ("best_model_state", "state")):
-            if layouts[name] is not None:
-                _check_params(where, model, layouts[name], what=what)
-        trees = {name: None if layout is None else _decode_states(
-                     tree_map(lambda e: readonly(_read_array(where, archive, e)), layout))
-                 for name, layout in layouts.items()}
+        header = _read_header(where, archive, entries)
+        model, layouts = _layouts(where, header, entries, custom)
+        arrays = {e.name: readonly(_read_array(where, archive, e))
+                  for layout in layouts.values() if layout is not None for e in tree_leaves(layout)}
+    notice = _verify(where, header, arrays)
     try:
-        fields: dict[str, Any] = {**trees, **_training_from_data(header["training"])}
-        state = TrainingState(**fields)
+        trees: dict[str, Any] = {
+            name: None if layout is None else _decode_states(tree_map(lambda e: arrays[e.name], layout))
+            for name, layout in layouts.items()}
+        state = TrainingState(**trees, **_training_from_data(header["training"]))
+        _check_consistency(model, state)
     except (KeyError, TypeError, ValueError, ArgumentError) + _READ_ERRORS as e:
         raise _fail(where, f"its training record is damaged ({type(e).__name__}: {e})") from None
-    return TrainingCheckpoint(model, state, header["metadata"])
+    return TrainingCheckpoint(model, state, header["metadata"], notice)
 
 
-def _training_data(state: TrainingState) -> dict[str, Any]:
-    def plain(record: Any) -> Any:
-        return None if record is None else attrs.asdict(record)
+def content_digest(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:
+    """``"sha256:<hex>"`` over ``header`` without its ``"digest"`` (as JSON with sorted keys and
+    no spaces) and, in name order, each array's name, dtype, shape and bytes (C order)."""
+    h = hashlib.sha256()
+    body = {k: v for k, v in header.items() if k != "digest"}
+    h.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(arrays):
+        a = np.asarray(arrays[name])
+        h.update(f"\0{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
+    return f"sha256:{h.hexdigest()}"
 
-    return {
-        "epoch": state.epoch, "step": state.step, "epoch_loss": state.epoch_loss,
-        "last_loss": state.last_loss, "shuffle_rng": state.shuffle_rng, "layer_rng": state.layer_rng,
-        "history": [attrs.asdict(log) for log in state.history], "settings": dict(state.settings),
-        "early_stopping": plain(state.early_stopping), "plateau": plain(state.plateau),
-    }
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _read_header(where: str, archive: Any, entries: dict[str, Any]) -> dict[str, Any]:
+    """The JSON header, checked to be a training state header of this version with every key."""
+    header = read_json_header(where, archive, entries, FORMAT, "purenn training state")
+    if header.get("version") != VERSION:
+        raise _fail(where, f"unsupported training state version {header.get('version')!r:.40}; "
+                           f"this purenn reads version {VERSION}")
+    missing = {"model", "trees", "training", "metadata"} - header.keys()
+    if missing or not isinstance(header["trees"], dict) or not isinstance(header["metadata"], dict):
+        raise _fail(where, f"header lacks or garbles {sorted(missing) or ['trees', 'metadata']}")
+    unknown = sorted(header.keys() - _HEADER_KEYS)
+    if unknown:
+        raise _fail(where, f"header has unknown entries {unknown[:10]!r:.200} (edited or damaged?)")
+    digest = header.get("digest")
+    if digest is not None and not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
+        raise _fail(where, f"its digest {digest!r:.80} is not 'sha256:' and 64 hex digits "
+                           "(the file was edited or damaged)")
+    return header
+
+
+def _layouts(where: str, header: dict[str, Any], entries: dict[str, Any],
+             custom: Custom) -> tuple[Any, dict[str, Any]]:
+    """The model and each tree's layout (entries in place of arrays), every entry used once and
+    checked against the model's declared shapes before any array is read."""
+    layouts: dict[str, Any] = {}
+    try:
+        model = from_data(header["model"], custom=custom)
+        for name in _TREES:
+            structure = header["trees"].get(name)
+            leaves = _numbered_entries(where, entries, name)
+            layouts[name] = None if structure is None else tree_from_data(structure, leaves, name)
+    except SerializeError as e:
+        raise _fail(where, e.message, hint=e.hint) from None
+    if entries:
+        raise _fail(where, f"unexpected entries {sorted(entries)[:10]}")
+    unknown = sorted(header["trees"].keys() - set(_TREES))
+    if unknown:
+        raise _fail(where, f"header's trees has unknown entries {unknown[:10]!r:.200}")
+    if not all(callable(getattr(model, m, None)) for m in ("init", "forward", "backward")):
+        raise _fail(where, f"the header's model is not a layer: {model!r:.80}")
+    if layouts["params"] is None:
+        raise _fail(where, "it holds no params")
+    for name, what in (("params", "params"), ("best_params", "params"),
+                       ("model_state", "state"), ("best_model_state", "state")):
+        if layouts[name] is not None:
+            _check_params(where, model, layouts[name], what=what)
+    return model, layouts
+
+
+def _verify(where: str, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
+    """None when the header's digest matches the contents; the notice for a file without one."""
+    digest = header.get("digest")
+    if digest is None:
+        return (f"{where} has no integrity digest (it was written by a purenn from before they "
+                "existed), so edits or damage to it cannot be detected; it was loaded as it is, "
+                "and the next save of the run adds one")
+    if content_digest(header, arrays) != digest:
+        raise _fail(where, "its contents do not match its integrity digest: the file was edited or "
+                           "damaged after purenn wrote it; resume from another copy, or start again")
+    return None
+
+
+# --- the training record ----------------------------------------------------------------------
+
+
+def _training_data(where: str, model: Any, state: TrainingState) -> dict[str, Any]:
+    """The record's JSON data, put through the checks loading makes."""
+    try:
+        data = {
+            "epoch": state.epoch, "step": state.step, "epoch_loss": state.epoch_loss,
+            "last_loss": state.last_loss, "shuffle_rng": state.shuffle_rng,
+            "layer_rng": state.layer_rng, "history": [attrs.asdict(log) for log in state.history],
+            "settings": dict(state.settings),
+            "early_stopping": None if state.early_stopping is None else attrs.asdict(state.early_stopping),
+            "plateau": None if state.plateau is None else attrs.asdict(state.plateau),
+        }
+        _training_from_data(json.loads(json.dumps(data)))
+        _check_consistency(model, state)
+    except (TypeError, ValueError, ArgumentError, attrs.exceptions.NotAnAttrsClassError) as e:
+        raise CheckpointError(f"cannot save training state {where!r}: its training record would "
+                              f"not load ({type(e).__name__}: {e})") from None
+    return data
 
 
 def _training_from_data(data: Any) -> dict[str, Any]:
@@ -159,51 +244,102 @@ def _training_from_data(data: Any) -> dict[str, Any]:
     file is refused here, not in the middle of a resumed run)."""
     if not isinstance(data, dict) or set(_TRAINING_KEYS) - data.keys():
         raise ValueError(f"the training record needs {list(_TRAINING_KEYS)}")
+    unknown = sorted(data.keys() - set(_TRAINING_KEYS))
+    if unknown:
+        raise ValueError(f"the training record has unknown field(s) {unknown[:10]!r:.200}")
     out = {k: data[k] for k in _TRAINING_KEYS}
     for name in ("epoch", "step"):
-        if not (type(out[name]) is int and out[name] >= 0):
+        if not _is_count(out[name]):
             raise ValueError(f"{name} must be a non-negative int, got {out[name]!r:.40}")
-    if not _is_float(out["epoch_loss"]) or not (out["last_loss"] is None or _is_float(out["last_loss"])):
+    if not _is_number(out["epoch_loss"]) or not (out["last_loss"] is None or _is_number(out["last_loss"])):
         raise ValueError("epoch_loss and last_loss must be numbers")
-    for name in ("settings", "shuffle_rng", "layer_rng"):
-        if not isinstance(out[name], dict):
-            raise ValueError(f"{name} must be an object, got {type(out[name]).__name__}")
+    _check_settings(out["settings"])
     for name in ("shuffle_rng", "layer_rng"):
+        if not isinstance(out[name], dict):
+            raise TypeError(f"{name} must be an object, got {type(out[name]).__name__}")
         generator_from_state(out[name])  # refused now if it cannot be rebuilt
     if not isinstance(out["history"], list) or not all(isinstance(h, dict) for h in out["history"]):
         raise ValueError("history must be a list of objects")
-    out["history"] = tuple(EpochLog(**log) for log in out["history"])
-    if out["early_stopping"] is not None:
-        out["early_stopping"] = EarlyStoppingState(**out["early_stopping"])
-        _check_rule(out["early_stopping"], floats=("best",), counts=("wait",), optional=("best_epoch",))
-        if not isinstance(out["early_stopping"].stopped, bool):
-            raise ValueError("early_stopping.stopped must be true or false")
-    if out["plateau"] is not None:
-        out["plateau"] = PlateauState(**out["plateau"])
-        _check_rule(out["plateau"], floats=("best",), counts=("wait", "cooldown"), optional=())
-        if not (_is_float(out["plateau"].scale) and out["plateau"].scale > 0):
-            raise ValueError("plateau.scale must be a positive number")
+    out["history"] = tuple(_record(EpochLog, log, f"history[{i}]") for i, log in enumerate(out["history"]))
+    for name, cls in (("early_stopping", EarlyStoppingState), ("plateau", PlateauState)):
+        out[name] = None if out[name] is None else _record(cls, out[name], name)
     return out
 
 
-def _check_rule(state: Any, *, floats: tuple[str, ...], counts: tuple[str, ...],
-                optional: tuple[str, ...]) -> None:
-    """A rule's state: ``floats`` numbers or null, ``counts`` non-negative ints, ``optional``
-    non-negative ints or null."""
-    for name in floats:
-        value = getattr(state, name)
-        if not (value is None or _is_float(value)):
-            raise ValueError(f"{type(state).__name__}.{name} must be a number or null, got {value!r:.40}")
-    for name in counts + optional:
-        value = getattr(state, name)
-        if value is None and name in optional:
-            continue
-        if not (type(value) is int and value >= 0):
-            raise ValueError(f"{type(state).__name__}.{name} must be a non-negative int, got {value!r:.40}")
+def _check_settings(settings: Any) -> None:
+    """The run's settings: an object of JSON scalars (compared with a resuming call's), its
+    ``epochs`` (which says when the run is finished) a non-negative int."""
+    if not isinstance(settings, dict):
+        raise TypeError(f"settings must be an object, got {type(settings).__name__}")
+    for key, value in settings.items():
+        if not (value is None or type(value) in (bool, int, float, str)):
+            raise ValueError(f"settings[{key!r:.40}] must be a number, string, true, false or null, "
+                             f"got {type(value).__name__}")
+    if "epochs" in settings and not _is_count(settings["epochs"]):
+        raise ValueError(f"settings['epochs'] must be a non-negative int, got {settings['epochs']!r:.40}")
 
 
-def _is_float(value: Any) -> bool:
+# the field types the records declare: what each accepts, and its name in messages
+_KINDS = {"int": (lambda v: _is_count(v), "a non-negative int"),
+          "float": (lambda v: _is_number(v), "a number"),
+          "bool": (lambda v: type(v) is bool, "true or false"),
+          "str": (lambda v: type(v) is str, "a string"),
+          "None": (lambda v: v is None, "null")}
+
+
+def _record(cls: type, data: Any, where: str) -> Any:
+    """An attrs record (``EpochLog``, a rule's state) from a JSON object holding every field and no
+    other, each of its declared type: ``int`` (non-negative), ``float`` (any number), ``bool``,
+    ``str``, or ``X | None``."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{where} must be an object, got {type(data).__name__}")
+    fields = {a.name: str(a.type) for a in attrs.fields(cls)}
+    unknown, missing = sorted(data.keys() - fields.keys()), sorted(fields.keys() - data.keys())
+    if unknown or missing:
+        raise ValueError(f"{where} has unknown field(s) {unknown[:10]!r:.200} or lacks {missing}")
+    for name, declared in fields.items():
+        kinds = [_KINDS[k.strip()] for k in declared.split("|")]
+        if not any(accepts(data[name]) for accepts, _ in kinds):
+            raise ValueError(f"{where}.{name} must be {' or '.join(w for _, w in kinds)}, "
+                             f"got {data[name]!r:.40}")
+    return cls(**data)
+
+
+def _check_consistency(model: Any, state: TrainingState) -> None:
+    """What the fields say of each other, as ``fit`` leaves them: one history entry per epoch
+    done, numbered from 1; early stopping's best (value, epoch and params) all there or none;
+    the layers' state there for a model that has one; the plateau's scale a finite number >= 0
+    (0 once factors have underflowed)."""
+    if len(state.history) != state.epoch or any(log.epoch != i + 1 for i, log in enumerate(state.history)):
+        raise ValueError(f"the history must have one entry per epoch done ({state.epoch}), numbered "
+                         f"from 1; it has epochs {[log.epoch for log in state.history][:10]}")
+    if "epochs" in state.settings and state.epoch > state.settings["epochs"]:
+        raise ValueError(f"epoch {state.epoch} is past the run's {state.settings['epochs']} epochs")
+    early = state.early_stopping
+    if early is not None and ((early.best is None) != (early.best_epoch is None)
+                              or not (early.best_epoch is None or 1 <= early.best_epoch <= state.epoch)):
+        raise ValueError(f"early_stopping's best {early.best!r:.40} and best_epoch "
+                         f"{early.best_epoch!r:.40} do not agree with each other or the epoch")
+    has_best = early is not None and early.best_epoch is not None
+    if has_best != (state.best_params is not None):
+        raise ValueError("best_params must be there exactly when early stopping has a best epoch")
+    if getattr(model, "stateful", False) and state.model_state is None:
+        raise ValueError("the model has layers with state (BatchNorm) but the file holds no model_state")
+    if (state.best_model_state is not None) != (has_best and state.model_state is not None):
+        raise ValueError("best_model_state must be there exactly when best_params and model_state are")
+    if state.plateau is not None and not (math.isfinite(state.plateau.scale) and state.plateau.scale >= 0):
+        raise ValueError(f"plateau.scale must be a finite number >= 0, got {state.plateau.scale!r:.40}")
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# --- optimizer states -------------------------------------------------------------------------
 
 
 def _encode_states(tree: Any) -> Any:
@@ -220,7 +356,12 @@ def _encode_states(tree: Any) -> Any:
 def _decode_states(tree: Any) -> Any:
     if isinstance(tree, dict):
         if tree.keys() == {"$step", "$slots"}:
-            return State(int(tree["$step"]), _decode_states(tree["$slots"]))
+            step = tree["$step"]
+            if not (isinstance(step, np.ndarray) and step.shape == () and step.dtype.kind in "iu"
+                    and step >= 0):
+                raise ValueError(f"an optimizer state's $step must be a non-negative integer, got "
+                                 f"{step!r:.40}")
+            return State(int(step), _decode_states(tree["$slots"]))
         return {k: _decode_states(v) for k, v in tree.items()}
     if isinstance(tree, (tuple, list)):
         return type(tree)(_decode_states(v) for v in tree)

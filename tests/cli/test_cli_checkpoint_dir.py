@@ -346,3 +346,22 @@ def _stop_at_once(monkeypatch) -> None:
             return True
 
     monkeypatch.setattr(purenn_cli.mnist, "stop_requests", lambda: contextlib.nullcontext(Stop()))
+
+
+def test_resume_of_a_state_without_an_integrity_digest_says_it_was_not_verified(tiny_mnist, tmp_path,
+                                                                                monkeypatch):
+    import numpy as np
+
+    folder = tmp_path / "ckpt"
+    _invoke(*_mnist(tiny_mnist, "--checkpoint-dir", str(folder), "--epochs", "1"))
+    path = folder / "training.npz"
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    header = json.loads(str(arrays["purenn"][()]))
+    del header["digest"]  # as written by a purenn from before digests existed
+    arrays["purenn"] = np.array(json.dumps(header))
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    monkeypatch.setenv("PURENN_DATA", str(tiny_mnist))
+    output = _invoke("resume", str(folder))
+    assert f"note: {path} has no integrity digest" in output

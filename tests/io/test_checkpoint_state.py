@@ -129,3 +129,22 @@ def test_a_stateful_model_in_a_file_without_state_is_refused(tmp_path):
     np.savez(tmp_path / "no_state_v2.npz", **arrays)
     with pytest.raises(pn.CheckpointError, match="version 2 header without a 'state' entry"):
         read_checkpoint(tmp_path / "no_state_v2.npz")
+
+
+def test_a_file_whose_state_arrays_do_not_fit_the_model_is_refused(tmp_path):
+    """A version 2 file edited with care: a state array and its entry in the header's structure
+    changed together, so only the model's declared state shapes can tell."""
+    model = pn.Sequential([pn.Dense(2, 3), pn.BatchNorm(3)])
+    pn.save_checkpoint(tmp_path / "bn.npz", model, model.init(np.random.default_rng(0)),
+                       state=model.init_state())
+    with np.load(tmp_path / "bn.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    header = json.loads(str(arrays["purenn"]))
+    for entry in header["state"]["tuple"][1]["dict"]:
+        entry[1]["shape"] = [5]
+    arrays["state/0"], arrays["state/1"] = np.zeros(5, np.float32), np.ones(5, np.float32)
+    arrays["purenn"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "edited.npz", **arrays)
+    with pytest.raises(pn.CheckpointError, match=r"edited\.npz.*state do not match the model: "
+                                                 r"state\[1\]\['mean'\] has shape \(5,\)"):
+        read_checkpoint(tmp_path / "edited.npz")

@@ -2,7 +2,9 @@
 ``load_training_state`` raises a CheckpointError naming the file, never another exception. The
 damaged files are written as an editor or a broken disk would leave them: a valid file's arrays
 loaded, its JSON header (the "purenn" entry) or an array changed, and np.savez-ed again. Last, a
-Hypothesis test replaces one JSON value of the header's "training" record with any other."""
+Hypothesis test replaces one JSON value of the header's "training" record with any other (the
+digest recomputed, as anyone can: the field checks must hold on their own), and what loads must
+resume or be refused with a message. The integrity digest itself is tested in the middle."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from _fuzz_json import json_paths, json_values
@@ -21,7 +24,7 @@ from hypothesis import strategies as st
 
 import purenn as pn
 from purenn.io.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
-from purenn.io.training_checkpoints import load_training_state, save_training_state
+from purenn.io.training_checkpoints import content_digest, load_training_state, save_training_state
 from purenn.training_state import TrainingState
 
 # BatchNorm (a layer state, and early stopping's best layer state), Adam (State records in the
@@ -65,16 +68,21 @@ def _header(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def _damaged(good: Path, out: Path, *, header: Callable[[dict], Any] | None = None,
-             arrays: Callable[[dict], Any] | None = None) -> Path:
+             arrays: Callable[[dict], Any] | None = None, redigest: bool = True) -> Path:
     """``good`` with its header edited in place by ``header(h)`` and its arrays by ``arrays(a)``,
-    written to ``out`` with np.savez."""
+    written to ``out`` with np.savez. ``redigest``: the digest recomputed for the edited contents
+    (anyone can: the field checks must hold for a file whose digest matches)."""
     entries = _arrays(good)
+    original = entries["purenn"]
     h = _header(entries)
     if header is not None:
         header(h)
-    entries["purenn"] = np.array(json.dumps(h))
     if arrays is not None:
         arrays(entries)
+    if redigest and "digest" in h:
+        h["digest"] = content_digest(h, {k: v for k, v in entries.items() if k != "purenn"})
+    if entries.get("purenn") is original:
+        entries["purenn"] = np.array(json.dumps(h))
     with open(out, "wb") as f:
         np.savez(f, **entries)
     return out
@@ -173,6 +181,55 @@ DAMAGED_HEADERS = [
     ("another version", _set("version", value=2), r"unsupported training state version 2"),
     ("no version", _delete("version"), r"unsupported training state version None"),
     ("another format", _set("format", value="purenn.other"), r"not a purenn training state header"),
+    # every field of the record, for its type, its range and what the others say of it
+    ("early stopping's best a string", _set("training", "early_stopping", "best", value="0.5"),
+     r"early_stopping\.best must be a number or null, got '0\.5'"),
+    ("early stopping's stopped a number", _set("training", "early_stopping", "stopped", value=1),
+     r"early_stopping\.stopped must be true or false, got 1"),
+    ("early stopping's wait negative", _set("training", "early_stopping", "wait", value=-1),
+     r"early_stopping\.wait must be a non-negative int, got -1"),
+    ("early stopping's best epoch past the epoch", _set("training", "early_stopping", "best_epoch", value=5),
+     r"early_stopping's best .* and best_epoch 5 do not agree"),
+    ("early stopping's best without its epoch", _set("training", "early_stopping", "best_epoch", value=None),
+     r"early_stopping's best .* do not agree"),
+    ("no early stopping state though best params are saved", _set("training", "early_stopping", value=None),
+     r"best_params must be there exactly when early stopping has a best epoch"),
+    ("plateau's scale a string", _set("training", "plateau", "scale", value="0.5"),
+     r"plateau\.scale must be a number, got '0\.5'"),
+    ("plateau's scale negative", _set("training", "plateau", "scale", value=-0.5),
+     r"plateau\.scale must be a finite number >= 0, got -0\.5"),
+    ("plateau's scale infinite", _set("training", "plateau", "scale", value=float("inf")),
+     r"plateau\.scale must be a finite number >= 0, got inf"),
+    ("plateau's best a list", _set("training", "plateau", "best", value=[0.5]), r"plateau\.best must be a number or null"),
+    ("plateau lacking a field", _delete("training", "plateau", "cooldown"), r"plateau has unknown field\(s\) \[\] or lacks \['cooldown'\]"),
+    ("history entry's loss a string", _set("training", "history", 0, "loss", value="0.3"),
+     r"history\[0\]\.loss must be a number, got '0\.3'"),
+    ("history entry's digest a number", _set("training", "history", 0, "digest", value=3),
+     r"history\[0\]\.digest must be a string or null, got 3"),
+    ("history entry's epoch renumbered", _set("training", "history", 0, "epoch", value=2),
+     r"one entry per epoch done \(1\), numbered from 1; it has epochs \[2\]"),
+    ("history one entry longer than the epochs done", lambda h: h["training"]["history"].append(h["training"]["history"][0]),
+     r"one entry per epoch done \(1\)"),
+    ("history emptied", _set("training", "history", value=[]), r"one entry per epoch done \(1\)"),
+    ("settings holding an object", _set("training", "settings", "model", value={"a": 1}),
+     r"settings\['model'\] must be a number, string, true, false or null, got dict"),
+    ("settings' epochs a string", _set("training", "settings", "epochs", value="3"),
+     r"settings\['epochs'\] must be a non-negative int, got '3'"),
+    ("the epoch past the run's epochs", _set("training", "settings", "epochs", value=0),
+     r"epoch 1 is past the run's 0 epochs"),
+    ("rng state array of a huge unicode dtype",
+     _set("training", "layer_rng", "state", "state", value={"array": ["7"], "dtype": "<U250000000"}),
+     r"not a saved random generator state .*must have dtype <u4 or >u4 or <u8 or >u8, got '<U250000000'"),
+    ("rng state nested too deeply",
+     _set("training", "layer_rng", "state", "state", value={"a": {"b": {"c": 1}}}),
+     r"nests at most 2 levels deep"),
+    ("rng spawn counter a float",
+     _set("training", "shuffle_rng", "seed_sequence", "n_children_spawned", value=1.5),
+     r"n_children_spawned must be an int in \[0, 2\*\*32\)"),
+    ("training record with an unknown key", lambda h: h["training"].update(colour="red"),
+     r"the training record has unknown field\(s\) \['colour'\]"),
+    ("header with an unknown key", lambda h: h.update(colour="red"), r"header has unknown entries \['colour'\]"),
+    ("trees with an unknown key", lambda h: h["trees"].update(colour=None), r"trees has unknown entries \['colour'\]"),
 ]
 
 
@@ -196,6 +253,28 @@ def _reshape_leaf(tree: str, index: int, shape: tuple[int, ...]) -> Callable[[di
                     walk(v)
         walk(h["trees"][tree])
     return edit
+
+
+def _step_leaf(h: dict) -> dict:
+    """The header's structure entry of the optimizer state's first ``$step``."""
+    def find(node: Any) -> Any:
+        if isinstance(node, dict):
+            for item in node.get("dict", []):
+                if item[0] == "$step":
+                    return item[1]
+            return next((f for f in map(find, node.values()) if f is not None), None)
+        if isinstance(node, list):
+            return next((f for f in map(find, node) if f is not None), None)
+        return None
+    return find(h["trees"]["opt_state"])
+
+
+def _step_entry(arrays: dict) -> str:
+    return f"opt_state/{_step_leaf(_header(arrays))['leaf']}"
+
+
+def _retype_step(h: dict) -> None:
+    _step_leaf(h)["dtype"] = "<f8"
 
 
 def _replace(name: str, value: Any) -> Callable[[dict], None]:
@@ -232,6 +311,18 @@ DAMAGED_ARRAYS = [
     ("a params entry of strings", None, _replace("params/1", np.array(["a"] * 5)), r"must be numeric arrays"),
     ("the header not a string", None, _replace("purenn", np.zeros(3)), r"is not a JSON string"),
     ("the header not JSON", None, _replace("purenn", np.array("{not json")), r"header is not valid JSON"),
+    ("no layer state for a model with BatchNorm",
+     lambda h: h["trees"].update(model_state=None),
+     lambda a: [a.pop(k) for k in list(a) if k.startswith("model_state/")],
+     r"the model has layers with state \(BatchNorm\) but the file holds no model_state"),
+    ("no best layer state beside the best params",
+     lambda h: h["trees"].update(best_model_state=None),
+     lambda a: [a.pop(k) for k in list(a) if k.startswith("best_model_state/")],
+     r"best_model_state must be there exactly when best_params and model_state are"),
+    ("an optimizer step negative", None, lambda a: a.__setitem__(_step_entry(a), np.array(-1, np.int64)),
+     r"an optimizer state's \$step must be a non-negative integer"),
+    ("an optimizer step a float", _retype_step, lambda a: a.__setitem__(_step_entry(a), np.array(1.5)),
+     r"an optimizer state's \$step must be a non-negative integer"),
 ]
 
 
@@ -242,7 +333,7 @@ def test_damaged_arrays_are_a_checkpoint_error_naming_the_file(good, tmp_path, h
 
 
 def test_a_pickled_entry_is_refused_not_unpickled(good, tmp_path):
-    path = _damaged(good, tmp_path / "pickled.npz",
+    path = _damaged(good, tmp_path / "pickled.npz", redigest=False,
                     arrays=_replace("params/0", np.array([{"x": 1}], dtype=object)))
     _refused(path, r"entry 'params/0' is an object array \(pickled Python objects\)")
 
@@ -273,6 +364,56 @@ def test_files_that_are_no_archive_at_all(tmp_path):
         load_training_state(tmp_path)  # a folder
 
 
+# --- the integrity digest ---------------------------------------------------------------------
+
+
+def _next_pcg_state(h: dict) -> None:
+    """The layer generator moved on by one: a state as valid as the saved one, but another."""
+    h["training"]["layer_rng"]["state"]["state"]["state"] += 1
+
+
+@pytest.mark.parametrize("header, arrays", [
+    (_next_pcg_state, None),
+    (_set("training", "epoch_loss", value=0.25), None),
+    (_set("metadata", "note", value="edited"), None),
+    (None, _replace("params/0", np.zeros((3, 5), np.float32))),
+], ids=["a generator state", "the epoch's loss", "the metadata", "an array"])
+def test_an_edited_but_valid_file_is_refused_as_edited(good, tmp_path, header, arrays):
+    """Each edit gives a file that loads once its digest is recomputed (the premise), and is
+    refused as edited or damaged as it is."""
+    load_training_state(_damaged(good, tmp_path / "resigned.npz", header=header, arrays=arrays))
+    _refused(_damaged(good, tmp_path / "edited.npz", header=header, arrays=arrays, redigest=False),
+             r"its contents do not match its integrity digest: the file was edited or damaged")
+
+
+def test_a_garbled_digest_is_refused(good, tmp_path):
+    _refused(_damaged(good, tmp_path / "garbled.npz", header=_set("digest", value="md5:00"), redigest=False),
+             r"its digest 'md5:00' is not 'sha256:' and 64 hex digits")
+
+
+def test_a_file_from_before_digests_loads_with_a_notice(good, tmp_path):
+    assert load_training_state(good).notice is None
+    old = load_training_state(_damaged(good, tmp_path / "old.npz", header=_delete("digest")))
+    assert old.notice is not None and "old.npz has no integrity digest" in old.notice
+    assert old.state.history == load_training_state(good).state.history
+    # the next save of the run adds one
+    save_training_state(tmp_path / "again.npz", old.model, old.state, metadata=old.metadata)
+    assert load_training_state(tmp_path / "again.npz").notice is None
+
+
+def test_the_digest_is_over_the_canonical_header_and_every_array(good):
+    arrays = _arrays(good)
+    header = _header(arrays)
+    contents = {k: v for k, v in arrays.items() if k != "purenn"}
+    assert content_digest(header, contents) == header["digest"]
+    assert content_digest(json.loads(json.dumps(header, indent=2)), contents) == header["digest"]
+    for name, array in contents.items():
+        flipped = dict(contents)
+        flipped[name] = array.copy()
+        flipped[name].reshape(-1).view(np.uint8)[0] ^= 1
+        assert content_digest(header, flipped) != header["digest"], name
+
+
 # --- damage that loading lets through -------------------------------------------------------
 
 
@@ -282,21 +423,13 @@ def test_a_huge_entropy_pool_is_refused(good, tmp_path):
     _refused(path, r"not a saved random generator state")
 
 
-def _rules_state(name: str, **values: Any) -> Callable[[dict], None]:
-    return lambda h: h["training"][name].update(values)
-
-
 def _opt_leaf_reshaped(h: dict) -> None:
     """Adam's first moment of the first weight (leaf 1 of the optimizer state) said to be 2x2."""
     _reshape_leaf("opt_state", 1, (2, 2))(h)
 
 
+# what only the resuming call can judge (its rules, its optimizer): refused by fit(resume=)
 LET_THROUGH = [
-    ("early stopping's best a string", _rules_state("early_stopping", best="0.5"), None),
-    ("plateau's scale a string", _rules_state("plateau", scale="0.5"), None),
-    ("plateau's best a list", _rules_state("plateau", best=[0.5]), None),
-    ("no early stopping state though the run has the rule",
-     _set("training", "early_stopping", value=None), None),
     ("no plateau state though the run has the rule", _set("training", "plateau", value=None), None),
     ("an optimizer slot of another shape", _opt_leaf_reshaped,
      _replace("opt_state/1", np.zeros((2, 2), np.float32))),
@@ -347,6 +480,7 @@ def test_one_value_of_the_training_record_replaced_by_any_other(good, fuzz_folde
     for key in path[:-1]:
         node = node[key]
     node[path[-1]] = value
+    header["digest"] = content_digest(header, {k: v for k, v in entries.items() if k != "purenn"})
     entries["purenn"] = np.array(json.dumps(header))
     target = fuzz_folder / "fuzzed.npz"
     with open(target, "wb") as f:
@@ -357,3 +491,21 @@ def test_one_value_of_the_training_record_replaced_by_any_other(good, fuzz_folde
         assert str(target) in str(e)
         return
     assert isinstance(loaded.state, TrainingState)
+    try:  # what loads resumes, or is refused with a message: never a traceback
+        pn.fit(MODEL, None, X, Y, resume=loaded.state, **KWARGS)
+    except pn.PurennError:
+        pass
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"history": ()}, r"one entry per epoch done \(1\)"),
+    ({"epoch": -1}, r"epoch must be a non-negative int, got -1"),
+    ({"settings": {"epochs": "3"}}, r"settings\['epochs'\] must be a non-negative int"),
+    ({"best_params": None}, r"best_params must be there exactly when early stopping has a best epoch"),
+    ({"layer_rng": {"bit_generator": "PCG64"}}, r"not a saved random generator state"),
+], ids=["history", "epoch", "settings", "best params", "generator"])
+def test_saving_refuses_a_state_loading_would_refuse(tmp_path, change, message):
+    with pytest.raises(pn.CheckpointError, match=r"cannot save training state .*its training record "
+                                                 r"would not load .*" + message):
+        save_training_state(tmp_path / "bad.npz", MODEL, attrs.evolve(STATE, **change))
+    assert not list(tmp_path.iterdir())
