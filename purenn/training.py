@@ -26,7 +26,7 @@ import attrs
 import numpy as np
 
 from purenn.errors import ArgumentError, ArgumentTypeError, DivergenceError, TrainingInterrupted
-from purenn.layers.base import state_mismatch, state_shapes
+from purenn.layers.base import state_shapes
 from purenn.losses import DEFAULT_THRESHOLD, Loss, as_loss, decision_threshold, mse
 from purenn.metrics import accuracy, is_class_target
 from purenn.monitors import EarlyStopping, EarlyStoppingState, PlateauState, ReduceLROnPlateau
@@ -35,7 +35,7 @@ from purenn.optim.optimizers import SGD
 from purenn.optim.schedules import LEARNING_RATE, Schedule
 from purenn.rng import generator_from_state, generator_state
 from purenn.training_state import TrainingState, check_resumable, data_fingerprint, describe
-from purenn.tree import tree_leaves
+from purenn.tree import layout, layout_difference, tree_leaves
 from purenn.validation import as_samples, check, non_negative_int, positive_int, real, to_float, to_int
 
 
@@ -241,7 +241,7 @@ class _Run:
                 raise ArgumentError(f"cannot resume: the saved run's {name} state is "
                                     f"{'missing' if kept is None else 'there'} but this call's "
                                     f"{name} is {rule!r:.60} (a damaged state?)")
-        problem = _layout_difference(self.optimizer.init(saved.params), saved.opt_state, "opt_state")
+        problem = layout_difference(layout(self.optimizer.init(saved.params)), saved.opt_state, "opt_state")
         if problem is not None:
             raise ArgumentError(f"cannot resume: the saved optimizer state does not fit this "
                                 f"optimizer and params: {problem}")
@@ -361,29 +361,6 @@ class _Run:
         return self.params, self.state
 
 
-def _layout_difference(expected: Any, got: Any, path: str) -> str | None:
-    """Where ``got`` (an optimizer state) differs in structure, shapes or dtypes from
-    ``expected`` (what ``init`` makes), or None."""
-    if isinstance(expected, State):
-        if not (isinstance(got, State) and type(got.step) is int and got.step >= 0):
-            return f"{path} should be a State with a step count, got {type(got).__name__}"
-        return _layout_difference(expected.slots, got.slots, f"{path}.slots")
-    if isinstance(expected, dict):
-        if not (isinstance(got, dict) and got.keys() == expected.keys()):
-            return f"{path} should have the keys {sorted(expected)}"
-        return next((m for k in expected
-                     if (m := _layout_difference(expected[k], got[k], f"{path}[{k!r}]")) is not None), None)
-    if isinstance(expected, (tuple, list)):
-        if not (isinstance(got, (tuple, list)) and len(got) == len(expected)):
-            return f"{path} should have {len(expected)} entries"
-        return next((m for i, (e, g) in enumerate(zip(expected, got))
-                     if (m := _layout_difference(e, g, f"{path}[{i}]")) is not None), None)
-    e, g = np.asarray(expected), np.asarray(got)
-    if e.shape != g.shape or e.dtype != g.dtype:
-        return f"{path} has shape {g.shape} and dtype {g.dtype}, expected {e.shape} and {e.dtype}"
-    return None
-
-
 def _metric(log: EpochLog, name: str) -> float:
     value = getattr(log, name)
     if value is None:
@@ -455,9 +432,9 @@ def _needs_state(model: Any, state: Any, who: str) -> bool:
             + ("; fit then returns (params, state, history)" if who == "fit" else "")
         )
     if stateful:
-        problem = state_mismatch(state_shapes(model), state)
+        problem = layout_difference(state_shapes(model), state, "state")
         if problem is not None:
-            raise ArgumentError(f"{who}: {problem}")
+            raise ArgumentError(f"{who}: {problem}; make the state with model.init_state()")
     return state is not None and stateful
 
 

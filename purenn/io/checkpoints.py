@@ -57,7 +57,7 @@ from purenn.errors import ArgumentError, CheckpointError
 from purenn.io.atomic import atomic_writer, read_regular_file
 from purenn.io.serialize import Custom, SerializeError, from_data, to_data, tree_from_data, tree_to_data
 from purenn.layers.base import init_state, param_shapes, state_shapes
-from purenn.tree import readonly, tree_map
+from purenn.tree import layout_difference, readonly, tree_map
 
 __all__ = [
     "CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "read_checkpoint",
@@ -439,59 +439,7 @@ def _check_params(where: str, model: Any, params: Any, what: str = "params") -> 
     """Params or state (arrays, or a file's entries: things with a shape and a dtype) must have
     the structure, shapes and dtypes the model declares (``param_shapes()``, ``state_shapes()``),
     which allocates nothing."""
-    declared = _declared_shapes(model) if what == "params" else state_shapes(model)
-    problem = _mismatch(params, declared, "", what)
+    declared = param_shapes(model) if what == "params" else state_shapes(model)
+    problem = layout_difference(declared, params, what)
     if problem is not None:
         raise CheckpointError(f"checkpoint {where!r}: {what} do not match the model: {problem}")
-
-
-def _declared_shapes(model: Any) -> Any:
-    return param_shapes(model)
-
-
-def _is_pair(node: Any) -> bool:
-    """Whether ``node`` is a ``(shape, dtype)`` leaf of a ``param_shapes()`` tree."""
-    return isinstance(node, tuple) and len(node) == 2 and isinstance(node[1], str)
-
-
-def _mismatch(params: Any, declared: Any, path: str, what: str = "params") -> str | None:
-    """What differs first between ``params`` and the ``declared`` shapes tree, or None."""
-    if _is_pair(declared) and not isinstance(params, (dict, tuple, list)):
-        shape, dtype = _shape_and_dtype(params)
-        want_shape, want_dtype = tuple(declared[0]), np.dtype(declared[1])
-        if shape == want_shape and dtype == want_dtype:
-            return None
-        return (f"{what}{path} has shape {shape} and dtype {dtype}, but the model declares shape "
-                f"{want_shape} and dtype {want_dtype}")
-    if isinstance(declared, dict) and isinstance(params, dict) and params.keys() == declared.keys():
-        children = [(params[k], declared[k], f"{path}[{k!r}]", what) for k in declared]
-    elif (isinstance(declared, (tuple, list)) and not _is_pair(declared)
-          and type(params) is type(declared) and len(params) == len(declared)):
-        children = [(p, d, f"{path}[{i}]", what) for i, (p, d) in enumerate(zip(params, declared))]
-    else:
-        return (f"their structure {_outline(params)} differs from {_outline(declared)} that the "
-                "model declares")
-    return next((m for m in (_mismatch(*c) for c in children) if m is not None), None)
-
-
-def _shape_and_dtype(leaf: Any) -> tuple[tuple[int, ...], np.dtype]:
-    if isinstance(leaf, _Entry):
-        return leaf.shape, leaf.dtype
-    a = np.asarray(leaf)
-    return a.shape, a.dtype
-
-
-def _outline(tree: Any) -> str:
-    """A tree (params, entries or declared shapes) with each leaf as its shape, for messages."""
-    text = repr(_shapes_only(tree))
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _shapes_only(node: Any) -> Any:
-    if _is_pair(node):
-        return tuple(node[0])
-    if isinstance(node, dict):
-        return {k: _shapes_only(v) for k, v in node.items()}
-    if isinstance(node, (tuple, list)):
-        return type(node)(_shapes_only(v) for v in node)
-    return _shape_and_dtype(node)[0]

@@ -181,29 +181,6 @@ def state_shapes(layer: Any) -> Any:
     return method() if callable(method) else {}
 
 
-def state_mismatch(declared: Any, state: Any, path: str = "") -> str | None:
-    """What differs first between a ``state`` and the ``state_shapes()`` tree a model declares
-    (a ``(shape, dtype)`` pair per array), or None when it fits."""
-    if isinstance(declared, tuple) and len(declared) == 2 and isinstance(declared[1], str):
-        shape, dtype = tuple(declared[0]), np.dtype(declared[1])
-        if not isinstance(state, np.ndarray):
-            return f"state{path} must be an array of shape {shape}, got {type(state).__name__}"
-        if state.shape != shape or state.dtype != dtype:
-            return (f"state{path} has shape {state.shape} and dtype {state.dtype}, but the model "
-                    f"declares {shape} and {dtype}")
-        return None
-    if isinstance(declared, dict) and isinstance(state, dict) and state.keys() == declared.keys():
-        pairs = [(declared[k], state[k], f"{path}[{k!r}]") for k in declared]
-    elif (isinstance(declared, (tuple, list)) and isinstance(state, (tuple, list))
-          and len(state) == len(declared)):
-        pairs = [(d, s, f"{path}[{i}]") for i, (d, s) in enumerate(zip(declared, state))]
-    else:
-        return (f"state{path} has the wrong structure ({type(state).__name__}"
-                f"{' with keys ' + str(sorted(state)) if isinstance(state, dict) else ''}); "
-                "make it with model.init_state()")
-    return next((m for m in (state_mismatch(*p) for p in pairs) if m is not None), None)
-
-
 def shape_error(layer: object, expected: str, got: tuple[int, ...]) -> ShapeError:
     """The error for an input of the wrong shape: names the layer, the expected and actual shape."""
     return ShapeError(f"{layer!r} expected input of shape {expected}, got {tuple(got)}")

@@ -44,7 +44,7 @@ class CosineOverRun:
         warm = round(self.warmup * total)
         schedule = (WarmUp(CosineDecay(peak, max(total - warm, 1)), warm) if warm
                     else CosineDecay(peak, total))
-        return attrs.evolve(self.optimizer, lr=schedule)  # type: ignore[misc]
+        return attrs.evolve(self.optimizer, lr=schedule)  # type: ignore[call-arg]
 
 
 def _is_optimizer_or_factory(value: Any) -> bool:
@@ -84,8 +84,8 @@ class Preset:
         """The optimizer of a run of ``total_steps`` updates, at learning rate ``lr`` (None: the
         preset's)."""
         if isinstance(self.optimizer, Optimizer):
-            return self.optimizer if lr is None else attrs.evolve(self.optimizer, lr=lr)  # type: ignore[misc]
-        return self.optimizer(total_steps, lr)  # type: ignore[no-any-return]
+            return self.optimizer if lr is None else attrs.evolve(self.optimizer, lr=lr)  # type: ignore[call-arg]
+        return self.optimizer(total_steps, lr)
 
 
 def _tutorial_mnist() -> Sequential:
