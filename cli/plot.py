@@ -9,7 +9,6 @@ glance.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,9 +16,8 @@ import typer
 from rich.console import Console
 
 from purenn.errors import ArgumentError, PurennError, RecordError
-from purenn.experiments.record import is_experiment, per_epoch, read_experiment
-from purenn.io.atomic import atomic_writer, check_writable, read_regular_file
-from purenn.io.records import read_record
+from purenn.experiments.record import per_epoch, read_run_or_experiment
+from purenn.io.atomic import atomic_writer, check_distinct, check_writable
 from purenn_cli.errors import EXIT_USAGE, explain, fail
 
 PANELS = (("loss", "training loss"), ("val_accuracy", "test accuracy"))
@@ -38,6 +36,10 @@ def plot(
         check_writable(output)
     except ArgumentError as e:
         raise fail(console, f"--output: {e.message}") from None
+    try:  # `plot E.json -o E.json` would replace the record with a picture
+        check_distinct({"--output": output}, {f"the record {path}": path for path in records})
+    except ArgumentError as e:
+        raise fail(console, e.message) from None
     curves = [load_curves(console, path) for path in records]
     for path, curve in zip(records, curves):
         if not any(curve["runs"]):
@@ -63,20 +65,20 @@ def plot(
 def load_curves(console: Console, path: Path) -> dict[str, Any]:
     """A file's per-epoch curves: ``{"label", "runs": [histories], "experiment": bool}``."""
     try:
-        data = json.loads(read_regular_file(path))
-    except (PurennError, OSError, ValueError, RecursionError) as e:
-        raise fail(console, f"{path}: cannot read it ({e})") from None
-    try:
-        if is_experiment(data):
-            exp = read_experiment(path)
-            histories = [r["history"] for r in exp["runs"] if r["status"] == "ok" and r["history"]]
-            if not histories:
-                raise RecordError(f"{path}: the experiment has no finished run to draw")
-            return {"label": f"{path.stem} ({len(histories)} seeds)", "runs": histories, "experiment": True}
-        record = read_record(path)
+        kind, record = read_run_or_experiment(path)
     except RecordError as e:
         raise fail(console, e.message) from None
-    return {"label": path.stem, "runs": [record.get("history", [])], "experiment": False}
+    if kind == "run":
+        return {"label": _label(path.stem), "runs": [record.get("history", [])], "experiment": False}
+    histories = [r["history"] for r in record["runs"] if r["status"] == "ok" and r["history"]]
+    if not histories:
+        raise fail(console, f"{path}: the experiment has no finished run to draw")
+    return {"label": _label(f"{path.stem} ({len(histories)} seeds)"), "runs": histories, "experiment": True}
+
+
+def _label(text: str) -> str:
+    """A legend label shown as written (a ``$`` would start matplotlib's math mode)."""
+    return text.replace("$", r"\$")
 
 
 def make_figure(curves: list[dict[str, Any]], width: int, height: int) -> Any:

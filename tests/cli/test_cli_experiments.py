@@ -4,6 +4,7 @@ reproduce EXP.json`, `purenn plot`, and the terminal chart after a run."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import sys
 
@@ -55,7 +56,7 @@ def test_a_run_in_the_experiment_equals_that_seed_alone(experiment, tiny_mnist, 
     assert "per epoch, first to last:" in alone.output and "loss " in alone.output
 
 
-def test_reproduce_an_experiment_all_or_one_seed(experiment, tiny_mnist, tmp_path):
+def test_reproduce_an_experiment_all_or_one_seed(experiment, tiny_mnist):
     folder, _ = experiment
     all_runs = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--data-dir", str(tiny_mnist)],
                              env={"COLUMNS": "200"})
@@ -63,22 +64,94 @@ def test_reproduce_an_experiment_all_or_one_seed(experiment, tiny_mnist, tmp_pat
     assert "all 3 runs give their recorded digests" in all_runs.output
     one = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--seed", "2", "--jobs", "1",
                               "--data-dir", str(tiny_mnist)], env={"COLUMNS": "200"})
-    assert one.exit_code == 0 and "all 1 runs" in one.output
-    record = json.loads((folder / "exp.seed1.json").read_text())
-    record["history"][1]["digest"] = "0" * 64
-    record["digest"] = "0" * 64
-    (folder / "exp.seed1.json").write_text(json.dumps(record))
-    try:
-        edited = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--data-dir", str(tiny_mnist)],
-                               env={"COLUMNS": "200"})
-        assert edited.exit_code == 1 and "1 of 3 runs differ" in edited.output
-        assert "differs from epoch 2" in edited.output
-    finally:  # the module's other tests read this record
-        record_again = runner.invoke(app, ["mnist", *COMMON, "--seed", "1", "--threads", "1", "--data-dir",
-                                           str(tiny_mnist), "--record", str(folder / "exp.seed1.json")])
-        assert record_again.exit_code == 0
+    assert one.exit_code == 0 and "reproduced: the run gives its recorded digests" in one.output
     missing = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--seed", "7"])
     assert missing.exit_code == 2 and "has no run of seed 7" in missing.output
+
+
+def _copy(folder, tmp_path):
+    """The experiment's files in a folder of the test's own, to edit; the experiment as data."""
+    for f in folder.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    return json.loads((tmp_path / "exp.json").read_text())
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+
+
+def test_reproduce_names_the_run_and_epoch_that_differ(experiment, tiny_mnist, tmp_path):
+    # entry and run record edited alike (as if recorded on another machine): the run is
+    # repeated, and differs from epoch 2 on
+    exp = _copy(experiment[0], tmp_path)
+    record = json.loads((tmp_path / "exp.seed1.json").read_text())
+    record["history"][1]["digest"] = record["digest"] = exp["runs"][1]["digest"] = "0" * 64
+    _write(tmp_path / "exp.seed1.json", record)
+    _write(tmp_path / "exp.json", exp)
+    edited = runner.invoke(app, ["reproduce", str(tmp_path / "exp.json"), "--data-dir", str(tiny_mnist)],
+                           env={"COLUMNS": "200"})
+    assert edited.exit_code == 1 and "not reproduced: 1 of 3 runs differ" in edited.output, edited.output
+    assert "differs from epoch 2" in edited.output
+
+
+def _reproduce(path, tiny_mnist):
+    return runner.invoke(app, ["reproduce", str(path), "--data-dir", str(tiny_mnist), "--jobs", "1"],
+                         env={"COLUMNS": "300"})
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("digest", "0" * 64, r"its digest is '[0-9a-f.]+', the experiment's '0[0.]+'"),
+    ("record", "other.json", r"its seed is 0, the experiment's 1"),  # seed 0's record, copied
+    ("test_accuracy", 0.0, r"its test_accuracy is [0-9.]+, the experiment's 0\.0"),
+])
+def test_reproduce_refuses_an_entry_that_is_not_its_run_records(experiment, tiny_mnist, tmp_path,
+                                                                 field, value, says):
+    exp = _copy(experiment[0], tmp_path)
+    (tmp_path / "other.json").write_bytes((tmp_path / "exp.seed0.json").read_bytes())
+    exp["runs"][1][field] = value
+    from purenn.experiments.record import summarize
+
+    exp["summary"] = summarize(exp["runs"])  # edited with care: the summary follows the entry
+    _write(tmp_path / "exp.json", exp)
+    result = _reproduce(tmp_path / "exp.json", tiny_mnist)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "not reproduced: 1 of 3 could not run" in text and "cannot repeat" in text
+    assert re.search(r"is not the run record of `runs\[1\]` \(seed 1\)", text), text
+    assert re.search(says, text), text
+
+
+def test_two_runs_naming_one_run_record_are_refused(experiment, tmp_path):
+    exp = _copy(experiment[0], tmp_path)
+    exp["runs"][1]["record"] = "exp.seed0.json"
+    _write(tmp_path / "exp.json", exp)
+    result = runner.invoke(app, ["reproduce", str(tmp_path / "exp.json")], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "two runs name one run record" in result.output
+
+
+def test_reproduce_refuses_an_edited_metric_by_the_summary(experiment, tmp_path):
+    exp = _copy(experiment[0], tmp_path)
+    exp["runs"][2]["test_accuracy"] = 0.5
+    _write(tmp_path / "exp.json", exp)
+    result = runner.invoke(app, ["reproduce", str(tmp_path / "exp.json")], env={"COLUMNS": "300"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "`summary.test_accuracy.mean` is" in text and "the runs give" in text
+
+
+def test_reproduce_of_runs_that_all_failed_has_nothing_to_compare(experiment, tmp_path):
+    exp = _copy(experiment[0], tmp_path)
+    for run in exp["runs"]:
+        run.update(status="failed", error="RuntimeError: boom", record=None, digest=None, loss=None,
+                   test_accuracy=None, train_seconds=None, history=[])
+    from purenn.experiments.record import summarize
+
+    exp["summary"] = summarize(exp["runs"])
+    _write(tmp_path / "exp.json", exp)
+    for extra in ([], ["--seed", "1"]):
+        result = runner.invoke(app, ["reproduce", str(tmp_path / "exp.json"), *extra], env={"COLUMNS": "300"})
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1 and "nothing to reproduce" in text, text
+        assert "reproduced:" not in text and "all 0" not in text
 
 
 @pytest.mark.parametrize("args, message", [
