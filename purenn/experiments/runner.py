@@ -384,7 +384,8 @@ async def _identity(address: str) -> Any:
     from distributed.comm import connect
     from distributed.security import Security
 
-    comm = await connect(address, timeout=CONNECT_SECONDS, **Security().get_connection_args("client"))
+    # half the time to connect (Dask retries a refused connection until then), the rest to answer
+    comm = await connect(address, timeout=CONNECT_SECONDS / 2, **Security().get_connection_args("client"))
     try:
         await comm.write({"op": "identity", "reply": True})
         return await comm.read()
