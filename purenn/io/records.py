@@ -263,7 +263,7 @@ def _check_object(value: Any, spec: Object, path: str, what: str) -> None:
         raise RecordError(f"{what}: `{path}` must be a JSON object, got {show(value)}")
     missing = [k for k in spec.required if k not in value]
     if missing:
-        raise RecordError(f"{what}: `{path}` lacks required key(s) {missing}")
+        raise RecordError(f"{what}: {f'`{path}` ' if path else ''}lacks required key(s) {missing}")
     unknown = [k for k in value if k not in spec.fields]
     if spec.closed and unknown:
         raise RecordError(f"{what}: `{path}` has unknown key(s) {show(unknown)}; it may hold "
