@@ -8,6 +8,7 @@ import re
 import struct
 import sys
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -44,6 +45,61 @@ def test_an_experiment_shows_a_table_and_writes_its_records(experiment):
     assert summary["n"] == 3 and summary["min"] == min(accuracies) and summary["max"] == max(accuracies)
     assert summary["mean"] == pytest.approx(sum(accuracies) / 3)
     assert record["settings"]["threads"] == 1  # two jobs on two cores: one BLAS thread each
+
+
+def test_the_summary_is_over_the_seeds_with_the_sample_standard_deviation(experiment):
+    record = json.loads((experiment[0] / "exp.json").read_text())
+    for metric in ("test_accuracy", "loss", "train_seconds"):
+        values = np.array([r[metric] for r in record["runs"]])
+        summary = record["summary"][metric]
+        assert summary["mean"] == pytest.approx(values.mean(), rel=1e-12)
+        assert summary["std"] == pytest.approx(values.std(ddof=1), rel=1e-12)  # n - 1, not n
+
+
+@pytest.fixture(scope="module")
+def with_a_failure(tiny_mnist, tmp_path_factory):
+    """An experiment of seeds 0-2 in two worker processes whose seed 1 fails (its task raises)."""
+    import _failing_task
+
+    folder = tmp_path_factory.mktemp("failing")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("purenn_cli.mnist_seeds.mnist_run", _failing_task.mnist_run_failing_for_one_seed)
+        result = runner.invoke(app, ["mnist", *COMMON, "--seeds", "0-2", "--jobs", "2", "--data-dir",
+                                     str(tiny_mnist), "--record", str(folder / "exp.json")],
+                               env={"COLUMNS": "200"})
+    return folder, result
+
+
+def test_a_failed_run_is_recorded_with_its_error(with_a_failure, experiment):
+    folder, result = with_a_failure
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "1 of 3 runs failed (seeds 1); the record lists them with their errors" in text
+    assert "failed: ValueError: seed 1 is made to fail" in text
+    record = json.loads((folder / "exp.json").read_text())
+    assert [(r["seed"], r["status"]) for r in record["runs"]] == [(0, "ok"), (1, "failed"), (2, "ok")]
+    failed = record["runs"][1]
+    assert failed["error"] == "ValueError: seed 1 is made to fail" and failed["attempts"] == 1
+    assert (failed["record"], failed["digest"], failed["history"]) == (None, None, [])
+    assert (record["summary"]["ok"], record["summary"]["failed"]) == (2, 1)
+    assert record["summary"]["test_accuracy"]["n"] == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["exp.json", "exp.seed0.json", "exp.seed2.json"]
+    # the finished runs are the ones an experiment without the failure gave
+    whole = json.loads((experiment[0] / "exp.json").read_text())
+    assert [record["runs"][i]["digest"] for i in (0, 2)] == [whole["runs"][i]["digest"] for i in (0, 2)]
+
+
+def test_reproduce_repeats_the_finished_runs_and_says_which_failed(with_a_failure, tiny_mnist):
+    folder, _ = with_a_failure
+    again = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--data-dir", str(tiny_mnist)],
+                          env={"COLUMNS": "300"})
+    text = " ".join(again.output.split())
+    assert again.exit_code == 0, again.output
+    assert ("reproduced: all 2 runs give their recorded digests (the run of seed 1 failed when the "
+            "experiment ran and had nothing to compare)") in text
+    alone = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--seed", "1"], env={"COLUMNS": "300"})
+    text = " ".join(alone.output.split())
+    assert alone.exit_code == 1 and "nothing to reproduce: the run of seed 1 failed" in text
 
 
 def test_a_run_in_the_experiment_equals_that_seed_alone(experiment, tiny_mnist, tmp_path):
