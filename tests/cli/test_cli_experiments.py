@@ -273,3 +273,53 @@ def test_plot_without_matplotlib_says_which_extra_to_install(experiment, tmp_pat
     result = runner.invoke(app, ["plot", str(folder / "exp.json"), "-o", str(tmp_path / "c.png")])
     assert result.exit_code == 2 and 'pip install "purenn[plot]"' in result.output
     assert not (tmp_path / "c.png").exists()
+
+
+def test_plot_refuses_to_replace_a_record_it_reads(experiment, tmp_path):
+    folder, _ = experiment
+    record = tmp_path / "exp.json"
+    record.write_bytes((folder / "exp.json").read_bytes())
+    (tmp_path / "link.json").symlink_to(record)
+    for output in (record, tmp_path / "link.json", tmp_path / "." / "exp.json"):
+        result = runner.invoke(app, ["plot", str(record), str(folder / "exp.seed0.json"), "-o", str(output)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and f"--output ({output}) is the record {record}, which this command reads" in text
+        assert record.read_bytes() == (folder / "exp.json").read_bytes()  # the record, untouched
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def _with_loss(folder, tmp_path, loss):
+    record = json.loads((folder / "exp.seed0.json").read_text())
+    record["history"][1]["loss"] = loss
+    (tmp_path / "big.json").write_text(json.dumps(record))
+    return runner.invoke(app, ["plot", str(tmp_path / "big.json"), "-o", str(tmp_path / "c.png")])
+
+
+def test_plot_draws_losses_up_to_its_limit_and_refuses_larger(experiment, tmp_path):
+    pytest.importorskip("matplotlib", reason="the `plot` extra is not installed: pip install \"purenn[plot]\"")
+    from purenn_cli.plot import MAX_DRAWN
+
+    folder, _ = experiment
+    assert MAX_DRAWN == 1e300
+    drawn = _with_loss(folder, tmp_path, MAX_DRAWN)
+    assert drawn.exit_code == 0, drawn.output
+    assert _png_size(tmp_path / "c.png") == (1200, 500)
+    (tmp_path / "c.png").unlink()
+    refused = _with_loss(folder, tmp_path, float(np.nextafter(MAX_DRAWN, np.inf)))
+    text = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and "its training loss at epoch 2 is 1e+300, more than the 1e+300 that can be drawn" in text
+    assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("value, scale", [
+    (1e150, "log"), (float(np.nextafter(1e150, np.inf)), "linear"),
+    (1e-150, "log"), (float(np.nextafter(1e-150, 0)), "linear"), (0.0, "linear"),
+])
+def test_the_loss_axis_is_logarithmic_only_within_its_range(value, scale):
+    pytest.importorskip("matplotlib", reason="the `plot` extra is not installed: pip install \"purenn[plot]\"")
+    from purenn_cli.plot import LOG_RANGE, make_figure
+
+    assert LOG_RANGE == (1e-150, 1e150)
+    history = [{"epoch": 1, "loss": 1.0, "val_accuracy": 0.5}, {"epoch": 2, "loss": value, "val_accuracy": 0.6}]
+    figure = make_figure([{"label": "run", "runs": [history], "experiment": False}], 640, 320)
+    assert figure.axes[0].get_yscale() == scale

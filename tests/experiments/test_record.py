@@ -11,8 +11,8 @@ import os
 import re
 
 import attrs
-import numpy as np
 import pytest
+from _records import XOR_SETTINGS, failed_entry, mnist_experiment, mnist_record, xor_entry, xor_experiment
 
 from purenn.errors import RecordError
 from purenn.experiments import record as exp_record
@@ -21,18 +21,14 @@ from purenn.experiments.record import (
     make_experiment,
     read_experiment,
     read_run_or_experiment,
-    run_entry,
     run_record_of,
     statistics,
     summarize,
     write_experiment,
 )
-from purenn.experiments.runner import Outcome
 from purenn.experiments.tasks import XorTask
-from purenn.io.records import MAX_RECORD_BYTES, params_digest, write_record
-from purenn.recipes.presets import PRESETS
-from purenn.recipes.runs import RunConfig, TrainedRun, run_record
-from purenn.training import EpochLog, History
+from purenn.io.records import MAX_RECORD_BYTES
+from purenn.recipes.runs import RunConfig
 from purenn.validation import Rule
 
 # ---------------------------------------------------------------- the summary
@@ -54,63 +50,13 @@ def test_statistics_of_huge_finite_values_do_not_overflow():
 
 
 def test_the_summary_counts_failed_runs_and_leaves_them_out_of_the_statistics():
-    runs = [_xor_entry(0), _failed(1), _xor_entry(2)]
+    runs = [xor_entry(0), failed_entry(1), xor_entry(2)]
     summary = summarize(runs)
     assert (summary["ok"], summary["failed"]) == (2, 1)
     assert summary["loss"]["n"] == 2 and summary["test_accuracy"]["n"] == 0
 
 
 # ---------------------------------------------------------------- records to edit
-
-
-def _xor_value(seed: int) -> dict:
-    losses = [0.5 / (seed + 1), 0.25 / (seed + 1), 0.125 / (seed + 1)]
-    return {"seed": seed, "solved": seed % 2 == 0, "outputs": [0.0, 1.0, 1.0, 0.0], "loss": losses[-1],
-            "train_seconds": 0.5 + seed, "history": [{"epoch": i + 1, "loss": v} for i, v in enumerate(losses)],
-            "digest": params_digest(np.full(3, seed, np.float32))}
-
-
-def _xor_entry(seed: int) -> dict:
-    return run_entry(seed, Outcome(seed, "ok", value=_xor_value(seed)))
-
-
-def _failed(seed: int) -> dict:
-    return run_entry(seed, Outcome(seed, "failed", error="ValueError: three is not allowed", attempts=2))
-
-
-XOR_SETTINGS = {k: v for k, v in attrs.asdict(XorTask(0, epochs=3)).items() if k != "seed"}
-
-
-def _xor(seeds=(0, 1, 2), failed=(1,)) -> dict:
-    runs = [_failed(s) if s in failed else _xor_entry(s) for s in seeds]
-    return make_experiment(kind="xor", settings=XOR_SETTINGS, seeds=seeds, runs=runs, jobs=2, scheduler=None)
-
-
-MNIST = RunConfig("mlp", epochs=2, limit=100, threads=1)
-
-
-def _mnist_record(seed: int) -> dict:
-    params = ({"w": np.full((2, 2), seed, np.float32)},)
-    digest = params_digest(params)
-    history = History((EpochLog(1, 2, 0.5, 0.4, 0.75), EpochLog(2, 2, 0.25, 0.3, 0.875, digest=digest)))
-    trained = TrainedRun(PRESETS["mlp"].model, params, (), history)
-    return run_record(attrs.evolve(MNIST, seed=seed), trained, 100,
-                      {"test_accuracy": 0.875, "train_seconds": 1.5 + seed})
-
-
-def _mnist(folder, seeds=(0, 1, 2), failed=(1,)) -> dict:
-    """An MNIST experiment record in ``folder``/exp.json, its run records beside it."""
-    runs = []
-    for s in seeds:
-        if s in failed:
-            runs.append(_failed(s))
-            continue
-        write_record(folder / f"exp.seed{s}.json", _mnist_record(s))
-        runs.append(run_entry(s, Outcome(s, "ok", value=_mnist_record(s)), f"exp.seed{s}.json"))
-    settings = {k: v for k, v in attrs.asdict(MNIST).items() if k != "seed"}
-    experiment = make_experiment(kind="mnist", settings=settings, seeds=seeds, runs=runs, jobs=1, scheduler=None)
-    write_experiment(folder / "exp.json", experiment)
-    return experiment
 
 
 def _set(record, path, value):
@@ -133,7 +79,7 @@ _DELETE = object()
 
 
 def test_a_record_round_trips_with_its_failed_runs(tmp_path):
-    experiment = _xor()
+    experiment = xor_experiment()
     write_experiment(tmp_path / "x.json", experiment)
     back = read_experiment(tmp_path / "x.json")
     assert back == json.loads(json.dumps(experiment))
@@ -143,7 +89,7 @@ def test_a_record_round_trips_with_its_failed_runs(tmp_path):
 
 
 def test_a_record_that_leaves_out_its_failed_runs_is_never_made():
-    runs = [_xor_entry(0), _xor_entry(2)]
+    runs = [xor_entry(0), xor_entry(2)]
     with pytest.raises(RecordError, match=r"`runs` must hold one run per seed of `seeds`, failed ones included"):
         make_experiment(kind="xor", settings=XOR_SETTINGS, seeds=(0, 1, 2), runs=runs, jobs=1, scheduler=None)
 
@@ -202,7 +148,7 @@ BAD = [
 
 @pytest.mark.parametrize("path, value, message", BAD, ids=[f"{p}={v!r:.20}" for p, v, _ in BAD])
 def test_every_field_is_checked_naming_it(tmp_path, path, value, message):
-    edited = _set(_xor(), path, value)
+    edited = _set(xor_experiment(), path, value)
     with pytest.raises(RecordError, match=message):
         check_experiment(edited)
     (tmp_path / "x.json").write_text(json.dumps(edited))
@@ -214,7 +160,7 @@ def test_every_field_is_checked_naming_it(tmp_path, path, value, message):
 
 
 def test_the_summary_allows_another_correct_formulas_rounding():
-    experiment = _xor(seeds=tuple(range(7)), failed=())
+    experiment = xor_experiment(seeds=tuple(range(7)), failed=())
     std = experiment["summary"]["loss"]["std"]
     check_experiment(_set(experiment, "summary.loss.std", std * (1 + 1e-12)))
     population = std * math.sqrt(6 / 7)  # the n - 1 of the sample std as n: refused
@@ -225,13 +171,13 @@ def test_the_summary_allows_another_correct_formulas_rounding():
 @pytest.mark.parametrize("name", ["", ".", "..", "../exp.seed0.json", "/tmp/exp.seed0.json", "sub/exp.json",
                                   "a\\b.json", "nul\0.json", "x" * 256])
 def test_run_records_are_plain_file_names_beside_the_experiment(tmp_path, name):
-    experiment = _mnist(tmp_path)
+    experiment = mnist_experiment(tmp_path)
     with pytest.raises(RecordError, match=r"`runs\[0\]\.record` must be a plain file name"):
         check_experiment(_set(experiment, "runs.0.record", name))
 
 
 def test_mnist_runs_need_their_run_record_and_accuracy(tmp_path):
-    experiment = _mnist(tmp_path)
+    experiment = mnist_experiment(tmp_path)
     with pytest.raises(RecordError, match=r"`runs\[0\]\.record` must have a value for a finished mnist run"):
         check_experiment(_set(experiment, "runs.0.record", None))
     with pytest.raises(RecordError, match=r"`runs\[2\]\.test_accuracy` must have a value for a finished mnist run"):
@@ -251,7 +197,7 @@ def test_the_settings_are_checked_by_the_tasks_own_rules():
 
 
 def test_a_run_record_is_read_from_beside_the_experiment_and_must_be_its_entrys(tmp_path):
-    experiment = _mnist(tmp_path)
+    experiment = mnist_experiment(tmp_path)
     assert run_record_of(tmp_path / "exp.json", experiment, 2)["seed"] == 2
     with pytest.raises(RecordError, match=r"`runs\[1\]` \(seed 1\) of .* has no run record"):
         run_record_of(tmp_path / "exp.json", experiment, 1)
@@ -269,7 +215,7 @@ def test_a_run_record_is_read_from_beside_the_experiment_and_must_be_its_entrys(
         "history": [dict(h, epochs=3) for h in r["history"]]}, r"its settings is .*'epochs': 3"),
 ])
 def test_a_run_record_that_is_not_the_entrys_is_refused(tmp_path, edit, says):
-    experiment = _mnist(tmp_path)
+    experiment = mnist_experiment(tmp_path)
     record = json.loads((tmp_path / "exp.seed0.json").read_text())
     (tmp_path / "exp.seed0.json").write_text(json.dumps(edit(record)))
     with pytest.raises(RecordError, match=r"exp\.seed0\.json' is not the run record of `runs\[0\]` \(seed 0\)") as info:
@@ -295,25 +241,25 @@ def _padded(data, size):
 def test_read_refuses_a_file_larger_than_the_limit_unread(tmp_path):
     limit = exp_record.MAX_EXPERIMENT_BYTES
     assert limit == 64 * 2**20  # as documented
-    (tmp_path / "x.json").write_bytes(_padded(_xor(), limit))
+    (tmp_path / "x.json").write_bytes(_padded(xor_experiment(), limit))
     assert read_experiment(tmp_path / "x.json")["kind"] == "xor"  # at the limit: read
     assert read_run_or_experiment(tmp_path / "x.json")[0] == "experiment"
-    (tmp_path / "x.json").write_bytes(_padded(_xor(), limit + 1))
+    (tmp_path / "x.json").write_bytes(_padded(xor_experiment(), limit + 1))
     for read in (read_experiment, read_run_or_experiment):
         with pytest.raises(RecordError, match=rf"x\.json' is {limit + 1} bytes, more than the {limit}"):
             read(tmp_path / "x.json")
 
 
 def test_a_run_record_keeps_its_own_smaller_limit_when_read_either_way(tmp_path):
-    (tmp_path / "r.json").write_bytes(_padded(_mnist_record(0), MAX_RECORD_BYTES))
+    (tmp_path / "r.json").write_bytes(_padded(mnist_record(0), MAX_RECORD_BYTES))
     assert read_run_or_experiment(tmp_path / "r.json")[0] == "run"
-    (tmp_path / "r.json").write_bytes(_padded(_mnist_record(0), MAX_RECORD_BYTES + 1))
+    (tmp_path / "r.json").write_bytes(_padded(mnist_record(0), MAX_RECORD_BYTES + 1))
     with pytest.raises(RecordError, match=rf"is {MAX_RECORD_BYTES + 1} bytes, more than the {MAX_RECORD_BYTES}"):
         read_run_or_experiment(tmp_path / "r.json")
 
 
 def test_write_refuses_a_record_that_could_not_be_read_back(tmp_path, monkeypatch):
-    experiment = _xor()
+    experiment = xor_experiment()
     size = len(json.dumps(experiment, sort_keys=True, indent=2)) + 1
     monkeypatch.setattr(exp_record, "MAX_EXPERIMENT_BYTES", size)
     write_experiment(tmp_path / "x.json", experiment)

@@ -76,7 +76,7 @@ def _commands_say_why(folder: Path, *, refused: bool) -> None:
     runner = CliRunner()
     fuzzed = str(folder / "fuzzed.json")
     for args in (["reproduce", fuzzed, "--data-dir", str(folder)],
-                 ["plot", fuzzed, "-o", str(folder / "fuzzed.png"), "--width", "200", "--height", "150"],
+                 ["plot", fuzzed, "-o", str(folder / "fuzzed.png"), "--width", "640", "--height", "320"],
                  ["diff", str(folder / "good.json"), fuzzed]):
         result = runner.invoke(app, args, env={"COLUMNS": "300"})
         assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
