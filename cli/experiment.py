@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
@@ -107,7 +108,7 @@ def results_table(title: str, rows: list[dict[str, Any]], columns: list[tuple[st
     table.add_column("", justify="left")
     for row in rows:
         if row["status"] != "ok":
-            table.add_row(str(row["seed"]), *["-"] * len(columns), f"[red]failed[/red]: {row['error']}")
+            table.add_row(str(row["seed"]), *["-"] * len(columns), f"[red]failed[/red]: {escape(str(row['error']))}")
             continue
         note = f"ran {row['attempts']} times (a worker died)" if row.get("attempts", 1) > 1 else ""
         table.add_row(str(row["seed"]), *[fmt(row[key]) for _, key, fmt in columns], note)

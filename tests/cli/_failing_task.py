@@ -12,5 +12,5 @@ FAILING_SEED = 1
 
 def mnist_run_failing_for_one_seed(task: MnistTask, report: Any) -> dict[str, Any]:
     if task.config.seed == FAILING_SEED:
-        raise ValueError(f"seed {FAILING_SEED} is made to fail")
+        raise ValueError(f"seed {FAILING_SEED} is made to fail [/] (brackets: shown, not read as markup)")
     return mnist_run(task, report)

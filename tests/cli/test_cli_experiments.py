@@ -75,11 +75,12 @@ def test_a_failed_run_is_recorded_with_its_error(with_a_failure, experiment):
     text = " ".join(result.output.split())
     assert result.exit_code == 1, result.output
     assert "1 of 3 runs failed (seeds 1); the record lists them with their errors" in text
-    assert "failed: ValueError: seed 1 is made to fail" in text
+    why = "ValueError: seed 1 is made to fail [/] (brackets: shown, not read as markup)"
+    assert f"failed: {why}" in text
     record = json.loads((folder / "exp.json").read_text())
     assert [(r["seed"], r["status"]) for r in record["runs"]] == [(0, "ok"), (1, "failed"), (2, "ok")]
     failed = record["runs"][1]
-    assert failed["error"] == "ValueError: seed 1 is made to fail" and failed["attempts"] == 1
+    assert failed["error"] == why and failed["attempts"] == 1
     assert (failed["record"], failed["digest"], failed["history"]) == (None, None, [])
     assert (record["summary"]["ok"], record["summary"]["failed"]) == (2, 1)
     assert record["summary"]["test_accuracy"]["n"] == 2
