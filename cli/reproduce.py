@@ -12,6 +12,7 @@ from rich.markup import escape
 from purenn.errors import RecordError
 from purenn.experiments.record import read_run_or_experiment
 from purenn.validation import MAX_THREADS
+from purenn.io.environment import blas_thread_limit
 from purenn.io.records import environment_differences
 from purenn.recipes.runs import config_from_record, record_differences
 from purenn_cli.errors import fail
@@ -59,7 +60,8 @@ def reproduce(
             f"the params digest matches{note}"
         console.print(f"[green]reproduced[/green]: {every} ({trained.digest})", highlight=False)
         return
-    differences = environment_differences(rec)
+    with blas_thread_limit(config.threads):  # the machine as the run saw it
+        differences = environment_differences(rec)
     where = ("; this machine differs from the recorded one in " + escape(", ".join(
         f"{k} ({old} then, {new} now)" for k, (old, new) in differences.items()))) if differences else (
         "; the recorded environment (Python, NumPy, BLAS and its threads, CPU) is the same here")
