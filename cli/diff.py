@@ -1,4 +1,5 @@
-"""``purenn diff RUN_A.json RUN_B.json``: two run records side by side, first difference marked."""
+"""``purenn diff A.json B.json``: two run records side by side, first difference marked; or an
+experiment record with a run record (its run of the same seed) or with another experiment."""
 
 from __future__ import annotations
 
@@ -12,36 +13,117 @@ from rich.markup import escape
 from rich.table import Table
 
 from purenn.errors import RecordError
-from purenn.io.records import read_record
-from purenn_cli.errors import fail
+from purenn.experiments.record import read_run_or_experiment, run_record_of
+from purenn_cli.errors import EXIT_FAILED, fail
 from purenn_cli.experiment import loss, percent
 
 MARK = "[bold red]≠[/bold red]"
+NAMES = ("A", "B")
 
 
 def diff(
-    run_a: Annotated[Path, typer.Argument(help="A run record (`purenn mnist --record`).")],
-    run_b: Annotated[Path, typer.Argument(help="Another run record.")],
+    run_a: Annotated[Path, typer.Argument(help="A run record (`purenn mnist --record`) or an experiment record (`--seeds ... --record`).")],
+    run_b: Annotated[Path, typer.Argument(help="Another run record or experiment record.")],
 ) -> None:
     """Show two runs' settings, machine fingerprints and per-epoch metrics side by side, marking
-    what differs and the first epoch where the runs part. Exit 0 when the final params digests
-    match, 1 when they differ."""
+    what differs and the first epoch where the runs part; exit 0 when the final params digests
+    match, 1 when they differ. A run record against an experiment record compares the run with
+    the experiment's run of the same seed (else its first finished run, saying so); two
+    experiment records are compared seed by seed."""
     console = Console()
     try:
-        a, b = read_record(run_a), read_record(run_b)
+        (kind_a, a), (kind_b, b) = read_run_or_experiment(run_a), read_run_or_experiment(run_b)
     except RecordError as e:
         raise fail(console, e.message) from None
-    console.print(f"A: {run_a}\nB: {run_b}", highlight=False)
-    names = ("A", "B")
-    console.print(side_by_side("settings", _settings(a), _settings(b), names))
-    console.print(side_by_side("machine (fingerprint)", a.get("versions", {}), b.get("versions", {}), names))
-    table, parted = epochs_table(a.get("history", []), b.get("history", []), names)
+    console.print(escape(f"A: {run_a} ({_what(kind_a, a)})\nB: {run_b} ({_what(kind_b, b)})"), highlight=False)
+    if kind_a == kind_b == "experiment":
+        return _experiments(console, a, b)
+    if kind_a == "experiment":
+        a = _run_of(console, run_a, a, b["seed"], "A")
+    if kind_b == "experiment":
+        b = _run_of(console, run_b, b, a["seed"], "B")
+    _runs(console, a, b)
+
+
+def _what(kind: str, record: dict[str, Any]) -> str:
+    if kind == "run":
+        return f"a run record: {record['config'].get('run', {}).get('preset', '?')} preset, seed {record['seed']}"
+    return f"an experiment record: {record['kind']}, {len(record['seeds'])} seeds"
+
+
+def _run_of(console: Console, path: Path, experiment: dict[str, Any], seed: int, name: str) -> dict[str, Any]:
+    """The run record of ``experiment``'s run of ``seed`` (else its first finished run), saying
+    which one is compared."""
+    if experiment["kind"] != "mnist":
+        raise fail(console, f"{name} is an XOR experiment, whose runs keep no run record to compare "
+                            "with a run record; compare it with another experiment record")
+    finished = [i for i, r in enumerate(experiment["runs"]) if r["status"] == "ok"]
+    if not finished:
+        raise fail(console, f"{name} has no finished run to compare with (every run failed)", EXIT_FAILED)
+    same = [i for i in finished if experiment["runs"][i]["seed"] == seed]
+    index = (same or finished)[0]
+    entry = experiment["runs"][index]
+    why = "" if same else f"; it has no finished run of seed {seed}, so its first finished run"
+    console.print(escape(f"comparing with {name}'s run of seed {entry['seed']} (its run record "
+                         f"{entry['record']}){why}"), highlight=False)
+    try:
+        return run_record_of(path, experiment, index)
+    except RecordError as e:
+        raise fail(console, e.message) from None
+
+
+def _runs(console: Console, a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two run records side by side; exit 1 when their final params differ."""
+    console.print(side_by_side("settings", _settings(a), _settings(b), NAMES))
+    console.print(side_by_side("machine (fingerprint)", a.get("versions", {}), b.get("versions", {}), NAMES))
+    table, parted = epochs_table(a.get("history", []), b.get("history", []), NAMES)
     console.print(table)
     if a["digest"] == b["digest"]:
         console.print(f"[green]same final params[/green] (digest {a['digest'][:16]}...)", highlight=False)
         return
     console.print(f"[red]the final params differ[/red]{parted}", highlight=False)
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_FAILED)
+
+
+def _experiments(console: Console, a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two experiment records: settings, machines, summaries, and each seed's run; exit 1
+    unless they ran the same seeds to the same params."""
+    console.print(side_by_side("settings", {"kind": a["kind"], **a["settings"]},
+                               {"kind": b["kind"], **b["settings"]}, NAMES))
+    console.print(side_by_side("machine (fingerprint)", a["versions"], b["versions"], NAMES))
+    console.print(side_by_side("summary (mean ± std over the finished runs)", _summary(a), _summary(b), NAMES))
+    table = Table(title="per seed", box=box.SIMPLE_HEAD)
+    for column in ("seed", "A", "B", ""):
+        table.add_column(column)
+    runs_a, runs_b = ({r["seed"]: r for r in e["runs"]} for e in (a, b))
+    differ = []
+    for seed in dict.fromkeys([*a["seeds"], *b["seeds"]]):
+        ra, rb = runs_a.get(seed), runs_b.get(seed)
+        same = ra is not None and rb is not None and (ra["status"], ra["digest"]) == (rb["status"], rb["digest"])
+        differ += [] if same else [seed]
+        table.add_row(str(seed), _run_cell(ra), _run_cell(rb), "" if same else MARK)
+    console.print(table)
+    if not differ:
+        console.print(f"[green]same runs[/green]: all {len(runs_a)} seeds give the same params", highlight=False)
+        return
+    console.print(f"[red]the experiments differ[/red] in {len(differ)} of {len(table.rows)} seeds "
+                  f"({', '.join(map(str, differ[:20]))}{', ...' if len(differ) > 20 else ''})", highlight=False)
+    raise typer.Exit(EXIT_FAILED)
+
+
+def _run_cell(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "-"
+    return f"{run['digest'][:16]}" if run["status"] == "ok" else "failed"
+
+
+def _summary(experiment: dict[str, Any]) -> dict[str, str]:
+    summary = experiment["summary"]
+    rows = {"finished runs": f"{summary['ok']} of {summary['ok'] + summary['failed']}"}
+    for metric, fmt in (("test_accuracy", percent), ("loss", loss), ("train_seconds", loss)):
+        s = summary[metric]
+        rows[metric] = "-" if s["n"] == 0 else f"{fmt(s['mean'])} ± {fmt(s['std'])}"
+    return rows
 
 
 def _settings(record: dict[str, Any]) -> dict[str, Any]:

@@ -9,19 +9,23 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from purenn.experiments.record import statistics
 from purenn.experiments.runner import Outcome, run_all
 from purenn_cli.progress import format_loss, training_progress
+from purenn_cli.signals import EXIT_CODES, NAMES
 
 
 def run_seeds(console: Console, fn: Callable[..., Any], tasks: dict[int, Any], *, jobs: int,
               scheduler: str | None, what: str) -> list[Outcome]:
     """Run one task per seed with progress bars: one for the whole experiment, one per running
-    seed (gone when it ends)."""
+    seed (gone when it ends). Ctrl-C raises KeyboardInterrupt as ever; SIGTERM stops the runs the
+    same way, then exits 143 saying so."""
     where = f"on the Dask cluster at {scheduler}" if scheduler else (
         f"in {jobs} worker processes" if jobs > 1 else "in this process")
     console.print(f"{what}: {len(tasks)} seed{'s' if len(tasks) != 1 else ''}, {where}", highlight=False)
@@ -40,19 +44,33 @@ def run_seeds(console: Console, fn: Callable[..., Any], tasks: dict[int, Any], *
                     ended.add(seed)
                 _show(progress, overall, bars, starts, seed, event, data)
 
-        with _sigterm_as_interrupt():  # the runner then stops its workers, as for Ctrl-C
-            outcomes = run_all(fn, tasks, jobs=jobs, scheduler=scheduler, on_event=on_event)
+        with _sigterm_as_interrupt() as received:  # the runner then stops its workers, as for Ctrl-C
+            try:
+                outcomes = run_all(fn, tasks, jobs=jobs, scheduler=scheduler, on_event=on_event)
+            except KeyboardInterrupt:
+                if not received:
+                    raise  # Ctrl-C: the command's guard says so
+                progress.stop()
+                console.print(f"[yellow]interrupted[/yellow] ({NAMES[signal.SIGTERM]}): the runs were "
+                              "stopped and nothing was written", highlight=False)
+                raise typer.Exit(EXIT_CODES[signal.SIGTERM]) from None
     return outcomes
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
+    """While inside, the first SIGTERM raises KeyboardInterrupt (later ones are only noted, so
+    the workers are stopped in peace) and is added to the list the block gets."""
+    received: list[int] = []
+
     def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+        received.append(signum)
+        if len(received) == 1:
+            raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        yield
+        yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -90,7 +108,7 @@ def results_table(title: str, rows: list[dict[str, Any]], columns: list[tuple[st
     table.add_column("", justify="left")
     for row in rows:
         if row["status"] != "ok":
-            table.add_row(str(row["seed"]), *["-"] * len(columns), f"[red]failed[/red]: {row['error']}")
+            table.add_row(str(row["seed"]), *["-"] * len(columns), f"[red]failed[/red]: {escape(str(row['error']))}")
             continue
         note = f"ran {row['attempts']} times (a worker died)" if row.get("attempts", 1) > 1 else ""
         table.add_row(str(row["seed"]), *[fmt(row[key]) for _, key, fmt in columns], note)

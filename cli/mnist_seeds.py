@@ -52,11 +52,7 @@ def mnist_experiment(console: Console, config: RunConfig, seeds_text: str, *, jo
     tasks = {seed: MnistTask(attrs.evolve(config, seed=seed), folder) for seed in seeds}
     outcomes = run_seeds(console, mnist_run, tasks, jobs=jobs, scheduler=scheduler,
                          what=f"{config.preset} preset, {config.threads} BLAS thread(s) per run")
-    runs = []
-    for outcome in outcomes:
-        path = paths.get(outcome.key) if outcome.status == "ok" else None
-        runs.append(run_entry(outcome.key, outcome,
-                              None if path is None or record is None else path.name))
+    runs = [run_entry(o.key, o, paths[o.key].name if o.key in paths else None) for o in outcomes]
     rows = [dict(r) for r in runs]
     console.print(results_table(f"{config.preset}: {len(seeds)} seeds", rows, [
         ("test accuracy", "test_accuracy", percent), ("final loss", "loss", loss),

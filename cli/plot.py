@@ -9,7 +9,6 @@ glance.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,12 +16,17 @@ import typer
 from rich.console import Console
 
 from purenn.errors import ArgumentError, PurennError, RecordError
-from purenn.experiments.record import is_experiment, per_epoch, read_experiment
-from purenn.io.atomic import atomic_writer, check_writable, read_regular_file
-from purenn.io.records import read_record
+from purenn.experiments.record import per_epoch, read_run_or_experiment
+from purenn.io.atomic import atomic_writer, check_distinct, check_writable
 from purenn_cli.errors import EXIT_USAGE, explain, fail
 
 PANELS = (("loss", "training loss"), ("val_accuracy", "test accuracy"))
+#: The largest value drawn: matplotlib's axes overflow near the largest float. A record holding a
+#: larger loss (a run that all but diverged) is refused here, and read by every other command.
+MAX_DRAWN = 1e300
+#: The loss axis is logarithmic when every loss drawn is in this range (matplotlib's log ticks
+#: overflow over much more than 300 decades); linear otherwise.
+LOG_RANGE = (1e-150, 1e150)
 
 
 def plot(
@@ -38,6 +42,10 @@ def plot(
         check_writable(output)
     except ArgumentError as e:
         raise fail(console, f"--output: {e.message}") from None
+    try:  # `plot E.json -o E.json` would replace the record with a picture
+        check_distinct({"--output": output}, {f"the record {path}": path for path in records})
+    except ArgumentError as e:
+        raise fail(console, e.message) from None
     curves = [load_curves(console, path) for path in records]
     for path, curve in zip(records, curves):
         if not any(curve["runs"]):
@@ -63,20 +71,27 @@ def plot(
 def load_curves(console: Console, path: Path) -> dict[str, Any]:
     """A file's per-epoch curves: ``{"label", "runs": [histories], "experiment": bool}``."""
     try:
-        data = json.loads(read_regular_file(path))
-    except (PurennError, OSError, ValueError, RecursionError) as e:
-        raise fail(console, f"{path}: cannot read it ({e})") from None
-    try:
-        if is_experiment(data):
-            exp = read_experiment(path)
-            histories = [r["history"] for r in exp["runs"] if r["status"] == "ok" and r["history"]]
-            if not histories:
-                raise RecordError(f"{path}: the experiment has no finished run to draw")
-            return {"label": f"{path.stem} ({len(histories)} seeds)", "runs": histories, "experiment": True}
-        record = read_record(path)
+        kind, record = read_run_or_experiment(path)
     except RecordError as e:
         raise fail(console, e.message) from None
-    return {"label": path.stem, "runs": [record.get("history", [])], "experiment": False}
+    if kind == "run":
+        histories = [record.get("history", [])]
+    else:
+        histories = [r["history"] for r in record["runs"] if r["status"] == "ok" and r["history"]]
+        if not histories:
+            raise fail(console, f"{path}: the experiment has no finished run to draw")
+    for key, title in PANELS:
+        too_large = [(h["epoch"], h[key]) for run in histories for h in run if (h.get(key) or 0) > MAX_DRAWN]
+        if too_large:
+            raise fail(console, f"{path}: its {title} at epoch {too_large[0][0]} is {too_large[0][1]:g}, "
+                                f"more than the {MAX_DRAWN:g} that can be drawn")
+    label = path.stem if kind == "run" else f"{path.stem} ({len(histories)} seeds)"
+    return {"label": _label(label), "runs": histories, "experiment": kind == "experiment"}
+
+
+def _label(text: str) -> str:
+    """A legend label shown as written (a ``$`` would start matplotlib's math mode)."""
+    return text.replace("$", r"\$")
 
 
 def make_figure(curves: list[dict[str, Any]], width: int, height: int) -> Any:
@@ -97,12 +112,13 @@ def make_figure(curves: list[dict[str, Any]], width: int, height: int) -> Any:
             if not epochs:
                 continue
             color = f"C{i % 10}"
-            (line,) = ax.plot(epochs, mean, color=color, marker="o" if len(epochs) < 30 else None,
+            ax.plot(epochs, mean, color=color, marker="o" if len(epochs) < 30 else None,
                               markersize=3, label=curve["label"])
             if curve["experiment"]:
                 ax.fill_between(epochs, [m - s for m, s in zip(mean, std)],
                                 [m + s for m, s in zip(mean, std)], color=color, alpha=0.2, linewidth=0)
-        if key == "loss" and all(v > 0 for line in ax.get_lines() for v in line.get_ydata()):
+        low, high = LOG_RANGE
+        if key == "loss" and all(low <= v <= high for line in ax.get_lines() for v in line.get_ydata()):
             ax.set_yscale("log")
         if key == "val_accuracy" and ax.get_lines():
             ax.yaxis.set_major_formatter(lambda v, _: f"{v:.1%}")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-import json
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from purenn.errors import PurennError, RecordError
-from purenn.experiments.record import is_experiment, read_experiment
-from purenn.io.atomic import read_regular_file
+from purenn.errors import RecordError
+from purenn.experiments.record import read_run_or_experiment
 from purenn.validation import MAX_THREADS
-from purenn.io.records import environment_differences, read_record
+from purenn.io.environment import blas_thread_limit
+from purenn.io.records import environment_differences
 from purenn.recipes.runs import config_from_record, record_differences
 from purenn_cli.errors import fail
 from purenn_cli.mnist import run
@@ -30,13 +30,15 @@ def reproduce(
     params' SHA-256 digest and every epoch's match, 1 if not, naming the first epoch where the
     runs part and what differs in the machine."""
     console = Console()
-    experiment = _experiment(console, record)
-    if experiment is not None:
-        return reproduce_experiment(console, record, experiment, seed=seed, jobs=jobs, data_dir=data_dir)
+    try:
+        kind, rec = read_run_or_experiment(record)
+    except RecordError as e:
+        raise fail(console, e.message) from None
+    if kind == "experiment":
+        return reproduce_experiment(console, record, rec, seed=seed, jobs=jobs, data_dir=data_dir)
     if seed is not None or jobs is not None:
         raise fail(console, "--seed and --jobs are for an experiment record; this is a single run's")
     try:
-        rec = read_record(record)
         config = config_from_record(rec)
     except RecordError as e:
         raise fail(console, e.message) from None
@@ -45,11 +47,12 @@ def reproduce(
         console.print(
             f"[red]not reproducible here[/red]: the record's {' and '.join(changed)} differ from this "
             f"purenn's {config.preset!r} preset (recorded with purenn "
-            f"{rec.get('versions', {}).get('purenn', '?')}); run it with that version."
+            f"{escape(str(rec.get('versions', {}).get('purenn', '?')))}); run it with that version."
         )
         raise typer.Exit(1)
     versions = rec.get("versions", {})
-    console.print(f"reproducing {record} (recorded with {', '.join(f'{k} {v}' for k, v in versions.items())})")
+    console.print(escape(f"reproducing {record} (recorded with {', '.join(f'{k} {v}' for k, v in versions.items())})"),
+                  highlight=False)
     trained = run(config, data_dir, console)["trained"]
     parted, note = first_difference(rec.get("history", []), [e.digest for e in trained.history.epochs])
     if trained.digest == rec["digest"] and parted is None:
@@ -57,29 +60,15 @@ def reproduce(
             f"the params digest matches{note}"
         console.print(f"[green]reproduced[/green]: {every} ({trained.digest})", highlight=False)
         return
-    differences = environment_differences(rec)
-    where = ("; this machine differs from the recorded one in " + ", ".join(
-        f"{k} ({old} then, {new} now)" for k, (old, new) in differences.items())) if differences else (
+    with blas_thread_limit(config.threads):  # the machine as the run saw it
+        differences = environment_differences(rec)
+    where = ("; this machine differs from the recorded one in " + escape(", ".join(
+        f"{k} ({old} then, {new} now)" for k, (old, new) in differences.items()))) if differences else (
         "; the recorded environment (Python, NumPy, BLAS and its threads, CPU) is the same here")
     final = ("the final params digest matches, but not every epoch's" if trained.digest == rec["digest"]
              else f"params digest {trained.digest} differs from the recorded {rec['digest']}")
     console.print(f"[red]not reproduced[/red]: {final}{note or ''}{where}.", highlight=False)
     raise typer.Exit(1)
-
-
-def _experiment(console: Console, path: Path) -> dict[str, Any] | None:
-    """The experiment record at ``path``, or None when it holds something else (a run record,
-    whose own reader gives the errors)."""
-    try:
-        data = json.loads(read_regular_file(path))
-    except (PurennError, OSError, ValueError, RecursionError):
-        return None
-    if not is_experiment(data):
-        return None
-    try:
-        return read_experiment(path)
-    except RecordError as e:
-        raise fail(console, e.message) from None
 
 
 def first_difference(recorded: list[dict[str, Any]], digests: list[str | None]) -> tuple[int | None, str | None]:

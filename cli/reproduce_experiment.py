@@ -7,12 +7,13 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from purenn.errors import PurennError, RecordError
+from purenn.experiments.record import run_record_of
 from purenn.experiments.runner import default_jobs
 from purenn.experiments.tasks import MnistTask, XorTask, mnist_run, xor_run
-from purenn.io.records import read_record
 from purenn.recipes.runs import config_from_record, record_differences
 from purenn_cli.errors import EXIT_FAILED, explain, fail
 from purenn_cli.experiment import run_seeds
@@ -20,88 +21,110 @@ from purenn_cli.experiment import run_seeds
 
 def reproduce_experiment(console: Console, path: Path, experiment: dict[str, Any], *,
                          seed: int | None, jobs: int | None, data_dir: Path | None) -> None:
-    """Run the experiment's runs (or ``seed``'s alone) again and compare every digest; exit 1
-    unless all match."""
-    runs = [r for r in experiment["runs"] if seed is None or r["seed"] == seed]
-    if not runs:
+    """Run the experiment's finished runs (or ``seed``'s alone) again and compare each with what
+    its entry records (final digest; for MNIST every epoch's digest in its run record, which
+    must be the entry's). Exit 1 unless every one matches, and when there is none to repeat."""
+    chosen = [i for i, r in enumerate(experiment["runs"]) if seed is None or r["seed"] == seed]
+    if not chosen:
         raise fail(console, f"{path} has no run of seed {seed}; its seeds: "
-                            f"{', '.join(str(r['seed']) for r in experiment['runs'])}")
-    skipped = [r["seed"] for r in runs if r["status"] != "ok"]
-    runs = [r for r in runs if r["status"] == "ok"]
-    expected: dict[int, dict[str, Any]] = {}
+                            f"{', '.join(str(s) for s in experiment['seeds'])}")
+    skipped = [experiment["runs"][i]["seed"] for i in chosen if experiment["runs"][i]["status"] != "ok"]
+    finished = [i for i in chosen if experiment["runs"][i]["status"] == "ok"]
+    if not finished:
+        raise fail(console, f"nothing to reproduce: {_seeds(skipped)} failed when the experiment "
+                            "ran, so there is no result to compare with", EXIT_FAILED)
+    expected: dict[int, list[Any]] = {}
     tasks: dict[int, Any] = {}
     unusable: dict[int, str] = {}
     folder = None if data_dir is None else str(data_dir.resolve())
-    for run in runs:
+    for i in finished:
+        key = experiment["runs"][i]["seed"]
         try:
-            expected[run["seed"]], tasks[run["seed"]] = _task(path, experiment, run, folder)
+            expected[key], tasks[key] = _task(path, experiment, i, folder)
         except PurennError as e:  # this run cannot be repeated; the others still are
-            unusable[run["seed"]] = explain(e)
+            unusable[key] = explain(e)
     fn = mnist_run if experiment["kind"] == "mnist" else xor_run
-    jobs = jobs or default_jobs(len(tasks))
-    outcomes = run_seeds(console, fn, tasks, jobs=jobs, scheduler=None,
+    outcomes = run_seeds(console, fn, tasks, jobs=jobs or default_jobs(len(tasks)), scheduler=None,
                          what=f"reproducing {path}") if tasks else []
-    table = Table(title=f"{path}: reproduced?")
+    entries = {r["seed"]: r for r in experiment["runs"]}
+    table = Table(title=escape(f"{path}: reproduced?"))
     for column in ("seed", "recorded digest", "digest now", ""):
         table.add_column(column)
-    matched, failed = 0, len(unusable)
-    for seed_, why in unusable.items():
-        table.add_row(str(seed_), "-", "-", f"[red]cannot repeat[/red]: {why}")
+    for key in unusable:
+        table.add_row(str(key), entries[key]["digest"][:16], "-", "[red]cannot repeat[/red] (below)")
+    matched = 0
     for outcome in outcomes:
-        want = expected[outcome.key]
+        want = entries[outcome.key]["digest"]
         if outcome.status != "ok":
-            failed += 1
-            table.add_row(str(outcome.key), want["digest"][:16], "-", f"[red]failed[/red]: {outcome.error}")
+            table.add_row(str(outcome.key), want[:16], "-", f"[red]failed[/red]: {escape(str(outcome.error))}")
             continue
         got = outcome.value
-        same = got["digest"] == want["digest"] and _epoch_digests(got) == _epoch_digests(want)
+        parted = _parted(expected[outcome.key], _per_epoch(experiment["kind"], got))
+        same = got["digest"] == want and parted is None
         matched += same
-        table.add_row(str(outcome.key), want["digest"][:16], got["digest"][:16],
-                      "[green]reproduced[/green]" if same else f"[red]differs[/red]{_where(want, got)}")
+        table.add_row(str(outcome.key), want[:16], got["digest"][:16],
+                      "[green]reproduced[/green]" if same else f"[red]differs[/red]{_where(parted)}")
     for s in skipped:
         table.add_row(str(s), "-", "-", "skipped: the run failed when the experiment ran")
     console.print(table)
-    total = len(outcomes) + len(unusable)
+    for key, why in unusable.items():
+        console.print(f"[red]seed {key} cannot repeat[/red]: {escape(why)}", highlight=False, soft_wrap=True)
+    _verdict(console, matched, len(finished), len(outcomes) - sum(o.status == "ok" for o in outcomes)
+             + len(unusable), skipped)
+
+
+def _verdict(console: Console, matched: int, total: int, failed: int, skipped: list[int]) -> None:
+    """The summary line; exit 1 unless all ``total`` (at least one) runs matched."""
+    note = f" ({_seeds(skipped)} failed when the experiment ran and had nothing to compare)" if skipped else ""
     if matched == total:
-        console.print(f"[green]reproduced[/green]: all {matched} runs give their recorded digests",
-                      highlight=False)
+        every = "the run gives its" if total == 1 else f"all {total} runs give their"
+        console.print(f"[green]reproduced[/green]: {every} recorded digests{note}", highlight=False)
         return
     differ = total - matched - failed
     parts = [f"{differ} of {total} runs differ"] if differ else []
     parts += [f"{failed} of {total} could not run"] if failed else []
-    console.print(f"[red]not reproduced[/red]: {'; '.join(parts)}", highlight=False)
+    console.print(f"[red]not reproduced[/red]: {'; '.join(parts)}{note}", highlight=False)
     raise typer.Exit(EXIT_FAILED)
 
 
-def _task(path: Path, experiment: dict[str, Any], run: dict[str, Any],
-          folder: str | None) -> tuple[dict[str, Any], Any]:
-    """What the run recorded (digest, per-epoch history) and the task that repeats it; a
-    RecordError when it cannot be repeated."""
-    if experiment["kind"] == "xor":
-        try:
-            return run, XorTask(run["seed"], **experiment["settings"])
-        except (TypeError, ValueError) as e:
-            raise RecordError(f"{path}: its settings do not describe an XOR run ({e})") from None
-    if not run.get("record"):
-        raise RecordError(f"{path}: the run of seed {run['seed']} has no run record to repeat")
-    record_path = path.parent / run["record"]
-    record = read_record(record_path)
+def _seeds(seeds: list[int]) -> str:
+    if len(seeds) == 1:
+        return f"the run of seed {seeds[0]}"
+    return f"the {len(seeds)} runs (seeds {', '.join(map(str, seeds))})"
+
+
+def _task(path: Path, experiment: dict[str, Any], index: int, folder: str | None) -> tuple[list[Any], Any]:
+    """What the run recorded per epoch (MNIST: its run record's digests, the record checked to
+    be the entry's; XOR: the entry's losses) and the task that repeats it; a RecordError when
+    it cannot be repeated."""
+    entry = experiment["runs"][index]
+    if experiment["kind"] == "xor":  # the settings are XorTask's fields, checked as it checks them
+        return _per_epoch("xor", entry), XorTask(entry["seed"], **experiment["settings"])
+    record = run_record_of(path, experiment, index)
     config = config_from_record(record)
     changed = record_differences(record, config)
     if changed:
-        raise RecordError(f"{record_path}: the record's {' and '.join(changed)} differ from this "
+        raise RecordError(f"{entry['record']}: the record's {' and '.join(changed)} differ from this "
                           f"purenn's {config.preset!r} preset; reproduce it with the purenn that wrote it")
-    return record, MnistTask(config, folder)
+    return _per_epoch("mnist", record), MnistTask(config, folder)
 
 
-def _epoch_digests(run: dict[str, Any]) -> list[Any]:
-    return [h.get("digest") for h in run.get("history", [])]
+def _per_epoch(kind: str, run: dict[str, Any]) -> list[Any]:
+    """What a run gives per epoch that must come out again: MNIST's params digests, XOR's losses
+    (its runs keep no digest per epoch)."""
+    return [h["loss"] if kind == "xor" else h.get("digest") for h in run["history"]]
 
 
-def _where(want: dict[str, Any], got: dict[str, Any]) -> str:
-    for i, (a, b) in enumerate(zip(_epoch_digests(want), _epoch_digests(got))):
+def _parted(recorded: list[Any], now: list[Any]) -> int | None:
+    """The first epoch (from 1) whose recorded value is not the new one, or where one run has an
+    epoch the other has not; None when they agree (a record without per-epoch digests agrees)."""
+    for i, (a, b) in enumerate(zip(recorded, now)):
         if a is not None and a != b:
-            return f" from epoch {i + 1}"
-    return ""
+            return i + 1
+    if len(recorded) != len(now):
+        return min(len(recorded), len(now)) + 1
+    return None
 
 
+def _where(parted: int | None) -> str:
+    return "" if parted is None else f" from epoch {parted}"

@@ -12,15 +12,24 @@ Local workers are the standard library's process pool with the ``spawn`` start m
 interpreter per worker: nothing inherited from the parent's threads, and no dependency beyond
 Python); progress travels through a multiprocessing manager's queue (a dying worker cannot
 leave it locked); a worker that dies breaks the pool, so the runs it had not finished go to a new pool
-once more and are reported failed if that breaks too. On Dask the scheduler itself moves a dead
-worker's task elsewhere (``distributed.scheduler.allowed-failures`` times) and then reports
-``KilledWorker``, which is recorded as a failure.
+once more and are reported failed if that breaks too. The workers and the manager watch the
+process that started them and exit by themselves when it is gone (killed outright, say), so none
+is left running for nobody.
+
+On Dask the scheduler itself moves a dead worker's task elsewhere
+(``distributed.scheduler.allowed-failures`` times) and then reports ``KilledWorker``, which is
+recorded as a failure. Before connecting, the address is asked, within :data:`CONNECT_SECONDS`,
+whether it is a Dask scheduler at all: a service that accepts the connection and then says
+nothing, or says something else, is refused rather than waited for forever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import multiprocessing
+import multiprocessing.managers
+import os
 import queue as queue_module
 import threading
 import time
@@ -30,9 +39,16 @@ import attrs
 
 from purenn.errors import ArgumentError
 
-__all__ = ["Outcome", "Reporter", "run_all", "default_jobs"]
+__all__ = ["Outcome", "Reporter", "run_all", "default_jobs", "CONNECT_SECONDS", "PARENT_CHECK_SECONDS"]
 
 Event = Callable[[Any, str, dict[str, Any]], None]
+
+#: The longest wait, in seconds, for a Dask scheduler to accept a connection and answer who it is
+#: (a scheduler on a local network answers in milliseconds; one under load in well under this).
+CONNECT_SECONDS = 10.0
+#: How often, in seconds, a local worker process and the progress manager look whether the
+#: process that started them is still there; they exit within about this long after it is gone.
+PARENT_CHECK_SECONDS = 0.5
 
 
 @attrs.frozen
@@ -53,9 +69,24 @@ _WORKER_CHANNEL: Any = None  # in a local worker process: the queue its pool was
 IN_WORKER = "worker"  # a Reporter's channel meaning "this worker process's queue"
 
 
-def _set_worker_channel(channel: Any) -> None:
+def _start_worker(channel: Any, parent: int) -> None:
+    """A local worker process's initializer: its progress channel, and the parent's watch."""
     global _WORKER_CHANNEL
     _WORKER_CHANNEL = channel
+    watch_parent(parent)
+
+
+def watch_parent(parent: int) -> None:
+    """In a process started by ``parent`` (its PID): a daemon thread that ends this process (exit
+    status 1, at once) when ``parent`` is gone, which it sees as this process's parent changing
+    (an orphan is adopted by another). Checked every :data:`PARENT_CHECK_SECONDS`."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)  # no cleanup to wait for: whoever wanted this process's work is gone
+
+    threading.Thread(target=watch, daemon=True, name="purenn-parent-watch").start()
 
 
 class Reporter:
@@ -107,8 +138,6 @@ class _Direct:
 
 def default_jobs(n_tasks: int) -> int:
     """One job per core this process may use, and no more than there are tasks."""
-    import os
-
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -160,8 +189,6 @@ def _failed(key: Any, error: BaseException | str) -> Outcome:
 
 def _timed(fn: Callable[[Any, Reporter], Any], arg: Any, report: Reporter) -> tuple[Any, float]:
     """Run one task in a worker: the result and its wall time."""
-    import os
-
     report("start", pid=os.getpid())
     start = time.perf_counter()
     value = fn(arg, report)
@@ -234,7 +261,8 @@ def _in_processes(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], jobs
     out: dict[Any, Outcome] = {}
     # a manager's queue, not a multiprocessing.Queue: a worker that dies while writing to a
     # shared pipe would leave its lock held and every other worker waiting forever
-    manager = context.Manager()
+    manager = multiprocessing.managers.SyncManager(ctx=context)
+    manager.start(watch_parent, (os.getpid(),))
     channel = manager.Queue()
     stop = threading.Event()
     listener = _listen(channel, on_event, stop)
@@ -259,7 +287,7 @@ def _pool_round(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], worker
     SIGTERM turned into KeyboardInterrupt), it cancels what has not started and stops the workers."""
     broken: dict[Any, Any] = {}
     pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                                  initializer=_set_worker_channel, initargs=(channel,))
+                                                  initializer=_start_worker, initargs=(channel, os.getpid()))
     try:
         futures = {pool.submit(_timed, fn, arg, Reporter(IN_WORKER, key)): key for key, arg in args.items()}
         for future in concurrent.futures.as_completed(futures):
@@ -300,8 +328,9 @@ def _on_dask(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], scheduler
         ) from None
     import uuid
 
+    _check_scheduler(scheduler)
     try:
-        client = distributed.Client(scheduler, timeout="5s")
+        client = distributed.Client(scheduler, timeout=f"{CONNECT_SECONDS}s")
     except (OSError, TimeoutError, ValueError) as e:
         raise ArgumentError(f"cannot reach the Dask scheduler at {scheduler!r} ({e}); is it running?") from None
     out: dict[Any, Outcome] = {}
@@ -327,3 +356,38 @@ def _on_dask(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], scheduler
         stop.set()
         listener.join()
     return out
+
+
+def _check_scheduler(address: str) -> None:
+    """An :class:`ArgumentError` unless a Dask scheduler at ``address`` accepts a connection and
+    says who it is within :data:`CONNECT_SECONDS` (Dask's own connect timeout does not cover
+    the handshake after the TCP connection: a service that never speaks would hold it forever)."""
+    try:  # in a thread of its own: the caller may be inside an event loop already (Jupyter)
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="purenn-dask-check") as thread:
+            identity = thread.submit(asyncio.run, asyncio.wait_for(_identity(address), CONNECT_SECONDS)).result()
+    except (asyncio.TimeoutError, TimeoutError):
+        raise ArgumentError(
+            f"the Dask scheduler at {address!r} did not answer within {CONNECT_SECONDS:g} s; is "
+            "that the scheduler's address (tcp://HOST:PORT), and is it running?") from None
+    except (OSError, ValueError) as e:
+        raise ArgumentError(f"cannot reach the Dask scheduler at {address!r} ({e}); is it running?") from None
+    except Exception as e:  # noqa: BLE001 - whatever a stranger sends: garbage, a huge length
+        raise ArgumentError(f"{address!r} is not a Dask scheduler: it does not answer as one "
+                            f"({type(e).__name__}); check the address and port") from None
+    if not (isinstance(identity, dict) and identity.get("type") == "Scheduler"):
+        raise ArgumentError(f"{address!r} is not a Dask scheduler: asked who it is, it answered "
+                            f"{identity!r:.80}; check the address and port")
+
+
+async def _identity(address: str) -> Any:
+    """What the service at ``address`` says it is, asked in Dask's protocol."""
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    # half the time to connect (Dask retries a refused connection until then), the rest to answer
+    comm = await connect(address, timeout=CONNECT_SECONDS / 2, **Security().get_connection_args("client"))
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()

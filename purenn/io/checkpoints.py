@@ -56,8 +56,8 @@ from numpy.lib import format as npy_format
 from purenn.errors import ArgumentError, CheckpointError
 from purenn.io.atomic import atomic_writer, read_regular_file
 from purenn.io.serialize import Custom, SerializeError, from_data, to_data, tree_from_data, tree_to_data
-from purenn.layers.base import init_state, param_shapes, state_shapes
-from purenn.tree import layout_difference, readonly, tree_map
+from purenn.layers.base import init_state, param_shapes, state_problem, state_shapes
+from purenn.tree import layout_difference, readonly, tree_leaves, tree_map, tree_paths
 
 __all__ = [
     "CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "read_checkpoint",
@@ -132,6 +132,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: Any, params: Any, *,
     _check_params(where, model, params)
     if state is not None:
         _check_params(where, model, state, what="state")
+    _check_values(where, model, tree_map(np.asarray, params),
+                  tree_map(np.asarray, state if state is not None else init_state(model)))
     if metadata is not None and not isinstance(metadata, dict):
         raise CheckpointError(
             f"cannot save checkpoint {where!r}: `metadata` must be a dict, got {type(metadata).__name__}"
@@ -221,7 +223,20 @@ def read_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> C
         _check_params(where, model, state_layout, what="state")
         params = tree_map(lambda entry: readonly(_read_array(where, archive, entry)), layout)
         state = tree_map(lambda entry: readonly(_read_array(where, archive, entry)), state_layout)
+    _check_values(where, model, params, state)
     return Checkpoint(model, params, header["metadata"], state)
+
+
+def _check_values(where: str, model: Any, params: Any, state: Any) -> None:
+    """Values a trained model can have: finite params, and a state its layers accept (a running
+    variance is never negative); anything else would make every prediction NaN or wrong."""
+    for path, a in zip(tree_paths(params), tree_leaves(params)):
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            raise _fail(where, f"params{path} holds NaN or infinite values; a trained model has none "
+                               "(the run diverged, or the file is damaged)")
+    problem = state_problem(model, state)
+    if problem is not None:
+        raise _fail(where, f"its state cannot be a trained model's: {problem}")
 
 
 

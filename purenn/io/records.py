@@ -1,47 +1,61 @@
 """Run records: a JSON file saying what a training run was, what it gave, and on what.
 
 Schema (one JSON object; keys written sorted, indent 2). Fields marked required must be present;
-the others, when present, must have the type shown; extra keys anywhere are allowed and kept::
+the others, when present, must have the type and range shown; extra keys anywhere are allowed and
+kept::
 
     format    "purenn.run/1"                                                       required
-    config    object: the run's settings                                           required
+    config    object: the run's settings
       run         object: what was asked (purenn.recipes.runs.RunConfig's fields)
         preset      str (required in ``run``)     seed     non-negative int
         epochs, batch_size, limit, threads, patience   positive int or null (null: the preset's)
-        lr          positive number or null        dataset  str
+        lr          positive finite number or null        dataset  str
       resolved    object: the settings used: preset, dataset (str), seed (non-negative int),
                   limit (positive int or null), epochs, batch_size (positive int),
-                  lr (positive number), loss, optimizer (str), shuffle (bool)
+                  lr (positive finite number), loss, optimizer (str), shuffle (bool)
       model       object: purenn.io.serialize.to_data(model)
       update      object: to_data(optimizer)
-      train_samples  non-negative int: samples trained on
+      train_samples  non-negative int: samples trained on (at most ``limit``)
     seed      non-negative int: the seed every generator of the run was spawned from  required
-    digest    str: params_digest(final params), 64 lowercase hex characters        required
+    digest    str: params_digest(final params), exactly 64 lowercase hex characters  required
     versions  object: environment(): python, numpy, purenn, platform, cpu, blas, blas_version,
-              blas_architecture, blas_threads
-    history   list of objects, one per epoch: epoch, epochs (positive int), loss (number),
-              val_loss, val_accuracy, lr_scale (number or null), digest (params_digest of
-              the params and layer state at the epoch's end, or null)
-    metrics   object: final evaluation: test_accuracy, train_seconds (number), ...
+              blas_architecture (str or null), blas_threads (non-negative int or null)
+    history   list of objects, one per epoch, numbered 1, 2, ... in order; each with
+              epoch (positive int, at most ``epochs``), epochs (positive int: the run's epochs),
+              loss (finite number >= 0: a run that finished never had another), and maybe
+              val_loss (number >= 0, inf or nan: a test forward that overflowed, or null),
+              val_accuracy (number in [0, 1] or null), lr_scale (number in [0, 1] or null),
+              digest (params_digest of the params and layer state at the epoch's end, or null)
+    metrics   object: final evaluation: test_accuracy (number in [0, 1]), train_seconds
+              (finite number >= 0), ...
     early_stopping  object, when the run had a patience: monitor (str), patience (positive
-              int), stopped_early (bool), best_epoch (positive int or null)
+              int), stopped_early (bool), best_epoch (positive int, at most the epochs run, or null)
 
 One setting may be written in several places (``seed`` is also ``config.run.seed`` and
 ``config.resolved.seed``; ``preset``, ``dataset`` and ``limit`` are in both ``run`` and
-``resolved``, as are ``epochs``, ``batch_size`` and ``lr`` when ``run`` overrides them): the copies must agree, so a record edited in one place only is refused rather than
-silently repeated with the other value.
+``resolved``, as are ``epochs``, ``batch_size`` and ``lr`` when ``run`` overrides them; every
+epoch's ``epochs`` is ``config.resolved.epochs``; ``early_stopping.patience`` is
+``config.run.patience``): the copies must agree, so a record edited in one place only is refused
+rather than silently repeated with the other value. So must the final ``digest`` and the digest
+of the epoch whose params the run kept (the last, or with early stopping ``best_epoch``), when
+that epoch has one.
 
 ``write_record`` and ``read_record`` check the same rules (:func:`check_record`), so a record that
 would not read back is never written; every refusal is a :class:`RecordError` naming the field
-(``config.train_samples``), what it must be, and the value found. Non-finite floats are written as
-Python's ``json`` does (``NaN``, ``Infinity``) and read back exactly; NumPy scalars and arrays are
-written as plain numbers and lists.
+(``config.train_samples``), what it must be, and the value found. A file larger than
+:data:`MAX_RECORD_BYTES` is refused before it is read, and never written. Non-finite floats are
+written as Python's ``json`` does (``NaN``, ``Infinity``) and read back exactly; NumPy scalars and
+arrays are written as plain numbers and lists.
+
+The schema toolkit (:class:`Object`, :class:`ListOf`, :func:`check_schema`, :func:`load_json`)
+serves the experiment record (:mod:`purenn.experiments.record`) too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import numbers
 import os
 import re
@@ -55,18 +69,33 @@ from purenn.errors import ArgumentError, RecordError
 from purenn.io.atomic import atomic_write_text, read_regular_file
 from purenn.io.environment import fingerprint
 from purenn.tree import tree_leaves
-from purenn.validation import Rule, boolean, non_negative_int, optional, positive_int, positive_number
+from purenn.validation import (
+    Rule,
+    boolean,
+    non_negative_int,
+    non_negative_number,
+    optional,
+    positive_int,
+    positive_number,
+    real,
+)
 
 __all__ = [
-    "RecordError", "RECORD_FORMAT", "REQUIRED_KEYS", "params_digest", "environment",
+    "RecordError", "RECORD_FORMAT", "REQUIRED_KEYS", "MAX_RECORD_BYTES", "params_digest", "environment",
     "make_record", "write_record", "read_record", "check_record",
+    # the schema toolkit, shared with the experiment record
+    "Object", "ListOf", "check_schema", "load_json", "dump_json", "show", "DIGEST", "VERSIONS",
+    "FRACTION", "LOSS", "SECONDS",
 ]
 
 RECORD_FORMAT = "purenn.run/1"
 REQUIRED_KEYS = ("format", "config", "seed", "digest")
+#: The largest run record read or written, in bytes (16 MiB). A record holds about 270 bytes per
+#: epoch besides some 2.5 kB of settings: this is some 60 000 epochs, where the presets' runs of
+#: 20 epochs give about 8 kB. A larger file is refused before it is read.
+MAX_RECORD_BYTES = 16 * 2**20
 _DIGEST_TAG = b"purenn.params_digest/1\0"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
 
 
 def params_digest(params: Any, *, state: Any = None) -> str:
@@ -139,144 +168,109 @@ def make_record(*, config: dict[str, Any], seed: int, digest: str,
 def write_record(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
     """Write ``record`` to ``path`` as JSON (sorted keys, indent 2), atomically.
 
-    Raises :class:`RecordError` if the record breaks the schema, is not plain JSON data, or
-    ``path`` cannot be written (see :func:`purenn.io.atomic.check_writable`).
+    Raises :class:`RecordError` if the record breaks the schema, is not plain JSON data, would be
+    larger than :data:`MAX_RECORD_BYTES`, or ``path`` cannot be written (see
+    :func:`purenn.io.atomic.check_writable`).
     """
     where = os.fspath(path)
     check_record(record, f"run record for {where!r}")
-    try:
-        text = json.dumps(record, sort_keys=True, indent=2, default=_plain)
-    except (TypeError, ValueError, RecursionError) as e:
-        raise RecordError(f"run record for {where!r} is not plain JSON data: {e}") from None
-    try:
-        atomic_write_text(path, text + "\n")
-    except ArgumentError as e:  # a path that cannot be written: a folder, a device, ...
-        raise RecordError(e.message, hint=e.hint) from None
+    dump_json(path, record, f"run record for {where!r}", MAX_RECORD_BYTES)
 
 
 def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a record written by :func:`write_record` and check it (:func:`check_record`)."""
+    """Read a record written by :func:`write_record` and check it (:func:`check_record`); a file
+    larger than :data:`MAX_RECORD_BYTES` is refused unread."""
     where = os.fspath(path)
-    try:
-        text = read_regular_file(where).decode("utf-8")
-    except FileNotFoundError:
-        raise RecordError(f"run record not found: {where!r}") from None
-    except ArgumentError as e:  # a directory, a FIFO, a device: never read
-        raise RecordError(f"run record {e.message}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RecordError(f"cannot read run record {where!r}: {e}") from None
-    try:
-        record = json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise RecordError(f"run record {where!r} is not valid JSON: {e}") from None
+    record = load_json(where, "run record", MAX_RECORD_BYTES)
     check_record(record, f"run record {where!r}")
     return record
 
 
-# --- the schema -------------------------------------------------------------------------------
+def load_json(path: str | os.PathLike[str], what: str, limit: int) -> Any:
+    """The JSON document in the regular file ``path`` of at most ``limit`` bytes; a
+    :class:`RecordError` starting with ``what`` ("run record") and naming the path otherwise."""
+    where = os.fspath(path)
+    try:
+        text = read_regular_file(where, limit=limit).decode("utf-8")
+    except FileNotFoundError:
+        raise RecordError(f"{what} not found: {where!r}") from None
+    except ArgumentError as e:  # a directory, a FIFO, a device, a file too large: never read
+        raise RecordError(f"{what} {e.message}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: a NUL in the path
+        raise RecordError(f"cannot read {what} {where!r}: {e}") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise RecordError(f"{what} {where!r} is not valid JSON: {e}") from None
+
+
+def dump_json(path: str | os.PathLike[str], data: Any, what: str, limit: int) -> None:
+    """Write ``data`` to ``path`` as JSON (sorted keys, indent 2), atomically, unless it is not
+    plain JSON data or its text would be more than ``limit`` bytes (which could not be read back):
+    a :class:`RecordError` starting with ``what`` then, and nothing written."""
+    try:
+        text = json.dumps(data, sort_keys=True, indent=2, default=_plain) + "\n"
+    except (TypeError, ValueError, RecursionError) as e:
+        raise RecordError(f"{what} is not plain JSON data: {e}") from None
+    size = len(text.encode("utf-8"))
+    if size > limit:
+        raise RecordError(f"{what} would be {size} bytes, more than the {limit} such a file may "
+                          "have (it could not be read back); record fewer runs or epochs")
+    try:
+        atomic_write_text(path, text)
+    except ArgumentError as e:  # a path that cannot be written: a folder, a device, ...
+        raise RecordError(e.message, hint=e.hint) from None
+
+
+# --- the schema toolkit -----------------------------------------------------------------------
 
 
 @attrs.frozen
-class _Object:
-    """A JSON object whose known keys hold what ``fields`` says; ``required`` ones must be there."""
+class Object:
+    """A JSON object whose known keys hold what ``fields`` says (a Rule, Object or ListOf each);
+    ``required`` ones must be there; ``closed``: no other key is allowed."""
 
-    fields: dict[str, Any]  # key -> Rule, _Object or _ListOf
+    fields: dict[str, Any]
     required: tuple[str, ...] = ()
+    closed: bool = False
 
 
 @attrs.frozen
-class _ListOf:
-    """A JSON array each of whose items is ``item`` (a Rule or an _Object)."""
+class ListOf:
+    """A JSON array each of whose items is ``item`` (a Rule, an Object or a ListOf)."""
 
     item: Any
 
 
-_string = Rule("a string", lambda v: isinstance(v, str))
-_number = Rule("a number", lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool))
-_object = Rule("a JSON object", lambda v: isinstance(v, dict))
-_digest = Rule("64 lowercase hex characters (params_digest)", lambda v: isinstance(v, str),
-               lambda v: _HEX64.fullmatch(v) is not None)
-
-_RUN = _Object({
-    "preset": _string, "seed": non_negative_int, "epochs": optional(positive_int),
-    "batch_size": optional(positive_int), "lr": optional(positive_number),
-    "limit": optional(positive_int), "dataset": _string, "threads": optional(positive_int),
-    "patience": optional(positive_int),
-}, required=("preset",))
-_RESOLVED = _Object({
-    "preset": _string, "dataset": _string, "seed": non_negative_int,
-    "limit": optional(positive_int), "epochs": positive_int, "batch_size": positive_int,
-    "lr": positive_number, "loss": _string, "optimizer": _string, "shuffle": boolean,
-    "threads": optional(positive_int), "patience": optional(positive_int),
-})
-_EPOCH = _Object({
-    "epoch": positive_int, "epochs": positive_int, "loss": _number,
-    "val_loss": optional(_number), "val_accuracy": optional(_number),
-    "lr_scale": optional(_number), "digest": optional(_digest),
-})
-_SCHEMA = _Object({
-    "config": _Object({
-        "run": _RUN, "resolved": _RESOLVED, "model": _object, "update": _object,
-        "train_samples": non_negative_int,
-    }),
-    "seed": non_negative_int,
-    "digest": _digest,
-    "versions": _object,
-    "history": _ListOf(_EPOCH),
-    "metrics": _Object({"test_accuracy": _number, "train_seconds": _number}),
-    "early_stopping": _Object({"monitor": _string, "patience": positive_int, "stopped_early": boolean,
-                               "best_epoch": optional(positive_int)}),
-}, required=REQUIRED_KEYS)
-
-# Places holding one setting: all present copies must be equal. For the overrides, ``run``
-# holding null means "the preset's value", which is not a copy.
-_COPIES = (
-    ("seed", "config.run.seed", "config.resolved.seed"),
-    ("config.run.preset", "config.resolved.preset"),
-    ("config.run.dataset", "config.resolved.dataset"),
-    ("config.run.limit", "config.resolved.limit"),
-)
-_OVERRIDES = ("epochs", "batch_size", "lr", "threads", "patience")
-
-
-def check_record(record: Any, what: str = "run record") -> None:
-    """Raise :class:`RecordError` unless ``record`` follows the schema above: each field of the
-    type shown, and the copies of one setting equal. ``what`` starts each message."""
-    if not isinstance(record, dict):
-        raise RecordError(f"{what} must be a JSON object (dict), got {type(record).__name__}")
-    missing = [k for k in REQUIRED_KEYS if k not in record]
-    if missing:
-        raise RecordError(f"{what} lacks required key(s) {missing}; required: {list(REQUIRED_KEYS)}")
-    if record["format"] != RECORD_FORMAT:
-        raise RecordError(f"{what} has format {_show(record['format'])}; this purenn reads "
-                          f"{RECORD_FORMAT!r}")
-    _check(record, _SCHEMA, "", what)
-    _check_copies(record, what)
-
-
-def _check(value: Any, spec: Any, path: str, what: str) -> None:
+def check_schema(value: Any, spec: Any, what: str, path: str = "") -> None:
+    """Raise :class:`RecordError` unless ``value`` is what ``spec`` says; the message starts
+    with ``what`` and names the dotted ``path`` of the first field that is not."""
     if isinstance(spec, Rule):
         if not _passes(spec, value):
-            raise RecordError(f"{what}: `{path}` must be {spec.what}, got {_show(value)}"
+            raise RecordError(f"{what}: `{path}` must be {spec.what}, got {show(value)}"
                               f"{'' if value is None else f' of type {type(value).__name__}'}")
-    elif isinstance(spec, _ListOf):
-        if not isinstance(value, (list, tuple)):
-            raise RecordError(f"{what}: `{path}` must be a list, got {_show(value)}")
+    elif isinstance(spec, ListOf):
+        if not isinstance(value, list):
+            raise RecordError(f"{what}: `{path}` must be a list, got {show(value)}")
         for i, item in enumerate(value):
-            _check(item, spec.item, f"{path}[{i}]", what)
+            check_schema(item, spec.item, what, f"{path}[{i}]")
     else:
         _check_object(value, spec, path, what)
 
 
-def _check_object(value: Any, spec: _Object, path: str, what: str) -> None:
+def _check_object(value: Any, spec: Object, path: str, what: str) -> None:
     if not isinstance(value, dict):
-        raise RecordError(f"{what}: `{path}` must be a JSON object, got {_show(value)}")
+        raise RecordError(f"{what}: `{path}` must be a JSON object, got {show(value)}")
     missing = [k for k in spec.required if k not in value]
     if missing:
-        raise RecordError(f"{what}: `{path}` lacks required key(s) {missing}")
+        raise RecordError(f"{what}: {f'`{path}` ' if path else ''}lacks required key(s) {missing}")
+    unknown = [k for k in value if k not in spec.fields]
+    if spec.closed and unknown:
+        raise RecordError(f"{what}: `{path}` has unknown key(s) {show(unknown)}; it may hold "
+                          f"only {list(spec.fields)}")
     for key, sub in spec.fields.items():
         if key in value:
-            _check(value[key], sub, f"{path}.{key}" if path else key, what)
+            check_schema(value[key], sub, what, f"{path}.{key}" if path else key)
 
 
 def _passes(rule: Rule, value: Any) -> bool:
@@ -286,39 +280,156 @@ def _passes(rule: Rule, value: Any) -> bool:
         return False
 
 
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+_string = Rule("a string", lambda v: isinstance(v, str))
+_object = Rule("a JSON object", lambda v: isinstance(v, dict))
+#: a params digest: exactly 64 lowercase hex characters, nothing before or after
+DIGEST = Rule("64 lowercase hex characters (params_digest)", lambda v: isinstance(v, str),
+              lambda v: _HEX64.fullmatch(v) is not None)
+#: a finished run's training loss: finite (fit stops a run whose loss is not) and never negative
+LOSS = Rule("a finite number >= 0", non_negative_number.kind, non_negative_number.test)
+#: a duration: finite and never negative
+SECONDS = LOSS
+#: an accuracy, a fraction of samples: [0, 1]
+FRACTION = real(0.0, 1.0, high_open=False)
+_test_loss = Rule("a number >= 0, inf or nan (a test forward that overflowed)", _is_real,
+                  lambda v: math.isnan(v) or v >= 0)
+_string_or_null = optional(_string)
+#: the machine a run ran on (environment()); other keys are kept as they are
+VERSIONS = Object({
+    **{k: _string_or_null for k in ("python", "numpy", "purenn", "platform", "cpu", "blas",
+                                     "blas_version", "blas_architecture")},
+    "blas_threads": optional(non_negative_int),
+})
+
+_RUN = Object({
+    "preset": _string, "seed": non_negative_int, "epochs": optional(positive_int),
+    "batch_size": optional(positive_int), "lr": optional(positive_number),
+    "limit": optional(positive_int), "dataset": _string, "threads": optional(positive_int),
+    "patience": optional(positive_int),
+}, required=("preset",))
+_RESOLVED = Object({
+    "preset": _string, "dataset": _string, "seed": non_negative_int,
+    "limit": optional(positive_int), "epochs": positive_int, "batch_size": positive_int,
+    "lr": positive_number, "loss": _string, "optimizer": _string, "shuffle": boolean,
+    "threads": optional(positive_int), "patience": optional(positive_int),
+})
+_EPOCH = Object({
+    "epoch": positive_int, "epochs": positive_int, "loss": LOSS,
+    "val_loss": optional(_test_loss), "val_accuracy": optional(FRACTION),
+    "lr_scale": optional(real(0.0, 1.0, high_open=False)), "digest": optional(DIGEST),
+}, required=("epoch", "epochs", "loss"))
+_SCHEMA = Object({
+    "config": Object({
+        "run": _RUN, "resolved": _RESOLVED, "model": _object, "update": _object,
+        "train_samples": non_negative_int,
+    }),
+    "seed": non_negative_int,
+    "digest": DIGEST,
+    "versions": VERSIONS,
+    "history": ListOf(_EPOCH),
+    "metrics": Object({"test_accuracy": FRACTION, "train_seconds": SECONDS}),
+    "early_stopping": Object({"monitor": _string, "patience": positive_int, "stopped_early": boolean,
+                              "best_epoch": optional(positive_int)}),
+}, required=REQUIRED_KEYS)
+
+# Places holding one setting: all present copies must be equal. For the overrides, ``run``
+# holding null means "the preset's value", which is not a copy.
+_COPIES = (
+    ("seed", "config.run.seed", "config.resolved.seed"),
+    ("config.run.preset", "config.resolved.preset"),
+    ("config.run.dataset", "config.resolved.dataset"),
+    ("config.run.limit", "config.resolved.limit"),
+    ("early_stopping.patience", "config.run.patience"),
+)
+_OVERRIDES = ("epochs", "batch_size", "lr", "threads", "patience")
+
+
+def check_record(record: Any, what: str = "run record") -> None:
+    """Raise :class:`RecordError` unless ``record`` follows the schema above: each field of the
+    type and range shown, the copies of one setting equal, the epochs numbered in order and the
+    final digest the kept epoch's. ``what`` starts each message."""
+    if not isinstance(record, dict):
+        raise RecordError(f"{what} must be a JSON object (dict), got {type(record).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if missing:
+        raise RecordError(f"{what} lacks required key(s) {missing}; required: {list(REQUIRED_KEYS)}")
+    if record["format"] != RECORD_FORMAT:
+        raise RecordError(f"{what} has format {show(record['format'])}; this purenn reads "
+                          f"{RECORD_FORMAT!r}")
+    check_schema(record, _SCHEMA, what)
+    _check_copies(record, what)
+    _check_epochs(record, what)
+
+
 def _check_copies(record: dict[str, Any], what: str) -> None:
     groups = list(_COPIES) + [
         (f"config.run.{k}", f"config.resolved.{k}") for k in _OVERRIDES
         if _lookup(record, f"config.run.{k}") not in (None, _ABSENT)
-    ]
+    ] + [(f"history.{i}.epochs", "config.resolved.epochs") for i in range(len(record.get("history", [])))]
     for paths in groups:
         found = [(p, v) for p in paths if (v := _lookup(record, p)) is not _ABSENT]
         for (p, v), (q, w) in zip(found, found[1:]):
             if v != w:
                 raise RecordError(
-                    f"{what}: `{p}` is {_show(v)} but `{q}` is {_show(w)}; both say the same "
-                    "setting and must agree (was the record edited in one place only?)"
+                    f"{what}: `{_dotted(p)}` is {show(v)} but `{_dotted(q)}` is {show(w)}; both say "
+                    "the same setting and must agree (was the record edited in one place only?)"
                 )
+
+
+def _check_epochs(record: dict[str, Any], what: str) -> None:
+    """Epochs numbered 1, 2, ... (none past ``epochs``), no more samples than the limit, and the
+    final digest that of the epoch whose params the run kept."""
+    history = record.get("history", [])
+    for i, entry in enumerate(history):
+        if entry["epoch"] != i + 1 or entry["epoch"] > entry["epochs"]:
+            raise RecordError(f"{what}: `history[{i}].epoch` must be {i + 1} (epochs are numbered "
+                              f"from 1, in order, up to `epochs` {entry['epochs']}), got {show(entry['epoch'])}")
+    limit, samples = _lookup(record, "config.resolved.limit"), _lookup(record, "config.train_samples")
+    if isinstance(limit, int) and isinstance(samples, int) and samples > limit:
+        raise RecordError(f"{what}: `config.train_samples` ({samples}) is more than "
+                          f"`config.resolved.limit` ({limit})")
+    early = record.get("early_stopping")
+    kept = len(history) if early is None or early["best_epoch"] is None else early["best_epoch"]
+    if kept > len(history):
+        raise RecordError(f"{what}: `early_stopping.best_epoch` ({kept}) is past the "
+                          f"{len(history)} epochs of `history`")
+    theirs = history[kept - 1].get("digest") if kept else None
+    if theirs is not None and theirs != record["digest"]:
+        raise RecordError(f"{what}: `digest` is {show(record['digest'])} but the params it kept, "
+                          f"epoch {kept}'s, have `history[{kept - 1}].digest` {show(theirs)}; they "
+                          "must agree (was the record edited?)")
 
 
 _ABSENT = object()
 
 
 def _lookup(record: dict[str, Any], path: str) -> Any:
-    """The value at a dotted ``path``, or ``_ABSENT``."""
+    """The value at a dotted ``path`` (list indices as numbers), or ``_ABSENT``."""
     node: Any = record
     for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        elif isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
             return _ABSENT
-        node = node[key]
     return node
+
+
+def _dotted(path: str) -> str:
+    """``history.2.epochs`` as a message writes it: ``history[2].epochs``."""
+    return re.sub(r"\.(\d+)", r"[\1]", path)
 
 
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 60
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     """``value`` for a message: its repr, shortened (a hostile record may hold anything)."""
     return _repr.repr(value)
 

@@ -181,6 +181,15 @@ def state_shapes(layer: Any) -> Any:
     return method() if callable(method) else {}
 
 
+def state_problem(layer: Any, state: Any) -> str | None:
+    """What is wrong with the values of a ``state`` whose layout fits ``layer`` (a running
+    variance below zero, which would make every prediction NaN), or None: ``layer.state_problem``
+    when the layer defines it (BatchNorm, and containers for their children). Files are checked
+    with it before their state is trusted."""
+    method = getattr(layer, "state_problem", None)
+    return method(state) if callable(method) else None
+
+
 def shape_error(layer: object, expected: str, got: tuple[int, ...]) -> ShapeError:
     """The error for an input of the wrong shape: names the layer, the expected and actual shape."""
     return ShapeError(f"{layer!r} expected input of shape {expected}, got {tuple(got)}")

@@ -17,7 +17,7 @@ import numpy as np
 from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from purenn.layers.base import (
     _MISSING, Layer, ShapePreserving, apply_layer, init_state, output_shape, param_shapes,
-    require_mode, state_shapes,
+    require_mode, state_problem, state_shapes,
 )
 from purenn.layers.sequential import _is_layer, _to_layers
 from purenn.validation import as_float_array, one_of
@@ -125,6 +125,14 @@ class _Container(Layer):
 
     def state_shapes(self) -> Any:
         return self._pack([state_shapes(c) for c in self.children])
+
+    def state_problem(self, state: Any) -> str | None:
+        """The first child's :func:`~purenn.layers.base.state_problem`, naming the child."""
+        for name, child, s in zip(self._names, self.children, self._entries("state", state, "")):
+            problem = state_problem(child, s)
+            if problem is not None:
+                return f"{name} of {type(self).__name__}: {problem}"
+        return None
 
     def _child_shapes(self, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
         shapes = []

@@ -116,6 +116,14 @@ class BatchNorm(_ScaleAndShift):
     def state_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
         return {"mean": ((self.features,), self.dtype), "var": ((self.features,), self.dtype)}
 
+    def state_problem(self, state: dict[str, np.ndarray]) -> str | None:
+        """Running statistics a training run can give: finite, the variance not below zero."""
+        if not (np.isfinite(state["mean"]).all() and np.isfinite(state["var"]).all()):
+            return f"{self!r}: its running statistics hold NaN or infinite values"
+        if (state["var"] < 0).any():
+            return f"{self!r}: its running variance holds negative values (at least {state['var'].min():.3g})"
+        return None
+
     def forward(self, params: dict[str, np.ndarray], x: Any, *, state: Any = _MISSING,  # type: ignore[override]
                 training: Any = _MISSING) -> tuple[np.ndarray, Any, dict[str, np.ndarray]]:
         require_mode(self, state, training)

@@ -11,7 +11,8 @@ from functools import cached_property
 
 from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from purenn.layers.base import (
-    _MISSING, Layer, apply_layer, init_state, output_shape, param_shapes, require_mode, state_shapes,
+    _MISSING, Layer, apply_layer, init_state, output_shape, param_shapes, require_mode, state_problem,
+    state_shapes,
 )
 from purenn.tree import tree_map
 
@@ -92,6 +93,14 @@ class Sequential(Layer):
 
     def state_shapes(self) -> tuple[Any, ...]:
         return tuple(state_shapes(layer) for layer in self.layers)
+
+    def state_problem(self, state: tuple[Any, ...]) -> str | None:
+        """The first layer's :func:`~purenn.layers.base.state_problem`, naming the layer."""
+        for i, (layer, s) in enumerate(zip(self.layers, state)):
+            problem = state_problem(layer, s)
+            if problem is not None:
+                return f"layer {i} of Sequential: {problem}"
+        return None
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         shape = tuple(input_shape)

@@ -4,9 +4,11 @@ reproduce EXP.json`, `purenn plot`, and the terminal chart after a run."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import sys
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -45,6 +47,62 @@ def test_an_experiment_shows_a_table_and_writes_its_records(experiment):
     assert record["settings"]["threads"] == 1  # two jobs on two cores: one BLAS thread each
 
 
+def test_the_summary_is_over_the_seeds_with_the_sample_standard_deviation(experiment):
+    record = json.loads((experiment[0] / "exp.json").read_text())
+    for metric in ("test_accuracy", "loss", "train_seconds"):
+        values = np.array([r[metric] for r in record["runs"]])
+        summary = record["summary"][metric]
+        assert summary["mean"] == pytest.approx(values.mean(), rel=1e-12)
+        assert summary["std"] == pytest.approx(values.std(ddof=1), rel=1e-12)  # n - 1, not n
+
+
+@pytest.fixture(scope="module")
+def with_a_failure(tiny_mnist, tmp_path_factory):
+    """An experiment of seeds 0-2 in two worker processes whose seed 1 fails (its task raises)."""
+    import _failing_task
+
+    folder = tmp_path_factory.mktemp("failing")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("purenn_cli.mnist_seeds.mnist_run", _failing_task.mnist_run_failing_for_one_seed)
+        result = runner.invoke(app, ["mnist", *COMMON, "--seeds", "0-2", "--jobs", "2", "--data-dir",
+                                     str(tiny_mnist), "--record", str(folder / "exp.json")],
+                               env={"COLUMNS": "200"})
+    return folder, result
+
+
+def test_a_failed_run_is_recorded_with_its_error(with_a_failure, experiment):
+    folder, result = with_a_failure
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "1 of 3 runs failed (seeds 1); the record lists them with their errors" in text
+    why = "ValueError: seed 1 is made to fail [/] (brackets: shown, not read as markup)"
+    assert f"failed: {why}" in text
+    record = json.loads((folder / "exp.json").read_text())
+    assert [(r["seed"], r["status"]) for r in record["runs"]] == [(0, "ok"), (1, "failed"), (2, "ok")]
+    failed = record["runs"][1]
+    assert failed["error"] == why and failed["attempts"] == 1
+    assert (failed["record"], failed["digest"], failed["history"]) == (None, None, [])
+    assert (record["summary"]["ok"], record["summary"]["failed"]) == (2, 1)
+    assert record["summary"]["test_accuracy"]["n"] == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["exp.json", "exp.seed0.json", "exp.seed2.json"]
+    # the finished runs are the ones an experiment without the failure gave
+    whole = json.loads((experiment[0] / "exp.json").read_text())
+    assert [record["runs"][i]["digest"] for i in (0, 2)] == [whole["runs"][i]["digest"] for i in (0, 2)]
+
+
+def test_reproduce_repeats_the_finished_runs_and_says_which_failed(with_a_failure, tiny_mnist):
+    folder, _ = with_a_failure
+    again = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--data-dir", str(tiny_mnist)],
+                          env={"COLUMNS": "300"})
+    text = " ".join(again.output.split())
+    assert again.exit_code == 0, again.output
+    assert ("reproduced: all 2 runs give their recorded digests (the run of seed 1 failed when the "
+            "experiment ran and had nothing to compare)") in text
+    alone = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--seed", "1"], env={"COLUMNS": "300"})
+    text = " ".join(alone.output.split())
+    assert alone.exit_code == 1 and "nothing to reproduce: the run of seed 1 failed" in text
+
+
 def test_a_run_in_the_experiment_equals_that_seed_alone(experiment, tiny_mnist, tmp_path):
     folder, _ = experiment
     alone = runner.invoke(app, ["mnist", *COMMON, "--seed", "1", "--threads", "1", "--data-dir",
@@ -55,7 +113,7 @@ def test_a_run_in_the_experiment_equals_that_seed_alone(experiment, tiny_mnist, 
     assert "per epoch, first to last:" in alone.output and "loss " in alone.output
 
 
-def test_reproduce_an_experiment_all_or_one_seed(experiment, tiny_mnist, tmp_path):
+def test_reproduce_an_experiment_all_or_one_seed(experiment, tiny_mnist):
     folder, _ = experiment
     all_runs = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--data-dir", str(tiny_mnist)],
                              env={"COLUMNS": "200"})
@@ -63,22 +121,94 @@ def test_reproduce_an_experiment_all_or_one_seed(experiment, tiny_mnist, tmp_pat
     assert "all 3 runs give their recorded digests" in all_runs.output
     one = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--seed", "2", "--jobs", "1",
                               "--data-dir", str(tiny_mnist)], env={"COLUMNS": "200"})
-    assert one.exit_code == 0 and "all 1 runs" in one.output
-    record = json.loads((folder / "exp.seed1.json").read_text())
-    record["history"][1]["digest"] = "0" * 64
-    record["digest"] = "0" * 64
-    (folder / "exp.seed1.json").write_text(json.dumps(record))
-    try:
-        edited = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--data-dir", str(tiny_mnist)],
-                               env={"COLUMNS": "200"})
-        assert edited.exit_code == 1 and "1 of 3 runs differ" in edited.output
-        assert "differs from epoch 2" in edited.output
-    finally:  # the module's other tests read this record
-        record_again = runner.invoke(app, ["mnist", *COMMON, "--seed", "1", "--threads", "1", "--data-dir",
-                                           str(tiny_mnist), "--record", str(folder / "exp.seed1.json")])
-        assert record_again.exit_code == 0
+    assert one.exit_code == 0 and "reproduced: the run gives its recorded digests" in one.output
     missing = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--seed", "7"])
     assert missing.exit_code == 2 and "has no run of seed 7" in missing.output
+
+
+def _copy(folder, tmp_path):
+    """The experiment's files in a folder of the test's own, to edit; the experiment as data."""
+    for f in folder.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    return json.loads((tmp_path / "exp.json").read_text())
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+
+
+def test_reproduce_names_the_run_and_epoch_that_differ(experiment, tiny_mnist, tmp_path):
+    # entry and run record edited alike (as if recorded on another machine): the run is
+    # repeated, and differs from epoch 2 on
+    exp = _copy(experiment[0], tmp_path)
+    record = json.loads((tmp_path / "exp.seed1.json").read_text())
+    record["history"][1]["digest"] = record["digest"] = exp["runs"][1]["digest"] = "0" * 64
+    _write(tmp_path / "exp.seed1.json", record)
+    _write(tmp_path / "exp.json", exp)
+    edited = runner.invoke(app, ["reproduce", str(tmp_path / "exp.json"), "--data-dir", str(tiny_mnist)],
+                           env={"COLUMNS": "200"})
+    assert edited.exit_code == 1 and "not reproduced: 1 of 3 runs differ" in edited.output, edited.output
+    assert "differs from epoch 2" in edited.output
+
+
+def _reproduce(path, tiny_mnist):
+    return runner.invoke(app, ["reproduce", str(path), "--data-dir", str(tiny_mnist), "--jobs", "1"],
+                         env={"COLUMNS": "300"})
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("digest", "0" * 64, r"its digest is '[0-9a-f.]+', the experiment's '0[0.]+'"),
+    ("record", "other.json", r"its seed is 0, the experiment's 1"),  # seed 0's record, copied
+    ("test_accuracy", 0.0, r"its test_accuracy is [0-9.]+, the experiment's 0\.0"),
+])
+def test_reproduce_refuses_an_entry_that_is_not_its_run_records(experiment, tiny_mnist, tmp_path,
+                                                                 field, value, says):
+    exp = _copy(experiment[0], tmp_path)
+    (tmp_path / "other.json").write_bytes((tmp_path / "exp.seed0.json").read_bytes())
+    exp["runs"][1][field] = value
+    from purenn.experiments.record import summarize
+
+    exp["summary"] = summarize(exp["runs"])  # edited with care: the summary follows the entry
+    _write(tmp_path / "exp.json", exp)
+    result = _reproduce(tmp_path / "exp.json", tiny_mnist)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "not reproduced: 1 of 3 could not run" in text and "cannot repeat" in text
+    assert re.search(r"is not the run record of `runs\[1\]` \(seed 1\)", text), text
+    assert re.search(says, text), text
+
+
+def test_two_runs_naming_one_run_record_are_refused(experiment, tmp_path):
+    exp = _copy(experiment[0], tmp_path)
+    exp["runs"][1]["record"] = "exp.seed0.json"
+    _write(tmp_path / "exp.json", exp)
+    result = runner.invoke(app, ["reproduce", str(tmp_path / "exp.json")], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "two runs name one run record" in result.output
+
+
+def test_reproduce_refuses_an_edited_metric_by_the_summary(experiment, tmp_path):
+    exp = _copy(experiment[0], tmp_path)
+    exp["runs"][2]["test_accuracy"] = 0.5
+    _write(tmp_path / "exp.json", exp)
+    result = runner.invoke(app, ["reproduce", str(tmp_path / "exp.json")], env={"COLUMNS": "300"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "`summary.test_accuracy.mean` is" in text and "the runs give" in text
+
+
+def test_reproduce_of_runs_that_all_failed_has_nothing_to_compare(experiment, tmp_path):
+    exp = _copy(experiment[0], tmp_path)
+    for run in exp["runs"]:
+        run.update(status="failed", error="RuntimeError: boom", record=None, digest=None, loss=None,
+                   test_accuracy=None, train_seconds=None, history=[])
+    from purenn.experiments.record import summarize
+
+    exp["summary"] = summarize(exp["runs"])
+    _write(tmp_path / "exp.json", exp)
+    for extra in ([], ["--seed", "1"]):
+        result = runner.invoke(app, ["reproduce", str(tmp_path / "exp.json"), *extra], env={"COLUMNS": "300"})
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1 and "nothing to reproduce" in text, text
+        assert "reproduced:" not in text and "all 0" not in text
 
 
 @pytest.mark.parametrize("args, message", [
@@ -144,3 +274,53 @@ def test_plot_without_matplotlib_says_which_extra_to_install(experiment, tmp_pat
     result = runner.invoke(app, ["plot", str(folder / "exp.json"), "-o", str(tmp_path / "c.png")])
     assert result.exit_code == 2 and 'pip install "purenn[plot]"' in result.output
     assert not (tmp_path / "c.png").exists()
+
+
+def test_plot_refuses_to_replace_a_record_it_reads(experiment, tmp_path):
+    folder, _ = experiment
+    record = tmp_path / "exp.json"
+    record.write_bytes((folder / "exp.json").read_bytes())
+    (tmp_path / "link.json").symlink_to(record)
+    for output in (record, tmp_path / "link.json", tmp_path / "." / "exp.json"):
+        result = runner.invoke(app, ["plot", str(record), str(folder / "exp.seed0.json"), "-o", str(output)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and f"--output ({output}) is the record {record}, which this command reads" in text
+        assert record.read_bytes() == (folder / "exp.json").read_bytes()  # the record, untouched
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def _with_loss(folder, tmp_path, loss):
+    record = json.loads((folder / "exp.seed0.json").read_text())
+    record["history"][1]["loss"] = loss
+    (tmp_path / "big.json").write_text(json.dumps(record))
+    return runner.invoke(app, ["plot", str(tmp_path / "big.json"), "-o", str(tmp_path / "c.png")])
+
+
+def test_plot_draws_losses_up_to_its_limit_and_refuses_larger(experiment, tmp_path):
+    pytest.importorskip("matplotlib", reason="the `plot` extra is not installed: pip install \"purenn[plot]\"")
+    from purenn_cli.plot import MAX_DRAWN
+
+    folder, _ = experiment
+    assert MAX_DRAWN == 1e300
+    drawn = _with_loss(folder, tmp_path, MAX_DRAWN)
+    assert drawn.exit_code == 0, drawn.output
+    assert _png_size(tmp_path / "c.png") == (1200, 500)
+    (tmp_path / "c.png").unlink()
+    refused = _with_loss(folder, tmp_path, float(np.nextafter(MAX_DRAWN, np.inf)))
+    text = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and "its training loss at epoch 2 is 1e+300, more than the 1e+300 that can be drawn" in text
+    assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("value, scale", [
+    (1e150, "log"), (float(np.nextafter(1e150, np.inf)), "linear"),
+    (1e-150, "log"), (float(np.nextafter(1e-150, 0)), "linear"), (0.0, "linear"),
+])
+def test_the_loss_axis_is_logarithmic_only_within_its_range(value, scale):
+    pytest.importorskip("matplotlib", reason="the `plot` extra is not installed: pip install \"purenn[plot]\"")
+    from purenn_cli.plot import LOG_RANGE, make_figure
+
+    assert LOG_RANGE == (1e-150, 1e150)
+    history = [{"epoch": 1, "loss": 1.0, "val_accuracy": 0.5}, {"epoch": 2, "loss": value, "val_accuracy": 0.6}]
+    figure = make_figure([{"label": "run", "runs": [history], "experiment": False}], 640, 320)
+    assert figure.axes[0].get_yscale() == scale

@@ -57,3 +57,18 @@ def test_the_thread_count_matters_here_so_the_test_above_means_something(records
     if digests[1] == digests[2]:
         pytest.skip("this BLAS gives bit-identical results with 1 and 2 threads")
     assert digests[1] != digests[2]
+
+
+@pytest.mark.parametrize("recorded", [1, 2])
+def test_a_failed_reproduce_compares_the_machine_under_the_recorded_thread_count(records, tiny_mnist,
+                                                                                  tmp_path, recorded):
+    """The fingerprint of this machine is read inside the run's thread limit too: a record of
+    --threads 1 does not look like one of another machine because the caller has 2."""
+    record = json.loads(records[recorded].read_text())
+    record["digest"] = record["history"][-1]["digest"] = "0" * 64  # edited consistently: not reproduced
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(record))
+    done = purenn("reproduce", str(tampered), "--data-dir", str(tiny_mnist), threads_env=str(3 - recorded))
+    assert done.returncode == 1 and "not reproduced" in done.stdout, done.stdout + done.stderr
+    assert "then, " not in done.stdout  # no field of the machine named as different
+    assert "is the same here" in " ".join(done.stdout.split())

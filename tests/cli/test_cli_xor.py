@@ -55,11 +55,27 @@ def test_xor_seed_0_is_not_solved_and_says_what_to_try():
         assert (correct == "yes") == (abs(float(out) - float(target)) < 0.5)
 
 
+def _trained(epochs: int, seed: int = 1):
+    """Outputs and final loss of the tutorial's run of ``epochs`` epochs, trained here through
+    purenn.fit rather than the command line."""
+    model = xor_network()
+    params = model.init(np.random.default_rng(seed))
+    params, history = purenn.fit(model, params, XOR_INPUTS, XOR_TARGETS, loss=purenn.mse, epochs=epochs,
+                                 lr=0.1, batch_size=1, shuffle=False)
+    return purenn.predict(model, params, XOR_INPUTS).ravel(), history.loss
+
+
 def test_xor_epochs_option():
     result = run("--epochs", "5")
     assert result.exit_code == 0, result.output
-    assert "XOR after 5 epochs" in result.output
-    assert len(table_rows(result.output)) == 4
+    text = " ".join(result.output.split())
+    assert "XOR after 5 epochs" in text
+    outputs, losses = _trained(5)
+    assert [row[2] for row in table_rows(result.output)] == [f"{v:.4f}" for v in outputs]
+    assert f"final loss {losses[-1]:.6f})" in text and len(losses) == 5
+    assert f"{losses[0]:.4f} → {losses[-1]:.4f}" in text  # the chart's first and fifth epochs
+    longer, _ = _trained(1000)  # what ignoring --epochs would give instead: other outputs
+    assert [f"{v:.4f}" for v in longer] != [f"{v:.4f}" for v in outputs]
 
 
 @pytest.mark.parametrize("args, match", [

@@ -148,3 +148,33 @@ def test_a_file_whose_state_arrays_do_not_fit_the_model_is_refused(tmp_path):
     with pytest.raises(pn.CheckpointError, match=r"edited\.npz.*state do not match the model: "
                                                  r"state\[1\]\['mean'\] has shape \(5,\)"):
         read_checkpoint(tmp_path / "edited.npz")
+
+
+def test_values_no_trained_model_has_are_refused_on_load_and_save(tmp_path):
+    """A running variance below zero (every prediction would be NaN) or NaN params: refused,
+    naming the layer or the array, by read_checkpoint and by save_checkpoint alike."""
+    model = pn.Sequential([pn.Dense(3, 4), pn.Residual(pn.Sequential([pn.BatchNorm(4), pn.Tanh()]))])
+    params, state = model.init(np.random.default_rng(0)), model.init_state()
+    good = tmp_path / "good.npz"
+    pn.save_checkpoint(good, model, params, state=state)
+    bad_var = (state[0], {"block": ({"mean": state[1]["block"][0]["mean"],
+                                     "var": np.full(4, -0.5, np.float32)}, {}), "projection": {}})
+    nan_w = ({"w": np.full((3, 4), np.nan, np.float32), "b": params[0]["b"]}, params[1])
+    for kwargs, message in [
+        ({"state": bad_var}, r"layer 1 of Sequential: block of Residual: layer 0 of Sequential: "
+                             r"BatchNorm\(features=4.*\): its running variance holds negative values"),
+        ({"params": nan_w}, r"params\[0\]\['w'\] holds NaN or infinite values"),
+    ]:
+        with pytest.raises(pn.CheckpointError, match=message):
+            pn.save_checkpoint(tmp_path / "refused.npz", model, kwargs.get("params", params),
+                               state=kwargs.get("state", state))
+        with np.load(good, allow_pickle=False) as f:  # the same values written by hand
+            arrays = {k: f[k] for k in f.files}
+        tree = kwargs.get("params", kwargs.get("state"))
+        prefix = "param" if "params" in kwargs else "state"
+        for i, a in enumerate(pn.tree_leaves(tree)):
+            arrays[f"{prefix}/{i}"] = np.asarray(a)
+        with open(tmp_path / "forged.npz", "wb") as f:
+            np.savez(f, **arrays)
+        with pytest.raises(pn.CheckpointError, match=rf"forged\.npz.*{message}"):
+            pn.read_checkpoint(tmp_path / "forged.npz")

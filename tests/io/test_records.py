@@ -188,7 +188,8 @@ _CONFIG = {
 def _record(**extra):
     return make_record(
         config=copy.deepcopy(_CONFIG), seed=42, digest=params_digest(_params()),
-        history=[{"epoch": 1, "epochs": 2, "loss": np.float32(0.5)}, {"epoch": 2, "loss": float("nan")}],
+        history=[{"epoch": 1, "epochs": 2, "loss": np.float32(0.5)},
+                 {"epoch": 2, "epochs": 2, "loss": 0.25, "val_loss": float("nan")}],
         metrics={"test_accuracy": np.float64(0.97), "confusion": np.eye(2, dtype=np.int64)},
         **extra,
     )
@@ -207,7 +208,7 @@ def test_write_read_round_trip(tmp_path):
     assert back["digest"] == record["digest"]
     assert back["versions"] == environment()
     assert back["history"][0] == {"epoch": 1, "epochs": 2, "loss": 0.5}
-    assert np.isnan(back["history"][1]["loss"])
+    assert np.isnan(back["history"][1]["val_loss"])  # a test forward that overflowed: kept as it was
     assert back["metrics"] == {"test_accuracy": 0.97, "confusion": [[1, 0], [0, 1]]}
     assert os.listdir(tmp_path) == ["run.json"]
 
@@ -250,12 +251,34 @@ BAD_FIELDS = [
     ("seed", True, "a non-negative integer", "True of type bool"),
     ("seed", -1, "a non-negative integer", "-1 of type int"),
     ("digest", "abc", r"64 lowercase hex characters \(params_digest\)", "'abc' of type str"),
+    ("digest", None, r"64 lowercase hex characters \(params_digest\)", "None"),
+    ("digest", "a" * 64 + "b", r"64 lowercase hex characters \(params_digest\)", "'aaaa.*' of type str"),
+    ("digest", "a" * 64 + "\n", r"64 lowercase hex characters \(params_digest\)", "'aaaa.*' of type str"),
+    ("digest", "a" * 64 + " ", r"64 lowercase hex characters \(params_digest\)", "'aaaa.*' of type str"),
+    ("digest", "A" * 64, r"64 lowercase hex characters \(params_digest\)", "'AAAA.*' of type str"),
+    ("digest", "a" * 63, r"64 lowercase hex characters \(params_digest\)", "'aaaa.*' of type str"),
     ("config", [1], "a JSON object", r"\[1\]"),
     ("history", {}, "a list", r"\{\}"),
     ("history.0", 3, "a JSON object", "3"),
-    ("history.0.loss", "low", "a number", "'low' of type str"),
+    ("history.0.loss", "low", "a finite number >= 0", "'low' of type str"),
+    ("history.0.loss", float("nan"), "a finite number >= 0", "nan of type float"),
+    ("history.0.loss", float("inf"), "a finite number >= 0", "inf of type float"),
+    ("history.0.loss", -0.5, "a finite number >= 0", "-0.5 of type float"),
+    ("history.0.loss", 10**400, "a finite number >= 0", "1000.* of type int"),
+    ("history.0.epoch", 0, "a positive integer", "0 of type int"),
+    ("history.0.val_accuracy", 1.5, r"a real number in \[0, 1\] or None", "1.5 of type float"),
+    ("history.0.val_accuracy", float("nan"), r"a real number in \[0, 1\] or None", "nan of type float"),
+    ("history.0.val_loss", -1.0, "a number >= 0, inf or nan .* or None", "-1.0 of type float"),
+    ("history.0.lr_scale", 2.0, r"a real number in \[0, 1\] or None", "2.0 of type float"),
+    ("history.0.digest", "0" * 64 + "0", r"64 lowercase hex characters \(params_digest\) or None", "'0000.*' of type str"),
     ("metrics", 3, "a JSON object", "3"),
-    ("metrics.test_accuracy", "97%", "a number", "'97%' of type str"),
+    ("metrics.test_accuracy", "97%", r"a real number in \[0, 1\]", "'97%' of type str"),
+    ("metrics.test_accuracy", 1.0000001, r"a real number in \[0, 1\]", "1.0000001 of type float"),
+    ("metrics.test_accuracy", -0.25, r"a real number in \[0, 1\]", "-0.25 of type float"),
+    ("metrics.train_seconds", -1.0, "a finite number >= 0", "-1.0 of type float"),
+    ("metrics.train_seconds", float("inf"), "a finite number >= 0", "inf of type float"),
+    ("versions.numpy", 2, "a string or None", "2 of type int"),
+    ("versions.blas_threads", "2", "a non-negative integer or None", "'2' of type str"),
     ("versions", "new", "a JSON object", "'new'"),
     ("config.train_samples", "500", "a non-negative integer", "'500' of type str"),
     ("config.train_samples", None, "a non-negative integer", "None"),
@@ -373,3 +396,76 @@ def test_write_refuses_non_json(tmp_path):
     with pytest.raises(RecordError, match=r"r\.json.*not plain JSON"):
         write_record(tmp_path / "r.json", _record(extra=object()))
     assert not os.listdir(tmp_path)
+
+
+# ---------------------------------------------------------------- meaning across fields
+
+
+def _digests(record, digests):
+    record = copy.deepcopy(record)
+    for entry, digest in zip(record["history"], digests):
+        entry["digest"] = digest
+    return record
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: _set(r, "history.1.epoch", 3), r"`history\[1\]\.epoch` must be 2 .*got 3"),
+    (lambda r: _set(r, "history.0.epoch", 2), r"`history\[0\]\.epoch` must be 1 .*got 2"),
+    (lambda r: {**r, "history": r["history"][::-1]}, r"`history\[0\]\.epoch` must be 1"),
+    (lambda r: _set(r, "history.1.epochs", 3), r"`history\[1\]\.epochs` is 3 but `config\.resolved\.epochs` is 2"),
+    (lambda r: _set(r, "config.train_samples", 501), r"`config\.train_samples` \(501\) is more than `config\.resolved\.limit` \(500\)"),
+    (lambda r: {**_digests(r, ["1" * 64, "2" * 64]), "digest": "3" * 64},
+     r"`digest` is '3333.*' but .* epoch 2's, have `history\[1\]\.digest` '2222"),
+    (lambda r: {**_digests(r, ["1" * 64, "2" * 64]), "digest": "1" * 64}, r"epoch 2's"),
+    (lambda r: {**_set(r, "config.run.patience", None),
+                "early_stopping": {"monitor": "val_loss", "patience": 1, "stopped_early": False, "best_epoch": 1}},
+     r"`early_stopping\.patience` is 1 but `config\.run\.patience` is None"),
+    (lambda r: {**_set(_set(_digests(r, ["1" * 64, "2" * 64]), "config.run.patience", 1), "config.resolved.patience", 1),
+                "digest": "2" * 64,
+                "early_stopping": {"monitor": "val_loss", "patience": 1, "stopped_early": True, "best_epoch": 1}},
+     r"epoch 1's, have `history\[0\]\.digest` '1111"),
+    (lambda r: {**_set(_set(r, "config.run.patience", 1), "config.resolved.patience", 1),
+                "early_stopping": {"monitor": "val_loss", "patience": 1, "stopped_early": True, "best_epoch": 3}},
+     r"`early_stopping\.best_epoch` \(3\) is past the 2 epochs"),
+])
+def test_fields_that_contradict_each_other_are_refused(edit, message):
+    with pytest.raises(RecordError, match=message):
+        check_record(edit(_record()))
+
+
+def test_the_final_digest_is_the_kept_epochs():
+    check_record({**_digests(_record(), ["1" * 64, "2" * 64]), "digest": "2" * 64})
+    check_record({**_digests(_record(), ["1" * 64, None]), "digest": "2" * 64})  # epoch 2 kept none
+    early = {"monitor": "val_loss", "patience": 1, "stopped_early": True, "best_epoch": 1}
+    stopped = _set(_set(_digests(_record(), ["1" * 64, "2" * 64]), "config.run.patience", 1),
+                   "config.resolved.patience", 1)
+    check_record({**stopped, "digest": "1" * 64, "early_stopping": early})
+    check_record({**stopped, "digest": "2" * 64, "early_stopping": {**early, "best_epoch": None}})
+
+
+def _padded(record, size):
+    """The record's JSON text with spaces after it, ``size`` bytes in all."""
+    text = json.dumps(record, default=lambda v: v.tolist())
+    assert len(text) <= size
+    return (text + " " * (size - len(text))).encode()
+
+
+def test_read_refuses_a_file_larger_than_the_limit_unread(tmp_path):
+    limit = records.MAX_RECORD_BYTES
+    assert limit == 16 * 2**20  # as documented
+    (tmp_path / "r.json").write_bytes(_padded(_record(), limit))
+    assert read_record(tmp_path / "r.json")["seed"] == 42  # at the limit: read
+    (tmp_path / "r.json").write_bytes(_padded(_record(), limit + 1))
+    with pytest.raises(RecordError, match=rf"r\.json' is {limit + 1} bytes, more than the {limit}"):
+        read_record(tmp_path / "r.json")
+
+
+def test_write_refuses_a_record_that_could_not_be_read_back(tmp_path):
+    limit = records.MAX_RECORD_BYTES
+    base = len(json.dumps(_record(filler=""), sort_keys=True, indent=2, default=lambda v: v.tolist())) + 1
+    write_record(tmp_path / "r.json", _record(filler="x" * (limit - base)))
+    assert (tmp_path / "r.json").stat().st_size == limit
+    assert read_record(tmp_path / "r.json")["filler"] == "x" * (limit - base)
+    with pytest.raises(RecordError, match=rf"would be {limit + 1} bytes, more than the {limit}"):
+        write_record(tmp_path / "s.json", _record(filler="x" * (limit - base + 1)))
+    assert sorted(os.listdir(tmp_path)) == ["r.json"]
