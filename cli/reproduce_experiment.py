@@ -14,7 +14,7 @@ from purenn.errors import PurennError, RecordError
 from purenn.experiments.record import run_record_of
 from purenn.experiments.runner import default_jobs
 from purenn.experiments.tasks import MnistTask, XorTask, mnist_run, xor_run
-from purenn.recipes.runs import config_from_record, record_differences
+from purenn.recipes.runs import repeatable_config
 from purenn_cli.errors import EXIT_FAILED, explain, fail
 from purenn_cli.experiment import run_seeds
 
@@ -101,11 +101,10 @@ def _task(path: Path, experiment: dict[str, Any], index: int, folder: str | None
     if experiment["kind"] == "xor":  # the settings are XorTask's fields, checked as it checks them
         return _per_epoch("xor", entry), XorTask(entry["seed"], **experiment["settings"])
     record = run_record_of(path, experiment, index)
-    config = config_from_record(record)
-    changed = record_differences(record, config)
-    if changed:
-        raise RecordError(f"{entry['record']}: the record's {' and '.join(changed)} differ from this "
-                          f"purenn's {config.preset!r} preset; reproduce it with the purenn that wrote it")
+    try:
+        config = repeatable_config(record)
+    except RecordError as e:
+        raise RecordError(f"{entry['record']}: {e.message}") from None
     return _per_epoch("mnist", record), MnistTask(config, folder)
 
 

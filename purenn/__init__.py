@@ -47,7 +47,7 @@ from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.training_state import TrainingState
 from purenn.tree import freeze, tree_leaves, tree_map, tree_paths
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     # layers

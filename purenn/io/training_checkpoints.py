@@ -5,7 +5,7 @@ written atomically, read only after every entry's header has been checked, withi
 bounds on what a file can make purenn allocate), with its own header::
 
     "purenn"   0-d str array: JSON
-               {"format": "purenn.training", "version": 1,
+               {"format": "purenn.training", "version": 2,
                 "model": <to_data(model)>,
                 "trees": {"params": <structure>, "model_state": <structure or null>,
                           "opt_state": ..., "best_params": ..., "best_model_state": ...},
@@ -26,6 +26,10 @@ resumed from silently. It guards against accidents, not forgers (anyone can reco
 every field is also checked for its type, range and consistency with the others, when loading
 and, the same checks, when saving (a state that would not load is never written). A file written
 before digests existed loads, with :attr:`TrainingCheckpoint.notice` saying it was not verified.
+
+**Versions.** Version 2 (purenn 0.2.0) is version 1 with Adam's state in its new layout
+(:data:`purenn.optim.transforms.ADAM_CHANGED`): a version-1 state of a run with Adam is refused
+with that reason; other version-1 states load.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from purenn.io.checkpoints import (
 from purenn.io.serialize import from_data, to_data, tree_from_data, tree_to_data
 from purenn.monitors import EarlyStoppingState, PlateauState
 from purenn.optim.base import State
+from purenn.optim.transforms import ADAM_CHANGED
 from purenn.rng import generator_from_state
 from purenn.training import EpochLog
 from purenn.training_state import TrainingState
@@ -58,7 +63,7 @@ __all__ = ["TrainingCheckpoint", "save_training_state", "load_training_state", "
            "FORMAT", "VERSION"]
 
 FORMAT = "purenn.training"
-VERSION = 1
+VERSION = 2
 _TREES = ("params", "model_state", "opt_state", "best_params", "best_model_state")
 _TRAINING_KEYS = ("epoch", "step", "epoch_loss", "last_loss", "shuffle_rng", "layer_rng",
                   "history", "settings", "early_stopping", "plateau")
@@ -156,12 +161,28 @@ def content_digest(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) 
 # --- reading ----------------------------------------------------------------------------------
 
 
+# Adam, or a ScaleByAdam with its learning rate folded in, as purenn 0.1.0's reprs wrote them
+_OLD_ADAM = re.compile(r"(?<![\w])Adam\(|ScaleByAdam\([^()]*lr=(?!None)")
+
+
+def _lookup(data: Any, *keys: str) -> Any:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
 def _read_header(where: str, archive: Any, entries: dict[str, Any]) -> dict[str, Any]:
     """The JSON header, checked to be a training state header of this version with every key."""
     header = read_json_header(where, archive, entries, FORMAT, "purenn training state")
-    if header.get("version") != VERSION:
-        raise _fail(where, f"unsupported training state version {header.get('version')!r:.40}; "
-                           f"this purenn reads version {VERSION}")
+    version = header.get("version")
+    if version not in (1, VERSION) or isinstance(version, bool):
+        raise _fail(where, f"unsupported training state version {version!r:.40}; this purenn reads "
+                           f"versions 1 and {VERSION} (a newer purenn may have written it)")
+    if version == 1 and _OLD_ADAM.search(str(_lookup(header, "training", "settings", "optimizer"))):
+        since, what = ADAM_CHANGED
+        raise _fail(where, f"it was saved by a purenn before {since}, and purenn {since} changed "
+                           f"Adam's arithmetic: {what}; continue the run with the purenn that saved "
+                           "it, or start it again")
     missing = {"model", "trees", "training", "metadata"} - header.keys()
     if missing or not isinstance(header["trees"], dict) or not isinstance(header["metadata"], dict):
         raise _fail(where, f"header lacks or garbles {sorted(missing) or ['trees', 'metadata']}")

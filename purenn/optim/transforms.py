@@ -39,6 +39,7 @@ from purenn.validation import (
 __all__ = [
     "ScaleByLearningRate", "AddDecayedWeights", "Trace", "ScaleByAdam", "ScaleByRMS",
     "ScaleByStddev", "ScaleByAdagrad", "ClipByGlobalNorm", "global_norm", "clip_by_global_norm",
+    "ADAM_CHANGED",
 ]
 
 
@@ -164,6 +165,14 @@ class ScaleByAdam(Transformation):
         np.divide(m, d, out=d)
         d *= factor
         return d, m, v
+
+
+#: The purenn version that gave Adam this arithmetic, and what changed then. Runs made by an
+#: earlier version cannot be repeated bit for bit: ``purenn reproduce`` says so, and their training
+#: states (whose Adam state had another layout) are refused with this reason.
+ADAM_CHANGED = ("0.2.0", "the learning rate is applied on its own, by ScaleByLearningRate after "
+                "Adam's bias correction (before, lr / (1 - b1^t) was one factor), so the last bits "
+                "of every Adam step differ, and Adam's state holds one entry more")
 
 
 def flush_subnormals(a: np.ndarray) -> None:

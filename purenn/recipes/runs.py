@@ -9,6 +9,7 @@ limit), so the run can be repeated exactly; :func:`train_preset` trains it; :fun
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from purenn.losses import one_hot
 from purenn.monitors import EarlyStopping
 from purenn.optim.base import Optimizer
 from purenn.optim.optimizers import SGD
+from purenn.optim.transforms import ADAM_CHANGED
 from purenn.recipes.presets import LOSSES, PRESETS
 from purenn.training import History, fit
 from purenn.training_state import TrainingState
@@ -39,9 +41,11 @@ from purenn.validation import (
 __all__ = [
     "RunConfig",
     "TrainedRun",
+    "arithmetic_change",
     "config_from_record",
     "describe",
     "record_differences",
+    "repeatable_config",
     "run_record",
     "same_update",
     "train_preset",
@@ -191,6 +195,59 @@ def config_from_record(record: dict[str, Any]) -> RunConfig:
         return RunConfig(**record["config"]["run"])
     except (KeyError, TypeError, ValueError) as e:
         raise RecordError(f"not a purenn mnist run record ({e})") from None
+
+
+def repeatable_config(record: dict[str, Any]) -> RunConfig:
+    """The :class:`RunConfig` that repeats a run record here, or a
+    :class:`~purenn.errors.RecordError` saying why this purenn cannot: the arithmetic of its
+    update rule changed since the purenn that made it (:func:`arithmetic_change`), or the
+    preset is no longer what the record describes (:func:`record_differences`)."""
+    config = config_from_record(record)
+    made_by = record.get("versions", {}).get("purenn", "?")
+    change = arithmetic_change(record)
+    if change is not None:
+        raise RecordError(f"the record was made by purenn {made_by}, and {change}; reproduce it "
+                          f"with purenn {made_by}")
+    changed = record_differences(record, config)
+    if changed:
+        raise RecordError(f"the record's {' and '.join(changed)} differ from this purenn's "
+                          f"{config.preset!r} preset (recorded with purenn {made_by}); reproduce "
+                          "it with that version")
+    return config
+
+
+def arithmetic_change(record: dict[str, Any]) -> str | None:
+    """What this purenn computes differently for the record's update rule than the version that
+    made it (from ``versions.purenn``), or None: Adam's arithmetic changed in
+    :data:`~purenn.optim.transforms.ADAM_CHANGED`'s version."""
+    since, what = ADAM_CHANGED
+    made_by = _version(record.get("versions", {}).get("purenn"))
+    if made_by is not None and made_by >= _version(since):  # type: ignore[operator]
+        return None
+    if not _uses_old_adam(record.get("config", {}).get("update")):
+        return None
+    return f"purenn {since} changed Adam's arithmetic: {what}"
+
+
+def _version(text: Any) -> tuple[int, ...] | None:
+    """``"0.2.0"`` -> ``(0, 2, 0)``; None for anything else (an unknown version counts as old)."""
+    if not isinstance(text, str) or not re.fullmatch(r"\d+(\.\d+)*", text):
+        return None
+    return tuple(int(part) for part in text.split("."))
+
+
+def _uses_old_adam(data: Any) -> bool:
+    """Whether encoded optimizer data holds an ``Adam`` record, or a ``ScaleByAdam`` with the
+    learning rate folded in (which it no longer takes)."""
+    if isinstance(data, dict):
+        fields = data.get("fields")
+        if data.get("type") == "Adam" or (data.get("type") == "ScaleByAdam" and isinstance(fields, dict)
+                                          and fields.get("lr") is not None):
+            return True
+        return any(_uses_old_adam(v) for v in data.values())
+    if isinstance(data, list):
+        return any(_uses_old_adam(v) for v in data)
+    return False
 
 
 def record_differences(record: dict[str, Any], config: RunConfig) -> list[str]:

@@ -178,6 +178,19 @@ def test_reproduce_refuses_an_entry_that_is_not_its_run_records(experiment, tiny
     assert re.search(says, text), text
 
 
+def test_reproduce_of_an_experiment_made_before_adam_changed_says_so(experiment, tiny_mnist, tmp_path):
+    _copy(experiment[0], tmp_path)
+    for seed in range(3):
+        record = json.loads((tmp_path / f"exp.seed{seed}.json").read_text())
+        record["versions"]["purenn"] = "0.1.0"
+        _write(tmp_path / f"exp.seed{seed}.json", record)
+    result = _reproduce(tmp_path / "exp.json", tiny_mnist)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "not reproduced: 3 of 3 could not run" in text, text
+    assert text.count("the record was made by purenn 0.1.0, and purenn 0.2.0 changed Adam's "
+                      "arithmetic") == 3
+
+
 def test_two_runs_naming_one_run_record_are_refused(experiment, tmp_path):
     exp = _copy(experiment[0], tmp_path)
     exp["runs"][1]["record"] = "exp.seed0.json"

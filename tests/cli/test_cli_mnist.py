@@ -145,6 +145,28 @@ def test_reproduce_refuses_a_record_whose_model_differs(tiny_mnist, tmp_path):
     assert "not reproducible here" in result.output and "model" in result.output
 
 
+@pytest.mark.parametrize("preset, repeatable", [("mlp", False), ("seed", True)])
+def test_reproduce_of_a_record_made_before_adam_changed_says_so(tiny_mnist, tmp_path, preset, repeatable):
+    """purenn 0.2.0 changed Adam's arithmetic (ADAM_CHANGED): a record of an Adam run made by
+    0.1.0 is refused naming both versions, without training; an SGD run's still reproduces."""
+    rec = tmp_path / "run.json"
+    made = runner.invoke(app, ["mnist", "--preset", preset, "--epochs", "1", "--limit", "50", "--batch-size",
+                               "10", "--data-dir", str(tiny_mnist), "--threads", "1", "--record", str(rec)])
+    assert made.exit_code == 0, made.output
+    record = json.loads(rec.read_text())
+    record["versions"]["purenn"] = "0.1.0"
+    rec.write_text(json.dumps(record))
+    result = runner.invoke(app, ["reproduce", str(rec), "--data-dir", str(tiny_mnist)])
+    text = " ".join(result.output.split())
+    if repeatable:
+        assert result.exit_code == 0 and "reproduced:" in text, text
+        return
+    assert result.exit_code == 1, text
+    assert ("not reproducible here: the record was made by purenn 0.1.0, and purenn 0.2.0 changed "
+            "Adam's arithmetic: the learning rate is applied on its own") in text
+    assert "reproduce it with purenn 0.1.0" in text and "epoch 1/1" not in text  # nothing trained
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("limit", 0, "`config.run.limit` must be a positive integer or None, got 0"),
     ("epochs", -1, "`config.run.epochs` must be a positive integer or None, got -1"),
