@@ -365,3 +365,34 @@ def test_resume_of_a_state_without_an_integrity_digest_says_it_was_not_verified(
     monkeypatch.setenv("PURENN_DATA", str(tiny_mnist))
     output = _invoke("resume", str(folder))
     assert f"note: {path} has no integrity digest" in output
+
+
+def test_a_save_that_succeeds_after_a_failed_one_is_what_the_run_reports(tiny_mnist, tmp_path, monkeypatch):
+    """A disk full for a while: epoch 1's save fails, the save made when the run is stopped in
+    epoch 2 succeeds, so the run must say its state is saved and how to continue (a failure kept
+    after a later save succeeded would say the state could not be saved)."""
+    folder, saves = tmp_path / "ckpt", []
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, prefix=None, **kwargs):
+        if prefix is not None and prefix.startswith(".training.npz."):
+            saves.append(prefix)
+            if len(saves) == 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, prefix=prefix, **kwargs)
+
+    class Stop:  # SIGTERM arriving after epoch 2's first step (epoch 1's save has failed)
+        name, exit_code, asked = "SIGTERM", 143, 0
+
+        def __call__(self) -> bool:
+            self.asked += bool(saves)  # asked once after epoch 1, then after each step
+            return self.asked == 2
+
+    monkeypatch.setattr(purenn.io.atomic.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(purenn_cli.mnist, "stop_requests", lambda: contextlib.nullcontext(Stop()))
+    output = _invoke(*_mnist(tiny_mnist, "--checkpoint-dir", str(folder)), code=143)
+    assert len(saves) == 2 and output.count("could not save the training state") == 1
+    assert f"the training state is saved in {folder}. Continue with: purenn resume {folder}" in output
+    assert "could not be saved" not in output
+    state = load_training_state(folder / "training.npz").state
+    assert (state.epoch, state.step) == (1, 1)

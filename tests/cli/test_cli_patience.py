@@ -154,3 +154,22 @@ def test_resume_of_a_state_saved_from_python_says_to_continue_in_python(tmp_path
     result = runner.invoke(app, ["mnist", "--preset", "mlp", "--checkpoint-dir", str(folder)])
     assert result.exit_code == 2, result.output
     assert "cannot be continued" in _flat(result.output) and "choose another folder" in _flat(result.output)
+
+
+def test_reproduce_of_a_record_missing_its_last_epoch_is_not_reproduced(tiny_mnist, tmp_path):
+    """A patience record with the epoch after the best dropped (still a valid record: the kept
+    epoch and the final digest are there) is not what the run gives: every common epoch's digest
+    and the final one agree, and only the number of epochs tells them apart."""
+    rec = tmp_path / "run.json"
+    _invoke(*PATIENT, "--data-dir", str(tiny_mnist), "--record", str(rec))
+    record = json.loads(rec.read_text())
+    epochs = len(record["history"])
+    assert record["early_stopping"]["best_epoch"] == epochs - 1
+    del record["history"][-1]
+    rec.write_text(json.dumps(record))
+    result = runner.invoke(app, ["reproduce", str(rec), "--data-dir", str(tiny_mnist)])
+    text = _flat(result.output)
+    assert result.exit_code == 1, text
+    assert "not reproduced: the final params digest matches, but not every epoch's" in text
+    assert (f"the runs part at epoch {epochs}: every common epoch agrees, but the record has "
+            f"{epochs - 1} epochs and this run {epochs}") in text

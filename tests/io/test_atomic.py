@@ -380,3 +380,20 @@ def test_check_distinct(tmp_path):
     os.link(a, tmp_path / "hard.json")
     with pytest.raises(ArgumentError, match="same file"):
         check_distinct({"--save": a, "--record": tmp_path / "hard.json"})
+
+
+def test_check_distinct_follows_symlinks_to_files_that_do_not_exist_yet(tmp_path):
+    """Outputs are usually not there yet, so only resolving symlinks can tell that two of them
+    are one file (os.path.samefile needs both to exist): a symlinked folder, and a dangling link."""
+    from purenn.io.atomic import check_distinct
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    with pytest.raises(ArgumentError, match=r"--save and --record name the same file"):
+        check_distinct({"--save": tmp_path / "real" / "m.npz", "--record": tmp_path / "alias" / "m.npz"})
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "real" / "state.npz")
+    with pytest.raises(ArgumentError, match=r"--record .* is the training state, which this command reads"):
+        check_distinct({"--record": tmp_path / "dangling.json"},
+                       {"the training state": tmp_path / "real" / "state.npz"})
+    assert not (tmp_path / "real" / "m.npz").exists() and not (tmp_path / "real" / "state.npz").exists()
+    check_distinct({"--save": tmp_path / "alias" / "m.npz", "--record": tmp_path / "alias" / "r.json"})

@@ -486,3 +486,60 @@ def test_a_gzip_bomb_is_refused_having_decompressed_no_more_than_the_limit(tmp_p
     peak, error = _peak(lambda: idx.read_idx(bomb))
     assert isinstance(error, pn.DataError) and "decompresses to more than" in str(error), error
     assert peak < 25 * MB, peak
+
+
+# --- a stored entry claiming more bytes than the file holds ------------------------------------
+
+
+def _patch_sizes(data: bytearray, name: bytes, size: int) -> None:
+    """Set a member's compressed and uncompressed sizes to ``size`` in its local header and its
+    central directory entry (the file's bytes stay as they are)."""
+    # (signature, offset of the two sizes, of the name's length, of the name) in each record
+    for signature, sizes_at, length_at, name_at in ((b"PK\x03\x04", 18, 26, 30), (b"PK\x01\x02", 20, 28, 46)):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            length = int.from_bytes(data[start + length_at:start + length_at + 2], "little")
+            if data[start + name_at:start + name_at + length] == name:
+                data[start + sizes_at:start + sizes_at + 8] = size.to_bytes(4, "little") * 2
+            start += 4
+
+
+def test_a_stored_entry_claiming_more_than_the_file_holds_is_refused_unallocated(tmp_path):
+    """A 22 KB file naming a model of 25 million params, its "param/0" entry stored (not
+    compressed, so MAX_INFLATED_BYTES does not count it) and claiming the 100 MB the model
+    declares: its sizes cannot be true in a file this small, so it is refused before the 100 MB
+    are set aside for reading it."""
+    from purenn.io.serialize import tree_to_data
+    from purenn.layers.base import param_shapes
+
+    model = pn.Dense(5000, 5000)
+    shapes = param_shapes(model)
+    structure, _ = tree_to_data({k: np.broadcast_to(np.zeros((), dtype), shape)  # nothing allocated
+                                 for k, (shape, dtype) in shapes.items()})
+    header = json.dumps({"format": "purenn.checkpoint", "version": 1, "model": to_data(model),
+                         "params": structure, "metadata": {}})
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("purenn.npy", _npy_bytes(np.array(header)))
+        with z.open("param/0.npy", "w") as f:  # "w" (5000, 5000): its header, and 16 bytes of data
+            npy_format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": shapes["w"][0]})
+            f.write(b"\0" * 16)
+        z.writestr("param/1.npy", _npy_bytes(np.zeros(5000, np.float32)))  # "b", whole
+    data = bytearray(path.read_bytes())
+    npy_header = 128  # write_array_header_1_0 pads the header to a multiple of 64 bytes
+    _patch_sizes(data, b"param/0.npy", npy_header + 4 * 5000 * 5000)
+    path.write_bytes(data)
+    assert path.stat().st_size < 32 * 1024
+    peak, error = _peak(lambda: read_checkpoint(path))
+    assert isinstance(error, CheckpointError), error
+    assert peak < 4 * MB, (peak, error)
+    assert "entry 'param/0.npy' is damaged or packed in a way np.savez never writes" in str(error), error
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, a)
+    return buffer.getvalue()
