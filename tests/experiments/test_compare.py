@@ -143,6 +143,18 @@ def test_seeds_needed_stops_at_its_cap(paired):
     assert seeds_for_power(at_cap * (1 - 1e-6), paired=paired) is None
 
 
+@pytest.mark.parametrize("paired", [True, False])
+def test_power_is_finite_and_grows_with_seeds_and_effect(paired):
+    # 10 / sqrt(501): 501 pairs put the noncentrality at 10 with df 500, where SciPy's nct.cdf
+    # far in the lower tail is NaN
+    effects = [0.0, 0.01, 0.1, 10 / math.sqrt(501), 1.0, 3.0, 10.0, 1e3, 1e6]
+    seeds = [2, 3, 5, 10, 34, 100, 501, 1000, 5000, MAX_SEEDS_NEEDED]
+    table = np.array([[power(d, n, paired=paired) for n in seeds] for d in effects])
+    assert np.all(np.isfinite(table)) and np.all(table <= 1)
+    assert table[0] == pytest.approx(ALPHA, rel=1e-9)
+    assert np.all(np.diff(table, axis=0) >= -1e-12) and np.all(np.diff(table, axis=1) >= -1e-12)
+
+
 def test_a_zero_effect_needs_no_number_of_seeds():
     assert seeds_for_power(0.0, paired=True) is None and seeds_for_power(0.0, paired=False) is None
     assert power(0.0, 10, paired=True) == pytest.approx(ALPHA, rel=1e-9)
