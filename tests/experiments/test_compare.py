@@ -15,8 +15,6 @@ import textwrap
 
 import numpy as np
 import pytest
-import scipy.optimize
-import scipy.stats as st
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
@@ -35,6 +33,9 @@ from purenn.experiments.compare import (
     seeds_for_power,
 )
 from purenn.experiments.seeds import MAX_SEEDS
+
+st = pytest.importorskip("scipy.stats", reason='the `stats` extra is not installed: pip install "purenn[stats]"')
+scipy_optimize = pytest.importorskip("scipy.optimize")
 
 X = np.array([0.9712, 0.9735, 0.9701, 0.9758, 0.9722])
 Y = np.array([0.9741, 0.9748, 0.9739, 0.9779, 0.9730])
@@ -137,7 +138,7 @@ def test_power_is_the_rejection_rate_of_simulated_t_tests(paired):
 @pytest.mark.parametrize("paired", [True, False])
 def test_seeds_needed_stops_at_its_cap(paired):
     # the effect needing exactly MAX_SEEDS_NEEDED seeds: just larger still gets a number, just smaller none
-    at_cap = scipy.optimize.brentq(lambda d: power(d, MAX_SEEDS_NEEDED, paired=paired) - 0.8, 1e-3, 1.0,
+    at_cap = scipy_optimize.brentq(lambda d: power(d, MAX_SEEDS_NEEDED, paired=paired) - 0.8, 1e-3, 1.0,
                                    xtol=1e-15)
     assert seeds_for_power(at_cap * (1 + 1e-9), paired=paired) == MAX_SEEDS_NEEDED
     assert seeds_for_power(at_cap * (1 - 1e-6), paired=paired) is None
