@@ -34,8 +34,9 @@ from purenn.experiments.compare import (
 )
 from purenn.experiments.seeds import MAX_SEEDS
 
-st = pytest.importorskip("scipy.stats", reason='the `stats` extra is not installed: pip install "purenn[stats]"')
-scipy_optimize = pytest.importorskip("scipy.optimize")
+NO_STATS = 'the `stats` extra is not installed: pip install "purenn[stats]"'
+st = pytest.importorskip("scipy.stats", reason=NO_STATS)
+scipy_optimize = pytest.importorskip("scipy.optimize", reason=NO_STATS)
 
 X = np.array([0.9712, 0.9735, 0.9701, 0.9758, 0.9722])
 Y = np.array([0.9741, 0.9748, 0.9739, 0.9779, 0.9730])
