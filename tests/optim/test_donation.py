@@ -28,6 +28,10 @@ OPTIMIZERS = {
     "partition-momentum": as_optimizer(pn.partition({"a": pn.SGD(0.1, momentum=0.9), "b": pn.SGD(0.5)},
                                                     lambda p: pn.tree_map(lambda a: "ab"[a.ndim < 2], p))),
     "multisteps": as_optimizer(pn.MultiSteps(pn.Adam(1e-2), 2)),
+    # combinators whose updates are their inner momentum's trace (state): never to be written
+    "masked-trace": as_optimizer(pn.masked(pn.Trace(0.5), pn.decay_mask)),
+    "partition-trace": as_optimizer(pn.partition({"a": pn.Trace(0.5), "b": pn.SetToZero()}, ({"w": "a", "b": "b"}, {}))),
+    "multisteps-trace": as_optimizer(pn.MultiSteps(pn.Trace(0.5), 2)),
     "multisteps-momentum": as_optimizer(pn.MultiSteps(pn.SGD(0.1, momentum=0.9), 2)),
 }
 

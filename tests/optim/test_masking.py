@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
+import pickle
 
 import attrs
 import numpy as np
@@ -238,6 +240,13 @@ def test_adamw_with_a_mask_is_adamw_with_its_decay_masked():
     assert attrs.evolve(opt, lr=0.2) == AdamW(0.2, mask="decay_mask")
     with pytest.raises(ArgumentTypeError, match=r"`mask` must be True, False .* got None"):
         MaskedAdamW(mask=None)
+
+
+def test_adamw_records_pickle_and_copy_as_themselves():
+    """Experiments send optimizers to worker processes by pickle (which rebuilds through __new__)."""
+    for opt in (AdamW(0.1), AdamW(0.1, mask=decay_mask), MaskedAdamW(mask=W_ONLY)):
+        for back in (pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)):
+            assert type(back) is type(opt) and back == opt and repr(back) == repr(opt)
 
 
 def test_adamw_signature_shows_its_fields_defaults():
