@@ -66,6 +66,11 @@ class MultiSteps(Transformation):
         return new, State(step, {"grad_sum": map_leaves(lambda p: readonly(np.zeros_like(p)), params),
                                  "inner": inner_state})
 
+    def made_update(self, state: State) -> bool:
+        """Whether the call that returned ``state`` updated the params (the last of its group):
+        what a weight average, which should follow updates and not micro-batches, asks."""
+        return state.step > 0 and state.step % self.every_k == 0
+
     def resolved(self, params: Any) -> MultiSteps:
         inner = self.inner.resolved(params)
         return self if inner is self.inner else MultiSteps(inner, self.every_k)

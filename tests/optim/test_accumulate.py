@@ -40,6 +40,8 @@ def test_k_calls_make_one_update_from_the_mean_of_their_gradients():
                 assert a.tobytes() == b.tobytes()
             assert all(np.all(a == 0) for a in tree_leaves(state.slots["grad_sum"]))
         assert state.step == i + 1 and state.slots["inner"][0].step == (i + 1) // 2
+        assert acc.made_update(state) == (i % 2 == 1)
+    assert not acc.made_update(acc.init(PARAMS))
 
 
 def _model_and_data():
