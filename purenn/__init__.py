@@ -36,10 +36,11 @@ from purenn.layers import (
 from purenn.losses import binary_cross_entropy, mse, one_hot, softmax_cross_entropy
 from purenn.metrics import accuracy, confusion_matrix
 from purenn.optim import (
-    SGD, AddDecayedWeights, Adagrad, Adam, AdamW, Chain, ClipByGlobalNorm,
-    Constant, CosineDecay, ExponentialDecay, Optimizer, RMSProp, ScaleByAdagrad, ScaleByAdam,
-    ScaleByLearningRate, ScaleByRMS, ScaleByStddev, Schedule, State, StepDecay, Trace,
-    Transformation, WarmUp, apply_updates, chain, clip_by_global_norm, global_norm, sgd_step,
+    EMA, SGD, AddDecayedWeights, Adagrad, Adam, AdamW, Chain, ClipByGlobalNorm,
+    Constant, CosineDecay, ExponentialDecay, Masked, MaskedAdamW, MultiSteps, Optimizer, Partition,
+    RMSProp, ScaleByAdagrad, ScaleByAdam, ScaleByLearningRate, ScaleByRMS, ScaleByStddev, Schedule,
+    SetToZero, State, StepDecay, Trace, Transformation, WarmUp, apply_updates, chain,
+    clip_by_global_norm, decay_mask, global_norm, masked, partition, resolve_masks, sgd_step,
 )
 from purenn.monitors import EarlyStopping, ReduceLROnPlateau
 from purenn.summary import ModelSummary, summary
@@ -62,6 +63,8 @@ __all__ = [
     "Transformation", "State", "Chain", "chain", "ScaleByLearningRate", "AddDecayedWeights",
     "Trace", "ScaleByAdam", "ScaleByRMS", "ScaleByStddev", "ScaleByAdagrad", "ClipByGlobalNorm",
     "clip_by_global_norm", "global_norm",
+    "Masked", "masked", "Partition", "partition", "SetToZero", "decay_mask", "resolve_masks",
+    "MultiSteps", "MaskedAdamW", "EMA",
     "Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp",
     # training
     "fit", "predict", "evaluate", "History", "EpochLog", "summary", "ModelSummary",

@@ -15,6 +15,7 @@ catches broken layers.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -636,13 +637,55 @@ def bce_case(draw: st.DrawFn):
     return 4 * normal(s, shape), targets
 
 
+def _row_weights(draw: st.DrawFn, batch: int) -> np.ndarray:
+    """Weights >= 0 for ``batch`` rows, some of them 0 now and then, all of them 0 rarely."""
+    weights = 3 * np.random.default_rng(draw(seeds)).random(batch)
+    zeros = draw(st.lists(st.booleans(), min_size=batch, max_size=batch))
+    return np.where(zeros, 0.0, weights)
+
+
+@st.composite
+def with_options(draw: st.DrawFn, case: Any, *options: str):
+    """A case of a loss, with keyword options drawn for it: ``sample_weight`` (per row),
+    ``class_weight`` (per class), ``label_smoothing`` (in [0, 1])."""
+    y_pred, y_true = draw(case)
+    kwargs: dict[str, Any] = {}
+    if "sample_weight" in options:
+        kwargs["sample_weight"] = _row_weights(draw, y_pred.shape[0])
+    if "class_weight" in options:
+        kwargs["class_weight"] = _row_weights(draw, y_pred.shape[1]) + draw(st.sampled_from([0.0, 0.5]))
+    if "label_smoothing" in options:
+        kwargs["label_smoothing"] = draw(st.sampled_from([0.05, 0.3, 1.0]))
+    return y_pred, y_true, kwargs
+
+
+@st.composite
+def rows_case(draw: st.DrawFn):
+    """``mse_case`` and ``bce_case`` with a batch axis (per-row weights need one)."""
+    shape, s = (draw(sizes), *draw(st.lists(sizes, max_size=2))), draw(seeds)
+    targets = np.random.default_rng(s + 1).random(shape)
+    return 4 * normal(s, shape), targets
+
+
+CE = softmax_cross_entropy
 LOSS_CASES = {
     "mse": (mse, mse_case()),
-    "softmax_cross_entropy[int labels]": (softmax_cross_entropy, ce_int_case()),
-    "softmax_cross_entropy[rows]": (softmax_cross_entropy, ce_rows_case()),
+    "mse[sample_weight]": (mse, with_options(rows_case(), "sample_weight")),
+    "softmax_cross_entropy[int labels]": (CE, ce_int_case()),
+    "softmax_cross_entropy[rows]": (CE, ce_rows_case()),
+    "softmax_cross_entropy[int labels, label_smoothing]": (CE, with_options(ce_int_case(), "label_smoothing")),
+    "softmax_cross_entropy[rows, label_smoothing]": (CE, with_options(ce_rows_case(), "label_smoothing")),
+    "softmax_cross_entropy[int labels, class_weight]": (CE, with_options(ce_int_case(), "class_weight")),
+    "softmax_cross_entropy[rows, class_weight]": (CE, with_options(ce_rows_case(), "class_weight")),
+    "softmax_cross_entropy[int labels, sample_weight]": (CE, with_options(ce_int_case(), "sample_weight")),
+    "softmax_cross_entropy[int labels, label_smoothing, class_weight, sample_weight]": (
+        CE, with_options(ce_int_case(), "label_smoothing", "class_weight", "sample_weight")),
+    "softmax_cross_entropy[rows, label_smoothing, class_weight, sample_weight]": (
+        CE, with_options(ce_rows_case(), "label_smoothing", "class_weight", "sample_weight")),
     "binary_cross_entropy": (binary_cross_entropy, bce_case()),
+    "binary_cross_entropy[sample_weight]": (binary_cross_entropy, with_options(rows_case(), "sample_weight")),
 }
-NOT_LOSSES = {"one_hot", "as_loss", "decision_threshold"}  # public helpers in purenn.losses that are not (y_pred, y_true) losses
+NOT_LOSSES = {"one_hot", "as_loss", "decision_threshold", "accepts"}  # public helpers in purenn.losses that are not (y_pred, y_true) losses
 
 
 @pytest.mark.parametrize("name", list(LOSS_CASES))
@@ -650,8 +693,22 @@ NOT_LOSSES = {"one_hot", "as_loss", "decision_threshold"}  # public helpers in p
 @given(data=st.data())
 def test_loss_gradients_match_finite_differences(name, data):
     loss, strategy = LOSS_CASES[name]
-    y_pred, y_true = data.draw(strategy, label="(y_pred, y_true)")
-    check_loss_gradients(loss, y_pred, y_true)
+    y_pred, y_true, *options = data.draw(strategy, label="(y_pred, y_true[, options])")
+    kwargs = options[0] if options else {}
+    if kwargs:  # the options drawn are those the case's name says
+        assert set(kwargs) == set(name[name.index("[") + 1 : -1].split(", ")) - {"int labels", "rows"}
+    check_loss_gradients(functools.partial(loss, **kwargs), y_pred, y_true)
+
+
+def test_every_option_of_every_loss_has_a_gradient_case():
+    """Each keyword option of a built-in loss is named in a case of that loss (``loss[option]``),
+    so a new option cannot skip the finite-difference check."""
+    named = {(loss.__name__, part) for name, (loss, _) in LOSS_CASES.items() if "[" in name
+             for part in name[name.index("[") + 1 : -1].split(", ")}
+    for loss in purenn.losses.LOSSES.values():
+        options = [p.name for p in inspect.signature(loss).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        missing = [o for o in options if (loss.__name__, o) not in named]
+        assert not missing, f"{loss.__name__}'s options without a case in LOSS_CASES: {missing}"
 
 
 def test_every_loss_in_purenn_losses_has_a_gradient_case():

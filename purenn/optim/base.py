@@ -52,7 +52,7 @@ from purenn.validation import Rule, check, positive_number, to_float
 
 __all__ = [
     "State", "Transformation", "Chain", "chain", "Optimizer", "FromTransformation", "as_optimizer",
-    "map_leaves", "as_update", "apply_updates", "sgd_step",
+    "as_transformation", "transformation_like", "map_leaves", "as_update", "apply_updates", "sgd_step",
 ]
 
 
@@ -161,8 +161,11 @@ def sgd_step(params: Any, grads: Any, lr: float) -> Any:
 
 @attrs.frozen
 class State:
-    """A transformation's state: ``step`` (updates applied so far) and ``slots``, one tree shaped
-    like params per name in the transformation's ``slots`` (e.g. ``{"mu": ..., "nu": ...}``)."""
+    """A transformation's state: ``step`` (updates applied so far) and ``slots``, named trees: for a
+    per-array transformation one tree shaped like params per name in its ``slots`` (e.g.
+    ``{"mu": ..., "nu": ...}``); for a combinator its parts' states and what it resolved at init
+    (``Masked``: ``{"mask": ..., "inner": ...}``). Trees of arrays and ``State`` records only, so
+    that a training checkpoint saves any state as it saves params."""
 
     step: int
     slots: dict[str, Any] = attrs.field(factory=dict)
@@ -210,6 +213,11 @@ class Transformation:
     def constants(self, step: int) -> dict[str, Any]:
         """Scalars the per-array math needs at ``step`` (a learning rate, a bias correction)."""
         return {}
+
+    def resolved(self, params: Any) -> Transformation:
+        """This record with every mask or labels given as a function replaced by the tree it gives
+        for ``params`` (see :func:`purenn.optim.masking.resolve_masks`); itself when it has none."""
+        return self
 
     def leaf(self, *args: Any, **kwargs: Any) -> Any:
         """``leaf(u, p, *slots, **constants)``, the per-array math: the new update (and, with
@@ -276,6 +284,11 @@ class Chain(Transformation):
         return updates, tuple(new_states)
 
 
+    def resolved(self, params: Any) -> Chain:
+        parts = tuple(t.resolved(params) for t in self.transformations)
+        return self if all(a is b for a, b in zip(parts, self.transformations)) else Chain(parts)
+
+
 def chain(*transformations: Any) -> Chain:
     """``Chain`` of the given transformations (or optimizers), run in order:
     ``chain(ClipByGlobalNorm(1.0), Adam(1e-3))`` is Adam with clipping."""
@@ -302,6 +315,11 @@ class Optimizer:
     def fresh_updates(self) -> bool:
         """Whether its composition's updates may be written into (the module's docstring)."""
         return bool(self._transformation.fresh_updates)
+
+    def resolved(self, params: Any) -> Optimizer:
+        """This record with every mask given as a function replaced by the tree it gives for
+        ``params`` (:func:`purenn.optim.masking.resolve_masks`); itself when it has none."""
+        return self
 
     def init(self, params: Any) -> Any:
         """The optimizer's state for ``params``: that of its transformation."""
@@ -332,6 +350,21 @@ class FromTransformation(Optimizer):
 
     def transformation(self) -> Transformation:
         return self.transform
+
+    def resolved(self, params: Any) -> FromTransformation:
+        t = self.transform.resolved(params)
+        return self if t is self.transform else FromTransformation(t)
+
+
+#: A field's rule for a part of a combinator: a transformation, or an optimizer (which stands for
+#: its composition, as in :func:`chain`).
+transformation_like = Rule("a transformation (e.g. ScaleByAdam()) or an optimizer (e.g. Adam(1e-3))",
+                           lambda v: isinstance(v, (Transformation, Optimizer)))
+
+
+def as_transformation(value: Transformation | Optimizer) -> Transformation:
+    """A transformation as it is; an optimizer's composition (its ``transformation()``)."""
+    return value._transformation if isinstance(value, Optimizer) else value
 
 
 def as_optimizer(value: Any) -> Any:

@@ -9,6 +9,7 @@ with one :class:`~purenn.optim.base.State` per transformation).
     SGD(lr, momentum, nesterov, weight_decay)   [AddDecayedWeights], [Trace], ScaleByLearningRate
     Adam(lr, b1, b2, eps, weight_decay)         [AddDecayedWeights], ScaleByAdam, ScaleByLearningRate
     AdamW(lr, b1, b2, eps, weight_decay)        ScaleByAdam, AddDecayedWeights, ScaleByLearningRate
+    AdamW(..., mask=m) = MaskedAdamW            ScaleByAdam, Masked(AddDecayedWeights, m), ScaleByLearningRate
     RMSProp(lr, alpha, eps, weight_decay,       [AddDecayedWeights], ScaleByRMS or ScaleByStddev,
             momentum, centered)                 [Trace], ScaleByLearningRate
     Adagrad(lr, eps, weight_decay,              [AddDecayedWeights], ScaleByAdagrad,
@@ -23,11 +24,13 @@ update that turns state step ``s`` into ``s + 1`` uses ``lr(s)``. ``SGD(lr)`` co
 
 from __future__ import annotations
 
+from typing import Any
 
 import attrs
 
 from purenn.errors import ArgumentError
 from purenn.optim.base import Chain, Optimizer, Transformation
+from purenn.optim.masking import Masked, mask_rule, resolve_mask, to_mask
 from purenn.optim.schedules import Schedule, learning_rate_field
 from purenn.optim.transforms import (
     AddDecayedWeights, ScaleByAdagrad, ScaleByAdam, ScaleByLearningRate, ScaleByRMS, ScaleByStddev,
@@ -35,7 +38,7 @@ from purenn.optim.transforms import (
 )
 from purenn.validation import boolean, float_field, non_negative_number, positive_number, unit_interval
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSProp", "Adagrad"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "MaskedAdamW", "RMSProp", "Adagrad"]
 
 
 def _chain(*parts: Transformation | None) -> Chain:
@@ -107,7 +110,11 @@ class Adam(_AdamFamily):
                       ScaleByLearningRate(self.lr))
 
 
-@attrs.frozen
+# AdamW() without a mask must keep its record (repr, serialized fields, and so digests) as it was,
+# and a serialized record holds every field its class has: so a mask makes a record of its own
+# class, MaskedAdamW, which AdamW(..., mask=m) builds (__new__ picks the class, __init__ takes
+# the mask=None that leaves AdamW as it is).
+@attrs.frozen(init=False)
 class AdamW(_AdamFamily):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019; PyTorch's ``AdamW``)::
 
@@ -115,14 +122,48 @@ class AdamW(_AdamFamily):
         p_t = p_{t-1} - lr(t-1) * (m^_t / (sqrt(v^_t) + eps) + weight_decay * p_{t-1})
 
     The decay is scaled by the (scheduled) learning rate, as PyTorch does. Fields as
-    :class:`Adam`'s, except that ``weight_decay`` defaults to 0.01.
+    :class:`Adam`'s, except that ``weight_decay`` defaults to 0.01. ``mask=`` (optax's): decay
+    only the params it selects, e.g. ``AdamW(1e-3, mask=decay_mask)`` decays the weights and not
+    the biases or normalisation scales; that makes a :class:`MaskedAdamW`.
     """
 
     weight_decay: float = float_field(non_negative_number, 0.01)
 
+    def __new__(  # noqa: PYI034 - AdamW(..., mask=m) is a MaskedAdamW, not of cls
+        cls, lr: Any = 1e-3, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, weight_decay: Any = 0.01,
+        *, mask: Any = None,
+    ) -> AdamW:
+        return super().__new__(MaskedAdamW if mask is not None and cls is AdamW else cls)
+
+    def __init__(self, *args: Any, mask: None = None, **kwargs: Any) -> None:
+        self.__attrs_init__(*args, **kwargs)
+
     def transformation(self) -> Chain:
         return _chain(ScaleByAdam(self.b1, self.b2, self.eps), _decay(self.weight_decay),
                       ScaleByLearningRate(self.lr))
+
+
+@attrs.frozen
+class MaskedAdamW(AdamW):
+    """AdamW whose weight decay applies only to the params ``mask`` selects (a tree of booleans,
+    a rule's name such as ``"decay_mask"``, or a function of the params: see
+    :mod:`purenn.optim.masking`); what ``AdamW(..., mask=m)`` makes::
+
+        p_t = p_{t-1} - lr(t-1) * (m^_t / (sqrt(v^_t) + eps) + mask * weight_decay * p_{t-1})
+
+    PyTorch's ``AdamW`` with two parameter groups, the unselected params' with ``weight_decay=0``.
+    """
+
+    mask: Any = attrs.field(kw_only=True, converter=to_mask, validator=mask_rule)
+
+    def transformation(self) -> Chain:
+        decay = Masked(AddDecayedWeights(self.weight_decay), self.mask) if self.weight_decay else None
+        return _chain(ScaleByAdam(self.b1, self.b2, self.eps), decay, ScaleByLearningRate(self.lr))
+
+    def resolved(self, params: Any) -> MaskedAdamW:
+        if not callable(self.mask):
+            return self
+        return attrs.evolve(self, mask=resolve_mask(self.mask, params))
 
 
 @attrs.frozen

@@ -77,6 +77,7 @@ def _record_examples() -> dict[str, list[Any]]:
         "SGD": [pn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-4), pn.SGD(pn.Constant(0.5))],
         "Adam": [pn.Adam(), adam],
         "AdamW": [pn.AdamW(lr=pn.CosineDecay(1e-3, 100, final_lr=1e-5), weight_decay=0.05)],
+        "MaskedAdamW": [pn.AdamW(mask=pn.decay_mask), pn.MaskedAdamW(0.1, mask=({"w": True, "b": False}, {}))],
         "RMSProp": [pn.RMSProp(lr=0.01, alpha=0.9, momentum=0.5, centered=True)],
         "Adagrad": [pn.Adagrad(lr=0.1, initial_accumulator_value=0.1)],
         "Chain": [pn.chain(pn.ClipByGlobalNorm(1.0), pn.ScaleByAdam(), pn.ScaleByLearningRate(1e-3))],
@@ -88,6 +89,12 @@ def _record_examples() -> dict[str, list[Any]]:
         "ScaleByStddev": [pn.ScaleByStddev(alpha=0.95)],
         "ScaleByAdagrad": [pn.ScaleByAdagrad(eps=1e-8, initial_accumulator_value=0.2)],
         "ClipByGlobalNorm": [pn.ClipByGlobalNorm(5.0)],
+        "SetToZero": [pn.SetToZero()],
+        "Masked": [pn.masked(pn.AddDecayedWeights(1e-4), "decay_mask"),
+                   pn.masked(pn.Adam(1e-3), ({"w": True, "b": False}, True, [False]))],
+        "Partition": [pn.partition({"train": pn.Adam(1e-3), "frozen": pn.SetToZero()},
+                                   ({"w": "train", "b": "frozen"}, "train"))],
+        "MultiSteps": [pn.MultiSteps(pn.chain(pn.ClipByGlobalNorm(1.0), pn.SGD(0.1)), 4)],
         "Constant": [pn.Constant(0.01)],
         "StepDecay": [pn.StepDecay(0.1, step_size=30, gamma=0.5)],
         "ExponentialDecay": [pn.ExponentialDecay(0.1, 0.9), pn.ExponentialDecay(0.1, 1.0, decay_steps=7)],
@@ -106,6 +113,14 @@ def test_every_registered_record_round_trips_through_json():
             data = json.loads(json.dumps(to_data(record), allow_nan=False))
             assert data["type"] == name
             assert from_data(data) == record, name
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "purenn.io.serialize._SOURCES lists no base class of weight averages: it needs "
+    "('purenn.optim', 'purenn.optim.averaging', 'Average') for EMA to be rebuilt by name"))
+def test_weight_averages_are_registered_records():
+    assert record_registry().get("EMA") is pn.EMA
+    assert from_data(json.loads(json.dumps(to_data(pn.EMA(0.999, warmup=True))))) == pn.EMA(0.999, warmup=True)
 
 
 @pytest.mark.parametrize("schedule", [

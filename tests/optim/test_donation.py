@@ -19,6 +19,20 @@ OPTIMIZERS = {
     "nesterov": pn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
     "adam": pn.Adam(1e-2), "adamw": pn.AdamW(1e-2), "rmsprop": pn.RMSProp(1e-2, momentum=0.5),
     "adagrad": pn.Adagrad(0.1), "clip-adam": as_optimizer(chain(pn.ClipByGlobalNorm(0.1), pn.Adam(1e-2))),
+    "adamw-mask": pn.AdamW(1e-2, mask=pn.decay_mask),
+    "masked": as_optimizer(chain(pn.masked(pn.Trace(0.9), pn.decay_mask), pn.ScaleByLearningRate(0.1))),
+    "masked-clip": as_optimizer(chain(pn.masked(pn.ClipByGlobalNorm(1e9), lambda p: (True,) * len(p)),
+                                      pn.SGD(0.1))),
+    "partition": as_optimizer(pn.partition({"adam": pn.Adam(1e-2), "fixed": pn.SetToZero()},
+                                           lambda p: pn.tree_map(lambda a: "adam" if a.ndim > 1 else "fixed", p))),
+    "partition-momentum": as_optimizer(pn.partition({"a": pn.SGD(0.1, momentum=0.9), "b": pn.SGD(0.5)},
+                                                    lambda p: pn.tree_map(lambda a: "ab"[a.ndim < 2], p))),
+    "multisteps": as_optimizer(pn.MultiSteps(pn.Adam(1e-2), 2)),
+    # combinators whose updates are their inner momentum's trace (state): never to be written
+    "masked-trace": as_optimizer(pn.masked(pn.Trace(0.5), pn.decay_mask)),
+    "partition-trace": as_optimizer(pn.partition({"a": pn.Trace(0.5), "b": pn.SetToZero()}, ({"w": "a", "b": "b"}, {}))),
+    "multisteps-trace": as_optimizer(pn.MultiSteps(pn.Trace(0.5), 2)),
+    "multisteps-momentum": as_optimizer(pn.MultiSteps(pn.SGD(0.1, momentum=0.9), 2)),
 }
 
 
@@ -30,9 +44,17 @@ def _fresh_grads():
     return ({"w": np.full((3, 2), 2.0, np.float32), "b": np.full(2, 4.0, np.float32)}, {})
 
 
+def _open(state):
+    """A state with every State record opened into (step, slots), to compare as a tree."""
+    if isinstance(state, pn.State):
+        return (np.asarray(state.step), {k: _open(v) for k, v in state.slots.items()})
+    if isinstance(state, (tuple, list)):
+        return [_open(v) for v in state]
+    return state
+
+
 def _arrays(params, opt_state):
-    return tree_leaves(params) + [np.asarray(a) for a in tree_leaves(
-        [(s.step, s.slots) for s in opt_state])]
+    return tree_leaves(params) + [np.asarray(a) for a in tree_leaves(_open(opt_state))]
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
@@ -46,6 +68,7 @@ def test_donated_steps_give_the_pure_numbers(name):
         got, got_state = opt.update(_fresh_grads(), got_state, got, donate=True)
     for a, b in zip(_arrays(want, want_state), _arrays(got, got_state), strict=True):
         np.testing.assert_array_equal(a, b)
+        assert np.signbit(a).tolist() == np.signbit(b).tolist()
     assert all(not a.flags.writeable for a in tree_leaves(got))
     assert np.all(params[0]["w"] == 1)  # the params given are untouched
 
@@ -138,7 +161,8 @@ class _Layer(pn.Layer):
         return dy, {}
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "clip-adam"])
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "clip-adam", "adamw-mask", "partition",
+                                  "partition-momentum", "multisteps-momentum", "masked-clip"])
 def test_fit_matches_a_loop_of_pure_updates(name):
     opt = OPTIMIZERS[name]
     model = Sequential([Dense(6, 5, dtype="float64"), Tanh(), Dense(5, 3, dtype="float64")])

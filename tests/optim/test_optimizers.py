@@ -21,7 +21,8 @@ from hypothesis.extra import numpy as hnp
 import purenn.optim.optimizers as optimizers
 from purenn.io.serialize import from_data, to_data
 from purenn.optim.base import FromTransformation, Optimizer, State, as_optimizer, chain, sgd_step
-from purenn.optim.optimizers import SGD, Adagrad, Adam, AdamW, RMSProp
+from purenn.optim.masking import decay_mask
+from purenn.optim.optimizers import SGD, Adagrad, Adam, AdamW, MaskedAdamW, RMSProp
 from purenn.optim.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
 from purenn.optim.transforms import (
     ClipByGlobalNorm, ScaleByAdam, ScaleByLearningRate, clip_by_global_norm, global_norm,
@@ -41,6 +42,8 @@ OPTIMIZERS = {
     "adam-cosine": Adam(CosineDecay(0.1, total_steps=100)),
     "adamw": AdamW(0.1),
     "adamw-warmup-cosine": AdamW(WarmUp(CosineDecay(0.1, total_steps=90), warmup_steps=10)),
+    "adamw-decay-mask": AdamW(0.1, weight_decay=0.1, mask=decay_mask),
+    "adamw-tree-mask": MaskedAdamW(0.1, mask={"w": False, "b": True}),
     "rmsprop": RMSProp(0.05),
     "rmsprop-centered-momentum": RMSProp(0.02, momentum=0.5, centered=True, weight_decay=1e-3),
     "adagrad": Adagrad(0.5),
@@ -83,8 +86,22 @@ def copy_tree(tree):
 
 
 def state_parts(state):
-    """A named optimizer's state (one State per transformation of its chain) as a tree."""
-    return [{"step": np.array(s.step), **s.slots} for s in state]
+    """A named optimizer's state (one State per transformation of its chain; a combinator's
+    State holds its parts') as a tree."""
+    if isinstance(state, State):
+        return {"step": np.array(state.step), **{k: state_parts(v) for k, v in state.slots.items()}}
+    if isinstance(state, tuple):
+        return [state_parts(s) for s in state]
+    return state
+
+
+def slot_arrays(state):
+    """The arrays a state holds (its States' slots, at any depth; not their steps)."""
+    if isinstance(state, State):
+        return [a for v in state.slots.values() for a in slot_arrays(v)]
+    if isinstance(state, (tuple, list, dict)):
+        return [a for v in (state.values() if isinstance(state, dict) else state) for a in slot_arrays(v)]
+    return [state]
 
 
 def describe(tree):
@@ -123,9 +140,12 @@ def test_update_is_pure_keeps_structure_and_dtype_and_returns_readonly(name, dty
     assert describe(new_x) == describe(x)
     assert describe(state_parts(new_state)) == describe(state_parts(state))
     assert [s.step for s in new_state] == [s.step + 1 for s in state]
-    arrays = [a for a in tree_leaves((new_x, [s.slots for s in new_state])) if isinstance(a, np.ndarray)]
-    assert arrays and all(not a.flags.writeable for a in arrays)
+    arrays = tree_leaves(new_x) + slot_arrays(new_state)
+    masks = [a for a in arrays if a.dtype == bool]  # a mask's booleans
+    arrays = [a for a in arrays if a.dtype != bool]
+    assert arrays and all(not a.flags.writeable for a in arrays + masks)
     assert all(a.dtype == np.dtype(dtype) for a in arrays)
+    assert all(a.shape == () for a in masks)
     assert all(not np.shares_memory(a, b) for a in arrays for b in tree_leaves((x, grads)))
 
 

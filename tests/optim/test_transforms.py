@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 
 import purenn as pn
+import purenn.optim as optim
 import purenn.optim.transforms as transforms
+from purenn.optim.accumulate import MultiSteps
 from purenn.optim.base import (
     Chain, FromTransformation, State, Transformation, apply_updates, as_optimizer, chain,
     map_leaves, sgd_step,
 )
+from purenn.optim.masking import Masked, Partition, SetToZero, decay_mask
 from purenn.optim.optimizers import SGD, Adam, AdamW
 from purenn.optim.schedules import CosineDecay
 from purenn.optim.transforms import (
@@ -31,13 +34,33 @@ TRANSFORMATIONS = [
     ScaleByLearningRate(0.1), ScaleByLearningRate(CosineDecay(0.1, 10)), AddDecayedWeights(0.01),
     Trace(0.9), Trace(0.9, nesterov=True), ScaleByAdam(), ScaleByAdam(b1=0.5), ScaleByRMS(),
     ScaleByStddev(), ScaleByAdagrad(initial_accumulator_value=0.1), ClipByGlobalNorm(0.5),
+    SetToZero(), Masked(ScaleByAdam(), {"w": True, "b": False}), Masked(Trace(0.9), decay_mask),
+    Masked(ClipByGlobalNorm(0.5), True), Masked(Adam(0.1), {"w": False, "b": False}),
+    Partition({"adam": Adam(0.1), "fixed": SetToZero()}, {"w": "adam", "b": "fixed"}),
+    Partition({"one": chain(Trace(0.5), ScaleByLearningRate(0.1))}, "one"),
+    MultiSteps(ScaleByAdam(), 2), MultiSteps(Trace(0.9), 1), MultiSteps(chain(ClipByGlobalNorm(0.5), SGD(0.1)), 3),
 ]
 
 
 def test_every_exported_transformation_is_checked():
-    exported = {getattr(transforms, n) for n in transforms.__all__
-                if isinstance(getattr(transforms, n), type)}
-    assert exported == {type(t) for t in TRANSFORMATIONS}
+    exported = {getattr(optim, n) for n in optim.__all__
+                if isinstance(getattr(optim, n), type) and issubclass(getattr(optim, n), Transformation)}
+    assert exported - {Transformation, Chain} == {type(t) for t in TRANSFORMATIONS}
+
+
+def _states(state):
+    """Every State in a state (combinators nest them), outermost first."""
+    if isinstance(state, State):
+        return [state] + [s for v in state.slots.values() for s in _states(v)]
+    if isinstance(state, (tuple, list)):
+        return [s for v in state for s in _states(v)]
+    return []
+
+
+def _arrays(tree):
+    """The arrays of updates or of a state, States opened."""
+    return [a for s in _states(tree) for a in _arrays(s.slots)] if isinstance(tree, State) else [
+        a for leaf in tree_leaves(tree) for a in (_arrays(leaf) if isinstance(leaf, State) else [leaf])]
 
 
 @pytest.mark.parametrize("t", TRANSFORMATIONS, ids=repr)
@@ -48,12 +71,18 @@ def test_transformation_is_pure_and_returns_readonly_arrays_and_a_new_state(t):
     u2, s2 = t.update(GRADS[1], s1, PARAMS)
     np.testing.assert_array_equal(grads["w"], GRADS[0]["w"])       # inputs untouched
     again, s2_again = t.update(GRADS[1], s1, PARAMS)                # the old state is still valid
-    for a, b in zip(tree_leaves((u2, s2.slots)), tree_leaves((again, s2_again.slots))):
+    for a, b in zip(_arrays((u2, s2)), _arrays((again, s2_again)), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert type(s2) is State and s2.step == s1.step + 1 == 2 and set(s2.slots) == set(t.slots)
-    for a in tree_leaves((u2, s2.slots)):
-        assert not a.flags.writeable and a.dtype == np.float64
-        assert not any(np.shares_memory(a, g) for g in tree_leaves((GRADS, PARAMS)))
+        assert a.dtype == b.dtype and np.signbit(a).tolist() == np.signbit(b).tolist()
+    assert type(s2) is State and s2.step == s1.step + 1 == 2 and s2.slots.keys() == state.slots.keys()
+    given = tree_leaves(GRADS[1])
+    for a in tree_leaves(u2):  # new read-only arrays, or the very updates given (passed through)
+        assert any(a is g for g in given) or (
+            not a.flags.writeable and not any(np.shares_memory(a, g) for g in tree_leaves((GRADS, PARAMS))))
+        assert a.dtype == np.float64
+    for a in _arrays(s2):  # masks are bools; everything else the params' dtype
+        assert not a.flags.writeable and a.dtype in (np.float64, np.bool_)
+        assert not any(np.shares_memory(a, g) for g in tree_leaves(GRADS))
 
 
 def test_formulas_of_the_simple_transformations():
