@@ -5,7 +5,7 @@ class and compute at most :data:`purenn.summary.MAX_SAMPLE_VALUES` values a samp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,7 +23,7 @@ from purenn_cli.report import load_data, per_class_table
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A checkpoint written by `purenn mnist --save`.")],
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's four .gz files.")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help=f"One of: {', '.join(DATASETS)} [default: the one the checkpoint was trained on, else mnist].", show_default=False)] = None,
+    dataset: Annotated[str | None, typer.Option(help=f"One of: {', '.join(DATASETS)} [default: the one the checkpoint was trained on, else mnist].", show_default=False)] = None,
 ) -> None:
     """Report a saved model's accuracy on the test set, with a confusion matrix."""
     console = Console()

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import time
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import attrs
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, TaskID
 
 from purenn.errors import ArgumentError, DivergenceError, PurennError, TrainingInterrupted
 from purenn.io.checkpoints import save_checkpoint
 from purenn.io.datasets import DATASETS
-from purenn.io.environment import blas_threads
 from purenn.io.records import write_record
-from purenn.metrics import accuracy
 from purenn.recipes.presets import PRESETS
-from purenn.recipes.runs import RunConfig, run_record, train_preset
+from purenn.recipes.runs import RunConfig, RunResult, run_preset
 from purenn.summary import summary as model_summary
-from purenn.training import predict
 from purenn.training_state import TrainingState
 from purenn.validation import MAX_THREADS
 from purenn_cli.checkpoint_dir import (
@@ -43,22 +41,45 @@ from purenn_cli.mnist_seeds import mnist_experiment
 from purenn_cli.options import positive_float
 from purenn_cli.progress import format_loss, print_curves, training_progress
 from purenn_cli.report import load_data, per_class_table, print_summary
-from purenn_cli.signals import sigterm_exits, stop_requests
+from purenn_cli.signals import EXIT_CODES, StopRequests, sigterm_exits, stop_requests
 
 PRESET_HELP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
 
 
 def run(config: RunConfig, data_dir: Path | None, console: Console, *,
-        saver: Saver | None = None, resume: TrainingState | None = None) -> dict[str, Any]:
-    """Train ``config`` with a progress bar per epoch; return the trained run and its metrics.
+        saver: Saver | None = None, resume: TrainingState | None = None) -> RunResult:
+    """Train and test ``config`` (:func:`purenn.recipes.runs.run_preset`) with a progress bar per
+    epoch, then show the results; return them.
 
     With a ``saver`` (of a ``--checkpoint-dir``), the training state is saved after every epoch,
     and Ctrl-C or SIGTERM stop the run after its current step, save it, and exit saying how to
     continue; ``resume`` continues a saved state."""
     data = load_data(console, data_dir, config.dataset)
+    announce(console, config, data.train.images, resume)
+    with training_progress(console) as progress, \
+            (stop_requests() if saver is not None else contextlib.nullcontext()) as stop:
+        on_batch, on_epoch = epoch_bars(progress, config, resume)
+        try:
+            result = run_preset(config, data, callback=on_epoch, on_batch=on_batch,
+                                checkpoint=saver, stop=stop, resume=resume)
+        except DivergenceError as e:
+            if saver is None:
+                raise
+            progress.stop()
+            raise fail(console, f"{e.message}. No checkpoint or record was written; {saver.holds()}. "
+                                "Try a smaller --lr.", EXIT_FAILED) from None
+        except TrainingInterrupted as e:
+            progress.stop()
+            raise fail(console, interrupted(saver, stop.name, e.state), stop.exit_code) from None
+    signal_after_training(stop)
+    show_results(console, result, data.test.labels, resumed=resume is not None)
+    return result
+
+
+def announce(console: Console, config: RunConfig, x: np.ndarray, resume: TrainingState | None) -> None:
+    """What is about to run: the preset and its settings, then the model, or where a resumed
+    run continues from."""
     s = config.resolved()
-    x, y = data.train.images, data.train.labels
-    x_test, y_test = data.test.images, data.test.labels
     n = len(x) if config.limit is None else min(len(x), config.limit)
     console.print(
         f"[bold]{config.preset}[/bold] preset on {n} {config.dataset} training samples: "
@@ -70,60 +91,60 @@ def run(config: RunConfig, data_dir: Path | None, console: Console, *,
     else:
         print_summary(console, model_summary(PRESETS[config.preset].model, x.shape[1:]),
                       f"the {config.preset} model", compact=True)
-    start = time.perf_counter()
+
+
+def epoch_bars(progress: Progress, config: RunConfig,
+               resume: TrainingState | None) -> tuple[Callable[[int, int], None], Callable[[Any], None]]:
+    """``on_batch`` and ``callback`` for the run: a bar per epoch (numbered from the resumed
+    run's next epoch), its status the epoch's loss and test accuracy."""
     first_epoch = 1 if resume is None else resume.epoch + 1
-    with training_progress(console) as progress, \
-            (stop_requests() if saver is not None else contextlib.nullcontext()) as stop:
-        tasks: list[int] = []
+    epochs = config.resolved()["epochs"]
+    tasks: list[TaskID] = []
 
-        def on_batch(done: int, total: int) -> None:
-            if not tasks or progress.tasks[tasks[-1]].finished:
-                label = f"epoch {first_epoch + len(tasks)}/{s['epochs']}"
-                tasks.append(progress.add_task(label, total=total, status=""))
-            if done == total or done % max(1, total // 100) == 0:
-                progress.update(tasks[-1], completed=done)
+    def on_batch(done: int, total: int) -> None:
+        if not tasks or progress.tasks[tasks[-1]].finished:
+            tasks.append(progress.add_task(f"epoch {first_epoch + len(tasks)}/{epochs}", total=total,
+                                           status=""))
+        if done == total or done % max(1, total // 100) == 0:
+            progress.update(tasks[-1], completed=done)
 
-        def on_epoch(log: Any) -> None:
-            if tasks:
-                progress.update(tasks[-1], status=f"loss {format_loss(log.loss)}  "
-                                                  f"test accuracy {log.val_accuracy:.2%}")
+    def on_epoch(log: Any) -> None:
+        if tasks:
+            progress.update(tasks[-1], status=f"loss {format_loss(log.loss)}  "
+                                              f"test accuracy {log.val_accuracy:.2%}")
 
-        try:
-            trained = train_preset(
-                config, x, y, validation=(x_test, y_test), callback=on_epoch, on_batch=on_batch,
-                checkpoint=saver, stop=stop, resume=resume,
-            )
-        except DivergenceError as e:
-            if saver is None:
-                raise
-            progress.stop()
-            raise fail(console, f"{e.message}. No checkpoint or record was written; {saver.holds()}. "
-                                "Try a smaller --lr.", EXIT_FAILED) from None
-        except TrainingInterrupted as e:
-            progress.stop()
-            raise fail(console, interrupted(saver, stop.name, e.state), stop.exit_code) from None
-    seconds = time.perf_counter() - start
-    outputs_ = predict(trained.model, trained.params, x_test, state=trained.state)
-    test_acc = accuracy(outputs_, y_test)
-    console.print(per_class_table(outputs_, y_test, "Test set: confusion matrix and accuracy per class"))
-    history = trained.history
+    return on_batch, on_epoch
+
+
+def signal_after_training(stop: StopRequests | None) -> None:
+    """A Ctrl-C or SIGTERM that came after the last step, while the test set was predicted, ends
+    the command as it does outside training (the training state is saved: it ended)."""
+    if stop is None or not stop():
+        return
+    if stop.exit_code == EXIT_CODES[signal.SIGTERM]:
+        raise SystemExit(stop.exit_code)  # as sigterm_exits does
+    raise KeyboardInterrupt
+
+
+def show_results(console: Console, result: RunResult, labels: np.ndarray, *, resumed: bool) -> None:
+    """The confusion matrix (``labels``: the test set's), how early stopping ended the run, the
+    curves and the test accuracy."""
+    console.print(per_class_table(result.test_outputs, labels,
+                                  "Test set: confusion matrix and accuracy per class"))
+    history = result.trained.history
     if history.stopped_early:
         console.print(f"stopped early after epoch {len(history.epochs)}: the test loss had not "
-                      f"improved for {config.patience} epochs; keeping epoch {history.best_epoch}'s params",
-                      highlight=False)
+                      f"improved for {result.config.patience} epochs; keeping epoch "
+                      f"{history.best_epoch}'s params", highlight=False)
     elif history.best_epoch is not None and history.best_epoch != len(history.epochs):
         console.print(f"keeping epoch {history.best_epoch}'s params, whose test loss was the lowest",
                       highlight=False)
-    print_curves(console, trained.history.loss, trained.history.val_accuracy)
+    print_curves(console, history.loss, history.val_accuracy)
     console.print(
-        f"test accuracy [bold]{test_acc:.2%}[/bold] on {len(y_test)} samples; "
-        f"training took {seconds:.1f} s" + (" (this session)" if resume is not None else ""),
+        f"test accuracy [bold]{result.test_accuracy:.2%}[/bold] on {len(labels)} samples; "
+        f"training took {result.train_seconds:.1f} s" + (" (this session)" if resumed else ""),
         highlight=False,
     )
-    return {
-        "trained": trained, "train_samples": n,
-        "metrics": {"test_accuracy": test_acc, "train_seconds": seconds},
-    }
 
 
 def mnist(
@@ -156,11 +177,11 @@ def mnist(
         raise fail(console, f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
     if seeds is None and (jobs is not None or scheduler is not None):
         raise fail(console, "--jobs and --scheduler run the seeds of an experiment: give --seeds too")
-    try:  # the thread count in use is recorded, so that reproduce can use it again
-        config = RunConfig(preset=preset, seed=seed or 0, epochs=epochs, batch_size=batch_size,
-                           lr=lr, limit=limit, dataset=dataset,
-                           threads=threads or (None if seeds else blas_threads() or None),
-                           patience=patience)
+    try:
+        config = RunConfig(preset=preset, seed=seed or 0, epochs=epochs, batch_size=batch_size, lr=lr,
+                           limit=limit, dataset=dataset, threads=threads, patience=patience)
+        if seeds is None:  # the count in use is recorded, so that reproduce can use it again
+            config = config.with_threads_in_use()
     except ArgumentError as e:
         raise fail(console, e.message) from None
     if seeds is not None:
@@ -170,15 +191,26 @@ def mnist(
                                     "each seed from its start and writes only records")
         return mnist_experiment(console, config, seeds, jobs=jobs, scheduler=scheduler,
                                 data_dir=data_dir, record=record)
-    folder = None
-    if checkpoint_dir is not None:
-        if not checkpoint_dir.strip():
-            raise fail(console, "--checkpoint-dir: give the name of a folder")
-        folder = Path(checkpoint_dir)
+    folder = checkpoint_folder(console, checkpoint_dir)
     check_outputs(console, {"--save": save, "--record": record}, folder)  # before training
     if folder is None:
-        result = train(console, config, data_dir)
-        return save_results(console, config, result, save, record)
+        return save_results(console, train(console, config, data_dir), save, record)
+    checkpointed_run(console, folder, config, data_dir, save, record)
+
+
+def checkpoint_folder(console: Console, option: str | None) -> Path | None:
+    """The folder ``--checkpoint-dir`` names (None without one); a blank name is refused."""
+    if option is None:
+        return None
+    if not option.strip():
+        raise fail(console, "--checkpoint-dir: give the name of a folder")
+    return Path(option)
+
+
+def checkpointed_run(console: Console, folder: Path, config: RunConfig, data_dir: Path | None,
+                     save: Path | None, record: Path | None) -> None:
+    """The run with its state kept in ``folder`` (continuing the one there, of these settings),
+    holding the folder's lock until its outputs are written."""
     outputs = {k: None if p is None else str(p.resolve())
                for k, p in (("save", save), ("record", record), ("data_dir", data_dir))}
     prepare(console, folder)
@@ -186,10 +218,10 @@ def mnist(
         resume = continued_run(console, folder, config)
         keep = saver(folder, PRESETS[config.preset].model, config, outputs, warner(console), resume)
         result = train(console, config, data_dir, saver=keep, resume=resume)
-        save_results(console, config, result, save, record)
+        save_results(console, result, save, record)
 
 
-def train(console: Console, config: RunConfig, data_dir: Path | None, **options: Any) -> dict[str, Any]:
+def train(console: Console, config: RunConfig, data_dir: Path | None, **options: Any) -> RunResult:
     """:func:`run`, with Ctrl-C outside a checkpointed run's training said to write nothing."""
     try:
         return run(config, data_dir, console, **options)
@@ -235,19 +267,17 @@ def continued_run(console: Console, folder: Path, config: RunConfig) -> Training
     return saved.state
 
 
-def save_results(console: Console, config: RunConfig, result: dict[str, Any], save: Path | None,
-                 record: Path | None) -> None:
+def save_results(console: Console, result: RunResult, save: Path | None, record: Path | None) -> None:
     """Write the checkpoint and the run record the command was asked for, each on its own: one
     that cannot be written (a full disk) is reported, the other is still written, and the
     command then exits with EXIT_FAILED."""
-    trained = result["trained"]
+    trained = result.trained
     writers: list[tuple[str, Path | None, Callable[[], None], str]] = [
         ("--save", save, lambda: save_checkpoint(
             save, trained.model, trained.params, state=trained.state,  # type: ignore[arg-type]
-            metadata={"run": attrs.asdict(config), "metrics": result["metrics"]}),
+            metadata=result.checkpoint_metadata()),
          f"saved checkpoint to {save}"),
-        ("--record", record, lambda: write_record(
-            record, run_record(config, trained, result["train_samples"], result["metrics"])),  # type: ignore[arg-type]
+        ("--record", record, lambda: write_record(record, result.record()),  # type: ignore[arg-type]
          f"wrote run record to {record} (digest {trained.digest[:16]}...)"),
     ]
     failed = False

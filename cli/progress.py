@@ -3,6 +3,9 @@ prints)."""
 
 from __future__ import annotations
 
+import itertools
+import math
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -32,17 +35,17 @@ BLOCKS = "▁▂▃▄▅▆▇█"
 def sparkline(values: list[float], width: int = 50) -> str:
     """``values`` as a line of block characters, low to high, at most ``width`` of them (longer
     series are averaged in equal slices). Non-finite values show as spaces."""
-    finite = [v for v in values if v == v and abs(v) != float("inf")]
+    finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return ""
     if len(values) > width:
         edges = [round(i * len(values) / width) for i in range(width + 1)]
-        values = [sum(values[a:b]) / (b - a) for a, b in zip(edges, edges[1:])]
+        values = [sum(values[a:b]) / (b - a) for a, b in itertools.pairwise(edges)]
     low, high = min(finite), max(finite)
     span = high - low
     out = []
     for v in values:
-        if not (v == v and abs(v) != float("inf")):
+        if not math.isfinite(v):
             out.append(" ")
         else:
             out.append(BLOCKS[0 if span == 0 else min(int((v - low) / span * len(BLOCKS)), len(BLOCKS) - 1)])

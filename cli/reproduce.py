@@ -46,7 +46,7 @@ def reproduce(
     versions = rec.get("versions", {})
     console.print(escape(f"reproducing {record} (recorded with {', '.join(f'{k} {v}' for k, v in versions.items())})"),
                   highlight=False)
-    trained = run(config, data_dir, console)["trained"]
+    trained = run(config, data_dir, console).trained
     parted, note = first_difference(rec.get("history", []), [e.digest for e in trained.history.epochs])
     if trained.digest == rec["digest"] and parted is None:
         every = "every epoch's params digest and the final one match" if note is None else \

@@ -76,4 +76,4 @@ def resume(
         keep = saver(checkpoint_dir, PRESETS[config.preset].model, config, {**asked, **given},
                      warner(console), saved.state)
         result = train(console, config, data_dir, saver=keep, resume=saved.state)
-        save_results(console, config, result, save, record)
+        save_results(console, result, save, record)

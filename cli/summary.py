@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ DATASET_INPUT = (784,)
 
 def summary(
     model: Annotated[Path, typer.Argument(help="A checkpoint written by `purenn mnist --save` or `purenn.save_checkpoint`.")],
-    input_shape: Annotated[Optional[str], typer.Option(help="Per-sample input shape, e.g. 784 or 28,28,1 [default: 784 for a model trained by `purenn mnist`].", show_default=False)] = None,
+    input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape, e.g. 784 or 28,28,1 [default: 784 for a model trained by `purenn mnist`].", show_default=False)] = None,
     compact: Annotated[bool, typer.Option(help="Only the model's own layers, not those inside its blocks.")] = False,
 ) -> None:
     """Show a saved model's layers: output shapes, parameter counts, state sizes and totals."""

@@ -16,9 +16,18 @@ import math
 
 import attrs
 
-from purenn.validation import non_negative_int, non_negative_number, one_of, optional, positive_int, real, to_float, to_int
+from purenn.validation import (
+    non_negative_int,
+    non_negative_number,
+    one_of,
+    optional,
+    positive_int,
+    real,
+    to_float,
+    to_int,
+)
 
-__all__ = ["EarlyStopping", "EarlyStoppingState", "ReduceLROnPlateau", "PlateauState", "METRICS"]
+__all__ = ["METRICS", "EarlyStopping", "EarlyStoppingState", "PlateauState", "ReduceLROnPlateau"]
 
 #: the metrics ``fit`` reports after each epoch, and the direction in which each improves
 METRICS = {"val_loss": "min", "val_accuracy": "max", "loss": "min"}

@@ -12,8 +12,9 @@ params of one that was never interrupted. :mod:`purenn.io.training_checkpoints` 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from purenn.errors import ArgumentError
 from purenn.monitors import EarlyStoppingState, PlateauState
 
-__all__ = ["TrainingState", "settings_differences", "data_fingerprint"]
+__all__ = ["TrainingState", "data_fingerprint", "settings_differences"]
 
 
 @attrs.frozen

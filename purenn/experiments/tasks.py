@@ -2,8 +2,10 @@
 ``task(arg, report) -> result``, ``arg`` plain data, the result plain JSON data.
 
 - :func:`mnist_run`: a preset run (:class:`~purenn.recipes.runs.RunConfig`) with its test
-  evaluation; returns the run record, the same as ``purenn mnist --record`` writes.
-- :func:`xor_run`: the tutorial's XOR network from one seed; returns whether it solved XOR.
+  evaluation (:func:`~purenn.recipes.runs.run_preset`); returns the run record, the same as
+  ``purenn mnist --record`` writes.
+- :func:`xor_run`: the tutorial's XOR network from one seed (:func:`train_xor`, as ``purenn xor``
+  trains it); returns whether it solved XOR.
 
 The worker loads the data itself (from ``data_dir``, else ``$PURENN_DATA`` or the cache, as on
 the command line), once per process.
@@ -12,22 +14,23 @@ the command line), once per process.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import numpy as np
 
+from purenn.experiments.runner import default_jobs
 from purenn.io.datasets import Dataset, load_mnist
 from purenn.io.environment import blas_thread_limit
 from purenn.io.records import params_digest
 from purenn.losses import mse
-from purenn.metrics import accuracy
-from purenn.recipes.runs import RunConfig, run_record, train_preset
+from purenn.recipes.runs import RunConfig, run_preset
 from purenn.recipes.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
-from purenn.training import fit, predict
+from purenn.training import EpochLog, History, fit, predict
 from purenn.validation import non_negative_int, optional, positive_int, positive_number, thread_count
 
-__all__ = ["MnistTask", "XorTask", "mnist_run", "xor_run"]
+__all__ = ["MnistTask", "XorResult", "XorTask", "mnist_run", "threads_per_run", "train_xor", "xor_run"]
 
 Report = Callable[..., None]
 _DATA: dict[tuple[str | None, str], Dataset] = {}  # per worker process: loaded once
@@ -61,20 +64,23 @@ def _progress(report: Report) -> tuple[Callable[[int, int], None], Callable[[Any
     return on_batch, on_epoch
 
 
+def threads_per_run(threads: int | None, jobs: int, scheduler: str | None) -> int:
+    """BLAS threads for each run of an experiment (each record keeps the count): ``threads`` when
+    given, else this machine's cores shared out between the ``jobs`` runs at a time; 1 on a Dask
+    cluster (``scheduler``), whose workers' cores purenn does not know."""
+    if threads is not None:
+        return threads
+    if scheduler is not None:
+        return 1
+    return max(1, default_jobs(1 << 30) // jobs)
+
+
 def mnist_run(task: MnistTask, report: Report) -> dict[str, Any]:
-    """Train ``task.config`` and evaluate it on the test set; the run record."""
-    config = task.config
-    data = _data(task.data_dir, config.dataset)
-    assert data.train is not None and data.test is not None
-    x, y, x_test, y_test = data.train.images, data.train.labels, data.test.images, data.test.labels
-    n = len(x) if config.limit is None else min(len(x), config.limit)
+    """Train ``task.config`` and test it (:func:`~purenn.recipes.runs.run_preset`, as
+    ``purenn mnist`` does); the run record."""
     on_batch, on_epoch = _progress(report)
-    start = time.perf_counter()
-    trained = train_preset(config, x, y, validation=(x_test, y_test), callback=on_epoch, on_batch=on_batch)
-    seconds = time.perf_counter() - start
-    with blas_thread_limit(config.threads):
-        test_accuracy = accuracy(predict(trained.model, trained.params, x_test, state=trained.state), y_test)
-    return run_record(config, trained, n, {"test_accuracy": test_accuracy, "train_seconds": seconds})
+    data = _data(task.data_dir, task.config.dataset)
+    return run_preset(task.config, data, callback=on_epoch, on_batch=on_batch).record()
 
 
 @attrs.frozen
@@ -89,23 +95,46 @@ class XorTask:
     threads: int | None = attrs.field(default=None, validator=optional(thread_count))
 
 
-def xor_run(task: XorTask, report: Report) -> dict[str, Any]:
-    """Train the XOR network from ``task.seed``; its outputs, whether they solve XOR, the loss
-    per epoch and the params digest."""
+@attrs.frozen(eq=False)
+class XorResult:
+    """The XOR network trained: its params, its outputs on the four inputs (``(4, 1)``), the
+    history, and the seconds the training and the outputs took."""
+
+    params: Any
+    outputs: np.ndarray
+    history: History
+    train_seconds: float
+
+    @property
+    def solved(self) -> bool:
+        return xor_solved(self.outputs)
+
+
+def train_xor(task: XorTask, *, callback: Callable[[EpochLog], None] | None = None) -> XorResult:
+    """The tutorial's XOR run: the network of ``task.hidden`` units from ``task.seed``, plain
+    SGD on the four samples in order, under ``task.threads``; ``callback`` as for
+    :func:`purenn.fit` (``purenn xor`` and :func:`xor_run` both train through here)."""
     model = xor_network(task.hidden)
     params = model.init(np.random.default_rng(task.seed))
-    on_batch, on_epoch = _progress(report)
     start = time.perf_counter()
     with blas_thread_limit(task.threads):
         params, history = fit(model, params, XOR_INPUTS, XOR_TARGETS, loss=mse, epochs=task.epochs,
-                              lr=task.lr, batch_size=task.batch_size, shuffle=False,
-                              callback=_every(task.epochs, on_epoch))
+                              lr=task.lr, batch_size=task.batch_size, shuffle=False, callback=callback)
         outputs = predict(model, params, XOR_INPUTS)
+    return XorResult(params, outputs, history, time.perf_counter() - start)
+
+
+def xor_run(task: XorTask, report: Report) -> dict[str, Any]:
+    """Train the XOR network from ``task.seed``; its outputs, whether they solve XOR, the loss
+    per epoch and the params digest."""
+    _, on_epoch = _progress(report)
+    result = train_xor(task, callback=_every(task.epochs, on_epoch))
+    history = result.history
     return {
-        "seed": task.seed, "solved": xor_solved(outputs), "outputs": outputs.ravel().tolist(),
-        "loss": history.loss[-1], "train_seconds": time.perf_counter() - start,
+        "seed": task.seed, "solved": result.solved, "outputs": result.outputs.ravel().tolist(),
+        "loss": history.loss[-1], "train_seconds": result.train_seconds,
         "history": [{"epoch": e.epoch, "loss": e.loss} for e in history.epochs],
-        "digest": params_digest(params),
+        "digest": params_digest(result.params),
     }
 
 

@@ -1,15 +1,17 @@
 """One run of a preset: its configuration, the training itself, and the record that describes it.
 
 :class:`RunConfig` is what a run record stores (the preset, its overrides, the seed, the sample
-limit), so the run can be repeated exactly; :func:`train_preset` trains it; :func:`describe` and
-:func:`run_record` say what it was and what it gave, as plain data for
-:func:`purenn.io.records.write_record`.
+limit), so the run can be repeated exactly; :func:`run_preset` trains it and tests it (the one
+path from a preset to a result: ``purenn mnist`` and an experiment's runs both take it), on
+:func:`train_preset`; :func:`describe` and :func:`run_record` say what it was and what it gave,
+as plain data for :func:`purenn.io.records.write_record`.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,17 +19,19 @@ import attrs
 import numpy as np
 
 from purenn.errors import ArgumentError, RecordError
-from purenn.io.environment import blas_thread_limit
+from purenn.io.datasets import Dataset
+from purenn.io.environment import blas_thread_limit, blas_threads
 from purenn.io.records import make_record, params_digest
 from purenn.io.serialize import to_data
 from purenn.layers import Sequential
 from purenn.losses import one_hot
+from purenn.metrics import accuracy
 from purenn.monitors import EarlyStopping
 from purenn.optim.base import Optimizer
 from purenn.optim.optimizers import SGD
 from purenn.optim.transforms import ADAM_CHANGED
 from purenn.recipes.presets import LOSSES, PRESETS
-from purenn.training import History, fit
+from purenn.training import History, fit, predict
 from purenn.training_state import TrainingState
 from purenn.validation import (
     Rule,
@@ -40,12 +44,14 @@ from purenn.validation import (
 
 __all__ = [
     "RunConfig",
+    "RunResult",
     "TrainedRun",
     "arithmetic_change",
     "config_from_record",
     "describe",
     "record_differences",
     "repeatable_config",
+    "run_preset",
     "run_record",
     "same_update",
     "train_preset",
@@ -85,6 +91,14 @@ class RunConfig:
             # only when set: records written before early stopping existed stay repeatable
             **({} if self.patience is None else {"patience": self.patience}),
         }
+
+    def with_threads_in_use(self) -> RunConfig:
+        """This config, its ``threads`` the BLAS's thread count now when it names none (still
+        None when that count is unknown): its record then says how many threads the run used,
+        so that the run can be repeated with them."""
+        if self.threads is not None:
+            return self
+        return attrs.evolve(self, threads=blas_threads() or None)
 
     def optimizer(self, n_train: int) -> Optimizer:
         """The optimizer for ``n_train`` training samples (schedules count the run's steps)."""
@@ -154,6 +168,72 @@ def train_preset(
 
 def _epoch_digest(params: Any, state: Any) -> str:
     return params_digest(params, state=state)
+
+
+@attrs.frozen(eq=False)
+class RunResult:
+    """What :func:`run_preset` gives: the run's ``config``, the :class:`TrainedRun`, the number
+    of training samples it used, its outputs on the test set (one row of class scores per test
+    sample) and its metrics: ``test_accuracy``, and ``train_seconds``, the wall-clock time of the
+    training alone (for a resumed run, of this session's part)."""
+
+    config: RunConfig
+    trained: TrainedRun
+    train_samples: int
+    test_outputs: np.ndarray
+    test_accuracy: float
+    train_seconds: float
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The run record's metrics: ``{"test_accuracy": ..., "train_seconds": ...}``."""
+        return {"test_accuracy": self.test_accuracy, "train_seconds": self.train_seconds}
+
+    def record(self) -> dict[str, Any]:
+        """The run record (:func:`run_record`): what ``purenn mnist --record`` writes and an
+        experiment keeps for each seed."""
+        return run_record(self.config, self.trained, self.train_samples, self.metrics)
+
+    def checkpoint_metadata(self) -> dict[str, Any]:
+        """What a checkpoint of the trained model carries: the run's settings (``purenn
+        evaluate`` reads its dataset there) and metrics."""
+        return {"run": attrs.asdict(self.config), "metrics": self.metrics}
+
+
+def run_preset(
+    config: RunConfig,
+    data: Dataset,
+    *,
+    callback: Callable[..., None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+    checkpoint: Callable[[TrainingState], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    resume: TrainingState | None = None,
+) -> RunResult:
+    """Train ``config``'s preset on ``data``'s training split (``config.dataset`` as
+    :func:`purenn.load_mnist` loads it) and test it on its test split; the :class:`RunResult`,
+    whose :meth:`~RunResult.record` is the run record.
+
+    The one path from a preset to a result: ``purenn mnist`` and an experiment's runs
+    (:func:`purenn.experiments.tasks.mnist_run`) both call it, so a run alone and the same run
+    inside an experiment give the same record. Everything runs under the config's BLAS thread
+    limit (results differ between thread counts); ``train_seconds`` times the training alone.
+    The test set is the validation set: each epoch's log has its loss and accuracy, and early
+    stopping (``config.patience``) watches its loss. ``callback``, ``on_batch`` report progress
+    (as for :func:`purenn.fit`; this function prints nothing); ``checkpoint``, ``stop`` and
+    ``resume``: as for :func:`train_preset`."""
+    if data.train is None or data.test is None:
+        raise ArgumentError("run_preset needs the dataset's train and test splits: load it with "
+                            "splits=('train', 'test')")
+    x, y, x_test, y_test = data.train.images, data.train.labels, data.test.images, data.test.labels
+    with blas_thread_limit(config.threads):
+        start = time.perf_counter()
+        trained = train_preset(config, x, y, validation=(x_test, y_test), callback=callback,
+                               on_batch=on_batch, checkpoint=checkpoint, stop=stop, resume=resume)
+        seconds = time.perf_counter() - start
+        outputs = predict(trained.model, trained.params, x_test, state=trained.state)
+    n = len(x) if config.limit is None else min(len(x), config.limit)
+    return RunResult(config, trained, n, outputs, accuracy(outputs, y_test), seconds)
 
 
 def describe(config: RunConfig, n_train: int) -> dict[str, Any]:

@@ -154,7 +154,7 @@ def test_ctrl_c_during_training_says_nothing_was_written(tiny_mnist, tmp_path, m
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(purenn_cli.mnist, "train_preset", interrupted)
+    monkeypatch.setattr(purenn_cli.mnist, "run_preset", interrupted)
     result = runner.invoke(app, ["mnist", "--preset", "seed", "--data-dir", str(tiny_mnist),
                                  "--save", str(tmp_path / "m.npz")])
     assert result.exit_code == 130

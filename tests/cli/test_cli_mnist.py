@@ -135,6 +135,22 @@ def test_record_holds_the_full_configuration(tiny_mnist, tmp_path):
         "lr": 0.1, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0}}
 
 
+@pytest.mark.parametrize("preset", ["seed", "cnn"])  # cnn: with dropout
+def test_a_run_alone_and_in_an_experiment_give_the_same_record(tiny_mnist, tmp_path, preset):
+    """`purenn mnist` and an experiment's run (`--seeds`) both go through run_preset: the same
+    settings give the same run record, but for the seconds the training took."""
+    common = ["mnist", "--preset", preset, "--epochs", "2", "--limit", "60", "--batch-size", "20",
+              "--threads", "1", "--data-dir", str(tiny_mnist)]
+    alone = runner.invoke(app, [*common, "--seed", "3", "--record", str(tmp_path / "alone.json")])
+    assert alone.exit_code == 0, alone.output
+    inside = runner.invoke(app, [*common, "--seeds", "3", "--jobs", "1", "--record", str(tmp_path / "exp.json")])
+    assert inside.exit_code == 0, inside.output
+    records = [json.loads((tmp_path / name).read_text()) for name in ("alone.json", "exp.seed3.json")]
+    for record in records:
+        del record["metrics"]["train_seconds"]
+    assert records[0] == records[1]
+
+
 def test_reproduce_refuses_a_record_whose_model_differs(tiny_mnist, tmp_path):
     rec = _record(tiny_mnist, tmp_path)
     record = json.loads(rec.read_text())

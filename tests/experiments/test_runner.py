@@ -3,16 +3,15 @@ worker is recorded, never dropped; a run inside an experiment equals the same se
 
 from __future__ import annotations
 
+import _tasks
 import attrs
 import numpy as np
 import pytest
 
 import purenn as pn
-from purenn.experiments.runner import run_all
-from purenn.experiments.tasks import MnistTask, XorTask, mnist_run, xor_run
+from purenn.experiments.runner import default_jobs, run_all
+from purenn.experiments.tasks import MnistTask, XorTask, mnist_run, threads_per_run, xor_run
 from purenn.recipes.runs import RunConfig, train_preset
-
-import _tasks
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -83,3 +82,12 @@ def test_xor_runs_in_workers_equal_serial_ones():
     assert [o.value["digest"] for o in serial] == [o.value["digest"] for o in parallel]
     assert len({o.value["digest"] for o in serial}) == 3
     assert all(np.isfinite(o.value["loss"]) for o in serial)
+
+
+def test_each_run_of_an_experiment_gets_its_share_of_the_cores():
+    cores = default_jobs(1 << 30)
+    assert threads_per_run(3, 2, None) == 3  # as asked
+    assert threads_per_run(None, 1, None) == cores
+    assert threads_per_run(None, 2, None) == max(1, cores // 2)
+    assert threads_per_run(None, 4 * cores, None) == 1  # never none
+    assert threads_per_run(None, 1, "tcp://127.0.0.1:8786") == 1  # a cluster's cores are unknown
