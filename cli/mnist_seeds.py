@@ -14,7 +14,7 @@ from purenn.experiments.runner import default_jobs
 from purenn.experiments.seeds import parse_seeds
 from purenn.experiments.tasks import MnistTask, mnist_run
 from purenn.io.atomic import check_writable
-from purenn.io.records import write_record
+from purenn.recipes.records import write_run_record
 from purenn.recipes.runs import RunConfig
 from purenn_cli.errors import EXIT_FAILED, explain, fail
 from purenn_cli.experiment import loss, percent, results_table, run_record_path, run_seeds, seconds
@@ -67,7 +67,7 @@ def mnist_experiment(console: Console, config: RunConfig, seeds_text: str, *, jo
         try:
             for outcome in outcomes:
                 if outcome.status == "ok":
-                    write_record(paths[outcome.key], outcome.value)
+                    write_run_record(paths[outcome.key], outcome.value)
             write_experiment(record, make_experiment(kind="mnist", settings=settings, seeds=seeds,
                                                      runs=runs, jobs=jobs, scheduler=scheduler))
         except (PurennError, OSError) as e:

@@ -1,4 +1,4 @@
-"""Garbage in, a RecordError out (purenn.io.records): Hypothesis feeds ``read_record`` random bytes,
+"""Garbage in, a RecordError out (purenn.io.records): Hypothesis feeds ``read_run_record`` random bytes,
 truncated valid records, and valid records with one JSON value replaced by a value of another
 type or of the same type. Each must be refused with a RecordError naming the file, or read; and
 what reads must mean what the schema says (checked here independently of the reader: numbered
@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from purenn.io.records import RecordError, read_record, write_record
+from purenn.io.records import RecordError
+from purenn.recipes.records import read_run_record, write_run_record
 from purenn.recipes.presets import PRESETS
 from purenn.recipes.runs import RunConfig, TrainedRun, config_from_record, record_differences, run_record
 from purenn.training import EpochLog, History
@@ -48,7 +49,7 @@ def good(folder) -> str:
     params = ({"w": np.zeros((2, 2), np.float32)},)
     history = History((EpochLog(1, 2, 0.5, 0.4, 0.9), EpochLog(2, 2, 0.25)))
     trained = TrainedRun(PRESETS["seed"].model, params, (), history)
-    write_record(folder / "good.json", run_record(config, trained, 100,
+    write_run_record(folder / "good.json", run_record(config, trained, 100,
                                                    {"test_accuracy": 0.9, "train_seconds": 1.5}))
     return (folder / "good.json").read_text()
 
@@ -57,7 +58,7 @@ def _read_or_refuse(folder: Path, data: bytes) -> None:
     path = folder / "fuzzed.json"
     path.write_bytes(data)
     try:
-        record = read_record(path)
+        record = read_run_record(path)
     except RecordError as e:
         assert "fuzzed.json" in str(e)
         _commands_say_why(folder, refused=True)
