@@ -39,8 +39,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-import purenn.layers as layers
-import purenn.optim as optim
+import purenn.layers as layers  # noqa: PLR0402 - the submodule itself; io never imports the package root
+import purenn.optim as optim  # noqa: PLR0402
 from purenn.errors import SerializeError
 from purenn.layers.base import Layer
 from purenn.optim.base import Optimizer, Transformation
