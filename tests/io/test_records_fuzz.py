@@ -1,10 +1,11 @@
-"""Garbage in, a RecordError out (purenn.io.records): Hypothesis feeds ``read_run_record`` random bytes,
-truncated valid records, and valid records with one JSON value replaced by a value of another
-type or of the same type. Each must be refused with a RecordError naming the file, or read; and
-what reads must mean what the schema says (checked here independently of the reader: numbered
-epochs, finite losses, accuracies in [0, 1], digests of exactly 64 hex digits, copies of one
-setting equal, ...). Every command that reads run records (``reproduce``, ``plot``, ``diff``)
-then gives a message and an exit status for the same file, never a traceback."""
+"""Garbage in, a RecordError out (purenn.recipes.records): Hypothesis feeds ``read_run_record``
+random bytes, truncated valid records, and valid records with one JSON value replaced by a value
+of another type or of the same type. Each must be refused with a RecordError naming the file,
+or read; and what reads must mean what the schema says (checked here independently of the
+reader: numbered epochs, finite losses, accuracies in [0, 1], digests of exactly 64 hex digits,
+copies of one setting equal, ...). Every command that reads run records (``reproduce``,
+``plot``, ``diff``) then gives a message and an exit status for the same file, never a
+traceback."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from purenn.io.records import RecordError
-from purenn.recipes.records import read_run_record, write_run_record
 from purenn.recipes.presets import PRESETS
+from purenn.recipes.records import read_run_record, write_run_record
 from purenn.recipes.runs import RunConfig, TrainedRun, config_from_record, record_differences, run_record
 from purenn.training import EpochLog, History
 from purenn_cli.main import app
