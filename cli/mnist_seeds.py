@@ -15,7 +15,7 @@ from purenn.experiments.runner import default_jobs
 from purenn.experiments.seeds import parse_seeds
 from purenn.experiments.tasks import MnistTask, mnist_run, threads_per_run
 from purenn.io.atomic import check_writable
-from purenn.io.records import write_record
+from purenn.recipes.records import write_run_record
 from purenn.recipes.runs import RunConfig
 from purenn_cli.errors import EXIT_FAILED, explain, fail
 from purenn_cli.experiment import loss, percent, results_table, run_record_path, run_seeds, seconds
@@ -85,7 +85,7 @@ def write_records(console: Console, record: Path, paths: dict[int, Path], finish
     settings = {k: v for k, v in attrs.asdict(config).items() if k != "seed"}
     try:
         for seed, run in finished.items():
-            write_record(paths[seed], run)
+            write_run_record(paths[seed], run)
         write_experiment(record, make_experiment(kind="mnist", settings=settings, seeds=seeds,
                                                  runs=runs, jobs=jobs, scheduler=scheduler))
     except (PurennError, OSError) as e:

@@ -47,8 +47,7 @@ from purenn.summary import ModelSummary, summary
 from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.training_state import TrainingState
 from purenn.tree import freeze, tree_leaves, tree_map, tree_paths
-
-__version__ = "0.2.0"
+from purenn.version import __version__ as __version__  # re-exported
 
 __all__ = [
     # layers

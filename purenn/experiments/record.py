@@ -46,18 +46,21 @@ from purenn.experiments.tasks import XorTask
 from purenn.io.records import (
     DIGEST,
     FRACTION,
+    JSON_OBJECT,
     LOSS,
     SECONDS,
+    STRING,
     VERSIONS,
     ListOf,
     Object,
     check_schema,
     dump_json,
     environment,
+    fields_object,
     load_json,
-    read_record,
     show,
 )
+from purenn.recipes.records import read_run_record
 from purenn.recipes.runs import RunConfig
 from purenn.validation import Rule, boolean, non_negative_int, one_of, optional, positive_int
 
@@ -180,19 +183,19 @@ def read_experiment(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def read_run_or_experiment(path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
     """``("experiment", record)`` for an experiment record, ``("run", record)`` for a run record
-    (read by :func:`purenn.io.records.read_record`), each fully checked; a
+    (read by :func:`purenn.recipes.records.read_run_record`), each fully checked; a
     :class:`~purenn.errors.RecordError` otherwise."""
     where = os.fspath(path)
     data = load_json(where, "record", MAX_EXPERIMENT_BYTES)  # the larger limit; a run's is checked below
     if is_experiment(data):
         check_experiment(data, f"experiment record {where!r}")
         return "experiment", data
-    return "run", read_record(where)
+    return "run", read_run_record(where)
 
 
 def run_record_of(path: str | os.PathLike[str], experiment: dict[str, Any], index: int) -> dict[str, Any]:
     """The run record of ``experiment["runs"][index]`` (the experiment record read from ``path``):
-    the file its entry names, beside ``path``, read by :func:`~purenn.io.records.read_record`
+    the file its entry names, beside ``path``, read by :func:`~purenn.recipes.records.read_run_record`
     and checked to be that run's (its seed, digest, settings, metrics and epochs those of the
     entry and the experiment). A :class:`~purenn.errors.RecordError` says what differs."""
     entry = experiment["runs"][index]
@@ -200,7 +203,7 @@ def run_record_of(path: str | os.PathLike[str], experiment: dict[str, Any], inde
     if entry["record"] is None:
         raise RecordError(f"{where} has no run record")
     record_path = os.path.join(os.path.dirname(os.fspath(path)), entry["record"])
-    record = read_record(record_path)
+    record = read_run_record(record_path)
     differences = _differences(entry, record, experiment["settings"])
     if differences:
         raise RecordError(f"{record_path!r} is not the run record of {where}: "
@@ -237,14 +240,6 @@ def _with_defaults(cls: type, settings: dict[str, Any]) -> dict[str, Any]:
 # --- the schema -------------------------------------------------------------------------------
 
 
-def _settings_schema(cls: type) -> Object:
-    """The settings of an experiment of ``cls`` tasks: its fields but the seed, each with the
-    rule that ``cls`` checks it by (so a task built from them is never refused)."""
-    fields = [f for f in attrs.fields(cls) if f.name != "seed"]
-    return Object({f.name: f.validator for f in fields},
-                  required=tuple(f.name for f in fields if f.default is attrs.NOTHING), closed=True)
-
-
 _FILE_NAME = Rule("a plain file name (no folder: run records are kept beside the experiment record)",
                   lambda v: isinstance(v, str),
                   lambda v: v not in ("", ".", "..") and len(v) <= 255
@@ -255,18 +250,20 @@ _ENTRY_KEYS = ("seed", "status", "attempts", "error", "record", "digest", "test_
                "train_seconds", "history")
 _ENTRY = Object({
     "seed": non_negative_int, "status": one_of(("ok", "failed")), "attempts": positive_int,
-    "error": optional(Rule("a string", lambda v: isinstance(v, str))), "record": optional(_FILE_NAME),
+    "error": optional(STRING), "record": optional(_FILE_NAME),
     "digest": optional(DIGEST), "test_accuracy": optional(FRACTION), "loss": optional(LOSS),
     "train_seconds": optional(SECONDS), "history": ListOf(_POINT), "solved": optional(boolean),
 }, required=_ENTRY_KEYS)
 _SCHEMA = Object({
-    "kind": one_of(KINDS), "settings": Rule("a JSON object", lambda v: isinstance(v, dict)),
+    "kind": one_of(KINDS), "settings": JSON_OBJECT,
     "seeds": ListOf(non_negative_int), "jobs": positive_int,
-    "scheduler": optional(Rule("a string", lambda v: isinstance(v, str))),
-    "runs": ListOf(_ENTRY), "summary": Rule("a JSON object", lambda v: isinstance(v, dict)),
+    "scheduler": optional(STRING),
+    "runs": ListOf(_ENTRY), "summary": JSON_OBJECT,
     "versions": VERSIONS,
 }, required=("format", "kind", "settings", "seeds", "jobs", "scheduler", "runs", "summary", "versions"))
-_SETTINGS = {kind: _settings_schema(cls) for kind, cls in _TASKS.items()}
+# the settings of an experiment of a kind: its task's fields but the seed, each with the rule the
+# task checks it by (so a task built from them is never refused)
+_SETTINGS = {kind: fields_object(cls, exclude=("seed",), closed=True) for kind, cls in _TASKS.items()}
 
 
 def check_experiment(record: Any, what: str = "experiment record") -> None:

@@ -1,8 +1,8 @@
 """Training checkpoints: a whole :class:`~purenn.training_state.TrainingState` in one ``.npz``.
 
-The format is the checkpoints' (:mod:`purenn.io.checkpoints`: a plain ``.npz``, never unpickled,
-written atomically, read only after every entry's header has been checked, within the same
-bounds on what a file can make purenn allocate), with its own header::
+The file is one of purenn's archives, as checkpoints are (:mod:`purenn.io.npz`: a plain ``.npz``,
+never unpickled, written atomically, read only after every entry's header has been checked,
+within bounds on what a file can make purenn allocate), with its own header::
 
     "purenn"   0-d str array: JSON
                {"format": "purenn.training", "version": 2,
@@ -45,12 +45,21 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenn.errors import ArgumentError, CheckpointError, SerializeError
-from purenn.io.checkpoints import (
-    _HEADER, _READ_ERRORS, Custom, _check_params, _entries, _fail, _numbered_entries, _read_array,
-    open_archive, read_json_header, write_archive,
+from purenn.errors import ArgumentError, CheckpointError, PurennError, SerializeError
+from purenn.io.checkpoints import check_layout
+from purenn.io.npz import (
+    HEADER,
+    READ_ERRORS,
+    archive_error,
+    numbered_entries,
+    open_archive,
+    read_array,
+    read_entries,
+    read_json_header,
+    write_archive,
 )
-from purenn.io.serialize import from_data, to_data, tree_from_data, tree_to_data
+from purenn.io.serialize import Custom, from_data, to_data, tree_from_data, tree_to_data
+from purenn.layers.base import is_layer
 from purenn.monitors import EarlyStoppingState, PlateauState
 from purenn.optim.base import State
 from purenn.optim.transforms import ADAM_CHANGED
@@ -96,9 +105,9 @@ def save_training_state(path: str | os.PathLike[str], model: Any, state: Trainin
                               f"got {type(state).__name__}")
     if metadata is not None and not isinstance(metadata, dict):
         raise CheckpointError(f"cannot save training state {where!r}: `metadata` must be a dict")
-    _check_params(where, model, state.params)
+    check_layout(where, model, state.params)
     if state.model_state is not None:
-        _check_params(where, model, state.model_state, what="state")
+        check_layout(where, model, state.model_state, what="state")
     trees: dict[str, Any] = {}
     arrays: dict[str, Any] = {}
     try:
@@ -120,7 +129,7 @@ def save_training_state(path: str | os.PathLike[str], model: Any, state: Trainin
         text = json.dumps(header)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"cannot save training state {where!r}: not plain JSON ({e})") from None
-    write_archive(path, {_HEADER: np.array(text), **arrays}, "training state")
+    write_archive(path, {HEADER: np.array(text), **arrays}, "training state")
 
 
 def load_training_state(path: str | os.PathLike[str], *, custom: Custom = None) -> TrainingCheckpoint:
@@ -128,10 +137,10 @@ def load_training_state(path: str | os.PathLike[str], *, custom: Custom = None) 
     docstring) and every field checked; :class:`CheckpointError` naming what is wrong otherwise."""
     where = os.fspath(path)
     with open_archive(where) as archive:
-        entries = _entries(where, archive)
+        entries = read_entries(where, archive)
         header = _read_header(where, archive, entries)
         model, layouts = _layouts(where, header, entries, custom)
-        arrays = {e.name: readonly(_read_array(where, archive, e))
+        arrays = {e.name: readonly(read_array(where, archive, e))
                   for layout in layouts.values() if layout is not None for e in tree_leaves(layout)}
     notice = _verify(where, header, arrays)
     try:
@@ -140,8 +149,8 @@ def load_training_state(path: str | os.PathLike[str], *, custom: Custom = None) 
             for name, layout in layouts.items()}
         state = TrainingState(**trees, **_training_from_data(header["training"]))
         _check_consistency(model, state)
-    except (KeyError, TypeError, ValueError, ArgumentError) + _READ_ERRORS as e:
-        raise _fail(where, f"its training record is damaged ({type(e).__name__}: {e})") from None
+    except (KeyError, TypeError, ValueError, ArgumentError) + READ_ERRORS as e:
+        raise archive_error(where, f"its training record is damaged ({_reason(e)})") from None
     return TrainingCheckpoint(model, state, header["metadata"], notice)
 
 
@@ -176,22 +185,22 @@ def _read_header(where: str, archive: Any, entries: dict[str, Any]) -> dict[str,
     header = read_json_header(where, archive, entries, FORMAT, "purenn training state")
     version = header.get("version")
     if version not in (1, VERSION) or isinstance(version, bool):
-        raise _fail(where, f"unsupported training state version {version!r:.40}; this purenn reads "
+        raise archive_error(where, f"unsupported training state version {version!r:.40}; this purenn reads "
                            f"versions 1 and {VERSION} (a newer purenn may have written it)")
     if version == 1 and _OLD_ADAM.search(str(_lookup(header, "training", "settings", "optimizer"))):
         since, what = ADAM_CHANGED
-        raise _fail(where, f"it was saved by a purenn before {since}, and purenn {since} changed "
+        raise archive_error(where, f"it was saved by a purenn before {since}, and purenn {since} changed "
                            f"Adam's arithmetic: {what}; continue the run with the purenn that saved "
                            "it, or start it again")
     missing = {"model", "trees", "training", "metadata"} - header.keys()
     if missing or not isinstance(header["trees"], dict) or not isinstance(header["metadata"], dict):
-        raise _fail(where, f"header lacks or garbles {sorted(missing) or ['trees', 'metadata']}")
+        raise archive_error(where, f"header lacks or garbles {sorted(missing) or ['trees', 'metadata']}")
     unknown = sorted(header.keys() - _HEADER_KEYS)
     if unknown:
-        raise _fail(where, f"header has unknown entries {unknown[:10]!r:.200} (edited or damaged?)")
+        raise archive_error(where, f"header has unknown entries {unknown[:10]!r:.200} (edited or damaged?)")
     digest = header.get("digest")
     if digest is not None and not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
-        raise _fail(where, f"its digest {digest!r:.80} is not 'sha256:' and 64 hex digits "
+        raise archive_error(where, f"its digest {digest!r:.80} is not 'sha256:' and 64 hex digits "
                            "(the file was edited or damaged)")
     return header
 
@@ -205,23 +214,23 @@ def _layouts(where: str, header: dict[str, Any], entries: dict[str, Any],
         model = from_data(header["model"], custom=custom)
         for name in _TREES:
             structure = header["trees"].get(name)
-            leaves = _numbered_entries(where, entries, name)
+            leaves = numbered_entries(where, entries, name)
             layouts[name] = None if structure is None else tree_from_data(structure, leaves, name)
     except SerializeError as e:
-        raise _fail(where, e.message, hint=e.hint) from None
+        raise archive_error(where, e.message, hint=e.hint) from None
     if entries:
-        raise _fail(where, f"unexpected entries {sorted(entries)[:10]}")
+        raise archive_error(where, f"unexpected entries {sorted(entries)[:10]}")
     unknown = sorted(header["trees"].keys() - set(_TREES))
     if unknown:
-        raise _fail(where, f"header's trees has unknown entries {unknown[:10]!r:.200}")
-    if not all(callable(getattr(model, m, None)) for m in ("init", "forward", "backward")):
-        raise _fail(where, f"the header's model is not a layer: {model!r:.80}")
+        raise archive_error(where, f"header's trees has unknown entries {unknown[:10]!r:.200}")
+    if not is_layer(model):
+        raise archive_error(where, f"the header's model is not a layer: {model!r:.80}")
     if layouts["params"] is None:
-        raise _fail(where, "it holds no params")
+        raise archive_error(where, "it holds no params")
     for name, what in (("params", "params"), ("best_params", "params"),
                        ("model_state", "state"), ("best_model_state", "state")):
         if layouts[name] is not None:
-            _check_params(where, model, layouts[name], what=what)
+            check_layout(where, model, layouts[name], what=what)
     return model, layouts
 
 
@@ -233,7 +242,7 @@ def _verify(where: str, header: dict[str, Any], arrays: dict[str, np.ndarray]) -
                 "existed), so edits or damage to it cannot be detected; it was loaded as it is, "
                 "and the next save of the run adds one")
     if content_digest(header, arrays) != digest:
-        raise _fail(where, "its contents do not match its integrity digest: the file was edited or "
+        raise archive_error(where, "its contents do not match its integrity digest: the file was edited or "
                            "damaged after purenn wrote it; resume from another copy, or start again")
     return None
 
@@ -256,7 +265,7 @@ def _training_data(where: str, model: Any, state: TrainingState) -> dict[str, An
         _check_consistency(model, state)
     except (TypeError, ValueError, ArgumentError, attrs.exceptions.NotAnAttrsClassError) as e:
         raise CheckpointError(f"cannot save training state {where!r}: its training record would "
-                              f"not load ({type(e).__name__}: {e})") from None
+                              f"not load ({_reason(e)})") from None
     return data
 
 
@@ -264,23 +273,23 @@ def _training_from_data(data: Any) -> dict[str, Any]:
     """The training record's fields, each checked for its type and range (a damaged or edited
     file is refused here, not in the middle of a resumed run)."""
     if not isinstance(data, dict) or set(_TRAINING_KEYS) - data.keys():
-        raise ValueError(f"the training record needs {list(_TRAINING_KEYS)}")
+        raise CheckpointError(f"the training record needs {list(_TRAINING_KEYS)}")
     unknown = sorted(data.keys() - set(_TRAINING_KEYS))
     if unknown:
-        raise ValueError(f"the training record has unknown field(s) {unknown[:10]!r:.200}")
+        raise CheckpointError(f"the training record has unknown field(s) {unknown[:10]!r:.200}")
     out = {k: data[k] for k in _TRAINING_KEYS}
     for name in ("epoch", "step"):
         if not _is_count(out[name]):
-            raise ValueError(f"{name} must be a non-negative int, got {out[name]!r:.40}")
+            raise CheckpointError(f"{name} must be a non-negative int, got {out[name]!r:.40}")
     if not _is_number(out["epoch_loss"]) or not (out["last_loss"] is None or _is_number(out["last_loss"])):
-        raise ValueError("epoch_loss and last_loss must be numbers")
+        raise CheckpointError("epoch_loss and last_loss must be numbers")
     _check_settings(out["settings"])
     for name in ("shuffle_rng", "layer_rng"):
         if not isinstance(out[name], dict):
-            raise TypeError(f"{name} must be an object, got {type(out[name]).__name__}")
+            raise CheckpointError(f"{name} must be an object, got {type(out[name]).__name__}")
         generator_from_state(out[name])  # refused now if it cannot be rebuilt
     if not isinstance(out["history"], list) or not all(isinstance(h, dict) for h in out["history"]):
-        raise ValueError("history must be a list of objects")
+        raise CheckpointError("history must be a list of objects")
     out["history"] = tuple(_record(EpochLog, log, f"history[{i}]") for i, log in enumerate(out["history"]))
     for name, cls in (("early_stopping", EarlyStoppingState), ("plateau", PlateauState)):
         out[name] = None if out[name] is None else _record(cls, out[name], name)
@@ -291,13 +300,14 @@ def _check_settings(settings: Any) -> None:
     """The run's settings: an object of JSON scalars (compared with a resuming call's), its
     ``epochs`` (which says when the run is finished) a non-negative int."""
     if not isinstance(settings, dict):
-        raise TypeError(f"settings must be an object, got {type(settings).__name__}")
+        raise CheckpointError(f"settings must be an object, got {type(settings).__name__}")
     for key, value in settings.items():
         if not (value is None or type(value) in (bool, int, float, str)):
-            raise ValueError(f"settings[{key!r:.40}] must be a number, string, true, false or null, "
-                             f"got {type(value).__name__}")
+            raise CheckpointError(f"settings[{key!r:.40}] must be a number, string, true, false or null, "
+                                  f"got {type(value).__name__}")
     if "epochs" in settings and not _is_count(settings["epochs"]):
-        raise ValueError(f"settings['epochs'] must be a non-negative int, got {settings['epochs']!r:.40}")
+        raise CheckpointError(f"settings['epochs'] must be a non-negative int, "
+                              f"got {settings['epochs']!r:.40}")
 
 
 # the field types the records declare: what each accepts, and its name in messages
@@ -313,16 +323,16 @@ def _record(cls: type, data: Any, where: str) -> Any:
     other, each of its declared type: ``int`` (non-negative), ``float`` (any number), ``bool``,
     ``str``, or ``X | None``."""
     if not isinstance(data, dict):
-        raise TypeError(f"{where} must be an object, got {type(data).__name__}")
+        raise CheckpointError(f"{where} must be an object, got {type(data).__name__}")
     fields = {a.name: str(a.type) for a in attrs.fields(cls)}
     unknown, missing = sorted(data.keys() - fields.keys()), sorted(fields.keys() - data.keys())
     if unknown or missing:
-        raise ValueError(f"{where} has unknown field(s) {unknown[:10]!r:.200} or lacks {missing}")
+        raise CheckpointError(f"{where} has unknown field(s) {unknown[:10]!r:.200} or lacks {missing}")
     for name, declared in fields.items():
         kinds = [_KINDS[k.strip()] for k in declared.split("|")]
         if not any(accepts(data[name]) for accepts, _ in kinds):
-            raise ValueError(f"{where}.{name} must be {' or '.join(w for _, w in kinds)}, "
-                             f"got {data[name]!r:.40}")
+            raise CheckpointError(f"{where}.{name} must be {' or '.join(w for _, w in kinds)}, "
+                                  f"got {data[name]!r:.40}")
     return cls(**data)
 
 
@@ -332,24 +342,29 @@ def _check_consistency(model: Any, state: TrainingState) -> None:
     the layers' state there for a model that has one; the plateau's scale a finite number >= 0
     (0 once factors have underflowed)."""
     if len(state.history) != state.epoch or any(log.epoch != i + 1 for i, log in enumerate(state.history)):
-        raise ValueError(f"the history must have one entry per epoch done ({state.epoch}), numbered "
-                         f"from 1; it has epochs {[log.epoch for log in state.history][:10]}")
+        raise CheckpointError(f"the history must have one entry per epoch done ({state.epoch}), numbered "
+                              f"from 1; it has epochs {[log.epoch for log in state.history][:10]}")
     if "epochs" in state.settings and state.epoch > state.settings["epochs"]:
-        raise ValueError(f"epoch {state.epoch} is past the run's {state.settings['epochs']} epochs")
+        raise CheckpointError(f"epoch {state.epoch} is past the run's {state.settings['epochs']} epochs")
     early = state.early_stopping
     if early is not None and ((early.best is None) != (early.best_epoch is None)
                               or not (early.best_epoch is None or 1 <= early.best_epoch <= state.epoch)):
-        raise ValueError(f"early_stopping's best {early.best!r:.40} and best_epoch "
-                         f"{early.best_epoch!r:.40} do not agree with each other or the epoch")
+        raise CheckpointError(f"early_stopping's best {early.best!r:.40} and best_epoch "
+                              f"{early.best_epoch!r:.40} do not agree with each other or the epoch")
     has_best = early is not None and early.best_epoch is not None
     if has_best != (state.best_params is not None):
-        raise ValueError("best_params must be there exactly when early stopping has a best epoch")
+        raise CheckpointError("best_params must be there exactly when early stopping has a best epoch")
     if getattr(model, "stateful", False) and state.model_state is None:
-        raise ValueError("the model has layers with state (BatchNorm) but the file holds no model_state")
+        raise CheckpointError("the model has layers with state (BatchNorm) but the file holds no model_state")
     if (state.best_model_state is not None) != (has_best and state.model_state is not None):
-        raise ValueError("best_model_state must be there exactly when best_params and model_state are")
+        raise CheckpointError("best_model_state must be there exactly when best_params and model_state are")
     if state.plateau is not None and not (math.isfinite(state.plateau.scale) and state.plateau.scale >= 0):
-        raise ValueError(f"plateau.scale must be a finite number >= 0, got {state.plateau.scale!r:.40}")
+        raise CheckpointError(f"plateau.scale must be a finite number >= 0, got {state.plateau.scale!r:.40}")
+
+
+def _reason(e: Exception) -> str:
+    """Why a field was refused: purenn's own message, or another error's type and message."""
+    return str(e) if isinstance(e, PurennError) else f"{type(e).__name__}: {e}"
 
 
 def _is_count(value: Any) -> bool:
@@ -380,8 +395,8 @@ def _decode_states(tree: Any) -> Any:
             step = tree["$step"]
             if not (isinstance(step, np.ndarray) and step.shape == () and step.dtype.kind in "iu"
                     and step >= 0):
-                raise ValueError(f"an optimizer state's $step must be a non-negative integer, got "
-                                 f"{step!r:.40}")
+                raise CheckpointError(f"an optimizer state's $step must be a non-negative integer, got "
+                                      f"{step!r:.40}")
             return State(int(step), _decode_states(tree["$slots"]))
         return {k: _decode_states(v) for k, v in tree.items()}
     if isinstance(tree, (tuple, list)):

@@ -118,14 +118,22 @@ class ShapePreserving(Layer):
         return tuple(input_shape)
 
 
-_MISSING: Any = object()
+#: The default of a stateful ``forward``'s ``state`` and ``training``: "not given", told apart
+#: from any value a caller passes (``None`` included), so :func:`require_mode` can name what is missing.
+MISSING: Any = object()
+
+
+def is_layer(value: Any) -> bool:
+    """Whether ``value`` keeps the layer contract's three methods: ``init``, ``forward`` and
+    ``backward`` (any object that does is a layer, derived from :class:`Layer` or not)."""
+    return all(callable(getattr(value, m, None)) for m in ("init", "forward", "backward"))
 
 
 def require_mode(layer: object, state: Any, training: Any) -> None:
     """The check at the top of a stateful ``forward``: both ``state`` and ``training`` given."""
-    if state is _MISSING or state is None or training is _MISSING or training is None:
+    if state is MISSING or state is None or training is MISSING or training is None:
         missing = " and ".join(n for n, v in (("state", state), ("training", training))
-                               if v is _MISSING or v is None)
+                               if v is MISSING or v is None)
         raise ArgumentError(
             f"{layer!r:.120} carries state (running statistics) and was called without {missing}: "
             "call forward(params, x, state=state, training=True) while training (it returns "

@@ -8,10 +8,8 @@ import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.layers._im2col import (
-    col2im, im2col, im2col_transposed, output_size, same_padding,
-)
 from purenn.layers.base import Layer, shape_error
+from purenn.layers.windows import col2im, im2col, im2col_transposed, output_size, same_padding
 from purenn.tree import readonly
 from purenn.validation import (
     Rule, array_size, as_float_array, boolean, float_dtype, one_of, positive_pair, to_int, to_pair,

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from purenn.errors import ShapeError
+from purenn.errors import ArgumentError, ShapeError
 from purenn.layers.base import Layer, shape_error
 from purenn.tree import readonly
 from purenn.validation import array_size, as_float_array, boolean, float_dtype, one_of, to_int
@@ -77,7 +77,7 @@ class Dense(Layer):
         except (KeyError, TypeError, IndexError):
             keys = "'w' and 'b'" if self.use_bias else "'w'"
             got = f"keys {sorted(params)}" if isinstance(params, dict) else type(params).__name__
-            raise ValueError(
+            raise ArgumentError(
                 f"{self!r}: params must be a dict with {keys}, as layer.init(rng) makes; got {got}"
             ) from None
         if w.shape != (self.in_features, self.out_features):

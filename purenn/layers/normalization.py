@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.layers.base import _MISSING, ShapePreserving, require_mode, shape_error
+from purenn.layers.base import MISSING, ShapePreserving, require_mode, shape_error
 from purenn.tree import readonly
 from purenn.validation import array_size, as_float_array, float_dtype, positive_number, real, to_float, to_int
 
@@ -124,8 +124,8 @@ class BatchNorm(_ScaleAndShift):
             return f"{self!r}: its running variance holds negative values (at least {state['var'].min():.3g})"
         return None
 
-    def forward(self, params: dict[str, np.ndarray], x: Any, *, state: Any = _MISSING,  # type: ignore[override]
-                training: Any = _MISSING) -> tuple[np.ndarray, Any, dict[str, np.ndarray]]:
+    def forward(self, params: dict[str, np.ndarray], x: Any, *, state: Any = MISSING,  # type: ignore[override]
+                training: Any = MISSING) -> tuple[np.ndarray, Any, dict[str, np.ndarray]]:
         require_mode(self, state, training)
         scale, shift = params["scale"], params["shift"]
         x = _features(self, x, scale.dtype)

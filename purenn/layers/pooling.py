@@ -15,8 +15,8 @@ import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.layers._im2col import offset_index, output_size
 from purenn.layers.base import Layer, shape_error
+from purenn.layers.windows import offset_index, output_size
 from purenn.validation import as_float_array, optional, positive_pair, to_pair
 
 
