@@ -17,8 +17,8 @@ from rich.progress import Progress, TaskID
 from purenn.errors import ArgumentError, DivergenceError, PurennError, TrainingInterrupted
 from purenn.io.checkpoints import save_checkpoint
 from purenn.io.datasets import DATASETS
-from purenn.io.records import write_record
 from purenn.recipes.presets import PRESETS
+from purenn.recipes.records import write_run_record
 from purenn.recipes.runs import RunConfig, RunResult, run_preset
 from purenn.summary import summary as model_summary
 from purenn.training_state import TrainingState
@@ -277,7 +277,7 @@ def save_results(console: Console, result: RunResult, save: Path | None, record:
             save, trained.model, trained.params, state=trained.state,  # type: ignore[arg-type]
             metadata=result.checkpoint_metadata()),
          f"saved checkpoint to {save}"),
-        ("--record", record, lambda: write_record(record, result.record()),  # type: ignore[arg-type]
+        ("--record", record, lambda: write_run_record(record, result.record()),  # type: ignore[arg-type]
          f"wrote run record to {record} (digest {trained.digest[:16]}...)"),
     ]
     failed = False

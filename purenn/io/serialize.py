@@ -43,6 +43,7 @@ import purenn.layers as layers  # noqa: PLR0402 - the submodule itself; io never
 import purenn.optim as optim  # noqa: PLR0402
 from purenn.errors import SerializeError
 from purenn.layers.base import Layer
+from purenn.optim.averaging import Average
 from purenn.optim.base import Optimizer, Transformation
 from purenn.optim.schedules import Schedule
 
@@ -94,7 +95,7 @@ def _check_depth(depth: int, where: str) -> None:
 
 #: Where purenn's records are: (a module whose ``__all__`` lists public records, their base class).
 REGISTERED: tuple[tuple[ModuleType, type], ...] = (
-    (layers, Layer), (optim, Optimizer), (optim, Transformation), (optim, Schedule),
+    (layers, Layer), (optim, Optimizer), (optim, Transformation), (optim, Schedule), (optim, Average),
 )
 
 
@@ -103,7 +104,7 @@ def record_registry(custom: Custom = None) -> dict[str, type]:
 
     Built at call time from the ``__all__`` of :mod:`purenn.layers` and :mod:`purenn.optim`:
     every attrs class there that subclasses one of the base classes ``Layer``, ``Optimizer``,
-    ``Transformation`` or ``Schedule`` (the bases themselves excluded). A custom class may
+    ``Transformation``, ``Schedule`` or ``Average`` (the bases themselves excluded). A custom class may
     not reuse the name of a different built-in class (rebuilding would be ambiguous); register
     it under another name with ``custom={"MyDense": MyDense}``.
     """

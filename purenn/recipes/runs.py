@@ -4,7 +4,7 @@
 limit), so the run can be repeated exactly; :func:`run_preset` trains it and tests it (the one
 path from a preset to a result: ``purenn mnist`` and an experiment's runs both take it), on
 :func:`train_preset`; :func:`describe` and :func:`run_record` say what it was and what it gave,
-as plain data for :func:`purenn.io.records.write_record`.
+as plain data for :func:`purenn.recipes.records.write_run_record`.
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def run_record(config: RunConfig, trained: TrainedRun, n_train: int,
 
 
 def config_from_record(record: dict[str, Any]) -> RunConfig:
-    """The :class:`RunConfig` a run record (as :func:`purenn.io.records.read_record` returns it)
+    """The :class:`RunConfig` a run record (as :func:`purenn.recipes.records.read_run_record` returns it)
     was made with; :class:`~purenn.errors.RecordError` if it holds none."""
     try:
         return RunConfig(**record["config"]["run"])

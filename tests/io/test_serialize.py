@@ -92,6 +92,7 @@ def _record_examples() -> dict[str, list[Any]]:
         "Partition": [pn.partition({"train": pn.Adam(1e-3), "frozen": pn.SetToZero()},
                                    ({"w": "train", "b": "frozen"}, "train"))],
         "MultiSteps": [pn.MultiSteps(pn.chain(pn.ClipByGlobalNorm(1.0), pn.SGD(0.1)), 4)],
+        "EMA": [pn.EMA(0.999), pn.EMA(0.9, warmup=True)],
         "Constant": [pn.Constant(0.01)],
         "StepDecay": [pn.StepDecay(0.1, step_size=30, gamma=0.5)],
         "ExponentialDecay": [pn.ExponentialDecay(0.1, 0.9), pn.ExponentialDecay(0.1, 1.0, decay_steps=7)],
@@ -112,9 +113,6 @@ def test_every_registered_record_round_trips_through_json():
             assert from_data(data) == record, name
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "purenn.io.serialize._SOURCES lists no base class of weight averages: it needs "
-    "('purenn.optim', 'purenn.optim.averaging', 'Average') for EMA to be rebuilt by name"))
 def test_weight_averages_are_registered_records():
     assert record_registry().get("EMA") is pn.EMA
     assert from_data(json.loads(json.dumps(to_data(pn.EMA(0.999, warmup=True))))) == pn.EMA(0.999, warmup=True)
