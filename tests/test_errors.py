@@ -47,8 +47,10 @@ def test_one_except_clause_catches_every_purenn_error(mistake):
 PACKAGE = Path(pn.__file__).resolve().parent
 #: Built-in exceptions purenn raises on purpose (everything else is a PurennError), each with why:
 #: NotImplementedError is the contracts' "not defined here" (an abstract method's, and
-#: ``output_shape(layer, ...)``'s for a layer without the method, which purenn.summary catches).
-ALLOWED = {"NotImplementedError": {"purenn/layers/base.py:output_shape"}}
+#: ``output_shape(layer, ...)``'s for a layer without the method, which purenn.summary catches);
+#: KeyError is what ``__getitem__`` of a mapping-like result must raise (``dict``'s protocol).
+ALLOWED = {"NotImplementedError": {"purenn/layers/base.py:output_shape"},
+           "KeyError": {"purenn/experiments/compare.py:method __getitem__"}}
 
 
 def builtin_raises(tree: ast.AST, where: str) -> list[str]:
