@@ -1,14 +1,18 @@
 """The layer registry: every layer class and a Hypothesis strategy of valid examples of it.
 
-``LAYERS[cls]`` draws ``(layer, x)``: a layer of exactly that class, with varied hyperparameters,
-and a float64 input it takes. Registering a class here is all a new layer needs to be put through
-every check that must know it:
+``LAYERS[cls]`` is an :class:`Entry`: ``cases``, a strategy drawing ``(layer, x)``, a layer of
+exactly that class with varied hyperparameters and a float64 input it takes; and ``rule``, its
+forward pass written in plain NumPy (``None`` where the layer's own test file compares it with a
+loop). Registering a class here is all a new layer needs to be put through every check that must
+know it:
 
 - finite differences of ``backward`` (and ``param_grads``), in training mode at random params and,
   for a stateful draw, in evaluation mode with a trained state (tests/test_gradients.py);
 - its float32 path against its float64 path (tests/test_float32_agreement.py);
-- ``output_shape``, ``param_shapes`` and ``state_shapes`` against what ``forward``, ``init`` and
-  ``init_state`` give, read-only params, non-numeric input refused (tests/layers/test_every_layer.py);
+- its forward pass against ``rule``; ``output_shape``, ``param_shapes`` and ``state_shapes`` against
+  what ``forward``, ``init`` and ``init_state`` give; read-only params; non-numeric input refused;
+  integer input computed as float32; each sample alone in evaluation mode
+  (tests/layers/test_every_layer.py);
 - ``summary`` against a forward pass (tests/test_summary.py);
 - a JSON round trip through purenn.io.serialize (tests/io/test_serialize.py);
 - ``fresh_grads``: ``check_gradients`` refuses grads that share memory with anything else.
@@ -22,7 +26,8 @@ tests/layer_strategies_blocks.py.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from hypothesis import strategies as st
@@ -140,24 +145,64 @@ def identity_case(draw: st.DrawFn):
 
 
 
-LAYERS: dict[type, st.SearchStrategy] = {  # class -> strategy drawing (layer, x)
-    Dense: dense_case(),
-    Tanh: activation_case(lambda draw: Tanh()),
-    Sigmoid: activation_case(lambda draw: Sigmoid()),
-    ReLU: activation_case(lambda draw: ReLU()),
-    LeakyReLU: activation_case(lambda draw: LeakyReLU(draw(slopes))),
-    GELU: activation_case(lambda draw: GELU()),
-    Softmax: softmax_case(),
-    Flatten: flatten_case(),
-    Reshape: reshape_case(),
-    Sequential: st.one_of(sequential_case(), templates("sequential")),
-    Conv2D: conv_case(),
-    MaxPool2D: maxpool_case(),
-    AvgPool2D: avgpool_case(),
-    Dropout: dropout_case(),
-    BatchNorm: batchnorm_case(),
-    LayerNorm: layernorm_case(),
-    Identity: identity_case(),
-    Residual: templates("residual"),
-    Parallel: templates("parallel"),
+# --- forward in plain NumPy, evaluation mode: (layer, params, x) -> y ---------------------------
+
+
+def dense_rule(layer: Dense, params: Any, x: np.ndarray) -> np.ndarray:
+    return x @ params["w"] + (params["b"] if layer.use_bias else 0.0)
+
+
+def sigmoid_rule(layer: Sigmoid, params: Any, x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def leaky_relu_rule(layer: LeakyReLU, params: Any, x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, x, layer.negative_slope * x)
+
+
+def gelu_rule(layer: GELU, params: Any, x: np.ndarray) -> np.ndarray:
+    """Hendrycks & Gimpel's tanh approximation."""
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def softmax_rule(layer: Softmax, params: Any, x: np.ndarray) -> np.ndarray:
+    e = np.exp(x)
+    return e / e.sum(axis=layer.axis, keepdims=True)
+
+
+def layernorm_rule(layer: LayerNorm, params: Any, x: np.ndarray) -> np.ndarray:
+    """Ba et al. 2016: each sample's features to mean 0 and variance 1, then scaled and shifted."""
+    mean, var = x.mean(axis=-1, keepdims=True), x.var(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + layer.eps) * params["scale"] + params["shift"]
+
+
+class Entry(NamedTuple):
+    """A registered layer class: a strategy of its examples, and its forward pass (evaluation
+    mode) written in plain NumPy, if given here (convolution, pooling and BatchNorm are compared
+    with loops in their own test files; containers are their children composed)."""
+
+    cases: st.SearchStrategy  # draws (layer, x)
+    rule: Callable[[Any, Any, np.ndarray], np.ndarray] | None = None
+
+
+LAYERS: dict[type, Entry] = {
+    Dense: Entry(dense_case(), dense_rule),
+    Tanh: Entry(activation_case(lambda draw: Tanh()), lambda layer, params, x: np.tanh(x)),
+    Sigmoid: Entry(activation_case(lambda draw: Sigmoid()), sigmoid_rule),
+    ReLU: Entry(activation_case(lambda draw: ReLU()), lambda layer, params, x: np.maximum(x, 0.0)),
+    LeakyReLU: Entry(activation_case(lambda draw: LeakyReLU(draw(slopes))), leaky_relu_rule),
+    GELU: Entry(activation_case(lambda draw: GELU()), gelu_rule),
+    Softmax: Entry(softmax_case(), softmax_rule),
+    Flatten: Entry(flatten_case(), lambda layer, params, x: x.reshape(len(x), -1)),
+    Reshape: Entry(reshape_case(), lambda layer, params, x: x.reshape(len(x), *layer.shape)),
+    Sequential: Entry(st.one_of(sequential_case(), templates("sequential"))),
+    Conv2D: Entry(conv_case()),
+    MaxPool2D: Entry(maxpool_case()),
+    AvgPool2D: Entry(avgpool_case()),
+    Dropout: Entry(dropout_case(), lambda layer, params, x: x),  # evaluation mode: the identity
+    BatchNorm: Entry(batchnorm_case()),
+    LayerNorm: Entry(layernorm_case(), layernorm_rule),
+    Identity: Entry(identity_case(), lambda layer, params, x: x),
+    Residual: Entry(templates("residual")),
+    Parallel: Entry(templates("parallel")),
 }

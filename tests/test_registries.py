@@ -96,3 +96,19 @@ def test_every_loss_has_a_case():
     assert not missing, f"losses without an entry in LOSS_CASES in tests/registry_losses.py: {missing}"
     assert set(purenn.losses.LOSSES) == losses, "purenn.losses.LOSSES must name every loss"
     assert set(purenn.losses.__all__) - {"one_hot"} == losses, "purenn.losses.__all__ must name every loss"
+
+
+def test_every_module_name_is_exported_by_its_package_and_by_purenn():
+    """What the registries find by ``__all__``: each module of purenn.layers and purenn.optim lists
+    its names in ``__all__``, its package re-exports exactly those, and purenn re-exports the
+    package's, so a class listed once is ``purenn.layers.X`` and ``purenn.X``."""
+    for package in (purenn.layers, purenn.optim):
+        names = []
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            names += getattr(module, "__all__", [])
+        assert sorted(package.__all__) == sorted(set(names)), package.__name__
+        for name in package.__all__:
+            assert getattr(purenn, name) is getattr(package, name), name
+    assert len(purenn.__all__) == len(set(purenn.__all__))
+    assert all(hasattr(purenn, name) for name in purenn.__all__)
