@@ -92,6 +92,15 @@ def test_every_optimizer_schedule_and_average_round_trips_through_json(record):
     assert back == resolved and type(back) is type(record)
 
 
+def test_masks_and_labels_given_as_trees_round_trip():
+    """Trees of any container (dicts, tuples, lists) and prefixes, as a user writes them."""
+    for record in (pn.masked(pn.Adam(1e-3), ({"w": True, "b": False}, True, [False])),
+                   pn.partition({"train": pn.Adam(1e-3), "frozen": pn.SetToZero()},
+                                ({"w": "train", "b": "frozen"}, "train")),
+                   pn.MaskedAdamW(0.1, mask=({"w": True, "b": False}, {}))):
+        assert _round_trip(record) == record
+
+
 def test_weight_averages_are_registered_records():
     assert record_registry().get("EMA") is pn.EMA
     assert from_data(json.loads(json.dumps(to_data(pn.EMA(0.999, warmup=True))))) == pn.EMA(0.999, warmup=True)
