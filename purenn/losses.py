@@ -39,6 +39,10 @@ import numpy as np
 from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from purenn.validation import as_float_array, check, real, to_float
 
+#: What ``purenn`` re-exports from here; ``LOSSES``, ``as_loss``, ``accepts`` and
+#: ``decision_threshold`` are for ``fit`` and recipes, imported from this module.
+__all__ = ["binary_cross_entropy", "mse", "one_hot", "softmax_cross_entropy"]
+
 Loss = Callable[[Any, Any], tuple[float, np.ndarray]]
 
 

@@ -14,6 +14,8 @@ import numpy as np
 from purenn.layers.base import ShapePreserving
 from purenn.validation import as_float_array, real, to_float
 
+__all__ = ["GELU", "LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+
 _GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float, so float32 inputs stay float32
 
 

@@ -68,6 +68,11 @@ import numpy as np
 from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from purenn.tree import tree_map
 
+#: What ``purenn.layers`` and ``purenn`` re-export from here. The other public names below
+#: (``ShapePreserving``, ``shape_error``, ``require_mode``, ``param_shapes``, ...) are for layer
+#: authors and purenn's own modules, imported from this module.
+__all__ = ["Layer", "apply_layer"]
+
 
 @attrs.frozen
 class Layer:

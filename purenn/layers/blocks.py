@@ -22,6 +22,8 @@ from purenn.layers.base import (
 from purenn.layers.sequential import to_layers
 from purenn.validation import as_float_array, one_of
 
+__all__ = ["Identity", "Parallel", "Residual"]
+
 
 @attrs.frozen
 class Identity(ShapePreserving):

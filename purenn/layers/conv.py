@@ -15,6 +15,8 @@ from purenn.validation import (
     Rule, array_size, as_float_array, boolean, float_dtype, one_of, positive_pair, to_int, to_pair,
 )
 
+__all__ = ["Conv2D"]
+
 CONV_INITIALIZERS = ("he", "glorot")
 
 

@@ -12,6 +12,8 @@ from purenn.layers.base import Layer, shape_error
 from purenn.tree import readonly
 from purenn.validation import array_size, as_float_array, boolean, float_dtype, one_of, to_int
 
+__all__ = ["Dense"]
+
 INITIALIZERS = ("uniform", "glorot", "he")
 
 

@@ -10,6 +10,8 @@ import numpy as np
 from purenn.layers.base import ShapePreserving
 from purenn.validation import as_float_array, real, to_float
 
+__all__ = ["Dropout"]
+
 
 _rate = attrs.evolve(real(0.0, 1.0), what="the probability of dropping a unit, a real number in [0, 1)")
 

@@ -13,6 +13,8 @@ from purenn.layers.base import MISSING, ShapePreserving, require_mode, shape_err
 from purenn.tree import readonly
 from purenn.validation import array_size, as_float_array, float_dtype, positive_number, real, to_float, to_int
 
+__all__ = ["BatchNorm", "LayerNorm"]
+
 _momentum = attrs.evolve(real(0.0, 1.0, high_open=False),
                          what="the weight of the newest batch in the running statistics, a real number in [0, 1]")
 

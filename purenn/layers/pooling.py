@@ -19,6 +19,8 @@ from purenn.layers.base import Layer, shape_error
 from purenn.layers.windows import offset_index, output_size
 from purenn.validation import as_float_array, optional, positive_pair, to_pair
 
+__all__ = ["AvgPool2D", "MaxPool2D"]
+
 
 @attrs.frozen
 class _Pool2D(Layer):

@@ -16,6 +16,8 @@ from purenn.layers.base import (
 )
 from purenn.tree import tree_map
 
+__all__ = ["Sequential"]
+
 
 def to_layers(value: Any) -> tuple[Layer, ...]:
     """A container's children as a tuple, each checked to be a layer (:func:`is_layer`); an

@@ -12,6 +12,8 @@ from purenn.layers.base import Layer, shape_error
 from purenn.validation import as_float_array, to_shape
 from purenn.validation import shape as shape_rule
 
+__all__ = ["Flatten", "Reshape"]
+
 
 @attrs.frozen
 class Flatten(Layer):

@@ -50,9 +50,12 @@ from purenn.errors import ArgumentTypeError, ShapeError
 from purenn.tree import readonly, tree_map, tree_structure, tree_unflatten
 from purenn.validation import Rule, check, positive_number, to_float
 
+#: What ``purenn.optim`` (and ``purenn``) re-export from here. The other public names below
+#: (``map_leaves``, ``as_update``, ``as_transformation``, ...) are for authors of transformations and
+#: purenn's own modules, imported from this module.
 __all__ = [
     "State", "Transformation", "Chain", "chain", "Optimizer", "FromTransformation", "as_optimizer",
-    "as_transformation", "transformation_like", "map_leaves", "as_update", "apply_updates", "sgd_step",
+    "apply_updates", "sgd_step",
 ]
 
 

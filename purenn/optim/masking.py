@@ -46,8 +46,7 @@ from purenn.optim.base import (
 from purenn.tree import readonly, tree_leaves, tree_map, tree_structure, tree_unflatten
 
 __all__ = [
-    "Masked", "masked", "Partition", "partition", "SetToZero", "decay_mask", "MASK_RULES",
-    "resolve_mask", "resolve_labels", "resolve_masks", "to_mask", "mask_rule",
+    "Masked", "masked", "Partition", "partition", "SetToZero", "decay_mask", "MASK_RULES", "resolve_masks",
 ]
 
 

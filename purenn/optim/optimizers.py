@@ -38,7 +38,7 @@ from purenn.optim.transforms import (
 )
 from purenn.validation import boolean, float_field, non_negative_number, positive_number, unit_interval
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "MaskedAdamW", "RMSProp", "Adagrad"]
+__all__ = ["SGD", "Adam", "AdamW", "MaskedAdamW", "RMSProp", "Adagrad"]
 
 
 def _chain(*parts: Transformation | None) -> Chain:

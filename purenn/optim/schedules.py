@@ -25,8 +25,7 @@ import attrs
 from purenn.errors import ArgumentError
 from purenn.validation import Rule, non_negative_int, positive_int, positive_number, real, to_float, to_int
 
-__all__ = ["Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp",
-           "LEARNING_RATE", "learning_rate_field", "learning_rate_at"]
+__all__ = ["Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp"]
 
 
 def _step(schedule: object, step: Any) -> int:

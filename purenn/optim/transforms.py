@@ -39,7 +39,6 @@ from purenn.validation import (
 __all__ = [
     "ScaleByLearningRate", "AddDecayedWeights", "Trace", "ScaleByAdam", "ScaleByRMS",
     "ScaleByStddev", "ScaleByAdagrad", "ClipByGlobalNorm", "global_norm", "clip_by_global_norm",
-    "ADAM_CHANGED",
 ]
 
 

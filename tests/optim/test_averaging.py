@@ -1,4 +1,5 @@
-"""Weight averaging (purenn.optim.averaging.EMA) against its definition on fixed numbers, its
+"""Weight averaging (purenn.optim.averaging.EMA): every example of the registry (``AVERAGES``,
+tests/registry_optim.py) against its rule, then against its definition on fixed numbers, its
 warm-up (TensorFlow's min(decay, (1 + t) / (10 + t))), purity and plain-data state."""
 
 from __future__ import annotations
@@ -15,10 +16,23 @@ from purenn.optim.averaging import EMA
 from purenn.optim.base import State
 from purenn.tree import freeze, tree_leaves
 
+from registry_optim import AVERAGES
+
 P0 = freeze({"w": np.array([[1.0, -2.0]]), "b": np.array([0.5])})
 PATH = [{"w": np.array([[2.0, 0.0]]), "b": np.array([1.0])},
         {"w": np.array([[0.5, 1.0]]), "b": np.array([-1.0])},
         {"w": np.array([[-1.0, 4.0]]), "b": np.array([0.25])}]
+
+
+@pytest.mark.parametrize("avg, rule", [pytest.param(avg, entry.rule, id=f"{cls.__name__}-{i}")
+                                       for cls, entry in AVERAGES.items() for i, avg in enumerate(entry.examples)])
+def test_every_average_follows_its_rule(avg, rule):
+    params = [np.random.default_rng(k).standard_normal(4) for k in range(40)]
+    state, got = avg.init({"p": params[0]}), []
+    for p in params[1:]:
+        state = avg.update(state, {"p": p})
+        got.append(avg.averaged(state)["p"])
+    np.testing.assert_allclose(got, rule(avg, params), rtol=1e-12, atol=1e-14)
 
 
 def _average(ema, path=PATH, start=P0):

@@ -1,6 +1,7 @@
 """Donated memory (purenn.optim.base): fit writes the new params into the step's own update
 arrays only when the model declares fresh grads and every transformation fresh updates; the
-numbers are those of the pure path, bit for bit, and nothing that someone else holds is written."""
+numbers are those of the pure path, bit for bit, and nothing that someone else holds is written.
+Every optimizer and transformation of the registry (tests/registry_optim.py) is checked."""
 
 from __future__ import annotations
 
@@ -13,27 +14,13 @@ from purenn.layers import Dense, Sequential, Tanh
 from purenn.optim.base import FromTransformation, Transformation, as_optimizer, chain
 from purenn.tree import readonly, tree_leaves
 
+from registry_optim import OPTIMIZERS, TRANSFORMATIONS
+
 RNG = np.random.default_rng
-OPTIMIZERS = {
-    "sgd": pn.SGD(0.5), "momentum": pn.SGD(0.1, momentum=0.9),
-    "nesterov": pn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-    "adam": pn.Adam(1e-2), "adamw": pn.AdamW(1e-2), "rmsprop": pn.RMSProp(1e-2, momentum=0.5),
-    "adagrad": pn.Adagrad(0.1), "clip-adam": as_optimizer(chain(pn.ClipByGlobalNorm(0.1), pn.Adam(1e-2))),
-    "adamw-mask": pn.AdamW(1e-2, mask=pn.decay_mask),
-    "masked": as_optimizer(chain(pn.masked(pn.Trace(0.9), pn.decay_mask), pn.ScaleByLearningRate(0.1))),
-    "masked-clip": as_optimizer(chain(pn.masked(pn.ClipByGlobalNorm(1e9), lambda p: (True,) * len(p)),
-                                      pn.SGD(0.1))),
-    "partition": as_optimizer(pn.partition({"adam": pn.Adam(1e-2), "fixed": pn.SetToZero()},
-                                           lambda p: pn.tree_map(lambda a: "adam" if a.ndim > 1 else "fixed", p))),
-    "partition-momentum": as_optimizer(pn.partition({"a": pn.SGD(0.1, momentum=0.9), "b": pn.SGD(0.5)},
-                                                    lambda p: pn.tree_map(lambda a: "ab"[a.ndim < 2], p))),
-    "multisteps": as_optimizer(pn.MultiSteps(pn.Adam(1e-2), 2)),
-    # combinators whose updates are their inner momentum's trace (state): never to be written
-    "masked-trace": as_optimizer(pn.masked(pn.Trace(0.5), pn.decay_mask)),
-    "partition-trace": as_optimizer(pn.partition({"a": pn.Trace(0.5), "b": pn.SetToZero()}, ({"w": "a", "b": "b"}, {}))),
-    "multisteps-trace": as_optimizer(pn.MultiSteps(pn.Trace(0.5), 2)),
-    "multisteps-momentum": as_optimizer(pn.MultiSteps(pn.SGD(0.1, momentum=0.9), 2)),
-}
+# every optimizer of the registry, and every transformation as one (tests/registry_optim.py)
+EXAMPLES = [pytest.param(as_optimizer(record), id=f"{cls.__name__}-{i}")
+            for registry in (OPTIMIZERS, TRANSFORMATIONS)
+            for cls, entry in registry.items() for i, record in enumerate(entry.examples)]
 
 
 def _params():
@@ -57,9 +44,8 @@ def _arrays(params, opt_state):
     return tree_leaves(params) + [np.asarray(a) for a in tree_leaves(_open(opt_state))]
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_donated_steps_give_the_pure_numbers(name):
-    opt = OPTIMIZERS[name]
+@pytest.mark.parametrize("opt", EXAMPLES)
+def test_donated_steps_give_the_pure_numbers(opt):
     params, state = _params(), opt.init(_params())
     want, want_state = opt.update(_fresh_grads(), state, params)
     got, got_state = opt.update(_fresh_grads(), state, params, donate=True)
@@ -161,10 +147,8 @@ class _Layer(pn.Layer):
         return dy, {}
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "clip-adam", "adamw-mask", "partition",
-                                  "partition-momentum", "multisteps-momentum", "masked-clip"])
-def test_fit_matches_a_loop_of_pure_updates(name):
-    opt = OPTIMIZERS[name]
+@pytest.mark.parametrize("opt", EXAMPLES)
+def test_fit_matches_a_loop_of_pure_updates(opt):
     model = Sequential([Dense(6, 5, dtype="float64"), Tanh(), Dense(5, 3, dtype="float64")])
     params = model.init(RNG(0))
     x, y = _data()

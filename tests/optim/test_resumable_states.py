@@ -1,6 +1,7 @@
-"""The states of masks, partitions, accumulation and averages are plain data: a training checkpoint
-saves and loads them, and a run stopped, saved, loaded and resumed gives the uninterrupted run's
-params bit for bit (through today's fit, which takes any transformation as its optimizer)."""
+"""Every optimizer's and transformation's state is plain data (masks, partitions, accumulation
+and averages included): a training checkpoint saves and loads it, and a run stopped, saved, loaded
+and resumed gives the uninterrupted run's params bit for bit (fit takes any transformation as its
+optimizer). The examples are the registry's (tests/registry_optim.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from purenn.errors import TrainingInterrupted
 from purenn.io.training_checkpoints import load_training_state, save_training_state
 from purenn.tree import tree_leaves, tree_map
 
+from registry_optim import OPTIMIZERS, TRANSFORMATIONS
+
 MODEL = pn.Sequential([pn.Dense(4, 8), pn.Tanh(), pn.Dense(8, 3)])
 RNG = np.random.default_rng(5)
 X = RNG.standard_normal((40, 4)).astype("float32")
@@ -20,13 +23,10 @@ Y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
 PARAMS = MODEL.init(np.random.default_rng(1))
 LABELS = tree_map(lambda a: "train" if a.ndim > 1 else "frozen", PARAMS)  # biases stay put
 
-OPTIMIZERS = {
-    "adamw-mask": pn.AdamW(1e-2, mask=pn.decay_mask),
-    "partition": pn.partition({"train": pn.Adam(1e-2), "frozen": pn.SetToZero()}, LABELS),
-    "multisteps": pn.MultiSteps(pn.Adam(pn.CosineDecay(1e-2, 10)), 3),
-    "multisteps-of-masked": pn.MultiSteps(pn.chain(pn.masked(pn.Trace(0.9), "decay_mask"),
-                                                   pn.ScaleByLearningRate(0.1)), 2),
-}
+# every optimizer and transformation of the registry (tests/registry_optim.py)
+EXAMPLES = [pytest.param(record, id=f"{cls.__name__}-{i}")
+            for registry in (OPTIMIZERS, TRANSFORMATIONS)
+            for cls, entry in registry.items() for i, record in enumerate(entry.examples)]
 
 
 def _fit(optimizer, **kwargs):
@@ -34,9 +34,8 @@ def _fit(optimizer, **kwargs):
                   optimizer=optimizer, epochs=3, batch_size=8, seed=3, **kwargs)
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_a_run_saved_loaded_and_resumed_is_the_uninterrupted_run(name, tmp_path):
-    opt = OPTIMIZERS[name]
+@pytest.mark.parametrize("opt", EXAMPLES)
+def test_a_run_saved_loaded_and_resumed_is_the_uninterrupted_run(opt, tmp_path):
     full, _ = _fit(opt)
     polls, resume, path = [0], None, tmp_path / "state.npz"
 
@@ -57,7 +56,7 @@ def test_a_run_saved_loaded_and_resumed_is_the_uninterrupted_run(name, tmp_path)
 
 
 def test_frozen_biases_come_out_of_fit_bit_for_bit():
-    trained, _ = _fit(OPTIMIZERS["partition"])
+    trained, _ = _fit(pn.partition({"train": pn.Adam(1e-2), "frozen": pn.SetToZero()}, LABELS))
     for layer in (0, 2):
         assert trained[layer]["b"].tobytes() == PARAMS[layer]["b"].tobytes()
         assert not np.array_equal(trained[layer]["w"], PARAMS[layer]["w"])

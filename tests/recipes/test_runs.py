@@ -4,6 +4,7 @@ record is read back (including records written before optimizers became transfor
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def test_the_warm_up_and_cosine_add_up_to_the_runs_steps():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("preset", "vgg", r"`preset` must be one of the presets \('seed', 'mlp', 'cnn', 'resnet'\), got 'vgg'"),
+    ("preset", "vgg", rf"`preset` must be one of the presets {re.escape(str(tuple(PRESETS)))}, got 'vgg'"),
     ("seed", -1, "`seed` must be a non-negative integer, got -1"),
     ("epochs", 0, "`epochs` must be a positive integer or None, got 0"),
     ("lr", "fast", "`lr` must be a positive number or None, got 'fast' of type str"),
