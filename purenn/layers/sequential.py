@@ -15,6 +15,7 @@ from purenn.layers.base import (
     state_problem, state_shapes,
 )
 from purenn.tree import tree_map
+from purenn.validation import as_float_array
 
 __all__ = ["Sequential"]
 
@@ -125,6 +126,8 @@ class Sequential(Layer):
             require_mode(self, state, training)
             _check_entries(self, "state", state, "model.init_state()")
             return self._forward_with_state(params, x, rng, state, training)
+        if not self.layers:  # the identity: its input checked as every layer checks it
+            return as_float_array(x, self), ()
         if state is not MISSING or training is not MISSING:
             raise ArgumentError(
                 f"Sequential of {len(self.layers)} layers has no layer with state: call "

@@ -351,3 +351,11 @@ def test_dense_refuses_params_made_for_another_layer():
     p = model.init(np.random.default_rng(0))
     with pytest.raises(ShapeError, match=r"layer 0 of Sequential: Dense.*params\['w'\] has shape \(2, 2\)"):
         model.forward((p[1], p[0]), x)
+
+
+def test_an_empty_sequential_is_the_identity_and_checks_its_input_like_any_layer():
+    empty = pn.Sequential([])
+    y, _ = empty.forward(empty.init(np.random.default_rng(0)), [[1, 2]])
+    assert y.dtype == np.float32 and y.tolist() == [[1.0, 2.0]]
+    with pytest.raises(pn.ArgumentTypeError, match="input must be numeric"):
+        empty.forward((), np.array([["a", "b"]]))
