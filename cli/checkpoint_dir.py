@@ -34,11 +34,13 @@ def state_path(folder: Path) -> Path:
     return folder / TRAINING_FILE
 
 
-def check_outputs(console: Console, outputs: dict[str, Path | None], folder: Path | None) -> None:
+def check_outputs(console: Console, outputs: dict[str, Path | None], folder: Path | None,
+                  inputs: dict[str, Path] | None = None) -> None:
     """Refuse, before any work, outputs (``{"--save": path}``) that cannot be written or that
-    name one file, or the folder's training state or lock file."""
-    inputs = {} if folder is None else {"the training state": state_path(folder),
-                                        "the folder's lock file": Path(lock_path(folder))}
+    name one file, or one of the ``inputs`` (``{"--init-from": path}``), or the folder's
+    training state or lock file."""
+    inputs = {**(inputs or {}), **({} if folder is None else {
+        "the training state": state_path(folder), "the folder's lock file": Path(lock_path(folder))})}
     try:
         check_distinct(outputs, inputs)
     except ArgumentError as e:

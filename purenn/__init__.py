@@ -43,6 +43,7 @@ from purenn.optim import (
     clip_by_global_norm, decay_mask, global_norm, masked, partition, resolve_masks, sgd_step,
 )
 from purenn.monitors import EarlyStopping, ReduceLROnPlateau
+from purenn.splits import split_indices, train_val_split
 from purenn.summary import ModelSummary, summary
 from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.training_state import TrainingState
@@ -68,6 +69,7 @@ __all__ = [
     # training
     "fit", "predict", "evaluate", "History", "EpochLog", "summary", "ModelSummary",
     "EarlyStopping", "ReduceLROnPlateau", "TrainingState",
+    "train_val_split", "split_indices",
     # checking, data, files
     "check_gradients", "check_loss_gradients", "GradientReport",
     "load_mnist", "load_idx_dataset", "read_idx", "Dataset",
