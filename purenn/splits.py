@@ -7,12 +7,16 @@ run watches instead::
     (x_train, y_train), (x_val, y_val) = pn.train_val_split(x, y, 0.1, seed=0)
     params, history = pn.fit(model, params, x_train, y_train, validation=(x_val, y_val), ...)
 
-Stratified (the default), each class gives ``round(fraction * its count)`` of its samples
-(halves rounded up), drawn without replacement from one generator, class by class in label
-order; so the validation set has the classes in the training set's proportions. Both parts keep
-the samples in their original order (the indices are sorted), so a run that does not shuffle
-sees the remaining samples in the order it would have seen all of them. The same ``y``,
-``fraction`` and ``seed`` give the same split.
+The validation set has ``round(fraction * len(y))`` samples (halves rounded up). Stratified (the
+default), they are shared among the classes in proportion to their counts: each class gives the
+floor or the ceiling of its share ``fraction * its count``, the ceilings going to the largest
+remainders (ties: the lower label), so the validation set has the classes in the training set's
+proportions, as nearly as whole samples allow; a class whose ceiling would leave it no training
+sample keeps its floor, and the next largest remainder gets the ceiling. The samples are drawn without replacement from
+one generator, class by class in label order. Both parts keep the samples in their original
+order (the indices are sorted), so a run that does not shuffle sees the remaining samples in
+the order it would have seen all of them. The same ``y``, ``fraction`` and ``seed`` give the
+same split.
 """
 
 from __future__ import annotations
@@ -48,10 +52,10 @@ def split_indices(y: Any, fraction: float, *, seed: int | Sequence[int] = 0,
     """``(train_indices, validation_indices)``: sorted int64 indices into ``y`` (one entry per
     sample), disjoint, together every sample once; about ``fraction`` of them held out.
 
-    ``fraction``: in (0, 1). ``seed``: a non-negative int or a sequence of them (the generator
-    is ``np.random.default_rng(seed)``). ``stratify``: ``y`` holds integer class labels, one per
-    sample, and each class gives ``round(fraction * its count)`` samples (module docstring);
-    ``False``: ``round(fraction * len(y))`` samples drawn from all alike (``y`` only counts).
+    ``fraction``: in (0, 1); ``round(fraction * len(y))`` samples are held out. ``seed``: a
+    non-negative int or a sequence of them (the generator is ``np.random.default_rng(seed)``).
+    ``stratify``: ``y`` holds integer class labels, one per sample, and each class gives its
+    share (module docstring); ``False``: drawn from all samples alike (``y`` only counts).
 
     An :class:`~purenn.errors.ArgumentError` if ``fraction`` or ``seed`` is out of range, the
     validation set would be empty, or (stratified) a class would keep no training sample."""
@@ -59,18 +63,42 @@ def split_indices(y: Any, fraction: float, *, seed: int | Sequence[int] = 0,
     check("seed", seed, split_seed)
     check("stratify", stratify, boolean)
     labels = _labels(y, stratify)
-    rng = np.random.default_rng(seed)
-    if stratify:
-        held = [_draw(rng, np.flatnonzero(labels == c), fraction, c) for c in np.unique(labels)]
-        validation = np.sort(np.concatenate(held))
-    else:
-        validation = np.sort(_draw(rng, np.arange(len(labels)), fraction, None))
-    if len(validation) == 0:
+    held_out = int(np.floor(fraction * len(labels) + 0.5))
+    if held_out == 0:
         raise ArgumentError(f"a validation fraction of {fraction:g} of {len(labels)} samples holds out "
                             "none: give a larger fraction, or more samples")
+    rng = np.random.default_rng(seed)
+    if stratify:
+        classes = np.unique(labels)
+        members = [np.flatnonzero(labels == c) for c in classes]
+        shares = _shares(np.array([len(m) for m in members]), fraction, held_out, classes)
+        validation = np.sort(np.concatenate([rng.permutation(m)[:n] for m, n in zip(members, shares)]))
+    elif held_out == len(labels):
+        raise ArgumentError(f"a validation fraction of {fraction:g} of {len(labels)} samples holds out "
+                            "all of them: give a smaller fraction")
+    else:
+        validation = np.sort(rng.permutation(len(labels))[:held_out])
     keep = np.ones(len(labels), dtype=bool)
     keep[validation] = False
     return np.flatnonzero(keep).astype(np.int64), validation.astype(np.int64)
+
+
+def _shares(counts: np.ndarray, fraction: float, total: int, classes: np.ndarray) -> np.ndarray:
+    """How many samples each class gives: the floor of ``fraction * count``, plus one for the
+    classes with the largest remainders (ties: the first) that keep a training sample even so,
+    ``total`` in all; an ArgumentError when too few such classes are left."""
+    quotas = fraction * counts
+    shares = np.floor(quotas).astype(np.int64)  # < count: fraction < 1
+    extra = total - int(shares.sum())  # >= 0: the floors sum to at most the total
+    order = [i for i in np.argsort(-(quotas - shares), kind="stable") if shares[i] + 1 < counts[i]]
+    if len(order) < extra:
+        smallest = int(np.argmin(counts))
+        raise ArgumentError(f"holding out {total} of {int(counts.sum())} samples (a fraction of {fraction:g}) "
+                            f"in proportion to the classes would leave a class no training sample (class "
+                            f"{classes[smallest]} has {counts[smallest]}): give a smaller fraction, or "
+                            "stratify=False")
+    shares[order[:extra]] += 1
+    return shares
 
 
 def train_val_split(x: Any, y: Any, fraction: float, *, seed: int | Sequence[int] = 0,
@@ -97,14 +125,3 @@ def _labels(y: Any, stratify: bool) -> np.ndarray:
             f"got an array of shape {labels.shape} and dtype {labels.dtype}: pass labels (for one-hot "
             "rows, y.argmax(axis=1)), or stratify=False")
     return labels
-
-
-def _draw(rng: np.random.Generator, indices: np.ndarray, fraction: float, label: Any) -> np.ndarray:
-    """``round(fraction * len(indices))`` of ``indices`` (halves up), drawn without replacement;
-    ``label``'s class (None: all samples) must keep at least one."""
-    n = int(np.floor(fraction * len(indices) + 0.5))
-    if n >= len(indices):
-        whose = "the training set" if label is None else f"class {label} ({len(indices)} samples)"
-        raise ArgumentError(f"a validation fraction of {fraction:g} leaves {whose} no training sample: "
-                            "give a smaller fraction")
-    return rng.permutation(indices)[:n]

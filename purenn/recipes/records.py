@@ -115,13 +115,15 @@ def check_run_record(record: Any, what: str = "run record") -> None:
     check_record(record, what)
     check_schema(record["config"], CONFIG, what, "config")
     check_agreement(record, setting_copies(record), what)
-    _check_together(record["config"]["run"], what)
+    _check_together(lookup(record, "config.run"), what)
     _check_split(record, what)
 
 
-def _check_together(run: dict[str, Any], what: str) -> None:
-    """The settings of ``config.run`` that only make sense together (RunConfig's own checks of
-    several fields: a split seed needs a split, ...)."""
+def _check_together(run: Any, what: str) -> None:
+    """The settings of ``config.run`` (when the record has one) that only make sense together
+    (RunConfig's own checks of several fields: a split seed needs a split, ...)."""
+    if not isinstance(run, dict):
+        return
     try:
         RunConfig(**{k: v for k, v in run.items() if k in attrs.fields_dict(RunConfig)})
     except ArgumentError as e:

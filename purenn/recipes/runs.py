@@ -69,6 +69,7 @@ __all__ = [
     "run_preset",
     "run_record",
     "same_update",
+    "split_of",
     "split_training_set",
     "start_from",
     "train_preset",
@@ -100,7 +101,7 @@ class RunConfig:
     by label (:func:`split_training_set`): each epoch's metrics and early stopping watch it, and
     the test set is read once, after training. The split's seed is ``data_seed`` (default
     :data:`DATA_SEED`: the same split whatever ``seed`` is), or with ``vary_split`` the pair
-    ``(data_seed, seed)``: one split per seed. Both need ``validation``.
+    ``(data_seed, seed)`` (:attr:`split_seed`): one split per seed. Both need ``validation``.
 
     ``init_from``, ``init_digest``: the run starts from a checkpoint's params and state instead
     of the preset's initialisation (:func:`start_from` sets them): the file's name, only shown,
@@ -158,10 +159,12 @@ class RunConfig:
         return "test" if self.validation is None else "validation"
 
     @property
-    def split_seed(self) -> int | tuple[int, int]:
-        """The seed of the validation split: ``data_seed``, or ``(data_seed, seed)`` with
-        ``vary_split``."""
-        return (self.data_seed, self.seed) if self.vary_split else self.data_seed
+    def split_seed(self) -> int | tuple[int, int, int]:
+        """The seed of the validation split: ``data_seed``; with ``vary_split``,
+        ``(data_seed, seed, 1)``: NumPy's seed sequences read trailing zeros as absent, and the
+        final 1 keeps every pair apart from every fixed split (``(0, 0)`` would draw what ``0``
+        draws)."""
+        return (self.data_seed, self.seed, 1) if self.vary_split else self.data_seed
 
     def with_threads_in_use(self) -> RunConfig:
         """This config, its ``threads`` the BLAS's thread count now when it names none (still
@@ -318,16 +321,26 @@ def check_new_run(config: RunConfig) -> None:
 def split_training_set(config: RunConfig, x: np.ndarray, y: np.ndarray) -> tuple[
         tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
     """``((x_train, y_train), validation)``: what ``config`` trains on, and the validation set
-    it holds out (None without ``validation``). Both come from the first ``limit`` samples of
-    ``(x, y)`` (integer labels): ``config.validation`` of them, stratified by label and drawn
-    with ``config.split_seed`` (:func:`purenn.splits.split_indices`), each part in the original
-    order."""
+    it holds out (None without ``validation``): :func:`split_of`'s samples, each part in the
+    original order."""
     if config.limit is not None:
         x, y = x[: config.limit], y[: config.limit]
-    if config.validation is None:
+    split = split_of(config, y)
+    if split is None:
         return (x, y), None
-    train, held = split_indices(y, config.validation, seed=config.split_seed)
+    train, held = split
     return (x[train], y[train]), (x[held], y[held])
+
+
+def split_of(config: RunConfig, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(train_indices, validation_indices)`` of ``config``'s split of a training set with these
+    integer ``labels`` (None without ``validation``): from the first ``limit`` samples,
+    ``config.validation`` of them, stratified by label, drawn with ``config.split_seed``
+    (:func:`purenn.splits.split_indices`, whose ArgumentError says why a split cannot be made).
+    Cheap (labels only): a command can check a run's split before it starts."""
+    if config.validation is None:
+        return None
+    return split_indices(labels[: config.limit], config.validation, seed=config.split_seed)
 
 
 @attrs.frozen(eq=False)
