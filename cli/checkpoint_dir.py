@@ -173,10 +173,14 @@ def resume_command(folder: Path, outputs: dict[str, Any]) -> str:
     return " ".join([shlex.join(["purenn", "resume", str(folder)]), *([flags] if flags else [])])
 
 
+#: Settings no option sets directly, by the phrase that names them in a difference.
+SETTING_NAMES = {"init_digest": "the params digest of --init-from's checkpoint"}
+
+
 def config_differences(saved: RunConfig, current: RunConfig) -> list[str]:
     """``"--epochs: 3 in the saved run, 5 now"`` for each setting that differs."""
     old, new = attrs.asdict(saved), attrs.asdict(current)
-    return [f"--{k.replace('_', '-')}: {old[k]!r} in the saved run, {new[k]!r} now"
+    return [f"{SETTING_NAMES.get(k, '--' + k.replace('_', '-'))}: {old[k]!r} in the saved run, {new[k]!r} now"
             for k in old if old[k] != new[k]]
 
 

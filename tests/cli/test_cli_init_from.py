@@ -152,3 +152,17 @@ def test_a_checkpointed_run_from_a_checkpoint_resumes_without_it(tiny_mnist, sou
     first, second = json.loads(rec.read_text()), json.loads(again.read_text())
     assert second["digest"] == first["digest"] and second["config"] == first["config"]
     assert first["config"]["run"]["init_from"] == "start.npz"
+
+
+def test_a_checkpoint_folder_of_a_run_from_another_checkpoint_is_refused(tiny_mnist, source, tmp_path):
+    start, start_record = source
+    other = tmp_path / "other.npz"
+    _invoke(*COMMON, "--seed", "1", "--data-dir", str(tiny_mnist), "--save", str(other))
+    folder = tmp_path / "ckpt"
+    command = [*COMMON, "--data-dir", str(tiny_mnist), "--checkpoint-dir", str(folder)]
+    _invoke(*command, "--init-from", str(start))
+    output = _invoke(*command, "--init-from", str(other), code=2)
+    digest = pn.params_digest(read_checkpoint(other).params)
+    assert (f"holds a run with other settings (--init-from: 'start.npz' in the saved run, 'other.npz' now; "
+            f"the params digest of --init-from's checkpoint: '{start_record['digest']}' in the saved run, "
+            f"'{digest}' now)") in output
