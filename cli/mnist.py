@@ -15,11 +15,20 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 
 from purenn.errors import ArgumentError, DivergenceError, PurennError, TrainingInterrupted
-from purenn.io.checkpoints import save_checkpoint
+from purenn.io.checkpoints import Checkpoint, read_checkpoint, save_checkpoint
 from purenn.io.datasets import DATASETS
 from purenn.recipes.presets import PRESETS
 from purenn.recipes.records import write_run_record
-from purenn.recipes.runs import RunConfig, RunResult, run_preset
+from purenn.recipes.runs import (
+    DATA_SEED,
+    RunConfig,
+    RunResult,
+    check_new_run,
+    run_preset,
+    split_of,
+    start_from,
+)
+from purenn.splits import split_fraction
 from purenn.summary import summary as model_summary
 from purenn.training_state import TrainingState
 from purenn.validation import MAX_THREADS
@@ -38,7 +47,7 @@ from purenn_cli.checkpoint_dir import (
 from purenn_cli.checkpoint_dir import load as load_checkpoint_dir
 from purenn_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, explain, fail
 from purenn_cli.mnist_seeds import mnist_experiment
-from purenn_cli.options import positive_float
+from purenn_cli.options import checked, positive_float
 from purenn_cli.progress import format_loss, print_curves, training_progress
 from purenn_cli.report import load_data, per_class_table, print_summary
 from purenn_cli.signals import EXIT_CODES, StopRequests, sigterm_exits, stop_requests
@@ -47,20 +56,26 @@ PRESET_HELP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
 
 
 def run(config: RunConfig, data_dir: Path | None, console: Console, *,
-        saver: Saver | None = None, resume: TrainingState | None = None) -> RunResult:
+        saver: Saver | None = None, resume: TrainingState | None = None,
+        init: Checkpoint | None = None) -> RunResult:
     """Train and test ``config`` (:func:`purenn.recipes.runs.run_preset`) with a progress bar per
     epoch, then show the results; return them.
 
     With a ``saver`` (of a ``--checkpoint-dir``), the training state is saved after every epoch,
     and Ctrl-C or SIGTERM stop the run after its current step, save it, and exit saying how to
-    continue; ``resume`` continues a saved state."""
+    continue; ``resume`` continues a saved state. ``init``: the checkpoint a config of
+    ``--init-from`` starts from."""
     data = load_data(console, data_dir, config.dataset)
+    try:
+        split_of(config, data.train.labels)  # before anything runs
+    except ArgumentError as e:
+        raise fail(console, f"--validation: {e.message}") from None
     announce(console, config, data.train.images, resume)
     with training_progress(console) as progress, \
             (stop_requests() if saver is not None else contextlib.nullcontext()) as stop:
         on_batch, on_epoch = epoch_bars(progress, config, resume)
         try:
-            result = run_preset(config, data, callback=on_epoch, on_batch=on_batch,
+            result = run_preset(config, data, init=init, callback=on_epoch, on_batch=on_batch,
                                 checkpoint=saver, stop=stop, resume=resume)
         except DivergenceError as e:
             if saver is None:
@@ -77,26 +92,34 @@ def run(config: RunConfig, data_dir: Path | None, console: Console, *,
 
 
 def announce(console: Console, config: RunConfig, x: np.ndarray, resume: TrainingState | None) -> None:
-    """What is about to run: the preset and its settings, then the model, or where a resumed
-    run continues from."""
+    """What is about to run: the preset and its settings (the samples held out for validation,
+    the checkpoint it starts from), then the model, or where a resumed run continues from."""
     s = config.resolved()
     n = len(x) if config.limit is None else min(len(x), config.limit)
+    seeds = f"data seed {config.data_seed} and seed {config.seed}" if config.vary_split else \
+        f"data seed {config.data_seed}"
+    held = "" if config.validation is None else (
+        f" ({config.validation * 100:g}% held out for validation, stratified, split by {seeds})")
     console.print(
-        f"[bold]{config.preset}[/bold] preset on {n} {config.dataset} training samples: "
+        f"[bold]{config.preset}[/bold] preset on {n} {config.dataset} training samples{held}: "
         f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}, seed {config.seed}",
         highlight=False,
     )
     if resume is not None:
         console.print(f"continuing from {describe_position(resume)}", highlight=False)
-    else:
-        print_summary(console, model_summary(PRESETS[config.preset].model, x.shape[1:]),
-                      f"the {config.preset} model", compact=True)
+        return
+    if config.init_digest is not None:
+        console.print(escape(f"starting from the params of {config.init_from} (params digest "
+                             f"{config.init_digest[:16]}...)"), highlight=False)
+    print_summary(console, model_summary(PRESETS[config.preset].model, x.shape[1:]),
+                  f"the {config.preset} model", compact=True)
 
 
 def epoch_bars(progress: Progress, config: RunConfig,
                resume: TrainingState | None) -> tuple[Callable[[int, int], None], Callable[[Any], None]]:
     """``on_batch`` and ``callback`` for the run: a bar per epoch (numbered from the resumed
-    run's next epoch), its status the epoch's loss and test accuracy."""
+    run's next epoch), its status the epoch's loss and the accuracy on the set it watches
+    (validation, else test)."""
     first_epoch = 1 if resume is None else resume.epoch + 1
     epochs = config.resolved()["epochs"]
     tasks: list[TaskID] = []
@@ -111,7 +134,7 @@ def epoch_bars(progress: Progress, config: RunConfig,
     def on_epoch(log: Any) -> None:
         if tasks:
             progress.update(tasks[-1], status=f"loss {format_loss(log.loss)}  "
-                                              f"test accuracy {log.val_accuracy:.2%}")
+                                              f"{config.evaluated_on} accuracy {log.val_accuracy:.2%}")
 
     return on_batch, on_epoch
 
@@ -128,20 +151,23 @@ def signal_after_training(stop: StopRequests | None) -> None:
 
 def show_results(console: Console, result: RunResult, labels: np.ndarray, *, resumed: bool) -> None:
     """The confusion matrix (``labels``: the test set's), how early stopping ended the run, the
-    curves and the test accuracy."""
+    curves (of the set the run watched) and the test accuracy."""
     console.print(per_class_table(result.test_outputs, labels,
                                   "Test set: confusion matrix and accuracy per class"))
-    history = result.trained.history
+    history, watched = result.trained.history, result.config.evaluated_on
     if history.stopped_early:
-        console.print(f"stopped early after epoch {len(history.epochs)}: the test loss had not "
+        console.print(f"stopped early after epoch {len(history.epochs)}: the {watched} loss had not "
                       f"improved for {result.config.patience} epochs; keeping epoch "
                       f"{history.best_epoch}'s params", highlight=False)
     elif history.best_epoch is not None and history.best_epoch != len(history.epochs):
-        console.print(f"keeping epoch {history.best_epoch}'s params, whose test loss was the lowest",
+        console.print(f"keeping epoch {history.best_epoch}'s params, whose {watched} loss was the lowest",
                       highlight=False)
-    print_curves(console, history.loss, history.val_accuracy)
+    # labelled with validation only: without it, the chart is the one runs have always shown
+    print_curves(console, history.loss, history.val_accuracy,
+                 "accuracy on the validation set" if watched == "validation" else "")
+    once = "" if result.validation_samples is None else " (read once, after training)"
     console.print(
-        f"test accuracy [bold]{result.test_accuracy:.2%}[/bold] on {len(labels)} samples; "
+        f"test accuracy [bold]{result.test_accuracy:.2%}[/bold] on {len(labels)} samples{once}; "
         f"training took {result.train_seconds:.1f} s" + (" (this session)" if resumed else ""),
         highlight=False,
     )
@@ -159,7 +185,11 @@ def mnist(
     save: Annotated[Path | None, typer.Option(help="Write the trained model and params to this .npz checkpoint.")] = None,
     record: Annotated[Path | None, typer.Option(help="Write a JSON run record (config, versions, history, metrics, params digest).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="BLAS threads; results differ between thread counts, so the record keeps it [default: as NumPy's BLAS is set up].")] = None,
-    patience: Annotated[int | None, typer.Option(min=1, help="Stop when the test loss has not improved for N epochs, keeping the best epoch's params.")] = None,
+    patience: Annotated[int | None, typer.Option(min=1, help="With --validation: stop when the validation loss has not improved for N epochs, keeping the best epoch's params.")] = None,
+    validation: Annotated[float | None, typer.Option(callback=checked(split_fraction), help="Hold out this fraction of the training set (stratified by label) as a validation set: each epoch's metrics and --patience watch it, and the test set is read once, after training.", show_default=False)] = None,
+    data_seed: Annotated[int | None, typer.Option(min=0, help=f"With --validation: the seed of the split [default: {DATA_SEED}, the same split whatever --seed is].", show_default=False)] = None,
+    vary_split: Annotated[bool, typer.Option("--vary-split", help="With --validation: draw the split from --data-seed and --seed together, one split per seed (with --seeds, the spread then includes the data's).")] = False,
+    init_from: Annotated[Path | None, typer.Option(help="Start from this checkpoint's params and state (fine-tuning, or training on) instead of the preset's initialisation; it must hold the preset's model. The record keeps its file name and params digest: `purenn reproduce RUN.json --init-from FILE` repeats the run.", show_default=False)] = None,
     checkpoint_dir: Annotated[str | None, typer.Option(help="Keep the latest training state in this folder (after every epoch, and on Ctrl-C or SIGTERM); `purenn resume DIR` continues it. Rerunning the same command continues it too. One run at a time: the folder's lock file (purenn.lock) names the run using it.")] = None,
     seeds: Annotated[str | None, typer.Option(help="An experiment: run the recipe once per seed, e.g. 0-9 or 1,4,7; --record EXP.json then writes the experiment record and one run record per seed beside it.", show_default=False)] = None,
     jobs: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="With --seeds: runs at a time, in worker processes [default: one per core], each with cores / jobs BLAS threads unless --threads says otherwise.", show_default=False)] = None,
@@ -170,32 +200,67 @@ def mnist(
     Presets: `seed` replays the tutorial (try `--limit 5000 --epochs 3` for a run of seconds);
     `mlp` (default) reaches about 98.5% in about 11 s on 2 idle cores; `cnn` about 99.2% in
     about 33 s; `resnet` (BatchNorm, a residual block) about 99.4% in about 140 s. With `--checkpoint-dir DIR`, Ctrl-C saves the run and `purenn resume DIR`
-    continues it.
+    continues it. With `--validation 0.1`, each epoch (and --patience) watches a held-out part
+    of the training set, and the test set is read once, after training.
     """
     console = Console()
     if dataset not in DATASETS:
         raise fail(console, f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
     if seeds is None and (jobs is not None or scheduler is not None):
         raise fail(console, "--jobs and --scheduler run the seeds of an experiment: give --seeds too")
+    if validation is None and (data_seed is not None or vary_split):
+        raise fail(console, "--data-seed and --vary-split choose the validation split: give "
+                            "--validation FRACTION too (such as --validation 0.1)")
     try:
         config = RunConfig(preset=preset, seed=seed or 0, epochs=epochs, batch_size=batch_size, lr=lr,
-                           limit=limit, dataset=dataset, threads=threads, patience=patience)
+                           limit=limit, dataset=dataset, threads=threads, patience=patience,
+                           validation=validation, data_seed=DATA_SEED if data_seed is None else data_seed,
+                           vary_split=vary_split)
         if seeds is None:  # the count in use is recorded, so that reproduce can use it again
             config = config.with_threads_in_use()
     except ArgumentError as e:
         raise fail(console, e.message) from None
+    refuse_test_set_selection(console, config)
     if seeds is not None:
-        for option, given in (("--seed", seed), ("--save", save), ("--checkpoint-dir", checkpoint_dir)):
+        for option, given in (("--seed", seed), ("--save", save), ("--checkpoint-dir", checkpoint_dir),
+                              ("--init-from", init_from)):
             if given is not None:
                 raise fail(console, f"{option} is for a single run; an experiment (--seeds) runs "
                                     "each seed from its start and writes only records")
         return mnist_experiment(console, config, seeds, jobs=jobs, scheduler=scheduler,
                                 data_dir=data_dir, record=record)
     folder = checkpoint_folder(console, checkpoint_dir)
-    check_outputs(console, {"--save": save, "--record": record}, folder)  # before training
+    start = None
+    if init_from is not None:
+        start, config = starting_point(console, init_from, config)
+    check_outputs(console, {"--save": save, "--record": record}, folder,  # before training
+                  {} if init_from is None else {"the --init-from checkpoint": init_from})
     if folder is None:
-        return save_results(console, train(console, config, data_dir), save, record)
-    checkpointed_run(console, folder, config, data_dir, save, record)
+        return save_results(console, train(console, config, data_dir, init=start), save, record)
+    checkpointed_run(console, folder, config, data_dir, save, record, start)
+
+
+def refuse_test_set_selection(console: Console, config: RunConfig) -> None:
+    """A new run must not choose by the test set (:func:`purenn.recipes.runs.check_new_run`):
+    ``--patience`` needs ``--validation``. (Records of such runs made before still reproduce.)"""
+    try:
+        check_new_run(config)
+    except ArgumentError:
+        raise fail(console, "--patience without --validation would keep the epoch whose test loss was "
+                            "the lowest, choosing by the test set, and the test accuracy would then "
+                            "overstate the model's: hold out a validation set too (such as "
+                            "--validation 0.1)") from None
+
+
+def starting_point(console: Console, path: Path, config: RunConfig) -> tuple[Checkpoint, RunConfig]:
+    """The checkpoint ``--init-from`` names (read with every check of :func:`read_checkpoint`),
+    and ``config`` starting from it (:func:`purenn.recipes.runs.start_from`: it must hold the
+    preset's model); else a message saying why not."""
+    try:
+        checkpoint = read_checkpoint(path)
+        return checkpoint, start_from(config, checkpoint, path.name)
+    except PurennError as e:
+        raise fail(console, f"--init-from: {explain(e)}") from None
 
 
 def checkpoint_folder(console: Console, option: str | None) -> Path | None:
@@ -208,16 +273,17 @@ def checkpoint_folder(console: Console, option: str | None) -> Path | None:
 
 
 def checkpointed_run(console: Console, folder: Path, config: RunConfig, data_dir: Path | None,
-                     save: Path | None, record: Path | None) -> None:
+                     save: Path | None, record: Path | None, start: Checkpoint | None = None) -> None:
     """The run with its state kept in ``folder`` (continuing the one there, of these settings),
-    holding the folder's lock until its outputs are written."""
+    holding the folder's lock until its outputs are written; ``start``: the checkpoint of
+    ``--init-from`` (a run continued from the folder's state needs it no more)."""
     outputs = {k: None if p is None else str(p.resolve())
                for k, p in (("save", save), ("record", record), ("data_dir", data_dir))}
     prepare(console, folder)
     with sigterm_exits(), locked(console, folder):
         resume = continued_run(console, folder, config)
         keep = saver(folder, PRESETS[config.preset].model, config, outputs, warner(console), resume)
-        result = train(console, config, data_dir, saver=keep, resume=resume)
+        result = train(console, config, data_dir, saver=keep, resume=resume, init=start)
         save_results(console, result, save, record)
 
 

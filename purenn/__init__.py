@@ -40,6 +40,7 @@ from purenn.losses import *
 from purenn.metrics import *
 from purenn.monitors import EarlyStopping, ReduceLROnPlateau
 from purenn.optim import *
+from purenn.splits import split_indices, train_val_split
 from purenn.summary import ModelSummary, summary
 from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.training_state import TrainingState
@@ -50,6 +51,7 @@ _NAMED = [
     # training
     "fit", "predict", "evaluate", "History", "EpochLog", "summary", "ModelSummary",
     "EarlyStopping", "ReduceLROnPlateau", "TrainingState",
+    "train_val_split", "split_indices",
     # checking, data, files
     "check_gradients", "check_loss_gradients", "GradientReport",
     "load_mnist", "load_idx_dataset", "read_idx", "Dataset",

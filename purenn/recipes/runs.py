@@ -1,10 +1,18 @@
 """One run of a preset: its configuration, the training itself, and the record that describes it.
 
 :class:`RunConfig` is what a run record stores (the preset, its overrides, the seed, the sample
-limit), so the run can be repeated exactly; :func:`run_preset` trains it and tests it (the one
-path from a preset to a result: ``purenn mnist`` and an experiment's runs both take it), on
-:func:`train_preset`; :func:`describe` and :func:`run_record` say what it was and what it gave,
-as plain data for :func:`purenn.recipes.records.write_run_record`.
+limit, the validation split, the checkpoint it starts from), so the run can be repeated exactly;
+:func:`run_preset` trains it and tests it (the one path from a preset to a result: ``purenn
+mnist`` and an experiment's runs both take it), on :func:`train_preset`; :func:`describe` and
+:func:`run_record` say what it was and what it gave, as plain data for
+:func:`purenn.recipes.records.write_run_record`.
+
+Which set a run watches: with ``validation`` (a fraction of the training set, held out by
+:func:`purenn.splits.split_indices`), each epoch's ``val_loss``/``val_accuracy`` and early
+stopping are the validation set's, and the test set is read once, after training; without it,
+as before validation sets existed, they are the test set's (``evaluated_on`` says which). A new
+run that would choose its epoch by the test set (``patience`` without ``validation``) is refused
+by :func:`check_new_run`; records of such runs made before still repeat.
 """
 
 from __future__ import annotations
@@ -19,9 +27,10 @@ import attrs
 import numpy as np
 
 from purenn.errors import ArgumentError, RecordError
+from purenn.io.checkpoints import Checkpoint
 from purenn.io.datasets import Dataset
 from purenn.io.environment import blas_thread_limit, blas_threads
-from purenn.io.records import make_record, params_digest
+from purenn.io.records import DIGEST, make_record, params_digest
 from purenn.io.serialize import to_data
 from purenn.layers import Sequential
 from purenn.losses import one_hot
@@ -31,10 +40,12 @@ from purenn.optim.base import Optimizer
 from purenn.optim.optimizers import SGD
 from purenn.optim.transforms import ADAM_CHANGED
 from purenn.recipes.presets import LOSSES, PRESETS
+from purenn.splits import split_fraction, split_indices
 from purenn.training import History, fit, predict
 from purenn.training_state import TrainingState
 from purenn.validation import (
     Rule,
+    boolean,
     non_negative_int,
     optional,
     positive_int,
@@ -43,22 +54,40 @@ from purenn.validation import (
 )
 
 __all__ = [
+    "DATA_SEED",
+    "MAX_INIT_NAME",
     "RunConfig",
     "RunResult",
     "TrainedRun",
     "arithmetic_change",
+    "check_new_run",
     "config_from_record",
     "describe",
+    "model_difference",
     "record_differences",
     "repeatable_config",
     "run_preset",
     "run_record",
     "same_update",
+    "split_of",
+    "split_training_set",
+    "start_from",
     "train_preset",
 ]
 
 _known_preset = Rule(f"one of the presets {tuple(PRESETS)}", lambda v: isinstance(v, str),
                      lambda v: v in PRESETS)
+
+#: The validation split's seed when none is given: one split for every run seed, so that runs of
+#: several seeds differ in initialisation, order and dropout, not in the samples they learn from.
+DATA_SEED = 0
+#: The longest ``init_from`` (the starting checkpoint's file name) a run records, in characters:
+#: file systems allow names of at most 255 bytes. It is only ever shown, never opened.
+MAX_INIT_NAME = 255
+_file_name = Rule(f"a file name (no folder) of 1 to {MAX_INIT_NAME} printable characters",
+                  lambda v: isinstance(v, str),
+                  lambda v: 0 < len(v) <= MAX_INIT_NAME and v.isprintable() and v not in (".", "..")
+                  and "/" not in v and "\\" not in v)
 
 
 @attrs.frozen
@@ -66,7 +95,19 @@ class RunConfig:
     """One run of a preset: its overrides (``None`` keeps the preset's value), seed and limit,
     and the number of BLAS threads (results differ between thread counts; ``None``: as the BLAS
     is set up, which a recorded run should not leave open). ``patience``: stop early when the
-    validation loss has not improved for that many epochs, keeping the best epoch's params."""
+    watched loss has not improved for that many epochs, keeping the best epoch's params.
+
+    ``validation``: hold out this fraction of the (first ``limit``) training samples, stratified
+    by label (:func:`split_training_set`): each epoch's metrics and early stopping watch it, and
+    the test set is read once, after training. The split's seed is ``data_seed`` (default
+    :data:`DATA_SEED`: the same split whatever ``seed`` is), or with ``vary_split`` the pair
+    ``(data_seed, seed)`` (:attr:`split_seed`): one split per seed. Both need ``validation``.
+
+    ``init_from``, ``init_digest``: the run starts from a checkpoint's params and state instead
+    of the preset's initialisation (:func:`start_from` sets them): the file's name, only shown,
+    and the params digest of its params and state, which the run checks the checkpoint it is
+    given against. Both or neither. Every field added here defaults to what runs did before it
+    existed, so a record without it reads as that default."""
 
     preset: str = attrs.field(validator=_known_preset)
     seed: int = attrs.field(default=0, validator=non_negative_int)
@@ -77,9 +118,26 @@ class RunConfig:
     dataset: str = attrs.field(default="mnist", validator=Rule("a dataset name", lambda v: isinstance(v, str)))
     threads: int | None = attrs.field(default=None, validator=optional(thread_count))
     patience: int | None = attrs.field(default=None, validator=optional(positive_int))
+    validation: float | None = attrs.field(default=None, validator=optional(split_fraction))
+    data_seed: int = attrs.field(default=DATA_SEED, validator=non_negative_int)
+    vary_split: bool = attrs.field(default=False, validator=boolean)
+    init_from: str | None = attrs.field(default=None, validator=optional(_file_name))
+    init_digest: str | None = attrs.field(default=None, validator=optional(DIGEST))
+
+    def __attrs_post_init__(self) -> None:
+        if self.validation is None and (self.data_seed != DATA_SEED or self.vary_split):
+            raise ArgumentError(f"`data_seed` ({self.data_seed}) and `vary_split` ({self.vary_split}) "
+                                "choose the validation split: give `validation` too (a fraction of the "
+                                "training set, such as 0.1)")
+        if (self.init_from is None) != (self.init_digest is None):
+            raise ArgumentError("`init_from` and `init_digest` say together which checkpoint the run "
+                                f"starts from: give both or neither, got {self.init_from!r:.80} and "
+                                f"{self.init_digest!r:.80} (start_from sets both)")
 
     def resolved(self) -> dict[str, Any]:
-        """The settings actually used: the preset's, with this run's overrides applied."""
+        """The settings actually used: the preset's, with this run's overrides applied. A setting
+        added after records existed appears only when it is not at its default, so the records
+        written before it still compare equal."""
         p = PRESETS[self.preset]
         return {
             "preset": self.preset, "dataset": self.dataset, "seed": self.seed, "limit": self.limit,
@@ -88,9 +146,25 @@ class RunConfig:
             "lr": p.lr if self.lr is None else self.lr,
             "loss": p.loss, "optimizer": type(p.make_optimizer(1)).__name__.lower(),
             "shuffle": p.shuffle,
-            # only when set: records written before early stopping existed stay repeatable
             **({} if self.patience is None else {"patience": self.patience}),
+            **({} if self.validation is None else {"validation": self.validation, "data_seed": self.data_seed,
+                                                   "vary_split": self.vary_split}),
+            **({} if self.init_digest is None else {"init_digest": self.init_digest}),
         }
+
+    @property
+    def evaluated_on(self) -> str:
+        """The set each epoch's ``val_loss`` and ``val_accuracy`` (and early stopping) come from:
+        ``"validation"`` with a validation split, else ``"test"``."""
+        return "test" if self.validation is None else "validation"
+
+    @property
+    def split_seed(self) -> int | tuple[int, int, int]:
+        """The seed of the validation split: ``data_seed``; with ``vary_split``,
+        ``(data_seed, seed, 1)``: NumPy's seed sequences read trailing zeros as absent, and the
+        final 1 keeps every pair apart from every fixed split (``(0, 0)`` would draw what ``0``
+        draws)."""
+        return (self.data_seed, self.seed, 1) if self.vary_split else self.data_seed
 
     def with_threads_in_use(self) -> RunConfig:
         """This config, its ``threads`` the BLAS's thread count now when it names none (still
@@ -129,17 +203,22 @@ def train_preset(
     y_train: np.ndarray,
     *,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
+    init: Checkpoint | None = None,
     callback: Callable[..., None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     checkpoint: Callable[[TrainingState], None] | None = None,
     stop: Callable[[], bool] | None = None,
     resume: TrainingState | None = None,
 ) -> TrainedRun:
-    """Train ``config``'s preset on ``(x_train, y_train)`` (integer labels); return the
-    :class:`TrainedRun`. Pure given its inputs: the same config gives the same params, and a run
-    continued from a saved state (``resume``; ``checkpoint`` and ``stop`` as for
-    :func:`purenn.fit`) the same as one never interrupted. Each epoch's log carries the digest
-    of the params and layer state at its end."""
+    """Train ``config``'s preset on ``(x_train, y_train)`` (integer labels; the first ``limit``
+    of them); return the :class:`TrainedRun`. ``validation``: the set each epoch's log and early
+    stopping watch (as for :func:`purenn.fit`). Pure given its inputs: the same config gives the
+    same params, and a run continued from a saved state (``resume``; ``checkpoint`` and ``stop``
+    as for :func:`purenn.fit`) the same as one never interrupted. Each epoch's log carries the
+    digest of the params and layer state at its end.
+
+    ``init``: the checkpoint a config made by :func:`start_from` starts from (its digest must be
+    the config's ``init_digest``); not needed to resume, whose state holds the params."""
     preset = PRESETS[config.preset]
     s = config.resolved()
     if config.limit is not None:
@@ -153,7 +232,7 @@ def train_preset(
     params: Any = None
     state: Any = None
     if resume is None:
-        params, state = preset.model.init(init_rng), preset.model.init_state()
+        params, state = _starting_point(config, init, init_rng)
     early = None if config.patience is None else EarlyStopping(config.patience, monitor="val_loss")
     with blas_thread_limit(config.threads):
         params, state, history = fit(
@@ -170,12 +249,107 @@ def _epoch_digest(params: Any, state: Any) -> str:
     return params_digest(params, state=state)
 
 
+def _starting_point(config: RunConfig, init: Checkpoint | None, rng: np.random.Generator) -> tuple[Any, Any]:
+    """The params and state a new run starts from: the preset's initialisation, or ``init``
+    (checked to be the checkpoint the config names)."""
+    model = PRESETS[config.preset].model
+    if config.init_digest is None:
+        if init is not None:
+            raise ArgumentError("`init` is given, but the config starts from the preset's initialisation: "
+                                "make it with start_from(config, checkpoint, name), so that its record "
+                                "says where the run started")
+        return model.init(rng), model.init_state()
+    if init is None:
+        raise ArgumentError(f"the run starts from the checkpoint {config.init_from!r} (params digest "
+                            f"{config.init_digest[:16]}...): pass it as `init`")
+    check_start(config.preset, init, str(config.init_from))
+    digest = _epoch_digest(init.params, init.state)
+    if digest != config.init_digest:
+        raise ArgumentError(f"the checkpoint given as `init` has params digest {digest}, but the run "
+                            f"starts from {config.init_from!r}, whose digest is {config.init_digest}: "
+                            "give that file")
+    return init.params, init.state
+
+
+def model_difference(found: Any, expected: Any) -> str | None:
+    """Where model ``found`` differs from ``expected``, as a phrase (the first differing layer
+    of two ``Sequential`` models); None when they are equal."""
+    if found == expected:
+        return None
+    if isinstance(found, Sequential) and isinstance(expected, Sequential):
+        if len(found.layers) != len(expected.layers):
+            return f"it has {len(found.layers)} layers, the preset's model {len(expected.layers)}"
+        for i, (a, b) in enumerate(zip(found.layers, expected.layers)):
+            if a != b:
+                return f"its layer {i} is {a!r:.120}, the preset's {b!r:.120}"
+    return f"it is {found!r:.120}, the preset's model {expected!r:.120}"
+
+
+def check_start(preset: str, checkpoint: Checkpoint, name: str) -> None:
+    """An :class:`~purenn.errors.ArgumentError` unless ``checkpoint`` (a file named ``name``)
+    holds ``preset``'s model, so a run of that preset can start from its params and state
+    (whose layout :func:`purenn.read_checkpoint` checked against that model)."""
+    difference = model_difference(checkpoint.model, PRESETS[preset].model)
+    if difference is not None:
+        raise ArgumentError(f"{name!r:.120} holds another model than the {preset!r} preset's "
+                            f"({difference}): a run starts from a checkpoint of its own preset's "
+                            "model, as a run of that preset saves")
+
+
+def start_from(config: RunConfig, checkpoint: Checkpoint, name: str) -> RunConfig:
+    """``config``, starting from ``checkpoint``'s params and state (fine-tuning, or training on)
+    instead of the preset's initialisation: ``init_from`` is ``name`` (the file's name, no
+    folder) and ``init_digest`` the params digest of its params and state, which the run record
+    keeps (a checkpoint saved by a run has that run record's ``digest``). An
+    :class:`~purenn.errors.ArgumentError` if it does not hold the preset's model
+    (:func:`check_start`)."""
+    check_start(config.preset, checkpoint, name)
+    return attrs.evolve(config, init_from=name, init_digest=_epoch_digest(checkpoint.params, checkpoint.state))
+
+
+def check_new_run(config: RunConfig) -> None:
+    """Refuse what a new run must not do, though records of earlier runs may hold it (and
+    repeat): early stopping (``patience``) without a validation set would keep the epoch whose
+    test loss was lowest, choosing by the test set, whose accuracy would then overstate how the
+    model does on new data."""
+    if config.patience is not None and config.validation is None:
+        raise ArgumentError("early stopping (`patience`) without a validation set would choose the epoch "
+                            "to keep by the test set, and the test accuracy would then overstate the "
+                            "model's: hold out a validation set too (`validation`, such as 0.1)")
+
+
+def split_training_set(config: RunConfig, x: np.ndarray, y: np.ndarray) -> tuple[
+        tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
+    """``((x_train, y_train), validation)``: what ``config`` trains on, and the validation set
+    it holds out (None without ``validation``): :func:`split_of`'s samples, each part in the
+    original order."""
+    if config.limit is not None:
+        x, y = x[: config.limit], y[: config.limit]
+    split = split_of(config, y)
+    if split is None:
+        return (x, y), None
+    train, held = split
+    return (x[train], y[train]), (x[held], y[held])
+
+
+def split_of(config: RunConfig, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(train_indices, validation_indices)`` of ``config``'s split of a training set with these
+    integer ``labels`` (None without ``validation``): from the first ``limit`` samples,
+    ``config.validation`` of them, stratified by label, drawn with ``config.split_seed``
+    (:func:`purenn.splits.split_indices`, whose ArgumentError says why a split cannot be made).
+    Cheap (labels only): a command can check a run's split before it starts."""
+    if config.validation is None:
+        return None
+    return split_indices(labels[: config.limit], config.validation, seed=config.split_seed)
+
+
 @attrs.frozen(eq=False)
 class RunResult:
     """What :func:`run_preset` gives: the run's ``config``, the :class:`TrainedRun`, the number
-    of training samples it used, its outputs on the test set (one row of class scores per test
-    sample) and its metrics: ``test_accuracy``, and ``train_seconds``, the wall-clock time of the
-    training alone (for a resumed run, of this session's part)."""
+    of training samples it used (and of validation samples held out, None without), its outputs
+    on the test set (one row of class scores per test sample) and its metrics:
+    ``test_accuracy``, and ``train_seconds``, the wall-clock time of the training alone (for a
+    resumed run, of this session's part)."""
 
     config: RunConfig
     trained: TrainedRun
@@ -183,6 +357,7 @@ class RunResult:
     test_outputs: np.ndarray
     test_accuracy: float
     train_seconds: float
+    validation_samples: int | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -192,7 +367,8 @@ class RunResult:
     def record(self) -> dict[str, Any]:
         """The run record (:func:`run_record`): what ``purenn mnist --record`` writes and an
         experiment keeps for each seed."""
-        return run_record(self.config, self.trained, self.train_samples, self.metrics)
+        return run_record(self.config, self.trained, self.train_samples, self.metrics,
+                          validation_samples=self.validation_samples)
 
     def checkpoint_metadata(self) -> dict[str, Any]:
         """What a checkpoint of the trained model carries: the run's settings (``purenn
@@ -204,6 +380,7 @@ def run_preset(
     config: RunConfig,
     data: Dataset,
     *,
+    init: Checkpoint | None = None,
     callback: Callable[..., None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     checkpoint: Callable[[TrainingState], None] | None = None,
@@ -218,40 +395,54 @@ def run_preset(
     (:func:`purenn.experiments.tasks.mnist_run`) both call it, so a run alone and the same run
     inside an experiment give the same record. Everything runs under the config's BLAS thread
     limit (results differ between thread counts); ``train_seconds`` times the training alone.
-    The test set is the validation set: each epoch's log has its loss and accuracy, and early
-    stopping (``config.patience``) watches its loss. ``callback``, ``on_batch`` report progress
-    (as for :func:`purenn.fit`; this function prints nothing); ``checkpoint``, ``stop`` and
-    ``resume``: as for :func:`train_preset`."""
+
+    With ``config.validation``, the validation set held out of the training split
+    (:func:`split_training_set`) gives each epoch's loss and accuracy and is what early stopping
+    watches; the test set is read once, after training. Without it (as before validation sets
+    existed), the test set plays that part, then is read again for the outputs. ``init``: the
+    checkpoint a config of :func:`start_from` starts from. ``callback``, ``on_batch`` report
+    progress (as for :func:`purenn.fit`; this function prints nothing); ``checkpoint``,
+    ``stop`` and ``resume``: as for :func:`train_preset`."""
     if data.train is None or data.test is None:
         raise ArgumentError("run_preset needs the dataset's train and test splits: load it with "
                             "splits=('train', 'test')")
-    x, y, x_test, y_test = data.train.images, data.train.labels, data.test.images, data.test.labels
+    (x, y), held_out = split_training_set(config, data.train.images, data.train.labels)
+    x_test, y_test = data.test.images, data.test.labels
+    watched = (x_test, y_test) if held_out is None else held_out
     with blas_thread_limit(config.threads):
         start = time.perf_counter()
-        trained = train_preset(config, x, y, validation=(x_test, y_test), callback=callback,
+        trained = train_preset(config, x, y, validation=watched, init=init, callback=callback,
                                on_batch=on_batch, checkpoint=checkpoint, stop=stop, resume=resume)
         seconds = time.perf_counter() - start
         outputs = predict(trained.model, trained.params, x_test, state=trained.state)
-    n = len(x) if config.limit is None else min(len(x), config.limit)
-    return RunResult(config, trained, n, outputs, accuracy(outputs, y_test), seconds)
+    return RunResult(config, trained, len(x), outputs, accuracy(outputs, y_test), seconds,
+                     None if held_out is None else len(held_out[0]))
 
 
-def describe(config: RunConfig, n_train: int) -> dict[str, Any]:
-    """The run's full configuration as JSON data: overrides, resolved settings, model, optimizer."""
-    return {
+def describe(config: RunConfig, n_train: int, n_validation: int | None = None) -> dict[str, Any]:
+    """The run's full configuration as JSON data: overrides, resolved settings, model,
+    optimizer, the samples trained on, and ``evaluated_on``, the set each epoch's ``val_*``
+    metrics (and early stopping) come from; with a validation split, ``validation_samples``
+    (``n_validation``: how many it held out)."""
+    described = {
         "run": attrs.asdict(config),
         "resolved": config.resolved(),
         "model": to_data(PRESETS[config.preset].model),
         "update": to_data(config.optimizer(n_train)),
         "train_samples": n_train,
+        "evaluated_on": config.evaluated_on,
     }
+    if n_validation is not None:
+        described["validation_samples"] = n_validation
+    return described
 
 
 def run_record(config: RunConfig, trained: TrainedRun, n_train: int,
-               metrics: dict[str, Any]) -> dict[str, Any]:
+               metrics: dict[str, Any], *, validation_samples: int | None = None) -> dict[str, Any]:
     """The run record: configuration, seed, versions, history, metrics, params digest (which
     covers the layers' state too when the model has any). ``versions`` is read with the run's
-    BLAS thread limit in force, so ``blas_threads`` is the count the run used."""
+    BLAS thread limit in force, so ``blas_threads`` is the count the run used.
+    ``validation_samples``: how many the run held out (with ``config.validation``)."""
     extra: dict[str, Any] = {}
     if config.patience is not None:
         extra["early_stopping"] = {"monitor": "val_loss", "patience": config.patience,
@@ -259,7 +450,7 @@ def run_record(config: RunConfig, trained: TrainedRun, n_train: int,
                                    "best_epoch": trained.history.best_epoch}
     with blas_thread_limit(config.threads):
         return make_record(
-            config=describe(config, n_train),
+            config=describe(config, n_train, validation_samples),
             seed=config.seed,
             digest=trained.digest,
             history=[attrs.asdict(e) for e in trained.history.epochs],
