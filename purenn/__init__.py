@@ -42,9 +42,11 @@ from purenn.optim import (
     SetToZero, State, StepDecay, Trace, Transformation, WarmUp, apply_updates, chain,
     clip_by_global_norm, decay_mask, global_norm, masked, partition, resolve_masks, sgd_step,
 )
+from purenn.lr_range import LRRangeResult, lr_range_test
 from purenn.monitors import EarlyStopping, ReduceLROnPlateau
+from purenn.progress import ProgressBar
 from purenn.summary import ModelSummary, summary
-from purenn.training import EpochLog, History, evaluate, fit, predict
+from purenn.training import EpochLog, History, StepLog, evaluate, fit, predict
 from purenn.training_state import TrainingState
 from purenn.tree import freeze, tree_leaves, tree_map, tree_paths
 from purenn.version import __version__ as __version__  # re-exported
@@ -66,8 +68,8 @@ __all__ = [
     "MultiSteps", "MaskedAdamW", "EMA",
     "Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp",
     # training
-    "fit", "predict", "evaluate", "History", "EpochLog", "summary", "ModelSummary",
-    "EarlyStopping", "ReduceLROnPlateau", "TrainingState",
+    "fit", "predict", "evaluate", "History", "EpochLog", "StepLog", "summary", "ModelSummary",
+    "EarlyStopping", "ReduceLROnPlateau", "TrainingState", "ProgressBar", "lr_range_test", "LRRangeResult",
     # checking, data, files
     "check_gradients", "check_loss_gradients", "GradientReport",
     "load_mnist", "load_idx_dataset", "read_idx", "Dataset",
