@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from purenn.optim.accumulate import MultiSteps
-from purenn.optim.base import Chain, Optimizer, as_transformation
+from purenn.optim.base import Chain, Optimizer, Transformation, as_transformation
 
 __all__ = ["accumulation", "made_update", "update_count"]
 
@@ -22,18 +22,16 @@ __all__ = ["accumulation", "made_update", "update_count"]
 def _multi_steps(optimizer: Any) -> tuple[Any, int | None] | None:
     """The object that says whether a step updated, and where its state is in the optimizer's
     (None: the state itself; an int: that link of a chain's state); None when every step updates."""
-    if callable(getattr(optimizer, "made_update", None)) and not isinstance(optimizer, Optimizer):
-        return optimizer, None
-    if not isinstance(optimizer, Optimizer):
+    if isinstance(optimizer, (Optimizer, Transformation)):
+        t = as_transformation(optimizer)
+        if isinstance(t, MultiSteps):
+            return t, None
+        if isinstance(t, Chain):
+            found = [(i, link) for i, link in enumerate(t.transformations) if isinstance(link, MultiSteps)]
+            if found:
+                return found[0][1], found[0][0]
         return None
-    t = as_transformation(optimizer)
-    if isinstance(t, MultiSteps):
-        return t, None
-    if isinstance(t, Chain):
-        found = [(i, link) for i, link in enumerate(t.transformations) if isinstance(link, MultiSteps)]
-        if found:
-            return found[0][1], found[0][0]
-    return None
+    return (optimizer, None) if callable(getattr(optimizer, "made_update", None)) else None
 
 
 def made_update(optimizer: Any) -> Callable[[Any], bool] | None:
