@@ -47,7 +47,7 @@ def test_full_batch_training_with_a_weight_of_two_is_training_with_the_row_twice
     w = np.ones(len(X))
     w[7] = 2.0
     x2, y2 = np.concatenate([X, X[7:8]]), np.concatenate([Y, Y[7:8]])
-    kwargs = dict(loss="softmax_cross_entropy", optimizer=pn.SGD(0.5), epochs=5, shuffle=False)
+    kwargs = {"loss": "softmax_cross_entropy", "optimizer": pn.SGD(0.5), "epochs": 5, "shuffle": False}
     weighted, hw = pn.fit(MODEL, P0, X, Y, batch_size=len(X), sample_weight=w, **kwargs)
     twice, ht = pn.fit(MODEL, P0, x2, y2, batch_size=len(x2), **kwargs)
     for a, b in zip(pn.tree_leaves(weighted), pn.tree_leaves(twice)):
@@ -62,7 +62,7 @@ def test_the_weights_follow_their_rows_through_the_shuffle():
     w = (np.arange(len(X)) % 3 != 0).astype(float)
     garbage = X.copy()
     garbage[w == 0] = 100.0
-    kwargs = dict(loss="softmax_cross_entropy", optimizer=pn.SGD(0.1), epochs=2, batch_size=1, seed=3)
+    kwargs = {"loss": "softmax_cross_entropy", "optimizer": pn.SGD(0.1), "epochs": 2, "batch_size": 1, "seed": 3}
     a, ha = pn.fit(MODEL, P0, X, Y, sample_weight=w, **kwargs)
     b, hb = pn.fit(MODEL, P0, garbage, Y, sample_weight=w, **kwargs)
     assert _same(a, b) and ha.loss == hb.loss
@@ -72,7 +72,7 @@ def test_the_weights_follow_their_rows_through_the_shuffle():
 def test_the_epoch_loss_is_the_weighted_mean_over_the_epoch():
     w = RNG(5).uniform(0, 3, len(X))
     cw = [1.0, 0.5, 3.0]
-    params, history = pn.fit(MODEL, P0, X, Y, loss="softmax_cross_entropy", optimizer=pn.SGD(1e-12),
+    _params, history = pn.fit(MODEL, P0, X, Y, loss="softmax_cross_entropy", optimizer=pn.SGD(1e-12),
                              epochs=1, batch_size=7, shuffle=False, sample_weight=w, class_weight=cw)
     # with a learning rate of 1e-12 the params hardly move: the epoch's loss is the loss of P0
     out = pn.predict(MODEL, P0, X)
@@ -82,16 +82,16 @@ def test_the_epoch_loss_is_the_weighted_mean_over_the_epoch():
 
 def test_class_weights_reach_softmax_cross_entropy_as_its_own_option():
     cw = np.array([2.0, 1.0, 0.5])
-    kwargs = dict(optimizer=pn.Adam(1e-2), epochs=2, batch_size=8, seed=1)
-    given, hg = pn.fit(MODEL, P0, X, Y, loss="softmax_cross_entropy", class_weight=cw, **kwargs)
-    bound, hb = pn.fit(MODEL, P0, X, Y, loss=functools.partial(pn.softmax_cross_entropy, class_weight=cw),
+    kwargs = {"optimizer": pn.Adam(1e-2), "epochs": 2, "batch_size": 8, "seed": 1}
+    given, _hg = pn.fit(MODEL, P0, X, Y, loss="softmax_cross_entropy", class_weight=cw, **kwargs)
+    bound, _hb = pn.fit(MODEL, P0, X, Y, loss=functools.partial(pn.softmax_cross_entropy, class_weight=cw),
                        **kwargs)
     assert _same(given, bound)  # (the epoch's losses differ: fit's class_weight weighs the epoch's mean)
 
 
 def test_class_weights_become_sample_weights_for_other_losses_as_in_keras():
     y = pn.one_hot(Y, 3, dtype="float64")
-    kwargs = dict(loss="mse", optimizer=pn.SGD(0.1), epochs=2, batch_size=8, seed=1)
+    kwargs = {"loss": "mse", "optimizer": pn.SGD(0.1), "epochs": 2, "batch_size": 8, "seed": 1}
     by_class, _ = pn.fit(MODEL, P0, X, y, class_weight={1: 3.0}, **kwargs)
     by_row, _ = pn.fit(MODEL, P0, X, y, sample_weight=np.where(Y == 1, 3.0, 1.0), **kwargs)
     assert _same(by_class, by_row)
@@ -240,7 +240,7 @@ def test_fit_averages_the_params_of_every_update():
 
 def test_with_gradient_accumulation_the_average_follows_updates_only():
     opt = pn.MultiSteps(pn.SGD(0.1), 3)
-    (params, history), saved = _steps(optimizer=opt, average=pn.EMA(0.5))
+    (_params, history), saved = _steps(optimizer=opt, average=pn.EMA(0.5))
     states = _unique_steps(saved)
     updated = [s.params for s in states if opt.made_update(s.opt_state)]
     assert len(updated) == 5  # 16 steps make 5 updates
@@ -251,9 +251,9 @@ def test_with_gradient_accumulation_the_average_follows_updates_only():
 
 
 def test_validation_and_early_stopping_see_the_averaged_params():
-    kwargs = dict(loss="softmax_cross_entropy", optimizer=pn.Adam(3e-2), epochs=5, batch_size=8,
-                  validation=(X[:20], Y[:20]), average=pn.EMA(0.9), digest=lambda p, s: pn.params_digest(p))
-    params, history = pn.fit(MODEL, P0, X, Y, **kwargs)
+    kwargs = {"loss": "softmax_cross_entropy", "optimizer": pn.Adam(3e-2), "epochs": 5, "batch_size": 8,
+                  "validation": (X[:20], Y[:20]), "average": pn.EMA(0.9), "digest": lambda p, s: pn.params_digest(p)}
+    _params, history = pn.fit(MODEL, P0, X, Y, **kwargs)
     last = history.epochs[-1]
     assert last.val_loss == pn.evaluate(MODEL, history.averaged, X[:20], Y[:20],
                                         loss="softmax_cross_entropy")["loss"]
@@ -298,11 +298,11 @@ def test_a_function_mask_is_resolved_and_recorded_as_its_tree():
 # --- resuming with everything -----------------------------------------------------------------
 
 
-KWARGS = dict(loss="softmax_cross_entropy", epochs=3, batch_size=8, seed=7,
-              optimizer=pn.MultiSteps(pn.AdamW(1e-2, weight_decay=0.05, mask=lambda p: _weights_only(p)), 2),
-              average=pn.EMA(0.9, warmup=True), sample_weight=RNG(3).uniform(0.5, 2, len(X)),
-              class_weight=[1.0, 2.0, 0.5], metrics={"margin": _margin}, validation=(X[:20], Y[:20]),
-              early_stopping=pn.EarlyStopping(5), digest=lambda p, s: pn.params_digest(p))
+KWARGS = {"loss": "softmax_cross_entropy", "epochs": 3, "batch_size": 8, "seed": 7,
+              "optimizer": pn.MultiSteps(pn.AdamW(1e-2, weight_decay=0.05, mask=lambda p: _weights_only(p)), 2),
+              "average": pn.EMA(0.9, warmup=True), "sample_weight": RNG(3).uniform(0.5, 2, len(X)),
+              "class_weight": [1.0, 2.0, 0.5], "metrics": {"margin": _margin}, "validation": (X[:20], Y[:20]),
+              "early_stopping": pn.EarlyStopping(5), "digest": lambda p, s: pn.params_digest(p)}
 
 
 def test_a_run_with_every_control_resumes_bit_for_bit_through_files(tmp_path):
