@@ -172,6 +172,8 @@ class _Run:
         self.metric_sums: dict[str, float] | None = None  # the epoch's metrics x rows so far
         self.pending: list[np.ndarray] = []  # outputs of steps whose classes are not counted yet
         self.avg_state: Any = None  # the weight average's state
+        # whether steps have more to do than the loss and the update (checked once a step)
+        self.extras = plan.average is not None or plan.metrics is not None or plan.on_step is not None
         if plan.resume is None:
             self._start(params, plan.state, plan.rng)
         else:
@@ -275,16 +277,29 @@ class _Run:
             raise _diverged(self.epoch + 1, step, self.n_batches, value, self.last_loss)
         grads = self.param_grads(self.params, cache, dy)
         params, opt_state = self.update(grads, self.opt_state, self.params, self.scale)
+        if self.extras:
+            self._end_step_with_extras(out, yb, params, opt_state, state, step, value, weight)
+            return
+        # one assignment of the whole step, so the loop's variables are always of one step
+        self.params, self.opt_state, self.state, self.step = params, opt_state, state, step
+        self.epoch_loss, self.last_loss = self.epoch_loss + value * weight, value
+        if self.correct is not None:
+            self.pending.append(out)  # counted a few steps at a time (_count_pending)
+
+    def _end_step_with_extras(self, out: np.ndarray, yb: np.ndarray, params: Any, opt_state: Any,
+                              state: Any, step: int, value: float, weight: float) -> None:
+        """The end of a step of a run with a weight average, metrics or an ``on_step`` callback
+        (apart, so that a run without any checks one flag a step)."""
+        plan = self.plan
         average = self.avg_state
         if plan.average is not None and (plan.made_update is None or plan.made_update(opt_state)):
             average = plan.average.update(average, params)
         sums = self.metric_sums if plan.metrics is None else self._metric_sums(out, yb)
-        # one assignment of the whole step, so the loop's variables are always of one step
         self.params, self.opt_state, self.state, self.step = params, opt_state, state, step
         self.avg_state, self.metric_sums = average, sums
         self.epoch_loss, self.last_loss = self.epoch_loss + value * weight, value
         if self.correct is not None:
-            self.pending.append(out)  # counted a few steps at a time (_count_pending)
+            self.pending.append(out)
         if plan.on_step is not None:
             plan.on_step(StepLog(self.epoch + 1, self.epochs, step, self.n_batches, value))
 
