@@ -28,10 +28,6 @@ from purenn.training.history import EpochLog, History, StepLog
 from purenn.training_state import TrainingState
 from purenn.tree import tree_leaves
 
-#: Steps whose outputs wait before their correct classes are counted in one vectorized pass (the
-#: training accuracy costs one list append a step): at most 64 batches of outputs are held.
-PENDING_STEPS = 64
-
 
 def fit(
     model: Any, params: Any, x: Any, y: Any, *,
@@ -170,7 +166,11 @@ class _Run:
         self.update = _update_function(plan.model, plan.optimizer)
         self.correct: int | None = None  # the epoch's correct classes so far (None: not counted)
         self.metric_sums: dict[str, float] | None = None  # the epoch's metrics x rows so far
-        self.pending: list[np.ndarray] = []  # outputs of steps whose classes are not counted yet
+        # each training row's predicted class in the epoch's order, compared with the labels when
+        # the count is asked for (a step writes its batch's argmax: no output is kept)
+        self.predicted = np.empty(len(plan.x) if plan.labels is not None else 0, np.int64)
+        self.pending_from = 0  # the first step whose classes are not counted yet
+        self.order: np.ndarray | None = None
         self.avg_state: Any = None  # the weight average's state
         # whether steps have more to do than the loss and the update (checked once a step)
         self.extras = plan.average is not None or plan.metrics is not None or plan.on_step is not None
@@ -219,13 +219,11 @@ class _Run:
             self.correct = None if self.plan.labels is None else saved.epoch_correct
             self.metric_sums = (None if self.plan.metrics is None or saved.epoch_metrics is None
                                 else dict(saved.epoch_metrics))
-            self.pending = []
 
     def _new_tallies(self) -> None:
         """The counts of a new epoch: correct classes (for class targets), metrics' sums."""
         self.correct = None if self.plan.labels is None else 0
         self.metric_sums = None if self.plan.metrics is None else dict.fromkeys(self.plan.metrics, 0.0)
-        self.pending = []
 
     # --- where the run is
 
@@ -256,8 +254,6 @@ class _Run:
         for b in range(self.step, self.n_batches):
             rows = slice(b * bs, (b + 1) * bs) if order is None else order[b * bs : (b + 1) * bs]
             self._train_step(x[rows], y[rows], rows, b + 1)
-            if len(self.pending) >= PENDING_STEPS:
-                self._count_pending()
             yield b + 1
 
     def _train_step(self, xb: np.ndarray, yb: np.ndarray, rows: Any, step: int) -> None:
@@ -283,8 +279,8 @@ class _Run:
         # one assignment of the whole step, so the loop's variables are always of one step
         self.params, self.opt_state, self.state, self.step = params, opt_state, state, step
         self.epoch_loss, self.last_loss = self.epoch_loss + value * weight, value
-        if self.correct is not None:
-            self.pending.append(out)  # counted a few steps at a time (_count_pending)
+        if self.correct is not None:  # the classes, counted when asked (_count_pending)
+            self._note_classes(out, step)
 
     def _end_step_with_extras(self, out: np.ndarray, yb: np.ndarray, params: Any, opt_state: Any,
                               state: Any, step: int, value: float, weight: float) -> None:
@@ -299,7 +295,7 @@ class _Run:
         self.avg_state, self.metric_sums = average, sums
         self.epoch_loss, self.last_loss = self.epoch_loss + value * weight, value
         if self.correct is not None:
-            self.pending.append(out)
+            self._note_classes(out, step)
         if plan.on_step is not None:
             plan.on_step(StepLog(self.epoch + 1, self.epochs, step, self.n_batches, value))
 
@@ -311,19 +307,30 @@ class _Run:
         return {name: self.metric_sums[name] + metric_value(name, fn, out, yb) * rows
                 for name, fn in self.plan.metrics.items()}
 
-    def _count_pending(self) -> None:
-        """Add the correct classes of the steps whose outputs wait in ``pending`` to the epoch's
-        count: one vectorized pass every :data:`PENDING_STEPS` steps instead of one per step."""
-        if not self.pending or self.correct is None or self.plan.labels is None:
-            self.pending = []
-            return
-        first, last, bs = self.pending_from, self.pending_from + len(self.pending), self.plan.batch_size
-        rows = slice(first * bs, last * bs) if self.order is None else self.order[first * bs : last * bs]
-        out = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
+    def _note_classes(self, out: np.ndarray, step: int) -> None:
+        """Write the classes the step's outputs give into the epoch's ``predicted`` (its rows in
+        the epoch's order): one argmax a step, no output kept."""
+        bs = self.plan.batch_size
+        self.predicted[(step - 1) * bs : step * bs] = \
+            out.argmax(axis=1) if out.ndim == 2 and out.shape[1] > 1 else self._single(out)
+
+    def _single(self, out: np.ndarray) -> np.ndarray:
+        """The classes of outputs that are not one row per class: a single output is class 1
+        above the loss's threshold; other shapes, the argmax of each flattened row."""
         flat = out.reshape(len(out), -1)
-        predicted = flat[:, 0] > self.plan.threshold if flat.shape[1] == 1 else flat.argmax(axis=1)
+        return flat[:, 0] > self.plan.threshold if flat.shape[1] == 1 else flat.argmax(axis=1)
+
+    def _count_pending(self) -> None:
+        """Add the correct classes of the steps since the last count to the epoch's count (at
+        the epoch's end and when the state is taken): one vectorized comparison."""
+        if self.correct is None or self.plan.labels is None or self.step <= self.pending_from:
+            self.pending_from = self.step
+            return
+        first, last, bs = self.pending_from, self.step, self.plan.batch_size
+        rows = slice(first * bs, last * bs) if self.order is None else self.order[first * bs : last * bs]
+        predicted = self.predicted[first * bs : last * bs]
         self.correct += int(np.count_nonzero(predicted == self.plan.labels[rows]))
-        self.pending, self.pending_from = [], last
+        self.pending_from = last
 
     def end_epoch(self) -> EpochLog:
         """Close the epoch: divergence checks, validation, the rules, the log."""
