@@ -160,6 +160,22 @@ def test_the_training_accuracy_is_that_of_the_steps_own_outputs(batch_size):
     assert _same(params, expected)
     assert history.accuracy == accuracies
     np.testing.assert_allclose(history.metric("margin"), metrics, rtol=1e-12)
+    # states taken mid-epoch (their counts so far) change nothing
+    saved: list[TrainingState] = []
+    again = pn.fit(MODEL, P0, x, y, loss="softmax_cross_entropy", lr=0.05, epochs=2, batch_size=batch_size,
+                   shuffle=False, checkpoint=saved.append, checkpoint_every=3)[1]
+    assert again.accuracy == accuracies and any(s.step for s in saved)
+
+
+def test_a_single_output_is_a_class_at_the_losss_threshold():
+    """binary_cross_entropy's outputs are logits: class 1 above 0 (not 0.5)."""
+    model = pn.Sequential([pn.Dense(4, 1, dtype="float64")])
+    y = (X[:, 0] > 0).astype("float64")[:, None]
+    params0 = pn.freeze(({"w": np.full((4, 1), 0.05), "b": np.array([0.25])},))  # logits near 0.25
+    _, history = pn.fit(model, params0, X, y, loss="binary_cross_entropy", lr=1e-300, epochs=1, shuffle=False)
+    logits = pn.predict(model, params0, X)
+    assert history.accuracy == [float(np.mean((logits[:, 0] > 0) == (y[:, 0] == 1)))]
+    assert history.accuracy != [float(np.mean((logits[:, 0] > 0.5) == (y[:, 0] == 1)))]
 
 
 def test_validation_metrics_are_computed_on_all_the_outputs():
