@@ -168,7 +168,7 @@ class _Run:
         self.metric_sums: dict[str, float] | None = None  # the epoch's metrics x rows so far
         # each training row's predicted class in the epoch's order, compared with the labels when
         # the count is asked for (a step writes its batch's argmax: no output is kept)
-        self.predicted = np.empty(len(plan.x) if plan.labels is not None else 0, np.int64)
+        self.predicted = np.empty(len(plan.x) if plan.labels is not None else 0, np.intp)
         self.pending_from = 0  # the first step whose classes are not counted yet
         self.order: np.ndarray | None = None
         self.avg_state: Any = None  # the weight average's state
@@ -309,10 +309,13 @@ class _Run:
 
     def _note_classes(self, out: np.ndarray, step: int) -> None:
         """Write the classes the step's outputs give into the epoch's ``predicted`` (its rows in
-        the epoch's order): one argmax a step, no output kept."""
-        bs = self.plan.batch_size
-        self.predicted[(step - 1) * bs : step * bs] = \
-            out.argmax(axis=1) if out.ndim == 2 and out.shape[1] > 1 else self._single(out)
+        the epoch's order): one argmax a step, written in place, no output kept."""
+        start = (step - 1) * self.plan.batch_size
+        into = self.predicted[start : start + len(out)]
+        if out.ndim == 2 and out.shape[1] > 1:
+            out.argmax(axis=1, out=into)
+        else:
+            into[...] = self._single(out)
 
     def _single(self, out: np.ndarray) -> np.ndarray:
         """The classes of outputs that are not one row per class: a single output is class 1
