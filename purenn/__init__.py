@@ -37,21 +37,23 @@ from purenn.io.records import params_digest
 from purenn.io.training_checkpoints import load_training_state, save_training_state
 from purenn.layers import *
 from purenn.losses import *
+from purenn.lr_range import LRRangeResult, lr_range_test
 from purenn.metrics import *
 from purenn.monitors import EarlyStopping, ReduceLROnPlateau
 from purenn.optim import *
+from purenn.progress import ProgressBar
 from purenn.splits import split_indices, train_val_split
 from purenn.summary import ModelSummary, summary
-from purenn.training import EpochLog, History, evaluate, fit, predict
+from purenn.training import EpochLog, History, StepLog, evaluate, fit, predict
 from purenn.training_state import TrainingState
 from purenn.tree import freeze, tree_leaves, tree_map, tree_paths
 from purenn.version import __version__ as __version__  # re-exported
 
 _NAMED = [
     # training
-    "fit", "predict", "evaluate", "History", "EpochLog", "summary", "ModelSummary",
-    "EarlyStopping", "ReduceLROnPlateau", "TrainingState",
-    "train_val_split", "split_indices",
+    "fit", "predict", "evaluate", "History", "EpochLog", "StepLog", "summary", "ModelSummary",
+    "EarlyStopping", "ReduceLROnPlateau", "TrainingState", "ProgressBar", "lr_range_test",
+    "LRRangeResult", "train_val_split", "split_indices",
     # checking, data, files
     "check_gradients", "check_loss_gradients", "GradientReport",
     "load_mnist", "load_idx_dataset", "read_idx", "Dataset",

@@ -19,7 +19,7 @@ LAYERS = [
     ("math", ["purenn.layers", "purenn.losses", "purenn.metrics", "purenn.optim.schedules"]),
     ("updates", ["purenn.optim"]),
     ("training", ["purenn.training", "purenn.training_state", "purenn.monitors", "purenn.gradcheck",
-                  "purenn.summary", "purenn.splits"]),
+                  "purenn.summary", "purenn.splits", "purenn.progress", "purenn.lr_range"]),
     ("files", ["purenn.io"]),
     ("recipes", ["purenn.recipes"]),
     ("experiments", ["purenn.experiments"]),

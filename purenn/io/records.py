@@ -19,7 +19,9 @@ kept::
               loss (finite number >= 0: a run that finished never had another), and maybe
               val_loss (number >= 0, inf or nan: a test forward that overflowed, or null),
               val_accuracy (number in [0, 1] or null), lr_scale (number in [0, 1] or null),
-              digest (params_digest of the params and layer state at the epoch's end, or null)
+              digest (params_digest of the params and layer state at the epoch's end, or null),
+              accuracy (the training accuracy, number in [0, 1] or null), metrics (object of
+              numbers, or null), average_digest (the averaged params' digest, or null)
     metrics   object: final evaluation: test_accuracy (number in [0, 1]), train_seconds
               (finite number >= 0), ...
     early_stopping  object, when the run had a patience, all four required: monitor (str),
@@ -347,10 +349,13 @@ VERSIONS = Object({
     "blas_threads": optional(non_negative_int),
 })
 
+_NUMBERS = Rule("an object of numbers", lambda v: isinstance(v, dict),
+                lambda v: all(isinstance(k, str) and _is_real(x) for k, x in v.items()))
 _EPOCH = Object({
     "epoch": positive_int, "epochs": positive_int, "loss": LOSS,
     "val_loss": optional(_test_loss), "val_accuracy": optional(FRACTION),
     "lr_scale": optional(real(0.0, 1.0, high_open=False)), "digest": optional(DIGEST),
+    "accuracy": optional(FRACTION), "metrics": optional(_NUMBERS), "average_digest": optional(DIGEST),
 }, required=("epoch", "epochs", "loss"))
 #: The envelope of every run record (the module's docstring); ``config`` is any JSON object here.
 SCHEMA = Object({

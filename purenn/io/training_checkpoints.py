@@ -5,12 +5,14 @@ never unpickled, written atomically, read only after every entry's header has be
 within bounds on what a file can make purenn allocate), with its own header::
 
     "purenn"   0-d str array: JSON
-               {"format": "purenn.training", "version": 2,
+               {"format": "purenn.training", "version": 3,
                 "model": <to_data(model)>,
                 "trees": {"params": <structure>, "model_state": <structure or null>,
-                          "opt_state": ..., "best_params": ..., "best_model_state": ...},
+                          "opt_state": ..., "best_params": ..., "best_model_state": ...,
+                          "average": ..., "best_average": ...},
                 "training": {"epoch", "step", "epoch_loss", "last_loss", "shuffle_rng",
-                             "layer_rng", "history", "settings", "early_stopping", "plateau"},
+                             "layer_rng", "history", "settings", "early_stopping", "plateau",
+                             "epoch_correct", "epoch_metrics"},
                 "metadata": {...},
                 "digest": "sha256:<64 hex digits>"}
     "<tree>/0", "<tree>/1", ...   the arrays of each tree, in tree_leaves order
@@ -29,7 +31,11 @@ before digests existed loads, with :attr:`TrainingCheckpoint.notice` saying it w
 
 **Versions.** Version 2 (purenn 0.2.0) is version 1 with Adam's state in its new layout
 (:data:`purenn.optim.transforms.ADAM_CHANGED`): a version-1 state of a run with Adam is refused
-with that reason; other version-1 states load.
+with that reason; other version-1 states load. Version 3 adds the weight average's state
+(``average``, ``best_average``: a ``State`` whose ``average`` slot is shaped like the params, and
+the averaged params of early stopping's best epoch) and the epoch's counts so far
+(``epoch_correct``, ``epoch_metrics``); a version-1 or 2 state has none of them (the epoch in
+progress then reports no training accuracy).
 """
 
 from __future__ import annotations
@@ -68,14 +74,23 @@ from purenn.training import EpochLog
 from purenn.training_state import TrainingState
 from purenn.tree import readonly, tree_leaves, tree_map
 
-__all__ = ["TrainingCheckpoint", "save_training_state", "load_training_state", "content_digest",
-           "FORMAT", "VERSION"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "TrainingCheckpoint",
+    "content_digest",
+    "load_training_state",
+    "save_training_state",
+]
 
 FORMAT = "purenn.training"
-VERSION = 2
-_TREES = ("params", "model_state", "opt_state", "best_params", "best_model_state")
+VERSION = 3
+_TREES = ("params", "model_state", "opt_state", "best_params", "best_model_state", "average",
+          "best_average")
 _TRAINING_KEYS = ("epoch", "step", "epoch_loss", "last_loss", "shuffle_rng", "layer_rng",
-                  "history", "settings", "early_stopping", "plateau")
+                  "history", "settings", "early_stopping", "plateau", "epoch_correct", "epoch_metrics")
+_SINCE_3 = ("epoch_correct", "epoch_metrics")  # absent (None) in versions 1 and 2
+_EPOCH_SINCE_3 = ("accuracy", "metrics", "average_digest")  # and in their history's entries
 _HEADER_KEYS = {"format", "version", "model", "trees", "training", "metadata", "digest"}
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -147,7 +162,7 @@ def load_training_state(path: str | os.PathLike[str], *, custom: Custom = None) 
         trees: dict[str, Any] = {
             name: None if layout is None else _decode_states(tree_map(lambda e: arrays[e.name], layout))
             for name, layout in layouts.items()}
-        state = TrainingState(**trees, **_training_from_data(header["training"]))
+        state = TrainingState(**trees, **_training_from_data(header["training"], header["version"]))
         _check_consistency(model, state)
     except (KeyError, TypeError, ValueError, ArgumentError) + READ_ERRORS as e:
         raise archive_error(where, f"its training record is damaged ({_reason(e)})") from None
@@ -184,9 +199,9 @@ def _read_header(where: str, archive: Any, entries: dict[str, Any]) -> dict[str,
     """The JSON header, checked to be a training state header of this version with every key."""
     header = read_json_header(where, archive, entries, FORMAT, "purenn training state")
     version = header.get("version")
-    if version not in (1, VERSION) or isinstance(version, bool):
+    if version not in (1, 2, VERSION) or isinstance(version, bool):
         raise archive_error(where, f"unsupported training state version {version!r:.40}; this purenn reads "
-                           f"versions 1 and {VERSION} (a newer purenn may have written it)")
+                           f"versions 1 to {VERSION} (a newer purenn may have written it)")
     if version == 1 and _OLD_ADAM.search(str(_lookup(header, "training", "settings", "optimizer"))):
         since, what = ADAM_CHANGED
         raise archive_error(where, f"it was saved by a purenn before {since}, and purenn {since} changed "
@@ -227,11 +242,22 @@ def _layouts(where: str, header: dict[str, Any], entries: dict[str, Any],
         raise archive_error(where, f"the header's model is not a layer: {model!r:.80}")
     if layouts["params"] is None:
         raise archive_error(where, "it holds no params")
-    for name, what in (("params", "params"), ("best_params", "params"),
+    for name, what in (("params", "params"), ("best_params", "params"), ("best_average", "params"),
                        ("model_state", "state"), ("best_model_state", "state")):
         if layouts[name] is not None:
             check_layout(where, model, layouts[name], what=what)
+    if layouts["average"] is not None:
+        check_layout(where, model, _averaged_layout(where, layouts["average"]), what="params")
     return model, layouts
+
+
+def _averaged_layout(where: str, average: Any) -> Any:
+    """The params-shaped tree of a weight average's state (``State(step, {"average": tree})``,
+    as stored: ``{"$step": ..., "$slots": {"average": tree}}``)."""
+    slots = average.get("$slots") if isinstance(average, dict) and average.keys() == {"$step", "$slots"} else None
+    if not (isinstance(slots, dict) and slots.keys() == {"average"}):
+        raise archive_error(where, "its weight average is not a State(step, {'average': params})")
+    return slots["average"]
 
 
 def _verify(where: str, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
@@ -260,6 +286,8 @@ def _training_data(where: str, model: Any, state: TrainingState) -> dict[str, An
             "settings": dict(state.settings),
             "early_stopping": None if state.early_stopping is None else attrs.asdict(state.early_stopping),
             "plateau": None if state.plateau is None else attrs.asdict(state.plateau),
+            "epoch_correct": state.epoch_correct,
+            "epoch_metrics": None if state.epoch_metrics is None else dict(state.epoch_metrics),
         }
         _training_from_data(json.loads(json.dumps(data)))
         _check_consistency(model, state)
@@ -269,15 +297,22 @@ def _training_data(where: str, model: Any, state: TrainingState) -> dict[str, An
     return data
 
 
-def _training_from_data(data: Any) -> dict[str, Any]:
+def _training_from_data(data: Any, version: int = VERSION) -> dict[str, Any]:
     """The training record's fields, each checked for its type and range (a damaged or edited
-    file is refused here, not in the middle of a resumed run)."""
-    if not isinstance(data, dict) or set(_TRAINING_KEYS) - data.keys():
-        raise CheckpointError(f"the training record needs {list(_TRAINING_KEYS)}")
-    unknown = sorted(data.keys() - set(_TRAINING_KEYS))
+    file is refused here, not in the middle of a resumed run). Versions before 3 lack the fields
+    version 3 added (see the module's docstring)."""
+    keys = _TRAINING_KEYS if version >= 3 else tuple(k for k in _TRAINING_KEYS if k not in _SINCE_3)
+    if not isinstance(data, dict) or set(keys) - data.keys():
+        raise CheckpointError(f"the training record needs {list(keys)}")
+    unknown = sorted(data.keys() - set(keys))
     if unknown:
         raise CheckpointError(f"the training record has unknown field(s) {unknown[:10]!r:.200}")
-    out = {k: data[k] for k in _TRAINING_KEYS}
+    out: dict[str, Any] = {k: data.get(k) for k in _TRAINING_KEYS}
+    if not (out["epoch_correct"] is None or _is_count(out["epoch_correct"])):
+        raise CheckpointError(f"epoch_correct must be a non-negative int or null, got {out['epoch_correct']!r:.40}")
+    if not (out["epoch_metrics"] is None or _KINDS["dict[str, float]"][0](out["epoch_metrics"])):
+        raise CheckpointError(f"epoch_metrics must be an object of numbers or null, "
+                              f"got {out['epoch_metrics']!r:.60}")
     for name in ("epoch", "step"):
         if not _is_count(out[name]):
             raise CheckpointError(f"{name} must be a non-negative int, got {out[name]!r:.40}")
@@ -290,7 +325,8 @@ def _training_from_data(data: Any) -> dict[str, Any]:
         generator_from_state(out[name])  # refused now if it cannot be rebuilt
     if not isinstance(out["history"], list) or not all(isinstance(h, dict) for h in out["history"]):
         raise CheckpointError("history must be a list of objects")
-    out["history"] = tuple(_record(EpochLog, log, f"history[{i}]") for i, log in enumerate(out["history"]))
+    lacking = () if version >= 3 else _EPOCH_SINCE_3
+    out["history"] = tuple(_record(EpochLog, log, f"history[{i}]", lacking) for i, log in enumerate(out["history"]))
     for name, cls in (("early_stopping", EarlyStoppingState), ("plateau", PlateauState)):
         out[name] = None if out[name] is None else _record(cls, out[name], name)
     return out
@@ -315,16 +351,20 @@ _KINDS = {"int": (lambda v: _is_count(v), "a non-negative int"),
           "float": (lambda v: _is_number(v), "a number"),
           "bool": (lambda v: type(v) is bool, "true or false"),
           "str": (lambda v: type(v) is str, "a string"),
-          "None": (lambda v: v is None, "null")}
+          "None": (lambda v: v is None, "null"),
+          "dict[str, float]": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and _is_number(x)
+                                                                     for k, x in v.items()),
+                               "an object of numbers")}
 
 
-def _record(cls: type, data: Any, where: str) -> Any:
+def _record(cls: type, data: Any, where: str, may_lack: tuple[str, ...] = ()) -> Any:
     """An attrs record (``EpochLog``, a rule's state) from a JSON object holding every field and no
     other, each of its declared type: ``int`` (non-negative), ``float`` (any number), ``bool``,
-    ``str``, or ``X | None``."""
+    ``str``, ``dict[str, float]`` (an object of numbers), or ``X | None``; the fields ``may_lack``
+    names may be absent (their defaults)."""
     if not isinstance(data, dict):
         raise CheckpointError(f"{where} must be an object, got {type(data).__name__}")
-    fields = {a.name: str(a.type) for a in attrs.fields(cls)}
+    fields = {a.name: str(a.type) for a in attrs.fields(cls) if a.name in data or a.name not in may_lack}
     unknown, missing = sorted(data.keys() - fields.keys()), sorted(fields.keys() - data.keys())
     if unknown or missing:
         raise CheckpointError(f"{where} has unknown field(s) {unknown[:10]!r:.200} or lacks {missing}")
@@ -360,6 +400,26 @@ def _check_consistency(model: Any, state: TrainingState) -> None:
         raise CheckpointError("best_model_state must be there exactly when best_params and model_state are")
     if state.plateau is not None and not (math.isfinite(state.plateau.scale) and state.plateau.scale >= 0):
         raise CheckpointError(f"plateau.scale must be a finite number >= 0, got {state.plateau.scale!r:.40}")
+    _check_counts(state)
+
+
+def _check_counts(state: TrainingState) -> None:
+    """The weight average there exactly when the settings name one (and its best with the best
+    params); the epoch's counts within the rows done, its metrics those the settings name."""
+    averaging = state.settings.get("average") is not None
+    if averaging != (state.average is not None) or not (state.average is None or isinstance(state.average, State)):
+        raise CheckpointError(f"the weight average's state must be there exactly when the settings name an "
+                              f"average ({state.settings.get('average')!r:.60})")
+    if (state.best_average is not None) != (averaging and state.best_params is not None):
+        raise CheckpointError("best_average must be there exactly when best_params and an average are")
+    rows = state.step * int(state.settings.get("batch_size", 0) or 0)
+    if state.epoch_correct is not None and "batch_size" in state.settings and state.epoch_correct > rows:
+        raise CheckpointError(f"epoch_correct ({state.epoch_correct}) is more than the {rows} rows of the "
+                              f"epoch's {state.step} steps")
+    names = state.settings.get("metrics")
+    if state.epoch_metrics is not None and sorted(state.epoch_metrics) != sorted(str(names or "").split(",")):
+        raise CheckpointError(f"epoch_metrics names {sorted(state.epoch_metrics)!r:.80} but the settings' "
+                              f"metrics are {names!r:.80}")
 
 
 def _reason(e: Exception) -> str:

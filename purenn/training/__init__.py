@@ -18,11 +18,13 @@ and continues from one with ``resume=``: the result is bit for bit that of an un
 The modules, by purpose: :mod:`~purenn.training.loop` (``fit`` and the variables a run keeps
 between steps), :mod:`~purenn.training.checks` (``fit``'s arguments checked before any step),
 :mod:`~purenn.training.evaluation` (``predict``, ``evaluate``), :mod:`~purenn.training.history`
-(``EpochLog``, ``History``).
+(``StepLog``, ``EpochLog``, ``History``), :mod:`~purenn.training.weights` (sample and class
+weights), :mod:`~purenn.training.updates` (steps and updates under gradient accumulation).
 """
 
 from purenn.training.evaluation import PREDICT_BYTES, evaluate, predict
-from purenn.training.history import EpochLog, History
+from purenn.training.history import EpochLog, History, StepLog
 from purenn.training.loop import fit
+from purenn.training.updates import update_count
 
-__all__ = ["PREDICT_BYTES", "EpochLog", "History", "evaluate", "fit", "predict"]
+__all__ = ["PREDICT_BYTES", "EpochLog", "History", "StepLog", "evaluate", "fit", "predict", "update_count"]

@@ -4,8 +4,9 @@ into a :class:`Plan` (what the run does) or raises the error naming the first ba
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -13,12 +14,17 @@ import numpy as np
 
 from purenn.errors import ArgumentError, ArgumentTypeError
 from purenn.layers.base import state_shapes
-from purenn.losses import as_loss
-from purenn.metrics import is_class_target
+from purenn.losses import as_loss, decision_threshold
+from purenn.metrics import class_labels, is_class_target
 from purenn.monitors import EarlyStopping, ReduceLROnPlateau
+from purenn.optim.averaging import Average
 from purenn.optim.base import as_optimizer
+from purenn.optim.masking import resolve_masks
 from purenn.optim.optimizers import SGD
 from purenn.optim.schedules import LEARNING_RATE
+from purenn.training.history import StepLog
+from purenn.training.updates import made_update
+from purenn.training.weights import Weights, plan_weights
 from purenn.training_state import TrainingState, check_resumable, data_fingerprint, describe
 from purenn.tree import layout, layout_difference
 from purenn.validation import as_samples, check, non_negative_int, positive_int, to_float, to_int
@@ -32,7 +38,12 @@ class Plan:
     apart). ``state``: the layers' state to start from (the given one, or the resumed run's);
     ``with_state``: whether the model runs with it (it is stateful); ``returns_state``: whether
     ``fit`` returns ``(params, state, history)``; ``resume``: the checked state to continue;
-    ``settings``: what a resumed run must share (see :func:`run_settings`)."""
+    ``settings``: what a resumed run must share (see :func:`run_settings`). ``weights``: the
+    sample and class weights (None without); ``labels``: the training targets' classes, for the
+    training accuracy (None for targets that are not classes), decided at ``threshold``;
+    ``metrics``: ``fit(metrics=...)``'s functions (None without); ``average``: the weight average
+    (None without), updated when ``made_update(opt_state)`` says the step updated (None: every
+    step does); ``on_step``, ``on_end``: the callback's optional methods (see :func:`purenn.fit`)."""
 
     model: Any
     x: np.ndarray
@@ -53,33 +64,65 @@ class Plan:
     digest: Callable[[Any, Any], str] | None
     settings: dict[str, Any]
     resume: TrainingState | None
+    weights: Weights | None = None
+    labels: np.ndarray | None = None
+    threshold: float = 0.5
+    metrics: dict[str, Callable[[Any, Any], Any]] | None = None
+    average: Average | None = None
+    made_update: Callable[[Any], bool] | None = None
+    on_step: Callable[[StepLog], None] | None = None
+    on_end: Callable[[], None] | None = None
 
 
 def plan_run(model: Any, params: Any, x: Any, y: Any, *, loss: Any, epochs: Any, batch_size: Any,
              lr: Any, optimizer: Any, shuffle: bool, seed: Any, validation: Any, callback: Any,
              on_batch: Any, stop_on_divergence: bool, state: Any, early_stopping: Any, plateau: Any,
-             checkpoint: Any, checkpoint_every: Any, stop: Any, resume: Any, digest: Any) -> Plan:
+             checkpoint: Any, checkpoint_every: Any, stop: Any, resume: Any, digest: Any,
+             sample_weight: Any = None, class_weight: Any = None, metrics: Any = None,
+             average: Any = None) -> Plan:
     """``fit``'s arguments (see :func:`purenn.fit`) as a :class:`Plan`, or the error naming the
     first one that is wrong: the data and settings, the callbacks and rules, the data's values,
-    then whether the model's state and a resumed run fit them."""
+    then whether the model's state and a resumed run fit them. The optimizer's masks given as
+    functions are resolved for the params (the resumed run's), so that its record is data
+    (:func:`~purenn.optim.masking.resolve_masks`)."""
     x, y, loss_fn, optimizer, epochs, batch_size, rng, validation = fit_arguments(
         x, y, loss, lr, optimizer, epochs, batch_size, seed, validation, callback, on_batch)
-    check_options(early_stopping, plateau, checkpoint, checkpoint_every, stop, digest, validation, optimizer)
+    check_options(early_stopping, plateau, checkpoint, checkpoint_every, stop, digest, validation,
+                  optimizer, y)
+    metric_fns = check_metrics(metrics, "fit")
+    if average is not None and not isinstance(average, Average):
+        raise ArgumentTypeError(f"`average` must be a weight average such as EMA(0.999), or None; "
+                                f"got {average!r:.80}")
+    weights = plan_weights(loss_fn, y, sample_weight, class_weight)
     if stop_on_divergence:
         check_finite_data(x, y, validation)
     if resume is not None:
         state = resumed_state(resume, params, state)
+    optimizer = resolve_masks(optimizer, params if resume is None else resume.params)
     with_state = needs_state(model, state, "fit")
     check_last_batch(len(x), batch_size, with_state)
     settings = run_settings(model, x, y, loss_fn, optimizer, epochs, batch_size, shuffle, validation,
                             early_stopping, plateau, state is not None,
-                            fingerprint=checkpoint is not None or stop is not None or resume is not None)
+                            fingerprint=checkpoint is not None or stop is not None or resume is not None,
+                            weights=weights, sample_weight=sample_weight is not None,
+                            metrics=metric_fns, average=average)
     if resume is not None:
         resume = check_resumable(resume, settings)
-        check_resume_fits(resume, optimizer, early_stopping, plateau)
+        check_resume_fits(resume, optimizer, early_stopping, plateau, average)
+    labels = class_labels(y) if is_class_target(y) else None
     return Plan(model, x, y, loss_fn, optimizer, epochs, batch_size, shuffle, rng, validation,
                 early_stopping, plateau, state, with_state, state is not None, stop_on_divergence,
-                digest, settings, resume)
+                digest, settings, resume, weights, labels, decision_threshold(loss_fn), metric_fns,
+                average, None if average is None else made_update(optimizer),
+                _method(callback, "on_step"), _method(callback, "close"))
+
+
+def _method(callback: Any, name: str) -> Any:
+    """The callback object's optional method ``name``, or None."""
+    method = getattr(callback, name, None)
+    if method is not None and not callable(method):
+        raise ArgumentTypeError(f"`callback`.{name} must be a method, got {method!r:.60}")
+    return method
 
 
 def fit_arguments(x: Any, y: Any, loss: Any, lr: Any, optimizer: Any, epochs: Any,
@@ -110,7 +153,7 @@ def fit_arguments(x: Any, y: Any, loss: Any, lr: Any, optimizer: Any, epochs: An
 
 
 def check_options(early_stopping: Any, plateau: Any, checkpoint: Any, checkpoint_every: Any,
-                  stop: Any, digest: Any, validation: Any, optimizer: Any) -> None:
+                  stop: Any, digest: Any, validation: Any, optimizer: Any, y: Any = None) -> None:
     """The rules (early stopping, plateau) and the stopping and continuing callbacks."""
     for name, value, kind in (("early_stopping", early_stopping, EarlyStopping),
                               ("plateau", plateau, ReduceLROnPlateau)):
@@ -124,6 +167,9 @@ def check_options(early_stopping: Any, plateau: Any, checkpoint: Any, checkpoint
         if value.monitor == "val_accuracy" and not is_class_target(validation[1]):
             raise ArgumentError(f"`{name}` monitors 'val_accuracy', but the validation targets are "
                                 "not classes; monitor 'val_loss' instead")
+        if value.monitor == "accuracy" and y is not None and not is_class_target(y):
+            raise ArgumentError(f"`{name}` monitors 'accuracy', but the training targets are not "
+                                "classes; monitor 'loss' instead")
     if plateau is not None and not _takes_keyword(optimizer, "lr_scale"):
         raise ArgumentTypeError(f"`plateau` needs an optimizer whose update takes lr_scale= (purenn's "
                                 f"optimizers do); got {optimizer!r:.80}")
@@ -218,25 +264,51 @@ def check_last_batch(samples: int, batch_size: int, with_state: bool) -> None:
 
 def run_settings(model: Any, x: np.ndarray, y: np.ndarray, loss_fn: Any, optimizer: Any, epochs: int,
                  batch_size: int, shuffle: bool, validation: Any, early_stopping: Any,
-                 plateau: Any, with_state: bool, *, fingerprint: bool) -> dict[str, Any]:
+                 plateau: Any, with_state: bool, *, fingerprint: bool, weights: Weights | None = None,
+                 sample_weight: bool = False, metrics: dict[str, Any] | None = None,
+                 average: Any = None) -> dict[str, Any]:
     """What a run was asked to do, as plain data: a resumed run must have the same. The data are
-    recognised by a fingerprint of their bytes (computed only when checkpointing or resuming).
-    The seed is not among them: a resumed run's generators come from the saved state."""
+    recognised by a fingerprint of their bytes (computed only when checkpointing or resuming;
+    with the sample weights when there are some). The seed is not among them: a resumed run's
+    generators come from the saved state. The options of later purenn versions are None when
+    not used, so that a run saved before them resumes."""
+    arrays = (x, y) if not sample_weight or weights is None else (x, y, weights.sample)
     return {
         "model": describe(model), "optimizer": describe(optimizer),
-        "loss": getattr(loss_fn, "__name__", describe(loss_fn)), "epochs": epochs,
+        "loss": loss_name(loss_fn), "epochs": epochs,
         "batch_size": batch_size, "shuffle": shuffle, "samples": len(x),
-        "data": data_fingerprint(x, y) if fingerprint else None,
+        "data": data_fingerprint(*arrays) if fingerprint else None,
         "validation": (data_fingerprint(*validation) if validation is not None else None) if fingerprint else None,
         "early_stopping": repr(early_stopping), "plateau": repr(plateau), "state": with_state,
+        "sample_weight": True if sample_weight else None,
+        "class_weight": None if weights is None else weights.describe(),
+        "metrics": None if metrics is None else ",".join(metrics),
+        "average": None if average is None else repr(average),
     }
 
 
-def check_resume_fits(saved: TrainingState, optimizer: Any, early_stopping: Any, plateau: Any) -> None:
-    """A saved run's rule states and optimizer state must be those of this call's rules and
-    optimizer (a damaged or altered state is refused, naming what does not fit)."""
+def loss_name(loss_fn: Any) -> str:
+    """A loss as the settings record it: its name, with the options a ``functools.partial`` binds
+    (``softmax_cross_entropy(label_smoothing=0.1)``; arrays by their fingerprint)."""
+    if isinstance(loss_fn, functools.partial):
+        options = ", ".join(f"{k}={_option(v)}" for k, v in sorted(loss_fn.keywords.items()))
+        return f"{loss_name(loss_fn.func)}({options})"
+    return str(getattr(loss_fn, "__name__", describe(loss_fn)))
+
+
+def _option(value: Any) -> str:
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return f"<array {data_fingerprint(np.asarray(value))}>"
+    return describe(value)
+
+
+def check_resume_fits(saved: TrainingState, optimizer: Any, early_stopping: Any, plateau: Any,
+                      average: Any = None) -> None:
+    """A saved run's rule states, optimizer state and weight average's state must be those of
+    this call's rules, optimizer and average (a damaged or altered state is refused, naming what
+    does not fit)."""
     for name, rule, kept in (("early_stopping", early_stopping, saved.early_stopping),
-                             ("plateau", plateau, saved.plateau)):
+                             ("plateau", plateau, saved.plateau), ("average", average, saved.average)):
         if (rule is None) != (kept is None):
             raise ArgumentError(f"cannot resume: the saved run's {name} state is "
                                 f"{'missing' if kept is None else 'there'} but this call's "
@@ -245,3 +317,40 @@ def check_resume_fits(saved: TrainingState, optimizer: Any, early_stopping: Any,
     if problem is not None:
         raise ArgumentError(f"cannot resume: the saved optimizer state does not fit this "
                             f"optimizer and params: {problem}")
+    if average is not None:
+        problem = layout_difference(layout(average.init(saved.params)), saved.average, "average")
+        if problem is not None:
+            raise ArgumentError(f"cannot resume: the saved weight average does not fit this average "
+                                f"and params: {problem}")
+
+
+def check_metrics(metrics: Any, who: str) -> dict[str, Callable[[Any, Any], Any]] | None:
+    """``metrics`` (None, or a dict of names to functions ``(y_pred, y_true) -> float``) as a
+    new dict, or the error naming what is wrong. A name may not be one ``fit`` reports itself
+    (``loss``, ``accuracy``) nor start with ``val_`` (the validation values' prefix)."""
+    if metrics is None:
+        return None
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise ArgumentTypeError(f"{who}: `metrics` must be a non-empty dict {{name: function(y_pred, "
+                                f"y_true) -> float}}, got {metrics!r:.80}")
+    for name, fn in metrics.items():
+        if not (isinstance(name, str) and name.isidentifier()) or name in _RESERVED \
+                or name.startswith("val_"):
+            raise ArgumentError(f"{who}: `metrics` names must be identifiers other than "
+                                f"{sorted(_RESERVED)} and not starting with 'val_', got {name!r:.60}")
+        if not callable(fn):
+            raise ArgumentTypeError(f"{who}: `metrics[{name!r}]` must be a function (y_pred, y_true) "
+                                    f"-> float, got {fn!r:.80}")
+    return dict(metrics)
+
+
+_RESERVED = {"loss", "accuracy", "lr_scale", "digest"}
+
+
+def metric_value(name: str, fn: Callable[[Any, Any], Any], y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    """``fn(y_pred, y_true)`` as a float, or the error naming the metric that gave something else."""
+    value = fn(y_pred, y_true)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"the metric {name!r} must return a number, got {value!r:.80}") from None

@@ -3,6 +3,7 @@ in evaluation mode, a bounded number of bytes at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from purenn.errors import ArgumentError
 from purenn.losses import DEFAULT_THRESHOLD, Loss, as_loss, decision_threshold
 from purenn.metrics import accuracy, is_class_target
-from purenn.training.checks import needs_state
+from purenn.training.checks import check_metrics, metric_value, needs_state
 from purenn.tree import tree_leaves
 from purenn.validation import as_samples, check, positive_int, real, to_float, to_int
 
@@ -73,6 +74,7 @@ def evaluate(
     batch_size: int | None = None,
     state: Any = None,
     threshold: float | None = None,
+    metrics: Mapping[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
 ) -> dict[str, float]:
     """``{"loss": ..., "accuracy": ...}`` on ``(x, y)``: the loss only when given; the accuracy
     only for class targets (integer labels, one-hot rows or 0/1 values), with one output per
@@ -80,8 +82,10 @@ def evaluate(
     defaults to the loss's :func:`~purenn.losses.decision_threshold` (0 for
     ``binary_cross_entropy``, whose outputs are logits; 0.5 for other losses and without one).
     ``batch_size`` and ``state``: as for :func:`predict`; the loss is summed over chunks of
-    ``batch_size`` rows (1024 by default)."""
+    ``batch_size`` rows (1024 by default). ``metrics``: ``{name: fn}``, each
+    ``fn(y_pred, y_true) -> float`` computed once on all the outputs, under its name."""
     x, y = as_samples(x, y, "evaluate")
+    metric_fns = check_metrics(metrics, "evaluate")
     loss_fn = None if loss is None else as_loss(loss)
     if batch_size is not None:
         batch_size = check("batch_size", batch_size, positive_int, to_int)
@@ -90,13 +94,15 @@ def evaluate(
     threshold = check("threshold", threshold, real(), to_float)
     out = _predict(model, params, x, batch_size, state, needs_state(model, state, "evaluate"))
     batch_size = batch_size or 1024
-    metrics: dict[str, float] = {}
+    results: dict[str, float] = {}
     if loss_fn is not None:
         total = sum(
             loss_fn(out[i : i + batch_size], y[i : i + batch_size])[0] * len(out[i : i + batch_size])
             for i in range(0, len(out), batch_size)
         )
-        metrics["loss"] = total / len(out)
+        results["loss"] = total / len(out)
     if is_class_target(y):
-        metrics["accuracy"] = accuracy(out, y, threshold=threshold)
-    return metrics
+        results["accuracy"] = accuracy(out, y, threshold=threshold)
+    for name, fn in (metric_fns or {}).items():
+        results[name] = metric_value(name, fn, out, y)
+    return results

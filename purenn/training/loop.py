@@ -18,12 +18,13 @@ import numpy as np
 from purenn.errors import ArgumentError, ArgumentTypeError, DivergenceError, TrainingInterrupted
 from purenn.losses import Loss, mse
 from purenn.monitors import EarlyStopping, EarlyStoppingState, PlateauState, ReduceLROnPlateau
+from purenn.optim.averaging import Average
 from purenn.optim.base import Optimizer
 from purenn.optim.schedules import Schedule
 from purenn.rng import generator_from_state, generator_state
-from purenn.training.checks import Plan, plan_run
+from purenn.training.checks import Plan, metric_value, plan_run
 from purenn.training.evaluation import evaluate
-from purenn.training.history import EpochLog, History
+from purenn.training.history import EpochLog, History, StepLog
 from purenn.training_state import TrainingState
 from purenn.tree import tree_leaves
 
@@ -40,6 +41,8 @@ def fit(
     checkpoint: Callable[[TrainingState], None] | None = None, checkpoint_every: int | None = None,
     stop: Callable[[], bool] | None = None, resume: TrainingState | None = None,
     digest: Callable[[Any, Any], str] | None = None,
+    sample_weight: Any = None, class_weight: Any = None,
+    metrics: dict[str, Callable[[Any, Any], float]] | None = None, average: Average | None = None,
 ) -> Any:
     """Train ``model`` from ``params``; return the new params and the :class:`History`.
 
@@ -80,12 +83,53 @@ def fit(
     None) and gives exactly the result of the run never interrupted; the model, data and settings
     must be the run's (a difference is an error naming it). ``digest(params, state)`` fills each
     epoch's ``EpochLog.digest`` (e.g. ``lambda p, s: purenn.params_digest(p, state=s)``).
+
+    **Seeing training.** Each epoch's log has the training ``accuracy`` for class targets (the
+    share of the epoch's rows whose training-mode output, before the step's update, gave the right
+    class; counted from the outputs the steps compute anyway). ``metrics={"name": fn}`` adds
+    ``fn(y_pred, y_true) -> float`` per step, averaged over the epoch's rows (exact for a mean
+    over samples; an approximation for others, such as F1), and ``val_name`` on the validation
+    set (on all its outputs at once), in ``EpochLog.metrics``. ``callback`` may be an object with,
+    besides ``callback(log)``, an ``on_step(StepLog)`` method (called after every step) and a
+    ``close()`` method (called once when ``fit`` ends, normally or not): ``callback=ProgressBar()``
+    shows a progress bar (:class:`purenn.progress.ProgressBar`); nothing is printed otherwise.
+
+    **Weights.** ``sample_weight``: one weight >= 0 per row of ``x``, shuffled with it; the loss
+    is the weighted mean (a row of weight 2 counts twice). ``class_weight``: one weight per
+    class (a list, an array, or a dict ``{class: weight}`` whose missing classes weigh 1), given
+    to a loss that takes it (``softmax_cross_entropy``: PyTorch's ``weight=``), else turned into
+    sample weights (Keras's way; :mod:`purenn.training.weights`). The epoch's loss is then the
+    weighted mean; validation is not weighted. A loss that takes no weights is refused.
+
+    **Weight averaging.** ``average=EMA(decay)`` (:mod:`purenn.optim.averaging`) keeps a moving
+    average of the params, updated after every update (with gradient accumulation, ``MultiSteps``,
+    only after the steps that update); ``History.averaged`` holds the averaged params. Validation
+    (and so early stopping and plateaus watching a ``val_`` metric) uses the averaged params, as
+    Keras's EMA swaps them in for evaluation; the training loss and accuracy are the raw params'.
+    Layer state (BatchNorm's statistics) is not averaged: use the run's. The average is part of
+    the training state, resumes bit for bit, and ``digest`` fills ``EpochLog.average_digest``.
+
+    The optimizer's masks given as functions (``AdamW(mask=decay_mask)``) are resolved for the
+    params before ``init`` (:func:`~purenn.optim.masking.resolve_masks`): the run's settings
+    record the trees, never a function.
     """
     plan = plan_run(model, params, x, y, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
                     optimizer=optimizer, shuffle=shuffle, seed=seed, validation=validation,
                     callback=callback, on_batch=on_batch, stop_on_divergence=stop_on_divergence,
                     state=state, early_stopping=early_stopping, plateau=plateau, checkpoint=checkpoint,
-                    checkpoint_every=checkpoint_every, stop=stop, resume=resume, digest=digest)
+                    checkpoint_every=checkpoint_every, stop=stop, resume=resume, digest=digest,
+                    sample_weight=sample_weight, class_weight=class_weight, metrics=metrics,
+                    average=average)
+    try:
+        return _train(plan, params, callback, on_batch, checkpoint, checkpoint_every, stop)
+    finally:
+        if plan.on_end is not None:
+            plan.on_end()
+
+
+def _train(plan: Plan, params: Any, callback: Any, on_batch: Any, checkpoint: Any,
+           checkpoint_every: int | None, stop: Any) -> Any:
+    """``fit``'s loop, its arguments checked."""
     run = _Run(plan, params)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked
         while not run.finished:
@@ -95,7 +139,7 @@ def fit(
                 if done < run.n_batches:
                     saved = checkpoint_every is not None and run.total_steps % checkpoint_every == 0
                     if saved:
-                        checkpoint(run.snapshot())  # type: ignore[misc]  # checked with checkpoint_every
+                        checkpoint(run.snapshot())
                     if stop is not None and stop():
                         raise run.interrupted(None if saved else checkpoint)
             log = run.end_epoch()
@@ -120,6 +164,16 @@ class _Run:
         # the step's grads are fit's own, dropped after the update: they are donated to a purenn
         # optimizer when the model declares them fresh (purenn.optim.base, "donated memory")
         self.update = _update_function(plan.model, plan.optimizer)
+        self.correct: int | None = None  # the epoch's correct classes so far (None: not counted)
+        self.metric_sums: dict[str, float] | None = None  # the epoch's metrics x rows so far
+        # each training row's predicted class in the epoch's order, compared with the labels when
+        # the count is asked for (a step writes its batch's argmax: no output is kept)
+        self.predicted = np.empty(len(plan.x) if plan.labels is not None else 0, np.intp)
+        self.pending_from = 0  # the first step whose classes are not counted yet
+        self.order: np.ndarray | None = None
+        self.avg_state: Any = None  # the weight average's state
+        # whether steps have more to do than the loss and the update (checked once a step)
+        self.extras = plan.average is not None or plan.metrics is not None or plan.on_step is not None
         if plan.resume is None:
             self._start(params, plan.state, plan.rng)
         else:
@@ -143,7 +197,9 @@ class _Run:
         early, plateau = self.plan.early_stopping, self.plan.plateau
         self.early_state: EarlyStoppingState | None = None if early is None else early.init()
         self.plateau_state: PlateauState | None = None if plateau is None else plateau.init()
-        self.best: tuple[Any, Any] | None = None
+        self.best: tuple[Any, Any, Any] | None = None
+        self.avg_state = None if self.plan.average is None else self.plan.average.init(params)
+        self._new_tallies()
 
     def _resume(self, saved: TrainingState) -> None:
         """Continue ``saved`` (checked by :func:`~purenn.training.checks.plan_run`)."""
@@ -154,7 +210,20 @@ class _Run:
         self.epoch_loss, self.last_loss = saved.epoch_loss, saved.last_loss
         self.logs = list(saved.history)
         self.early_state, self.plateau_state = saved.early_stopping, saved.plateau
-        self.best = None if saved.best_params is None else (saved.best_params, saved.best_model_state)
+        self.best = None if saved.best_params is None else (saved.best_params, saved.best_model_state,
+                                                            saved.best_average)
+        self.avg_state = saved.average
+        if saved.step == 0:
+            self._new_tallies()
+        else:  # None from a state saved before purenn counted them: the epoch's counts are unknown
+            self.correct = None if self.plan.labels is None else saved.epoch_correct
+            self.metric_sums = (None if self.plan.metrics is None or saved.epoch_metrics is None
+                                else dict(saved.epoch_metrics))
+
+    def _new_tallies(self) -> None:
+        """The counts of a new epoch: correct classes (for class targets), metrics' sums."""
+        self.correct = None if self.plan.labels is None else 0
+        self.metric_sums = None if self.plan.metrics is None else dict.fromkeys(self.plan.metrics, 0.0)
 
     # --- where the run is
 
@@ -180,48 +249,117 @@ class _Run:
         """Run the epoch in progress from its current step, yielding the steps done after each."""
         self.epoch_rng = generator_state(self.shuffle_rng)  # what a checkpoint mid-epoch saves
         x, y, bs = self.plan.x, self.plan.y, self.plan.batch_size
-        order = self.shuffle_rng.permutation(len(x)) if self.plan.shuffle else None
+        self.order = order = self.shuffle_rng.permutation(len(x)) if self.plan.shuffle else None
+        self.pending_from = self.step
         for b in range(self.step, self.n_batches):
-            if order is None:
-                xb, yb = x[b * bs : (b + 1) * bs], y[b * bs : (b + 1) * bs]
-            else:
-                rows = order[b * bs : (b + 1) * bs]
-                xb, yb = x[rows], y[rows]
-            self._train_step(xb, yb, b + 1)
+            rows = slice(b * bs, (b + 1) * bs) if order is None else order[b * bs : (b + 1) * bs]
+            self._train_step(x[rows], y[rows], rows, b + 1)
             yield b + 1
 
-    def _train_step(self, xb: np.ndarray, yb: np.ndarray, step: int) -> None:
-        if self.plan.with_state:
+    def _train_step(self, xb: np.ndarray, yb: np.ndarray, rows: Any, step: int) -> None:
+        plan = self.plan
+        if plan.with_state:
             out, cache, state = self.forward(self.params, xb, state=self.state, training=True)
         else:
             out, cache = self.forward(self.params, xb)
             state = self.state
-        value, dy = self.plan.loss_fn(out, yb)
-        if not math.isfinite(value) and self.plan.check_divergence:
+        if plan.weights is None:
+            value, dy = plan.loss_fn(out, yb)
+            weight: float = xb.shape[0]
+        else:
+            options, weight = plan.weights.batch(rows)
+            value, dy = plan.loss_fn(out, yb, **options)
+        if not math.isfinite(value) and plan.check_divergence:
             raise _diverged(self.epoch + 1, step, self.n_batches, value, self.last_loss)
         grads = self.param_grads(self.params, cache, dy)
         params, opt_state = self.update(grads, self.opt_state, self.params, self.scale)
+        if self.extras:
+            self._end_step_with_extras(out, yb, params, opt_state, state, step, value, weight)
+            return
         # one assignment of the whole step, so the loop's variables are always of one step
         self.params, self.opt_state, self.state, self.step = params, opt_state, state, step
-        self.epoch_loss, self.last_loss = self.epoch_loss + value * xb.shape[0], value
+        self.epoch_loss, self.last_loss = self.epoch_loss + value * weight, value
+        if self.correct is not None:  # the classes, counted when asked (_count_pending)
+            self._note_classes(out, step)
+
+    def _end_step_with_extras(self, out: np.ndarray, yb: np.ndarray, params: Any, opt_state: Any,
+                              state: Any, step: int, value: float, weight: float) -> None:
+        """The end of a step of a run with a weight average, metrics or an ``on_step`` callback
+        (apart, so that a run without any checks one flag a step)."""
+        plan = self.plan
+        average = self.avg_state
+        if plan.average is not None and (plan.made_update is None or plan.made_update(opt_state)):
+            average = plan.average.update(average, params)
+        sums = self.metric_sums if plan.metrics is None else self._metric_sums(out, yb)
+        self.params, self.opt_state, self.state, self.step = params, opt_state, state, step
+        self.avg_state, self.metric_sums = average, sums
+        self.epoch_loss, self.last_loss = self.epoch_loss + value * weight, value
+        if self.correct is not None:
+            self._note_classes(out, step)
+        if plan.on_step is not None:
+            plan.on_step(StepLog(self.epoch + 1, self.epochs, step, self.n_batches, value))
+
+    def _metric_sums(self, out: np.ndarray, yb: np.ndarray) -> dict[str, float] | None:
+        """The epoch's sums of each metric x batch rows, with this step's."""
+        if self.metric_sums is None or self.plan.metrics is None:
+            return None
+        rows = len(out)
+        return {name: self.metric_sums[name] + metric_value(name, fn, out, yb) * rows
+                for name, fn in self.plan.metrics.items()}
+
+    def _note_classes(self, out: np.ndarray, step: int) -> None:
+        """Write the classes the step's outputs give into the epoch's ``predicted`` (its rows in
+        the epoch's order): one argmax a step, written in place, no output kept."""
+        start = (step - 1) * self.plan.batch_size
+        into = self.predicted[start : start + len(out)]
+        if out.ndim == 2 and out.shape[1] > 1:
+            out.argmax(axis=1, out=into)
+        else:
+            into[...] = self._single(out)
+
+    def _single(self, out: np.ndarray) -> np.ndarray:
+        """The classes of outputs that are not one row per class: a single output is class 1
+        above the loss's threshold; other shapes, the argmax of each flattened row."""
+        flat = out.reshape(len(out), -1)
+        return flat[:, 0] > self.plan.threshold if flat.shape[1] == 1 else flat.argmax(axis=1)
+
+    def _count_pending(self) -> None:
+        """Add the correct classes of the steps since the last count to the epoch's count (at
+        the epoch's end and when the state is taken): one vectorized comparison."""
+        if self.correct is None or self.plan.labels is None or self.step <= self.pending_from:
+            self.pending_from = self.step
+            return
+        first, last, bs = self.pending_from, self.step, self.plan.batch_size
+        rows = slice(first * bs, last * bs) if self.order is None else self.order[first * bs : last * bs]
+        predicted = self.predicted[first * bs : last * bs]
+        self.correct += int(np.count_nonzero(predicted == self.plan.labels[rows]))
+        self.pending_from = last
 
     def end_epoch(self) -> EpochLog:
         """Close the epoch: divergence checks, validation, the rules, the log."""
         epoch = self.epoch + 1
         if self.plan.check_divergence:
             self._check_finite(epoch)
+        self._count_pending()
         log = self._epoch_log(epoch)
         early, plateau = self.plan.early_stopping, self.plan.plateau  # each with its state or neither
         if early is not None and self.early_state is not None:
             self.early_state = early.update(self.early_state, _metric(log, early.monitor), epoch)
             if self.early_state.best_epoch == epoch:
-                self.best = (self.params, self.state)
+                self.best = (self.params, self.state, self.averaged)
         if plateau is not None and self.plateau_state is not None:
             self.plateau_state = plateau.update(self.plateau_state, _metric(log, plateau.monitor))
             self.scale = self.plateau_state.scale
         self.logs.append(log)
         self.epoch, self.step, self.epoch_loss = epoch, 0, 0.0
+        self._new_tallies()
         return log
+
+    @property
+    def averaged(self) -> Any:
+        """The averaged params now (None without an average)."""
+        average = self.plan.average
+        return None if average is None else average.averaged(self.avg_state)
 
     def _check_finite(self, epoch: int) -> None:
         """Non-finite params (or layer state) after the epoch's last step stop the run."""
@@ -233,15 +371,27 @@ class _Run:
                             what="the layers' state (running statistics) became non-finite")
 
     def _epoch_log(self, epoch: int) -> EpochLog:
-        """The epoch's log: its mean loss, and the validation metrics and digest when asked for."""
+        """The epoch's log: its mean loss, accuracy and metrics, and the validation metrics and
+        digests when asked for (validation of the averaged params when there are some)."""
         plan, state = self.plan, self.state if self.plan.with_state else None
-        log = EpochLog(epoch=epoch, epochs=self.epochs, loss=self.epoch_loss / len(plan.x),
-                       lr_scale=self.scale)
+        n = len(plan.x) if plan.weights is None else plan.weights.total
+        log = EpochLog(epoch=epoch, epochs=self.epochs, loss=self.epoch_loss / n, lr_scale=self.scale,
+                       accuracy=None if self.correct is None else self.correct / len(plan.x))
+        metrics: dict[str, float] = {}
+        if self.metric_sums is not None:
+            metrics.update((k, v / len(plan.x)) for k, v in self.metric_sums.items())
+        averaged = self.averaged
+        evaluated = self.params if averaged is None else averaged
         if plan.validation is not None:
-            metrics = evaluate(plan.model, self.params, *plan.validation, loss=plan.loss_fn, state=state)
-            log = attrs.evolve(log, val_loss=metrics["loss"], val_accuracy=metrics.get("accuracy"))
+            val = evaluate(plan.model, evaluated, *plan.validation, loss=plan.loss_fn, state=state,
+                           metrics=plan.metrics)
+            log = attrs.evolve(log, val_loss=val["loss"], val_accuracy=val.get("accuracy"))
+            metrics.update((f"val_{k}", val[k]) for k in plan.metrics or ())
+        if plan.metrics is not None:
+            log = attrs.evolve(log, metrics=metrics)
         if plan.digest is not None:
-            log = attrs.evolve(log, digest=plan.digest(self.params, state))
+            log = attrs.evolve(log, digest=plan.digest(self.params, state),
+                               average_digest=None if averaged is None else plan.digest(averaged, state))
         return log
 
     # --- the state and the result
@@ -249,13 +399,17 @@ class _Run:
     def snapshot(self) -> TrainingState:
         """The state between two steps (or after an epoch) as a record."""
         shuffle_rng = self.epoch_rng if self.step else generator_state(self.shuffle_rng)
-        best = self.best or (None, None)
+        best = self.best or (None, None, None)
+        if self.step:
+            self._count_pending()
         return TrainingState(
             params=self.params, model_state=self.state, opt_state=self.opt_state,
             epoch=self.epoch, step=self.step, epoch_loss=self.epoch_loss, last_loss=self.last_loss,
             shuffle_rng=shuffle_rng, layer_rng=generator_state(self.layer_rng),
             history=tuple(self.logs), settings=self.plan.settings, early_stopping=self.early_state,
             plateau=self.plateau_state, best_params=best[0], best_model_state=best[1],
+            epoch_correct=self.correct, epoch_metrics=self.metric_sums, average=self.avg_state,
+            best_average=best[2],
         )
 
     def interrupted(self, checkpoint: Any) -> TrainingInterrupted:
@@ -271,12 +425,12 @@ class _Run:
 
     def outcome(self) -> tuple[Any, ...]:
         """What ``fit`` returns: ``(params, state, history)`` or ``(params, history)``; the best
-        epoch's params and state under early stopping."""
+        epoch's params, state and averaged params under early stopping."""
         if self.best is not None and self.plan.early_stopping is not None:
-            params, state = self.best
+            params, state, averaged = self.best
         else:
-            params, state = self.params, self.state
-        history = History(tuple(self.logs), self.stopped_early, self.best_epoch)
+            params, state, averaged = self.params, self.state, self.averaged
+        history = History(tuple(self.logs), self.stopped_early, self.best_epoch, averaged)
         return (params, state, history) if self.plan.returns_state else (params, history)
 
 

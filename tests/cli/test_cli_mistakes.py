@@ -52,6 +52,7 @@ def invocation(command: str, param: Any, value: str, data: Path, run: Path) -> l
         "diff": [],
         "resume": [],
         "plot": ["-o", str(run / "plot.png")],
+        "lr-find": ["--preset", "seed", "--steps", "3", "--limit", "8", "--data-dir", str(data)],
     }[command]
     args = list(positional.get(command, []))
     if param.param_type_name == "argument":
@@ -80,7 +81,7 @@ def parameters():
 
 def test_the_sweep_covers_every_command():
     assert {p.values[0] for p in parameters()} == {"xor", "mnist", "evaluate", "reproduce", "summary",
-                                                   "diff", "resume", "plot"}
+                                                   "diff", "resume", "plot", "lr-find"}
 
 
 @pytest.mark.parametrize("command, param", list(parameters()))

@@ -178,7 +178,7 @@ DAMAGED_HEADERS = [
     ("metadata a list", _set("metadata", value=[]), r"header lacks or garbles"),
     ("no params", _set("trees", "params", value=None), r"holds no params"),
     ("params structure a number", _set("trees", "params", value=5), r"params: malformed structure"),
-    ("another version", _set("version", value=3), r"unsupported training state version 3"),
+    ("another version", _set("version", value=4), r"unsupported training state version 4"),
     ("no version", _delete("version"), r"unsupported training state version None"),
     ("another format", _set("format", value="purenn.other"), r"not a purenn training state header"),
     # every field of the record, for its type, its range and what the others say of it
@@ -525,6 +525,7 @@ def test_a_version_1_state_of_a_run_with_the_old_adam_is_refused_with_the_reason
     """purenn 0.2.0 changed Adam's arithmetic and state layout (ADAM_CHANGED): a state saved
     before (format version 1, no digest) cannot continue bit for bit, and says why."""
     def old(h: dict) -> None:
+        _as_version_2(h)
         h["version"] = 1
         h["training"]["settings"]["optimizer"] = optimizer
         del h["digest"]
@@ -535,3 +536,30 @@ def test_a_version_1_state_of_a_run_with_the_old_adam_is_refused_with_the_reason
                        r"arithmetic: the learning rate")
     else:
         assert "no integrity digest" in load_training_state(path).notice
+
+
+def _as_version_2(h: dict) -> None:
+    """A header as purenn 0.2.0 wrote it (format version 2): without version 3's fields."""
+    h["version"] = 2
+    for key in ("epoch_correct", "epoch_metrics"):
+        del h["training"][key]
+    for key in ("average", "best_average"):
+        del h["trees"][key]
+    for log in h["training"]["history"]:
+        for key in ("accuracy", "metrics", "average_digest"):
+            del log[key]
+    for key in ("sample_weight", "class_weight", "metrics", "average"):
+        del h["training"]["settings"][key]
+
+
+def test_a_version_2_state_resumes_without_the_epochs_training_accuracy(good, tmp_path):
+    """A state purenn 0.2.0 saved mid-epoch (no counts of the epoch so far, no new settings)
+    loads, and its run resumes: the epoch in progress has no training accuracy, the next ones do."""
+    path = _damaged(good, tmp_path / "v2.npz", header=_as_version_2)
+    loaded = load_training_state(path).state
+    assert loaded.epoch_correct is None and loaded.history[0].accuracy is None
+    _, history = pn.fit(MODEL, None, X, Y, resume=loaded, **KWARGS)[::2]
+    assert history.accuracy[1] is None and all(0 <= a <= 1 for a in history.accuracy[2:])
+    with pytest.raises(pn.CheckpointError, match=r"needs \['epoch'.*'epoch_correct'"):
+        load_training_state(_damaged(good, tmp_path / "v3.npz", header=lambda h: _as_version_2(h) or
+                                     h.update(version=3)))
