@@ -48,6 +48,7 @@ from purenn.training import EpochLog, History, evaluate, fit, predict
 from purenn.training_state import TrainingState
 from purenn.tree import freeze, tree_leaves, tree_map, tree_paths
 from purenn.version import __version__ as __version__  # re-exported
+from purenn import experiments as experiments  # pn.experiments.run(...): experiments on any code
 
 __all__ = [
     # layers
@@ -80,4 +81,6 @@ __all__ = [
     "DivergenceError", "TrainingInterrupted", "DataError", "DatasetNotFoundError", "DownloadError", "ChecksumError",
     "WrongDatasetError", "SerializeError", "CheckpointError",
     "RecordError",
+    # experiments: a run function over seeds and a grid of settings (purenn.experiments.run)
+    "experiments",
 ]

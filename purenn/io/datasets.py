@@ -51,6 +51,7 @@ from purenn.errors import (
 )
 from purenn.io.download import Opener, fetch_file, open_url, sha256_file
 from purenn.io.idx import read_idx
+from purenn.io.provenance import note_read
 from purenn.tree import readonly
 from purenn.validation import Rule, check, positive_int, to_int
 
@@ -213,6 +214,7 @@ def load_idx_dataset(directory: str | os.PathLike[str], *, flatten: bool = True,
     splits = _check_splits(splits)
     num_classes = check("num_classes", num_classes, positive_int, to_int)
     paths = _find_files(directory, splits)
+    note_read(*paths.values())  # an experiment's run records the data files it read
     if sha256:
         for path in paths.values():
             _verify(path, name or directory.name, sha256)

@@ -21,6 +21,7 @@ import numpy as np
 from purenn.errors import ArgumentError, RecordError
 from purenn.io.datasets import Dataset
 from purenn.io.environment import blas_thread_limit, blas_threads
+from purenn.io.provenance import dataset_files, file_digests, provenance, samples
 from purenn.io.records import make_record, params_digest
 from purenn.io.serialize import to_data
 from purenn.layers import Sequential
@@ -48,6 +49,7 @@ __all__ = [
     "TrainedRun",
     "arithmetic_change",
     "config_from_record",
+    "data_provenance",
     "describe",
     "record_differences",
     "repeatable_config",
@@ -175,7 +177,8 @@ class RunResult:
     """What :func:`run_preset` gives: the run's ``config``, the :class:`TrainedRun`, the number
     of training samples it used, its outputs on the test set (one row of class scores per test
     sample) and its metrics: ``test_accuracy``, and ``train_seconds``, the wall-clock time of the
-    training alone (for a resumed run, of this session's part)."""
+    training alone (for a resumed run, of this session's part); ``provenance``: the data files
+    it read and the samples it trained and tested on (:mod:`purenn.io.provenance`)."""
 
     config: RunConfig
     trained: TrainedRun
@@ -183,6 +186,7 @@ class RunResult:
     test_outputs: np.ndarray
     test_accuracy: float
     train_seconds: float
+    provenance: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -192,7 +196,8 @@ class RunResult:
     def record(self) -> dict[str, Any]:
         """The run record (:func:`run_record`): what ``purenn mnist --record`` writes and an
         experiment keeps for each seed."""
-        return run_record(self.config, self.trained, self.train_samples, self.metrics)
+        return run_record(self.config, self.trained, self.train_samples, self.metrics,
+                          provenance=self.provenance)
 
     def checkpoint_metadata(self) -> dict[str, Any]:
         """What a checkpoint of the trained model carries: the run's settings (``purenn
@@ -226,14 +231,22 @@ def run_preset(
         raise ArgumentError("run_preset needs the dataset's train and test splits: load it with "
                             "splits=('train', 'test')")
     x, y, x_test, y_test = data.train.images, data.train.labels, data.test.images, data.test.labels
+    n = len(x) if config.limit is None else min(len(x), config.limit)
+    origin = data_provenance(data, train=np.arange(n), test=np.arange(len(x_test)))
     with blas_thread_limit(config.threads):
         start = time.perf_counter()
         trained = train_preset(config, x, y, validation=(x_test, y_test), callback=callback,
                                on_batch=on_batch, checkpoint=checkpoint, stop=stop, resume=resume)
         seconds = time.perf_counter() - start
         outputs = predict(trained.model, trained.params, x_test, state=trained.state)
-    n = len(x) if config.limit is None else min(len(x), config.limit)
-    return RunResult(config, trained, n, outputs, accuracy(outputs, y_test), seconds)
+    return RunResult(config, trained, n, outputs, accuracy(outputs, y_test), seconds, origin)
+
+
+def data_provenance(data: Dataset, **indices: Any) -> dict[str, Any]:
+    """The provenance of a run on ``data`` (:func:`purenn.io.provenance.provenance`): the SHA-256
+    of each file it was loaded from, and the digests of the sample ``indices`` of each split
+    (``train=``, ``test=``) the run used."""
+    return provenance(data_files=file_digests(dataset_files(data)), sample_indices=samples(**indices))
 
 
 def describe(config: RunConfig, n_train: int) -> dict[str, Any]:
@@ -248,11 +261,12 @@ def describe(config: RunConfig, n_train: int) -> dict[str, Any]:
 
 
 def run_record(config: RunConfig, trained: TrainedRun, n_train: int,
-               metrics: dict[str, Any]) -> dict[str, Any]:
+               metrics: dict[str, Any], *, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run record: configuration, seed, versions, history, metrics, params digest (which
-    covers the layers' state too when the model has any). ``versions`` is read with the run's
-    BLAS thread limit in force, so ``blas_threads`` is the count the run used."""
-    extra: dict[str, Any] = {}
+    covers the layers' state too when the model has any), and ``provenance`` when given (what
+    the run read: :mod:`purenn.io.provenance`). ``versions`` is read with the run's BLAS thread
+    limit in force, so ``blas_threads`` is the count the run used."""
+    extra: dict[str, Any] = {} if not provenance else {"provenance": provenance}
     if config.patience is not None:
         extra["early_stopping"] = {"monitor": "val_loss", "patience": config.patience,
                                    "stopped_early": trained.history.stopped_early,

@@ -1,9 +1,12 @@
-"""Experiments on the command line: `purenn mnist --seeds`, `purenn xor --sweep`, `purenn
-reproduce EXP.json`, `purenn plot`, and the terminal chart after a run."""
+"""Experiments on the command line: `purenn mnist --seeds [--set ...]`, `purenn xor --sweep`,
+`purenn reproduce EXP.json`, `purenn resume EXP.json`, `purenn plot`, and the terminal chart after
+a run."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import struct
 import sys
@@ -12,6 +15,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import purenn as pn
+from purenn.io.provenance import indices_digest
+from purenn.recipes.runs import run_preset
 from purenn_cli.main import app
 
 runner = CliRunner()
@@ -30,18 +36,20 @@ def experiment(tiny_mnist, tmp_path_factory):
 
 def test_an_experiment_shows_a_table_and_writes_its_records(experiment):
     folder, output = experiment
-    assert "mlp: 3 seeds" in output and "mean ± std" in output and "over 3 runs" in output
-    assert "per epoch (mean over 3 seeds)" in output
+    assert "mlp: 1 setting(s) x 3 seeds" in output and "mean ± std" in output
+    assert "per epoch (mean over 3 seeds), first to last" in output
     record = json.loads((folder / "exp.json").read_text())
-    assert record["format"] == "purenn.experiment/1" and record["kind"] == "mnist"
-    assert [r["seed"] for r in record["runs"]] == [0, 1, 2]
+    assert record["format"] == "purenn.experiment/2" and record["kind"] == "mnist"
+    assert record["function"] == "purenn.experiments.tasks:mnist_trial" and record["grid"] == {}
+    assert [(r["group"], r["seed"]) for r in record["runs"]] == [(0, 0), (0, 1), (0, 2)]
     assert all(r["status"] == "ok" and r["attempts"] == 1 for r in record["runs"])
     for run in record["runs"]:
         run_record = json.loads((folder / run["record"]).read_text())
         assert run_record["digest"] == run["digest"] and run_record["seed"] == run["seed"]
         assert [h["loss"] for h in run["history"]] == [h["loss"] for h in run_record["history"]]
-    accuracies = [r["test_accuracy"] for r in record["runs"]]
-    summary = record["summary"]["test_accuracy"]
+        assert run_record["provenance"] == run["provenance"]
+    accuracies = [r["metrics"]["test_accuracy"] for r in record["runs"]]
+    summary = record["groups"][0]["summary"]["metrics"]["test_accuracy"]
     assert summary["n"] == 3 and summary["min"] == min(accuracies) and summary["max"] == max(accuracies)
     assert summary["mean"] == pytest.approx(sum(accuracies) / 3)
     assert record["settings"]["threads"] == 1  # two jobs on two cores: one BLAS thread each
@@ -50,22 +58,42 @@ def test_an_experiment_shows_a_table_and_writes_its_records(experiment):
 def test_the_summary_is_over_the_seeds_with_the_sample_standard_deviation(experiment):
     record = json.loads((experiment[0] / "exp.json").read_text())
     for metric in ("test_accuracy", "loss", "train_seconds"):
-        values = np.array([r[metric] for r in record["runs"]])
-        summary = record["summary"][metric]
+        values = np.array([r["metrics"][metric] for r in record["runs"]])
+        summary = record["groups"][0]["summary"]["metrics"][metric]
         assert summary["mean"] == pytest.approx(values.mean(), rel=1e-12)
         assert summary["std"] == pytest.approx(values.std(ddof=1), rel=1e-12)  # n - 1, not n
 
 
+def test_every_run_record_holds_its_provenance(experiment, tiny_mnist):
+    folder, _ = experiment
+    record = json.loads((folder / "exp.seed1.json").read_text())
+    origin = record["provenance"]
+    files = {os.path.basename(p): d for p, d in origin["data_files"].items()}
+    assert files == {name: hashlib.sha256((tiny_mnist / name).read_bytes()).hexdigest()
+                     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+    assert origin["samples"]["train"]["count"] == 96 and origin["samples"]["test"]["count"] == 100
+    assert origin["samples"]["train"]["sha256"] == indices_digest(np.arange(96))
+    assert origin["command"] == sys.argv  # this process's: pytest's (a real command: test_cli_experiment_processes)
+    assert origin["purenn"] == pn.__version__ and origin["function"] == "purenn.experiments.tasks:mnist_trial"
+    assert set(origin["git"]) == {"purenn", "code"}
+
+
 @pytest.fixture(scope="module")
 def with_a_failure(tiny_mnist, tmp_path_factory):
-    """An experiment of seeds 0-2 in two worker processes whose seed 1 fails (its task raises)."""
-    import _failing_task
+    """An experiment of seeds 0-2 in this process whose seed 1 fails (its run raises)."""
+    from purenn.experiments import tasks
+
+    def failing(config, *args, **kwargs):
+        if config.seed == 1:
+            raise ValueError("seed 1 is made to fail [/] (brackets: shown, not read as markup)")
+        return run_preset(config, *args, **kwargs)
 
     folder = tmp_path_factory.mktemp("failing")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("purenn_cli.mnist_seeds.mnist_run", _failing_task.mnist_run_failing_for_one_seed)
-        result = runner.invoke(app, ["mnist", *COMMON, "--seeds", "0-2", "--jobs", "2", "--data-dir",
-                                     str(tiny_mnist), "--record", str(folder / "exp.json")],
+        patch.setattr(tasks, "run_preset", failing)
+        result = runner.invoke(app, ["mnist", *COMMON, "--seeds", "0-2", "--jobs", "1", "--threads", "1",
+                                     "--data-dir", str(tiny_mnist), "--record", str(folder / "exp.json")],
                                env={"COLUMNS": "200"})
     return folder, result
 
@@ -74,16 +102,16 @@ def test_a_failed_run_is_recorded_with_its_error(with_a_failure, experiment):
     folder, result = with_a_failure
     text = " ".join(result.output.split())
     assert result.exit_code == 1, result.output
-    assert "1 of 3 runs failed (seeds 1); the record lists them with their errors" in text
+    assert "1 of 3 runs failed (seed 1); the record lists them with their errors" in text
     why = "ValueError: seed 1 is made to fail [/] (brackets: shown, not read as markup)"
     assert f"failed: {why}" in text
     record = json.loads((folder / "exp.json").read_text())
     assert [(r["seed"], r["status"]) for r in record["runs"]] == [(0, "ok"), (1, "failed"), (2, "ok")]
     failed = record["runs"][1]
     assert failed["error"] == why and failed["attempts"] == 1
-    assert (failed["record"], failed["digest"], failed["history"]) == (None, None, [])
-    assert (record["summary"]["ok"], record["summary"]["failed"]) == (2, 1)
-    assert record["summary"]["test_accuracy"]["n"] == 2
+    assert (failed["record"], failed["digest"], failed["history"], failed["metrics"]) == (None, None, [], {})
+    assert record["summary"] == {"ok": 2, "failed": 1, "not_started": 0}
+    assert record["groups"][0]["summary"]["metrics"]["test_accuracy"]["n"] == 2
     assert sorted(p.name for p in folder.iterdir()) == ["exp.json", "exp.seed0.json", "exp.seed2.json"]
     # the finished runs are the ones an experiment without the failure gave
     whole = json.loads((experiment[0] / "exp.json").read_text())
@@ -96,11 +124,11 @@ def test_reproduce_repeats_the_finished_runs_and_says_which_failed(with_a_failur
                           env={"COLUMNS": "300"})
     text = " ".join(again.output.split())
     assert again.exit_code == 0, again.output
-    assert ("reproduced: all 2 runs give their recorded digests (the run of seed 1 failed when the "
-            "experiment ran and had nothing to compare)") in text
+    assert ("reproduced: all 2 runs give their recorded digests (the run of seed 1 did not finish when "
+            "the experiment ran and had nothing to compare)") in text
     alone = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--seed", "1"], env={"COLUMNS": "300"})
     text = " ".join(alone.output.split())
-    assert alone.exit_code == 1 and "nothing to reproduce: the run of seed 1 failed" in text
+    assert alone.exit_code == 1 and "nothing to reproduce: the run of seed 1 did not finish" in text
 
 
 def test_a_run_in_the_experiment_equals_that_seed_alone(experiment, tiny_mnist, tmp_path):
@@ -165,10 +193,13 @@ def test_reproduce_refuses_an_entry_that_is_not_its_run_records(experiment, tiny
                                                                  field, value, says):
     exp = _copy(experiment[0], tmp_path)
     (tmp_path / "other.json").write_bytes((tmp_path / "exp.seed0.json").read_bytes())
-    exp["runs"][1][field] = value
-    from purenn.experiments.record import summarize
+    if field == "test_accuracy":
+        exp["runs"][1]["metrics"][field] = value
+    else:
+        exp["runs"][1][field] = value
+    from purenn.experiments.record import summarize_group
 
-    exp["summary"] = summarize(exp["runs"])  # edited with care: the summary follows the entry
+    exp["groups"][0]["summary"] = summarize_group(exp["runs"])  # edited with care: the summary follows
     _write(tmp_path / "exp.json", exp)
     result = _reproduce(tmp_path / "exp.json", tiny_mnist)
     text = " ".join(result.output.split())
@@ -201,21 +232,23 @@ def test_two_runs_naming_one_run_record_are_refused(experiment, tmp_path):
 
 def test_reproduce_refuses_an_edited_metric_by_the_summary(experiment, tmp_path):
     exp = _copy(experiment[0], tmp_path)
-    exp["runs"][2]["test_accuracy"] = 0.5
+    exp["runs"][2]["metrics"]["test_accuracy"] = 0.5
     _write(tmp_path / "exp.json", exp)
     result = runner.invoke(app, ["reproduce", str(tmp_path / "exp.json")], env={"COLUMNS": "300"})
     text = " ".join(result.output.split())
-    assert result.exit_code == 2 and "`summary.test_accuracy.mean` is" in text and "the runs give" in text
+    assert result.exit_code == 2 and "`groups[0].summary.metrics.test_accuracy.mean` is" in text
+    assert "the runs give" in text
 
 
 def test_reproduce_of_runs_that_all_failed_has_nothing_to_compare(experiment, tmp_path):
     exp = _copy(experiment[0], tmp_path)
     for run in exp["runs"]:
-        run.update(status="failed", error="RuntimeError: boom", record=None, digest=None, loss=None,
-                   test_accuracy=None, train_seconds=None, history=[])
-    from purenn.experiments.record import summarize
+        run.update(status="failed", error="RuntimeError: boom", record=None, digest=None, metrics={},
+                   history=[], provenance=None)
+    from purenn.experiments.record import summarize, summarize_group
 
     exp["summary"] = summarize(exp["runs"])
+    exp["groups"][0]["summary"] = summarize_group(exp["runs"])
     _write(tmp_path / "exp.json", exp)
     for extra in ([], ["--seed", "1"]):
         result = runner.invoke(app, ["reproduce", str(tmp_path / "exp.json"), *extra], env={"COLUMNS": "300"})
@@ -228,11 +261,35 @@ def test_reproduce_of_runs_that_all_failed_has_nothing_to_compare(experiment, tm
     (["--seeds", "3-1"], "runs backwards"),
     (["--seeds", "0-2", "--seed", "4"], "--seed is for a single run"),
     (["--jobs", "2"], "give --seeds too"),
-    (["--seeds", "0,1", "--checkpoint-dir", "x"], "--checkpoint-dir is for a single run"),
+    (["--set", "lr=0.1"], "give --seeds too"),
+    (["--seeds", "0,1", "--set", "lr"], "--set 'lr': write NAME=VALUE1,VALUE2"),
+    (["--seeds", "0,1", "--set", "momentum=0.9"], "'momentum' is not a run setting; --set takes one of: preset, epochs"),
+    (["--seeds", "0,1", "--set", "seed=1,2"], "'seed' is not a run setting"),
+    (["--seeds", "0,1", "--set", "patience=1,x"], "--set patience: 'x' is not a value of patience (it takes int, or none)"),
+    (["--seeds", "0,1", "--set", "lr=0.1", "--set", "lr=0.2"], "--set: lr is given twice in --set"),
+    (["--seeds", "0,1", "--set", "patience=2,2"], "`patience` names a value twice"),
+    (["--seeds", "0,1", "--set", "threads=0,1"], "do not make a mnist run"),
 ])
 def test_experiment_options_that_do_not_fit(args, message, tiny_mnist):
-    result = runner.invoke(app, ["mnist", *COMMON, "--data-dir", str(tiny_mnist), *args])
-    assert result.exit_code == 2 and message in result.output
+    result = runner.invoke(app, ["mnist", *COMMON, "--data-dir", str(tiny_mnist), *args], env={"COLUMNS": "300"})
+    text = " ".join(result.output.split())
+    assert result.exit_code in (1, 2) and message in text, text
+    assert "Traceback" not in text
+
+
+def test_set_refuses_a_setting_also_given_as_its_option(tiny_mnist):
+    result = runner.invoke(app, ["mnist", *COMMON, "--data-dir", str(tiny_mnist), "--seeds", "0",
+                                 "--set", "epochs=1,2"], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "epochs is given both as --epochs and in --set" in result.output
+
+
+def test_the_settable_names_are_run_configs_fields():
+    import attrs
+
+    from purenn.recipes.runs import RunConfig
+    from purenn_cli.mnist_seeds import SETTABLE
+
+    assert set(SETTABLE) == {f.name for f in attrs.fields(RunConfig)} - {"seed"}
 
 
 def test_the_xor_sweep_is_an_experiment(tmp_path):
@@ -246,7 +303,7 @@ def test_the_xor_sweep_is_an_experiment(tmp_path):
     assert line in serial.output and "of 6 seeds (0-5)" in line
     data = json.loads(record.read_text())
     assert data["kind"] == "xor" and data["settings"]["epochs"] == 200
-    solved = sum(r["solved"] for r in data["runs"])
+    solved = sum(r["metrics"]["solved"] for r in data["runs"])
     assert line.startswith(f"XOR solved for {solved} of 6")
     again = runner.invoke(app, ["reproduce", str(record)], env={"COLUMNS": "200"})
     assert again.exit_code == 0 and "all 6 runs" in again.output
@@ -267,7 +324,7 @@ def test_plot_draws_a_line_per_run_and_a_band_per_experiment(experiment, tmp_pat
 
     folder, _ = experiment
     files = [folder / "exp.json", folder / "exp.seed0.json", folder / "exp.seed2.json"]
-    figure = make_figure([load_curves(Console(), f) for f in files], 800, 300)
+    figure = make_figure([c for f in files for c in load_curves(Console(), f)], 800, 300)
     for ax in figure.axes:
         assert len(ax.get_lines()) == 3  # the experiment's mean and the two runs
         assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 1  # its band
