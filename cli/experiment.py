@@ -27,7 +27,7 @@ from purenn.experiments.summary import per_epoch
 from purenn_cli.errors import EXIT_FAILED, explain, fail
 from purenn_cli.progress import format_loss, print_curves, training_progress
 from purenn_cli.report import load_data
-from purenn_cli.signals import EXIT_CODES, NAMES
+from purenn_cli.signals import EXIT_CODES
 
 Key = tuple[int, int]  # (group, seed)
 
@@ -116,7 +116,7 @@ def _say_continued(console: Console, record: Path | None) -> None:
 def _interrupted(console: Console, received: list[int], record: Path | None) -> NoReturn:
     """What an interrupted experiment says, and its exit (130 for Ctrl-C, 143 for SIGTERM)."""
     signum = signal.SIGTERM if received else signal.SIGINT
-    name = NAMES[signum]
+    name = "SIGTERM" if received else "Ctrl-C"
     if record is None:
         console.print(f"[yellow]interrupted[/yellow] ({name}): the runs were stopped and nothing was "
                       "written", highlight=False)

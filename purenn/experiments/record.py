@@ -83,7 +83,7 @@ from purenn.recipes.runs import RunConfig
 from purenn.validation import Rule, boolean, non_negative_int, one_of, optional, positive_int
 
 __all__ = ["EXPERIMENT_FORMAT", "KINDS", "STATUSES", "MAX_EXPERIMENT_BYTES", "MAX_RUNS", "MAX_NAME_LENGTH",
-           "MAX_METRICS", "MAX_EPOCHS", "KIND_METRICS", "groups_of", "run_settings", "pending_entry",
+           "MAX_METRICS", "MAX_EPOCHS", "KIND_METRICS", "KIND_EPOCHS", "groups_of", "run_settings", "pending_entry",
            "summarize", "summarize_group", "make_experiment", "write_experiment", "read_experiment",
            "check_experiment", "is_experiment", "read_run_or_experiment", "run_record_of",
            "run_record_name", "same_plan", "plan_differences", "json_scalar", "setting_name"]
@@ -107,6 +107,13 @@ MAX_EPOCHS = 10_000
 KIND_METRICS: dict[str, dict[str, Rule]] = {
     "mnist": {"test_accuracy": FRACTION, "loss": LOSS, "train_seconds": SECONDS},
     "xor": {"solved": boolean, "loss": LOSS, "train_seconds": SECONDS},
+}
+#: Each epoch of a finished run of purenn's own kinds (every key present but the optional ones).
+KIND_EPOCHS: dict[str, Object] = {
+    "mnist": Object({"epoch": positive_int, "loss": LOSS, "val_accuracy": optional(FRACTION),
+                     "digest": optional(DIGEST)}, required=("epoch", "loss", "val_accuracy"), closed=True),
+    "xor": Object({"epoch": positive_int, "loss": LOSS, "val_accuracy": optional(FRACTION)},  # null in /1
+                  required=("epoch", "loss"), closed=True),
 }
 _FUNCTIONS = {"mnist": MNIST_FUNCTION, "xor": XOR_FUNCTION}
 _TASKS = {"mnist": RunConfig, "xor": XorTask}
@@ -477,11 +484,13 @@ def _check_history(run: dict[str, Any], path: str, what: str) -> None:
 
 
 def _check_kind_metrics(kind: str, run: dict[str, Any], path: str, what: str) -> None:
-    """A finished mnist or xor run's metrics are exactly its kind's, its loss its last epoch's."""
+    """A finished mnist or xor run's metrics and epochs are exactly its kind's, its loss its last
+    epoch's."""
     metrics = run["metrics"]
     check_schema(metrics, Object(KIND_METRICS[kind], required=tuple(KIND_METRICS[kind]), closed=True),
                  what, f"{path}.metrics")
     history = run["history"]
+    check_schema(history, ListOf(KIND_EPOCHS[kind]), what, f"{path}.history")
     if history and metrics["loss"] != history[-1].get("loss"):
         raise RecordError(f"{what}: `{path}.metrics.loss` is {show(metrics['loss'])} but its last epoch's "
                           f"is {show(history[-1].get('loss'))}; they must agree (was the record edited?)")

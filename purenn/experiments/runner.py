@@ -49,7 +49,7 @@ import attrs
 from purenn.errors import ArgumentError
 
 __all__ = ["Outcome", "Reporter", "run_all", "default_jobs", "CONNECT_SECONDS", "PARENT_CHECK_SECONDS",
-           "POLL_SECONDS", "describe_executor"]
+           "POLL_SECONDS", "check_where", "describe_executor"]
 
 Event = Callable[[Any, str, dict[str, Any]], None]
 Done = Callable[["Outcome"], None]
@@ -169,13 +169,7 @@ def run_all(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], *, jobs: i
     cluster (needs ``pip install "purenn[distributed]"``); ``executor``: on the caller's executor
     (see the module's docstring). ``on_outcome`` is called with each outcome as it ends.
     """
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ArgumentError(f"`jobs` must be a positive integer, got {jobs!r}")
-    if executor is not None and scheduler is not None:
-        raise ArgumentError("give either `executor` or `scheduler`, not both: the runs go to one place")
-    if executor is not None and not callable(getattr(executor, "submit", None)):
-        raise ArgumentError(f"`executor` must have a submit(fn, *args) method returning something with "
-                            f"result(), got {type(executor).__name__}")
+    check_where(jobs, scheduler, executor)
     tracker = _Tracker(args, on_event or (lambda key, event, data: None), on_outcome)
     if executor is not None:
         _on_executor(fn, args, executor, tracker)
@@ -186,6 +180,19 @@ def run_all(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], *, jobs: i
     else:
         _in_processes(fn, args, jobs, tracker)
     return [tracker.out[key] for key in args]
+
+
+def check_where(jobs: Any, scheduler: Any, executor: Any) -> None:
+    """An :class:`~purenn.errors.ArgumentError` unless the runs can go where these say."""
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ArgumentError(f"`jobs` must be a positive integer, got {jobs!r}")
+    if executor is not None and scheduler is not None:
+        raise ArgumentError("give either `executor` or `scheduler`, not both: the runs go to one place")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ArgumentError(f"`scheduler` must be a Dask scheduler's address (tcp://HOST:PORT), got {scheduler!r:.80}")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise ArgumentError(f"`executor` must have a submit(fn, *args) method returning something with "
+                            f"result(), got {type(executor).__name__}")
 
 
 def describe_executor(executor: Any) -> str:

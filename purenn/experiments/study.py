@@ -73,7 +73,7 @@ from purenn.experiments.record import (
     setting_name,
     write_experiment,
 )
-from purenn.experiments.runner import Outcome, describe_executor, run_all
+from purenn.experiments.runner import Outcome, check_where, describe_executor, run_all
 from purenn.experiments.seeds import MAX_SEEDS, parse_seeds
 from purenn.experiments.tasks import MNIST_FUNCTION, XOR_FUNCTION, XorTask, mnist_trial, xor_trial
 from purenn.io.atomic import check_distinct, check_writable
@@ -317,6 +317,7 @@ def run(fn: Callable[..., Any], *, seeds: Any, grid: Mapping[str, Iterable[Any]]
     Raises :class:`~purenn.errors.ArgumentError` for bad arguments, a record of another
     experiment or unwritable files, before any run starts; ``KeyboardInterrupt`` when
     interrupted, after the workers are stopped (the record keeps the finished runs)."""
+    check_where(jobs, scheduler, executor)
     plan = _plan(fn, seeds, grid, settings)
     serial = jobs == 1 and executor is None and scheduler is None
     if not serial and executor is None and scheduler is None:

@@ -86,3 +86,36 @@ def loads_mnist(seed: int, data_dir: str) -> dict[str, Any]:
 def slow(seed: int, seconds: float = 0.5) -> dict[str, Any]:
     time.sleep(seconds)
     return {"seed": seed}
+
+
+def fails_for_seed(seed: int, victim: int) -> dict[str, Any]:
+    if seed == victim:
+        raise ValueError(f"seed {seed} fails")
+    return {"seed": seed}
+
+
+def context_of(seed: int, x: int, y: str) -> dict[str, Any]:
+    """What the run's context says about it."""
+    from purenn.experiments import current_run, report
+
+    run = current_run()
+    report("epoch", epoch=1, epochs=1, loss=0.0, accuracy=None)
+    return {"group": run.group, "seed": run.seed, "x": run.settings["x"],
+            "same_options": run.options == {"data_dir": "/data"} and run.settings == {"x": x, "y": y}}
+
+
+def interrupted_at(seed: int, lr: float, marker: str) -> dict[str, Any]:
+    """:func:`fit_toy`, but the run of seed 2 is interrupted (Ctrl-C) the first time (``marker``
+    then exists)."""
+    if seed == 2 and not Path(marker).exists():
+        Path(marker).write_text("interrupted")
+        raise KeyboardInterrupt
+    return fit_toy(seed, lr=lr)
+
+
+def counts_runs(seed: int, folder: str) -> dict[str, Any]:
+    """Counts in ``folder/ran-SEED`` how many times the run of ``seed`` ran."""
+    path = Path(folder) / f"ran-{seed}"
+    count = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(count))
+    return {"count": count}
