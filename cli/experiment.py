@@ -251,10 +251,10 @@ def _interval(values: list[Any], fmt: Format) -> str:
     try:
         interval = mean_interval([float(v) for v in values])
     except ArgumentError:
-        return 'needs SciPy: pip install "purenn[stats]"'
+        return escape('needs SciPy: pip install "purenn[stats]"')
     if interval is None:
         return "- (one run)"
-    return f"[{fmt(interval[0])}, {fmt(interval[1])}]"
+    return escape(f"[{fmt(interval[0])}, {fmt(interval[1])}]")
 
 
 def _settings_text(settings: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ Schema (``format`` ``"purenn.experiment/2"``; every key below is required)::
                characters, never "seed"
     seeds      list of the seeds: non-negative ints, each once, 1 to MAX_SEEDS of them
     groups     list, one per combination of the grid's values, in itertools.product's order of
-               the grid's names as written: settings (that combination), summary (ok, failed,
+               the grid's names sorted (each one's values in their order): settings (that combination), summary (ok, failed,
                not_started counts; metrics: per metric n, mean, std (sample standard deviation),
                min, max over the group's finished runs). Each summary must be the one its runs give.
     jobs, scheduler, executor   where the runs ran last: a positive int, a Dask scheduler's
@@ -140,8 +140,9 @@ setting_name = Rule(f"a Python identifier of at most {MAX_NAME_LENGTH} character
 
 def groups_of(grid: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """The settings of each group: every combination of the grid's values, in
-    ``itertools.product``'s order of the names as given (``[{}]`` for an empty grid)."""
-    names = list(grid)
+    ``itertools.product``'s order of the names sorted (as a JSON file keeps them; ``[{}]`` for an
+    empty grid), each setting's values in their order."""
+    names = sorted(grid)
     return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
 
 

@@ -273,7 +273,7 @@ def _grid(grid: Any) -> dict[str, list[Any]]:
         if len(set(keys)) != len(keys):
             raise ArgumentError(f"`grid`: `{name}` names a value twice: {values!r:.80}")
         out[str(name)] = checked
-    return out
+    return {name: out[name] for name in sorted(out)}  # the order groups_of takes, and a JSON file keeps
 
 
 def _check_task(kind: str, settings: dict[str, Any]) -> None:

@@ -218,7 +218,7 @@ def data_differences(recorded: dict[str, str], found: dict[str, str], *, by_name
     out = []
     for path, digest in recorded.items():
         if key(path) not in now:
-            out.append(f"{key(path)} is not there (the run read it from {path})")
+            out.append(f"{key(path)} is not there" + (f" (the run read it from {path})" if by_name else ""))
         elif now[key(path)][1] != digest:
             where, actual = now[key(path)]
             out.append(f"{where} has SHA-256 {actual[:16]}..., the run read one of {digest[:16]}...")

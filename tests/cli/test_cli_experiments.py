@@ -8,8 +8,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import struct
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -394,3 +396,205 @@ def test_the_loss_axis_is_logarithmic_only_within_its_range(value, scale):
     history = [{"epoch": 1, "loss": 1.0, "val_accuracy": 0.5}, {"epoch": 2, "loss": value, "val_accuracy": 0.6}]
     figure = make_figure([{"label": "run", "runs": [history], "experiment": False}], 640, 320)
     assert figure.axes[0].get_yscale() == scale
+
+
+# ---------------------------------------------------------------- grids of settings
+
+
+@pytest.fixture(scope="module")
+def grid(tiny_mnist, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("grid")
+    result = runner.invoke(app, ["mnist", "--preset", "mlp", "--epochs", "2", "--limit", "96", "--seeds", "0-2",
+                                 "--set", "lr=1e-3,4e-3", "--set", "batch-size=16,32", "--jobs", "2",
+                                 "--threads", "1", "--data-dir", str(tiny_mnist), "--record", str(folder / "exp.json")],
+                           env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    return folder, result.output
+
+
+def test_a_grid_runs_every_setting_for_every_seed(grid):
+    folder, output = grid
+    record = json.loads((folder / "exp.json").read_text())
+    assert record["grid"] == {"lr": [1e-3, 4e-3], "batch_size": [16, 32]}
+    assert [list(g["settings"].items()) for g in record["groups"]] == [  # names sorted, as JSON keeps them
+        [("batch_size", 16), ("lr", 1e-3)], [("batch_size", 16), ("lr", 4e-3)],
+        [("batch_size", 32), ("lr", 1e-3)], [("batch_size", 32), ("lr", 4e-3)]]
+    assert "lr" not in record["settings"] and record["settings"]["epochs"] == 2
+    assert len(record["runs"]) == 12 and all(r["status"] == "ok" for r in record["runs"])
+    for run in record["runs"]:
+        assert run["record"] == f"exp.g{run['group']}.seed{run['seed']}.json"
+        config = json.loads((folder / run["record"]).read_text())["config"]["run"]
+        assert {k: config[k] for k in ("lr", "batch_size")} == record["groups"][run["group"]]["settings"]
+        assert config["seed"] == run["seed"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["exp.json", *(r["record"] for r in record["runs"])])
+    assert "mlp: 4 setting(s) x 3 seeds" in output and "per setting: over the finished runs" in output
+
+
+def test_the_table_groups_runs_per_setting_with_a_t_interval(grid):
+    scipy_stats = pytest.importorskip("scipy.stats", reason="the `stats` extra is not installed")
+    folder, output = grid
+    record = json.loads((folder / "exp.json").read_text())
+    group = [r["metrics"]["loss"] for r in record["runs"] if r["group"] == 3]
+    mean, sem = np.mean(group), np.std(group, ddof=1) / np.sqrt(3)
+    low, high = scipy_stats.t.interval(0.95, 2, loc=mean, scale=sem)
+    summary = record["groups"][3]["summary"]["metrics"]["loss"]
+    rows = [[c.strip() for c in ln.split("│")] for ln in output.splitlines() if "final loss" in ln]
+    cells = next(r for r in rows if f"{summary['mean']:.4g} ± {summary['std']:.4g}" in r)  # group 3's
+    assert f"{summary['min']:.4g}" in cells and f"{summary['max']:.4g}" in cells
+    assert f"[{low:.4g}, {high:.4g}]" in cells
+
+
+def test_without_scipy_the_interval_column_says_which_extra_to_install(grid, monkeypatch):
+    from rich.console import Console
+
+    from purenn.experiments.record import read_experiment
+    from purenn.experiments.study import Study
+    from purenn_cli.experiment import columns_for, groups_table
+
+    monkeypatch.setitem(sys.modules, "scipy", None)  # import scipy raises ImportError
+    folder, _ = grid
+    study = Study(read_experiment(folder / "exp.json"))
+    console = Console(width=300, record=True)
+    console.print(groups_table(study, columns_for(study.record)))
+    text = console.export_text()
+    assert text.count('needs SciPy: pip install "purenn[stats]"') == 12  # every group's every metric
+
+
+def test_plot_draws_one_band_per_setting(grid, tmp_path):
+    pytest.importorskip("matplotlib", reason="the `plot` extra is not installed: pip install \"purenn[plot]\"")
+    from matplotlib.collections import PolyCollection
+    from rich.console import Console
+
+    from purenn_cli.plot import load_curves, make_figure
+
+    folder, _ = grid
+    curves = load_curves(Console(), folder / "exp.json")
+    assert [c["label"] for c in curves] == ["exp batch_size=16 lr=0.001 (3 seeds)", "exp batch_size=16 lr=0.004 (3 seeds)",
+                                             "exp batch_size=32 lr=0.001 (3 seeds)", "exp batch_size=32 lr=0.004 (3 seeds)"]
+    figure = make_figure(curves, 800, 300)
+    for ax in figure.axes:
+        assert len(ax.get_lines()) == 4 and len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 4
+    result = runner.invoke(app, ["plot", str(folder / "exp.json"), "-o", str(tmp_path / "g.png")])
+    assert result.exit_code == 0 and "from 1 file(s)" in result.output
+
+
+def test_diff_and_reproduce_read_a_grid(grid, tiny_mnist):
+    folder, _ = grid
+    same = runner.invoke(app, ["diff", str(folder / "exp.json"), str(folder / "exp.json")], env={"COLUMNS": "250"})
+    assert same.exit_code == 0 and "same runs: all 12 runs give the same params" in " ".join(same.output.split())
+    again = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--seed", "2", "--data-dir", str(tiny_mnist)],
+                          env={"COLUMNS": "250"})
+    text = " ".join(again.output.split())
+    assert again.exit_code == 0 and "reproduced: all 4 runs give their recorded digests" in text, text
+    assert "batch_size=32 lr=0.004 seed 2" in text
+
+
+# ---------------------------------------------------------------- data files, before training
+
+
+def _changed_data(tiny_mnist, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_mnist, data)
+    labels = bytearray((data / "t10k-labels-idx1-ubyte").read_bytes())
+    labels[-1] = (labels[-1] + 1) % 10  # one test label changed: still a valid file
+    (data / "t10k-labels-idx1-ubyte").write_bytes(bytes(labels))
+    return data
+
+
+def test_reproduce_names_a_data_file_that_differs_before_training(experiment, tiny_mnist, tmp_path):
+    folder, _ = experiment
+    data = _changed_data(tiny_mnist, tmp_path)
+    result = runner.invoke(app, ["reproduce", str(folder / "exp.seed0.json"), "--data-dir", str(data)],
+                           env={"COLUMNS": "300"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, text
+    assert f"not reproduced: the data is not what the run read: {data / 't10k-labels-idx1-ubyte'} has SHA-256" in text
+    assert "Nothing was trained" in text and "epoch 1/" not in text and "test accuracy" not in text
+    exp = runner.invoke(app, ["reproduce", str(folder / "exp.json"), "--data-dir", str(data)], env={"COLUMNS": "300"})
+    text = " ".join(exp.output.split())
+    assert exp.exit_code == 1 and "not reproduced: 3 of 3 could not run" in text, text
+    assert text.count("its data differs from what it read: ") == 3 and "t10k-labels-idx1-ubyte has SHA-256" in text
+
+
+def test_an_experiment_of_the_first_format_still_reproduces(tiny_mnist, tmp_path):
+    data = Path(__file__).resolve().parent.parent / "experiments" / "data"
+    for f in data.glob("exp_v1*.json"):
+        shutil.copy(f, tmp_path / f.name)
+    result = runner.invoke(app, ["reproduce", str(tmp_path / "exp_v1.json"), "--data-dir", str(tiny_mnist)],
+                           env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "reproduced: all 3 runs give their recorded digests" in result.output
+    one = runner.invoke(app, ["reproduce", str(tmp_path / "exp_v1.seed1.json"), "--data-dir", str(tiny_mnist)],
+                        env={"COLUMNS": "300"})
+    assert one.exit_code == 0 and "every epoch's params digest and the final one match" in one.output
+
+
+# ---------------------------------------------------------------- the caller's own code
+
+
+@pytest.fixture
+def own(tmp_path):
+    import _study_task
+
+    data = tmp_path / "points.csv"
+    data.write_text("0,1\n1,3\n2,5\n3,7\n")
+    study = pn.experiments.run(_study_task.train, seeds=[0, 1], grid={"lr": [0.01, 0.02]},
+                               settings={"data": str(data)}, record=tmp_path / "own.json", data_files=[data])
+    assert all(r.status == "ok" for r in study.runs)
+    return tmp_path, data
+
+
+def test_reproducing_the_callers_code_needs_it_named(own):
+    folder, data = own
+    path = str(folder / "own.json")
+    unnamed = runner.invoke(app, ["reproduce", path], env={"COLUMNS": "300"})
+    text = " ".join(unnamed.output.split())
+    assert unnamed.exit_code == 2 and "ran _study_task:train, code of its own: purenn runs code only when you name it" in text
+    assert f"purenn reproduce {path} --function _study_task:train" in text
+    other = runner.invoke(app, ["reproduce", path, "--function", "_study_task:other"], env={"COLUMNS": "300"})
+    assert other.exit_code == 2 and "ran _study_task:train; name that one" in other.output
+    named = runner.invoke(app, ["reproduce", path, "--function", "_study_task:train"], env={"COLUMNS": "300"})
+    assert named.exit_code == 0 and "reproduced: all 4 runs give their recorded digests" in named.output, named.output
+    data.write_text("0,1\n1,3\n2,5\n3,8\n")  # the data changed: named, nothing compared
+    changed = runner.invoke(app, ["reproduce", path, "--function", "_study_task:train"], env={"COLUMNS": "300"})
+    text = " ".join(changed.output.split())
+    assert changed.exit_code == 1 and f"its data differs from what it read: {data} has SHA-256" in text
+
+
+def test_resume_of_the_callers_code_needs_it_named_and_runs_what_is_missing(own):
+    folder, _ = own
+    path = folder / "own.json"
+    record = json.loads(path.read_text())
+    from purenn.experiments.record import pending_entry, summarize, summarize_group
+
+    record["runs"][3] = pending_entry(1, 1)  # as if interrupted before its last run
+    record["summary"] = summarize(record["runs"])
+    record["groups"][1]["summary"] = summarize_group(record["runs"][2:])
+    finished = json.loads(path.read_text())["runs"][3]
+    path.write_text(json.dumps(record))
+    unnamed = runner.invoke(app, ["resume", str(path)], env={"COLUMNS": "300"})
+    assert unnamed.exit_code == 2 and "--function _study_task:train" in " ".join(unnamed.output.split())
+    named = runner.invoke(app, ["resume", str(path), "--function", "_study_task:train"], env={"COLUMNS": "300"})
+    assert named.exit_code == 0, named.output
+    assert "resuming" in named.output and "(1 runs missing)" in named.output
+    again = json.loads(path.read_text())["runs"][3]
+    assert again["digest"] == finished["digest"] and again["status"] == "ok"
+    done = runner.invoke(app, ["resume", str(path), "--function", "_study_task:train"], env={"COLUMNS": "300"})
+    assert done.exit_code == 0 and "nothing to resume, all 4 runs finished" in done.output
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--jobs", "2"], "--jobs, --scheduler, --checkpoint-dir and --function are for an experiment record"),
+    (["--function", "a:b"], "are for an experiment record"),
+])
+def test_resume_of_a_folder_refuses_an_experiments_options(tmp_path, args, says):
+    (tmp_path / "training.npz").write_bytes(b"")
+    result = runner.invoke(app, ["resume", str(tmp_path), *args], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and says in " ".join(result.output.split())
+
+
+def test_resume_of_an_experiment_refuses_a_folders_options(experiment, tmp_path):
+    folder, _ = experiment
+    result = runner.invoke(app, ["resume", str(folder / "exp.json"), "--save", str(tmp_path / "m.npz")],
+                           env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "--save and --record are for a checkpoint folder" in result.output
