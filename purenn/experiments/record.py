@@ -50,7 +50,7 @@ import itertools
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -82,11 +82,35 @@ from purenn.recipes.records import read_run_record
 from purenn.recipes.runs import RunConfig
 from purenn.validation import Rule, boolean, non_negative_int, one_of, optional, positive_int
 
-__all__ = ["EXPERIMENT_FORMAT", "KINDS", "STATUSES", "MAX_EXPERIMENT_BYTES", "MAX_RUNS", "MAX_NAME_LENGTH",
-           "MAX_METRICS", "MAX_EPOCHS", "KIND_METRICS", "KIND_EPOCHS", "groups_of", "run_settings", "pending_entry",
-           "summarize", "summarize_group", "make_experiment", "write_experiment", "read_experiment",
-           "check_experiment", "is_experiment", "read_run_or_experiment", "run_record_of",
-           "run_record_name", "same_plan", "plan_differences", "json_scalar", "setting_name"]
+__all__ = [
+    "EXPERIMENT_FORMAT",
+    "KINDS",
+    "KIND_EPOCHS",
+    "KIND_METRICS",
+    "MAX_EPOCHS",
+    "MAX_EXPERIMENT_BYTES",
+    "MAX_METRICS",
+    "MAX_NAME_LENGTH",
+    "MAX_RUNS",
+    "STATUSES",
+    "check_experiment",
+    "groups_of",
+    "is_experiment",
+    "json_scalar",
+    "make_experiment",
+    "pending_entry",
+    "plan_differences",
+    "read_experiment",
+    "read_run_or_experiment",
+    "run_record_name",
+    "run_record_of",
+    "run_settings",
+    "same_plan",
+    "setting_name",
+    "summarize",
+    "summarize_group",
+    "write_experiment",
+]
 
 EXPERIMENT_FORMAT = "purenn.experiment/2"
 KINDS = ("mnist", "xor", "function")
@@ -115,6 +139,8 @@ KIND_EPOCHS: dict[str, Object] = {
     "xor": Object({"epoch": positive_int, "loss": LOSS, "val_accuracy": optional(FRACTION)},  # null in /1
                   required=("epoch", "loss"), closed=True),
 }
+#: The metrics of an MNIST run, in order (what purenn.experiments.compare compares).
+METRICS = tuple(KIND_METRICS["mnist"])
 _FUNCTIONS = {"mnist": MNIST_FUNCTION, "xor": XOR_FUNCTION}
 _TASKS = {"mnist": RunConfig, "xor": XorTask}
 
@@ -138,7 +164,7 @@ setting_name = Rule(f"a Python identifier of at most {MAX_NAME_LENGTH} character
                     lambda v: v.isidentifier() and len(v) <= MAX_NAME_LENGTH and v != "seed")
 
 
-def groups_of(grid: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
+def groups_of(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """The settings of each group: every combination of the grid's values, in
     ``itertools.product``'s order of the names sorted (as a JSON file keeps them; ``[{}]`` for an
     empty grid), each setting's values in their order."""
@@ -354,7 +380,7 @@ _METRICS = Rule(f"an object of at most {MAX_METRICS} metrics, name (at most {MAX
 def _point_value(key: str, v: Any) -> bool:
     if key == "digest":
         return v is None or (DIGEST.kind(v) and DIGEST.test(v))
-    return v is None or isinstance(v, bool) or isinstance(v, numbers.Real)
+    return v is None or isinstance(v, (bool, numbers.Real))
 
 
 _POINT = Rule(f"an epoch: epoch (positive int), then names of at most {MAX_NAME_LENGTH} characters -> "

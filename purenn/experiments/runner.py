@@ -48,8 +48,17 @@ import attrs
 
 from purenn.errors import ArgumentError
 
-__all__ = ["Outcome", "Reporter", "run_all", "default_jobs", "CONNECT_SECONDS", "PARENT_CHECK_SECONDS",
-           "POLL_SECONDS", "check_where", "describe_executor"]
+__all__ = [
+    "CONNECT_SECONDS",
+    "PARENT_CHECK_SECONDS",
+    "POLL_SECONDS",
+    "Outcome",
+    "Reporter",
+    "check_where",
+    "default_jobs",
+    "describe_executor",
+    "run_all",
+]
 
 Event = Callable[[Any, str, dict[str, Any]], None]
 Done = Callable[["Outcome"], None]

@@ -83,8 +83,19 @@ from purenn.recipes.records import write_run_record
 from purenn.recipes.runs import RunConfig
 from purenn.training import History
 
-__all__ = ["RESERVED", "Call", "Group", "Run", "Study", "call_run", "load_function", "resume", "run",
-           "own_function", "kind_of"]
+__all__ = [
+    "RESERVED",
+    "Call",
+    "Group",
+    "Run",
+    "Study",
+    "call_run",
+    "kind_of",
+    "load_function",
+    "own_function",
+    "resume",
+    "run",
+]
 
 #: The keys of a run function's result that are not metrics.
 RESERVED = ("history", "digest", "samples", "run_record")
@@ -233,7 +244,7 @@ def _seeds(seeds: Any) -> tuple[int, ...]:
     except TypeError:
         raise ArgumentError(f"`seeds` must be seeds (range(5), [0, 3], \"0-4\"), got {seeds!r:.80}") from None
     if not 1 <= len(values) <= MAX_SEEDS or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0 for s in values):
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and int(s) >= 0 for s in values):
         raise ArgumentError(f"`seeds` must hold 1 to {MAX_SEEDS} non-negative integers, got {values!r:.80}")
     if len(set(values)) != len(values):
         raise ArgumentError(f"`seeds` must name each seed once, got {values!r:.80}")
@@ -385,7 +396,7 @@ def load_function(spec: str) -> Callable[..., Any]:
         raise ArgumentError(f"module {module_name} has no {qualname}") from None
     if not callable(target):
         raise ArgumentError(f"{spec} is not a function")
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 def _check_picklable(fn: Callable[..., Any]) -> None:
@@ -427,9 +438,10 @@ class _Session:
     def __init__(self, plan: _Plan, path: Path | None, entries: dict[tuple[int, int], dict[str, Any]],
                  declared: dict[str, str], jobs: int, scheduler: str | None, executor: str | None) -> None:
         self.plan, self.path, self.entries, self.declared = plan, path, entries, declared
-        self.where = {"jobs": jobs, "scheduler": scheduler, "executor": executor}
-        origin = provenance(function=plan.fn)
-        self.origin = {k: origin[k] for k in ("command", "purenn", "git", "function")}
+        self.where: dict[str, Any] = {"jobs": jobs, "scheduler": scheduler, "executor": executor}
+        # purenn's own runs are purenn's code: their records say what a run alone says
+        origin = provenance(function=plan.fn if plan.kind == "function" else None)
+        self.origin = {k: v for k, v in origin.items() if k in ("command", "purenn", "git", "function")}
         if path is not None:
             self._check_outputs(path)
 

@@ -7,7 +7,7 @@ import statistics as stats
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["statistics", "per_epoch"]
+__all__ = ["per_epoch", "statistics"]
 
 
 def statistics(given: Sequence[float | bool | None]) -> dict[str, Any]:

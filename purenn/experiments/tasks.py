@@ -38,8 +38,17 @@ from purenn.training import EpochLog, History, fit, predict
 from purenn.training_state import TrainingState
 from purenn.validation import non_negative_int, optional, positive_int, positive_number, thread_count
 
-__all__ = ["MNIST_FUNCTION", "XOR_FUNCTION", "STATE_FILE", "XorResult", "XorTask", "mnist_trial",
-           "threads_per_run", "train_xor", "xor_trial"]
+__all__ = [
+    "MNIST_FUNCTION",
+    "STATE_FILE",
+    "XOR_FUNCTION",
+    "XorResult",
+    "XorTask",
+    "mnist_trial",
+    "threads_per_run",
+    "train_xor",
+    "xor_trial",
+]
 
 #: The run functions of purenn's own experiment kinds, as experiment records name them.
 MNIST_FUNCTION = "purenn.experiments.tasks:mnist_trial"

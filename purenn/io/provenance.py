@@ -41,9 +41,22 @@ from purenn.version import __version__
 if TYPE_CHECKING:  # datasets imports this module (note_read): no import of it at load time
     from purenn.io.datasets import Dataset
 
-__all__ = ["GIT_SECONDS", "provenance", "command_line", "git_state", "function_name", "code_folder",
-           "file_sha256", "file_digests", "indices_digest", "samples", "dataset_files", "note_read",
-           "reading", "data_differences"]
+__all__ = [
+    "GIT_SECONDS",
+    "code_folder",
+    "command_line",
+    "data_differences",
+    "dataset_files",
+    "file_digests",
+    "file_sha256",
+    "function_name",
+    "git_state",
+    "indices_digest",
+    "note_read",
+    "provenance",
+    "reading",
+    "samples",
+]
 
 #: The longest wait, in seconds, for ``git`` to say a folder's commit and whether its tree is
 #: dirty (a local repository answers in milliseconds; a huge one, or a hung network file
@@ -76,7 +89,7 @@ def git_state(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
 def _git(folder: str | os.PathLike[str], *args: str) -> str | None:
     try:
         done = subprocess.run(["git", "-C", os.fspath(folder), *args], capture_output=True, text=True,
-                              timeout=GIT_SECONDS, stdin=subprocess.DEVNULL)
+                              timeout=GIT_SECONDS, stdin=subprocess.DEVNULL, check=False)
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return done.stdout if done.returncode == 0 else None

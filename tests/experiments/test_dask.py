@@ -11,6 +11,7 @@ import threading
 
 import attrs
 import pytest
+from _mnist_files import write_tiny_mnist
 from typer.testing import CliRunner
 
 from purenn.experiments.runner import run_all
@@ -18,8 +19,6 @@ from purenn.experiments.study import Call
 from purenn.experiments.study import call_run as mnist_run  # every task here is an MNIST run
 from purenn.experiments.tasks import mnist_trial
 from purenn.recipes.runs import RunConfig
-
-from _mnist_files import write_tiny_mnist
 
 distributed = pytest.importorskip(
     "distributed", reason="the `distributed` extra is not installed: pip install \"purenn[distributed]\"")
