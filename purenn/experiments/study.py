@@ -335,6 +335,8 @@ def run(fn: Callable[..., Any], *, seeds: Any, grid: Mapping[str, Iterable[Any]]
         _check_picklable(fn)
     declared = file_digests(data_files)
     path = None if record is None else Path(record)
+    if path is not None:
+        _check_outputs(plan, path, declared)
     entries = _start(plan, path)
     session = _Session(plan, path, entries, declared, jobs, scheduler,
                        None if executor is None else describe_executor(executor))
@@ -412,6 +414,19 @@ def _check_picklable(fn: Callable[..., Any]) -> None:
                             "import: put it in a file, or run with jobs=1")
 
 
+def _check_outputs(plan: _Plan, path: Path, declared: dict[str, str]) -> None:
+    """The record and the run records it may name (named from its path) must be writable, and
+    distinct from each other and from the data files."""
+    outputs: dict[str, Any] = {"the experiment record": path}
+    if plan.kind == "mnist":
+        n = len(plan.groups)
+        outputs.update({f"the run record of group {g}, seed {s}": path.with_name(run_record_name(path, g, s, n))
+                        for g in range(n) for s in plan.seeds})
+    for where in outputs.values():
+        check_writable(where)
+    check_distinct(outputs, {f"the data file {p}": p for p in declared})
+
+
 def _start(plan: _Plan, path: Path | None) -> dict[tuple[int, int], dict[str, Any]]:
     """Each run's entry: the record's at ``path`` when it holds this experiment (its finished runs
     kept), else not started; another experiment's record, or anything else there, is refused."""
@@ -442,8 +457,6 @@ class _Session:
         # purenn's own runs are purenn's code: their records say what a run alone says
         origin = provenance(function=plan.fn if plan.kind == "function" else None)
         self.origin = {k: v for k, v in origin.items() if k in ("command", "purenn", "git", "function")}
-        if path is not None:
-            self._check_outputs(path)
 
     def run_name(self, group: int, seed: int) -> str:
         """The file name of a run's run record, from the record's own path."""
@@ -452,16 +465,6 @@ class _Session:
     def run_folder(self, group: int, seed: int) -> str:
         """The name of a run's own checkpoint folder: ``seed3``, or with several groups ``g1-seed3``."""
         return f"seed{seed}" if len(self.plan.groups) == 1 else f"g{group}-seed{seed}"
-
-    def _check_outputs(self, path: Path) -> None:
-        """The record and the run records it will name must be writable, and distinct."""
-        outputs: dict[str, Any] = {"the experiment record": path}
-        if self.plan.kind == "mnist":
-            outputs.update({f"the run record of group {g}, seed {s}": path.with_name(self.run_name(g, s))
-                            for (g, s), e in self.entries.items() if e["status"] != "ok"})
-        for where in outputs.values():
-            check_writable(where)
-        check_distinct(outputs)
 
     def record(self) -> dict[str, Any]:
         return make_experiment(**self.plan.as_record(), runs=list(self.entries.values()), **self.where)

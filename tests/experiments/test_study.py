@@ -129,6 +129,14 @@ def test_arguments_that_cannot_work_are_refused(arguments, says, tmp_path):
     assert not (tmp_path / "e.json").exists()
 
 
+def test_the_record_may_not_be_a_data_file(tmp_path):
+    data = tmp_path / "e.json"
+    data.write_text("[1, 2]")
+    with pytest.raises(pn.ArgumentError, match="is the data file"):
+        pn.experiments.run(_tasks.fit_toy, seeds=[0], data_files=[data], record=data)
+    assert data.read_text() == "[1, 2]"
+
+
 def test_a_function_workers_cannot_import_is_refused_for_them():
     def nested(seed):
         return {}
