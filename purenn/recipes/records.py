@@ -20,7 +20,8 @@ One setting may be written in several places, and the copies must agree, so a re
 one place only is refused rather than silently repeated with the other value: ``seed`` is also
 ``config.run.seed``; each field of ``run`` is also in ``resolved`` (where ``run`` holding null for
 a setting of :data:`FROM_PRESET` means "the preset's", which is not a copy); every epoch's
-``epochs`` is ``config.resolved.epochs``; ``early_stopping.patience`` is ``config.run.patience``.
+``epochs`` is ``config.resolved.epochs``; ``early_stopping.patience`` is ``config.run.patience``;
+``provenance.samples.train.count`` (records since provenance) is ``config.train_samples``.
 
 :func:`write_run_record` and :func:`read_run_record` check the same rules
 (:func:`check_run_record`: the envelope's, then these), within
@@ -93,6 +94,10 @@ def check_run_record(record: Any, what: str = "run record") -> None:
     if isinstance(limit, int) and isinstance(samples, int) and samples > limit:
         raise RecordError(f"{what}: `config.train_samples` ({samples}) is more than "
                           f"`config.resolved.limit` ({limit})")
+    counted = lookup(record, "provenance.samples.train.count")
+    if isinstance(counted, int) and isinstance(samples, int) and counted != samples:
+        raise RecordError(f"{what}: `provenance.samples.train.count` ({counted}) is not "
+                          f"`config.train_samples` ({samples}); both count the samples trained on")
 
 
 def setting_copies(record: dict[str, Any], cls: type = RunConfig) -> list[tuple[str, ...]]:

@@ -122,3 +122,27 @@ def test_a_preset_runs_record_holds_its_provenance(tmp_path):
     assert origin["command"] == sys.argv and origin["purenn"] == pn.__version__
     here = Path(pn.__file__).resolve().parent
     assert origin["git"]["purenn"] == git_state(here)
+
+
+@pytest.mark.parametrize("path, value, says", [
+    (("command",), "purenn mnist", r"`provenance\.command` must be a list"),
+    (("data_files",), {"a.gz": "ABC"}, r"`provenance\.data_files` must be an object of path -> SHA-256"),
+    (("samples",), {"train": {"count": -1, "sha256": "0" * 64}}, r"`provenance\.samples` must be an object of split"),
+    (("git",), {"purenn": {"commit": "0" * 40, "dirty": "no"}}, r"`provenance\.git\.purenn` must be null or"),
+    (("samples", "train", "count"), 29, r"`provenance\.samples\.train\.count` \(29\) is not `config\.train_samples` \(30\)"),
+])
+def test_a_run_records_provenance_is_checked(tmp_path, path, value, says):
+    from purenn.recipes.records import read_run_record, write_run_record
+    from purenn.recipes.runs import RunConfig, run_preset
+
+    data = pn.load_mnist(write_tiny_mnist(tmp_path, train=40, test=10))
+    record = run_preset(RunConfig("mlp", epochs=1, limit=30, threads=1), data).record()
+    write_run_record(tmp_path / "ok.json", record)
+    assert read_run_record(tmp_path / "ok.json") == record
+    node = record["provenance"]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(pn.RecordError, match=says):
+        write_run_record(tmp_path / "bad.json", record)
+    assert not (tmp_path / "bad.json").exists()
