@@ -42,7 +42,8 @@ import os
 import queue as queue_module
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 

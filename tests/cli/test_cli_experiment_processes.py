@@ -152,7 +152,7 @@ def test_an_experiment_interrupted_twice_continues_to_the_uninterrupted_result(t
     assert proc.wait(timeout=HANG_GUARD) == 130
     said = " ".join((tmp_path / "first.txt").read_text().split())
     kept = _finished(record)
-    assert 2 <= kept < 6 and "Traceback" not in said
+    assert 2 <= kept <= 3 and "Traceback" not in said  # runs of a second, stopped within 0.1 s of the 2nd
     assert (f"interrupted (Ctrl-C): the runs in progress were stopped; {kept} finished run(s) of "
             f"6 are kept in exp.json. Continue with: purenn resume exp.json (or run the same command "
             "again)") in said, said
@@ -160,7 +160,7 @@ def test_an_experiment_interrupted_twice_continues_to_the_uninterrupted_result(t
     assert statuses == ["ok"] * kept + ["not_started"] * (6 - kept)
     # the same command again (in two workers now) continues it; SIGTERM once 4 have finished
     proc = _purenn([*args, "--jobs", "2"], tmp_path, "second.txt")
-    _until(lambda: _finished(record) >= 4, "four runs to finish")
+    _until(lambda: _finished(record) >= kept + 1, "another run to finish")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=HANG_GUARD) == 143
     said = " ".join((tmp_path / "second.txt").read_text().split())
