@@ -190,8 +190,9 @@ def mnist(
     data_seed: Annotated[int | None, typer.Option(min=0, help=f"With --validation: the seed of the split [default: {DATA_SEED}, the same split whatever --seed is].", show_default=False)] = None,
     vary_split: Annotated[bool, typer.Option("--vary-split", help="With --validation: draw the split from --data-seed and --seed together, one split per seed (with --seeds, the spread then includes the data's).")] = False,
     init_from: Annotated[Path | None, typer.Option(help="Start from this checkpoint's params and state (fine-tuning, or training on) instead of the preset's initialisation; it must hold the preset's model. The record keeps its file name and params digest: `purenn reproduce RUN.json --init-from FILE` repeats the run.", show_default=False)] = None,
-    checkpoint_dir: Annotated[str | None, typer.Option(help="Keep the latest training state in this folder (after every epoch, and on Ctrl-C or SIGTERM); `purenn resume DIR` continues it. Rerunning the same command continues it too. One run at a time: the folder's lock file (purenn.lock) names the run using it.")] = None,
-    seeds: Annotated[str | None, typer.Option(help="An experiment: run the recipe once per seed, e.g. 0-9 or 1,4,7; --record EXP.json then writes the experiment record and one run record per seed beside it.", show_default=False)] = None,
+    checkpoint_dir: Annotated[str | None, typer.Option(help="Keep the latest training state in this folder (after every epoch, and on Ctrl-C or SIGTERM); `purenn resume DIR` continues it. Rerunning the same command continues it too. One run at a time: the folder's lock file (purenn.lock) names the run using it. With --seeds: each run keeps its state in a folder of its own inside, so an interrupted experiment's runs resume mid-run.")] = None,
+    seeds: Annotated[str | None, typer.Option(help="An experiment: run the recipe once per seed, e.g. 0-9 or 1,4,7; --record EXP.json then writes the experiment record (after every finished run: Ctrl-C keeps them, `purenn resume EXP.json` continues) and one run record per run beside it.", show_default=False)] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="With --seeds: sweep a run setting, NAME=V1,V2,... (e.g. lr=1e-3,4e-3; repeat for a grid): every combination runs once per seed. NAME is one of the run settings the options give (lr, epochs, batch_size, ...).", show_default=False)] = None,
     jobs: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="With --seeds: runs at a time, in worker processes [default: one per core], each with cores / jobs BLAS threads unless --threads says otherwise.", show_default=False)] = None,
     scheduler: Annotated[str | None, typer.Option(help="With --seeds: run on the Dask cluster whose scheduler is at this address (tcp://HOST:PORT); its workers need purenn and the data (--data-dir or $PURENN_DATA) at the same path.", show_default=False)] = None,
 ) -> None:
@@ -206,8 +207,8 @@ def mnist(
     console = Console()
     if dataset not in DATASETS:
         raise fail(console, f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
-    if seeds is None and (jobs is not None or scheduler is not None):
-        raise fail(console, "--jobs and --scheduler run the seeds of an experiment: give --seeds too")
+    if seeds is None and (jobs is not None or scheduler is not None or sets):
+        raise fail(console, "--jobs, --scheduler and --set run an experiment: give --seeds too")
     if validation is None and (data_seed is not None or vary_split):
         raise fail(console, "--data-seed and --vary-split choose the validation split: give "
                             "--validation FRACTION too (such as --validation 0.1)")
@@ -222,13 +223,18 @@ def mnist(
         raise fail(console, e.message) from None
     refuse_test_set_selection(console, config)
     if seeds is not None:
-        for option, given in (("--seed", seed), ("--save", save), ("--checkpoint-dir", checkpoint_dir),
-                              ("--init-from", init_from)):
+        for option, given in (("--seed", seed), ("--save", save), ("--init-from", init_from)):
             if given is not None:
                 raise fail(console, f"{option} is for a single run; an experiment (--seeds) runs "
                                     "each seed from its start and writes only records")
-        return mnist_experiment(console, config, seeds, jobs=jobs, scheduler=scheduler,
-                                data_dir=data_dir, record=record)
+        options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "limit": limit, "threads": threads,
+                   "patience": patience, "preset": preset if preset != "mlp" else None,
+                   "dataset": dataset if dataset != "mnist" else None, "validation": validation,
+                   "data_seed": data_seed, "vary_split": vary_split or None}
+        return mnist_experiment(console, config, seeds, sets=sets or [],
+                                given={k for k, v in options.items() if v is not None}, jobs=jobs,
+                                scheduler=scheduler, data_dir=data_dir, record=record,
+                                checkpoint_dir=checkpoint_folder(console, checkpoint_dir))
     folder = checkpoint_folder(console, checkpoint_dir)
     start = None
     if init_from is not None:

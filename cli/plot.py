@@ -2,13 +2,14 @@
 
 Needs matplotlib (``pip install "purenn[plot]"``); drawn with its Agg canvas on a ``Figure`` of
 its own (no pyplot, no global state). A run record draws one line per panel; an experiment record
-draws its mean over seeds with a band of one standard deviation, so two recipes compare at a
-glance.
+draws, for each of its settings (one for an experiment without a grid), the mean over seeds with
+a band of one standard deviation, so recipes compare at a glance.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +17,8 @@ import typer
 from rich.console import Console
 
 from purenn.errors import ArgumentError, PurennError, RecordError
-from purenn.experiments.record import per_epoch, read_run_or_experiment
+from purenn.experiments.record import read_run_or_experiment
+from purenn.experiments.summary import per_epoch
 from purenn.io.atomic import atomic_writer, check_distinct, check_writable
 from purenn_cli.errors import EXIT_USAGE, explain, fail
 
@@ -36,7 +38,8 @@ def plot(
     height: Annotated[int, typer.Option(min=150, max=8000, help="Height of the image in pixels.")] = 500,
 ) -> None:
     """Draw training loss and test accuracy per epoch; several files overlay with a legend, and
-    an experiment shows its mean with a band of ±1 standard deviation over its seeds."""
+    an experiment shows, per setting of its grid, its mean with a band of ±1 standard deviation
+    over its seeds."""
     console = Console()
     try:
         check_writable(output)
@@ -46,10 +49,7 @@ def plot(
         check_distinct({"--output": output}, {f"the record {path}": path for path in records})
     except ArgumentError as e:
         raise fail(console, e.message) from None
-    curves = [load_curves(console, path) for path in records]
-    for path, curve in zip(records, curves):
-        if not any(curve["runs"]):
-            raise fail(console, f"{path}: it holds no per-epoch history to draw")
+    curves = [curve for path in records for curve in load_curves(console, path)]
     try:
         figure = make_figure(curves, width, height)
     except ImportError:
@@ -65,28 +65,38 @@ def plot(
     for ax, (_, title) in zip(figure.axes, PANELS):
         if not ax.get_lines():
             console.print(f"note: no file has a {title} per epoch (an XOR run has none); that panel is empty")
-    console.print(f"wrote {output} ({width} x {height}) from {len(curves)} file(s)")
+    console.print(f"wrote {output} ({width} x {height}) from {len(records)} file(s)")
 
 
-def load_curves(console: Console, path: Path) -> dict[str, Any]:
-    """A file's per-epoch curves: ``{"label", "runs": [histories], "experiment": bool}``."""
+def load_curves(console: Console, path: Path) -> list[dict[str, Any]]:
+    """A file's per-epoch curves, each ``{"label", "runs": [histories], "experiment": bool}``: a
+    run record's one; an experiment's one per group of settings with a finished run."""
     try:
         kind, record = read_run_or_experiment(path)
     except RecordError as e:
         raise fail(console, e.message) from None
     if kind == "run":
-        histories = [record.get("history", [])]
+        groups = [("", [record.get("history", [])])]
     else:
-        histories = [r["history"] for r in record["runs"] if r["status"] == "ok" and r["history"]]
-        if not histories:
-            raise fail(console, f"{path}: the experiment has no finished run to draw")
+        groups = [(" ".join(f"{k}={v}" for k, v in g["settings"].items()),
+                   [r["history"] for r in record["runs"] if r["group"] == i and r["status"] == "ok" and r["history"]])
+                  for i, g in enumerate(record["groups"])]
+        groups = [(name, histories) for name, histories in groups if histories]
+        if not groups:
+            raise fail(console, f"{path}: the experiment has no finished run with a per-epoch history to draw")
+    if not any(h for _, histories in groups for h in histories):
+        raise fail(console, f"{path}: it holds no per-epoch history to draw")
     for key, title in PANELS:
-        too_large = [(h["epoch"], h[key]) for run in histories for h in run if (h.get(key) or 0) > MAX_DRAWN]
+        too_large = [(h["epoch"], h[key]) for _, histories in groups for run in histories for h in run
+                     if isinstance(h.get(key), (int, float)) and not abs(h[key]) <= MAX_DRAWN]
         if too_large:
-            raise fail(console, f"{path}: its {title} at epoch {too_large[0][0]} is {too_large[0][1]:g}, "
-                                f"more than the {MAX_DRAWN:g} that can be drawn")
-    label = path.stem if kind == "run" else f"{path.stem} ({len(histories)} seeds)"
-    return {"label": _label(label), "runs": histories, "experiment": kind == "experiment"}
+            epoch, value = too_large[0]
+            why = f"more than the {MAX_DRAWN:g}" if math.isfinite(value) else "not a finite number"
+            raise fail(console, f"{path}: its {title} at epoch {epoch} is {value:g}, {why} that can be drawn")
+    if kind == "run":
+        return [{"label": _label(path.stem), "runs": groups[0][1], "experiment": False}]
+    return [{"label": _label(f"{path.stem}{' ' + name if name else ''} ({len(histories)} seeds)"),
+             "runs": histories, "experiment": True} for name, histories in groups]
 
 
 def _label(text: str) -> str:

@@ -13,11 +13,13 @@ from purenn.errors import PurennError, RecordError
 from purenn.experiments.record import read_run_or_experiment
 from purenn.io.checkpoints import Checkpoint, read_checkpoint
 from purenn.io.environment import blas_thread_limit
+from purenn.io.provenance import data_differences, dataset_files, file_digests
 from purenn.io.records import environment_differences, params_digest
 from purenn.recipes.runs import RunConfig, check_start, repeatable_config
 from purenn.validation import MAX_THREADS
 from purenn_cli.errors import explain, fail
 from purenn_cli.mnist import run
+from purenn_cli.report import load_data
 from purenn_cli.reproduce_experiment import reproduce_experiment
 
 
@@ -27,11 +29,13 @@ def reproduce(
     seed: Annotated[int | None, typer.Option(min=0, help="With an experiment record: reproduce only this seed's run.", show_default=False)] = None,
     jobs: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="With an experiment record: runs at a time [default: one per core].", show_default=False)] = None,
     init_from: Annotated[Path | None, typer.Option(help="The checkpoint a run of `purenn mnist --init-from` started from: checked against the params digest its record keeps before training (a path is never read from the record).", show_default=False)] = None,
+    function: Annotated[str | None, typer.Option(help="With an experiment of your own code: the run function, as module:qualname, which must be the one the record names (purenn runs code only when you name it).", show_default=False)] = None,
 ) -> None:
     """Train a recorded run (or every run of an experiment record) again; exit 0 if the final
     params' SHA-256 digest and every epoch's match, 1 if not, naming the first epoch where the
-    runs part and what differs in the machine. A run that started from a checkpoint needs that
-    file, given with --init-from."""
+    runs part and what differs in the machine. The data files the record names are checked
+    first: one that differs is named, and nothing is trained. A run that started from a
+    checkpoint needs that file, given with --init-from."""
     console = Console()
     try:
         kind, rec = read_run_or_experiment(record)
@@ -41,15 +45,17 @@ def reproduce(
         if init_from is not None:
             raise fail(console, "--init-from is for a single run's record; the runs of an experiment "
                                 "start from their presets' initialisation")
-        return reproduce_experiment(console, record, rec, seed=seed, jobs=jobs, data_dir=data_dir)
-    if seed is not None or jobs is not None:
-        raise fail(console, "--seed and --jobs are for an experiment record; this is a single run's")
+        return reproduce_experiment(console, record, rec, seed=seed, jobs=jobs, data_dir=data_dir,
+                                    function=function)
+    if seed is not None or jobs is not None or function is not None:
+        raise fail(console, "--seed, --jobs and --function are for an experiment record; this is a single run's")
     try:
         config = repeatable_config(rec)
     except RecordError as e:
         console.print(f"[red]not reproducible here[/red]: {escape(e.message)}.", highlight=False)
         raise typer.Exit(1) from None
     start = starting_checkpoint(console, config, init_from)
+    check_data(console, rec, config.dataset, data_dir)
     versions = rec.get("versions", {})
     console.print(escape(f"reproducing {record} (recorded with {', '.join(f'{k} {v}' for k, v in versions.items())})"),
                   highlight=False)
@@ -95,6 +101,20 @@ def starting_checkpoint(console: Console, config: RunConfig, path: Path | None) 
         raise fail(console, f"--init-from: {path} has params digest {digest}, but the recorded run "
                             f"started from {wanted}: give that file")
     return checkpoint
+
+
+def check_data(console: Console, record: dict[str, Any], dataset: str, data_dir: Path | None) -> None:
+    """Exit 1, naming each data file that differs from the one the run read (by SHA-256, as its
+    provenance records), before anything is trained; records without provenance pass."""
+    recorded = record.get("provenance", {}).get("data_files", {})
+    if not recorded:
+        return
+    found = file_digests(dataset_files(load_data(console, data_dir, dataset)))
+    differences = data_differences(recorded, found, by_name=True)
+    if differences:
+        console.print(escape(f"not reproduced: the data is not what the run read: {'; '.join(differences)}. "
+                             "Nothing was trained."), highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def first_difference(recorded: list[dict[str, Any]], digests: list[str | None]) -> tuple[int | None, str | None]:

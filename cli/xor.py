@@ -10,17 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from purenn.errors import ArgumentError
-from purenn.experiments.record import make_experiment, run_entry, write_experiment
 from purenn.experiments.runner import default_jobs
 from purenn.experiments.seeds import MAX_SEEDS
-from purenn.experiments.tasks import XorTask, train_xor, xor_run
-from purenn.io.atomic import check_writable
+from purenn.experiments.tasks import XorTask, train_xor, xor_trial
 from purenn.recipes.xor import XOR_INPUTS, XOR_TARGETS
 from purenn.training import EpochLog
 from purenn.validation import MAX_THREADS
-from purenn_cli.errors import EXIT_FAILED, fail
-from purenn_cli.experiment import loss, results_table, run_seeds, seconds
+from purenn_cli.errors import fail
+from purenn_cli.experiment import columns_for, finished_or_exit, run_study, show_study
 from purenn_cli.options import positive_float
 from purenn_cli.progress import format_loss, print_curves, training_progress
 
@@ -28,38 +25,22 @@ DEFAULT_SEED = 1  # the tutorial's network solves XOR from 65 of the seeds 0-99 
 
 
 def _sweep(console: Console, seeds: range, task: XorTask, jobs: int | None, record: Path | None) -> None:
-    """The XOR network from every seed of ``seeds``, as an experiment: a table per seed and how
-    many solve XOR."""
-    if record is not None:
-        try:
-            check_writable(record)
-        except ArgumentError as e:
-            raise fail(console, f"--record: {e.message}") from None
+    """The XOR network from every seed of ``seeds``, as an experiment
+    (:func:`purenn.experiments.run` of :func:`~purenn.experiments.tasks.xor_trial`): a table per
+    seed and how many solve XOR."""
     jobs = jobs or default_jobs(len(seeds))
-    tasks = {s: attrs.evolve(task, seed=s) for s in seeds}
-    outcomes = run_seeds(console, xor_run, tasks, jobs=jobs, scheduler=None, what="XOR")
-    runs = [run_entry(o.key, o) for o in outcomes]
-    console.print(results_table(f"XOR after {task.epochs} epochs", runs, [
-        ("solved", "solved", _yes_no), ("final loss", "loss", loss),
-        ("training", "train_seconds", seconds)]))
-    solved = [r["seed"] for r in runs if r.get("solved")]
+    settings = {k: v for k, v in attrs.asdict(task).items() if k != "seed"}
+    study = run_study(console, xor_trial, what="XOR", record=record, seeds=list(seeds), settings=settings,
+                      jobs=jobs)
+    show_study(console, study, f"XOR after {task.epochs} epochs", columns_for(study.record))
+    solved = [r.seed for r in study.runs if r.metrics.get("solved")]
     console.print(f"XOR solved for {len(solved)} of {len(seeds)} seeds ({seeds[0]}-{seeds[-1]}).")
-    failed = [r["seed"] for r in runs if not r.get("solved")]
+    failed = [r.seed for r in study.runs if not r.metrics.get("solved")]
     if failed:
         console.print(f"Not solved for seeds: {', '.join(map(str, failed))}")
     if record is not None:
-        settings = {k: v for k, v in attrs.asdict(task).items() if k != "seed"}
-        write_experiment(record, make_experiment(kind="xor", settings=settings, seeds=list(seeds),
-                                                 runs=runs, jobs=jobs, scheduler=None))
         console.print(f"wrote the experiment record {record}")
-    if any(r["status"] != "ok" for r in runs):
-        raise typer.Exit(EXIT_FAILED)
-
-
-def _yes_no(value: object) -> str:
-    if isinstance(value, float):  # a mean over seeds: the fraction solved
-        return f"{value:.0%}"
-    return "yes" if value else "no"
+    finished_or_exit(console, study, record)
 
 
 def xor(

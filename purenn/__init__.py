@@ -28,6 +28,7 @@ file and tree functions a user calls, listed by name below.
 
 from typing import TYPE_CHECKING
 
+from purenn import experiments as experiments  # pn.experiments.run(...): experiments on any code
 from purenn.errors import *
 from purenn.gradcheck import GradientReport, check_gradients, check_loss_gradients
 from purenn.io.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
@@ -61,6 +62,8 @@ _NAMED = [
     "save_training_state", "load_training_state",
     # trees
     "tree_map", "tree_leaves", "tree_paths", "freeze",
+    # experiments: a run function over seeds and a grid of settings (purenn.experiments.run)
+    "experiments",
 ]
 
 #: The modules whose whole ``__all__`` is re-exported: the kinds one adds to.

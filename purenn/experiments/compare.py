@@ -48,7 +48,7 @@ from purenn.validation import boolean, check, integer, real
 
 __all__ = ["ALPHA", "BOOTSTRAP_RESAMPLES", "BOOTSTRAP_SEED", "CONFIDENCE", "MAX_ABS_VALUE",
            "MAX_SEEDS_NEEDED", "METRICS", "NO_SPREAD", "POWER", "Comparison", "MetricComparison",
-           "compare", "power", "seeds_for_power"]
+           "compare", "mean_interval", "power", "seeds_for_power"]
 
 #: The metrics compared, in order: the words for them, which way is better, their unit.
 METRICS: dict[str, tuple[str, str, str]] = {
@@ -220,6 +220,17 @@ def _interval(v: np.ndarray) -> tuple[float, float]:
         return mean, mean
     scale = float(np.std(v, ddof=1)) / math.sqrt(len(v))
     return _pair(_scipy_stats().t.interval(CONFIDENCE, len(v) - 1, loc=mean, scale=scale))
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float] | None:
+    """The :data:`CONFIDENCE` (95%) confidence interval of the mean of ``values`` from Student's t
+    (``scipy.stats.t.interval``; the mean itself when they do not spread), or None for fewer than
+    two values (an interval needs a spread). An :class:`~purenn.errors.ArgumentError` without SciPy."""
+    _scipy_stats()
+    v = np.asarray([float(x) for x in values], dtype=np.float64)
+    if len(v) < 2:
+        return None
+    return _interval(v)
 
 
 def _bootstrap(x: np.ndarray, y: np.ndarray, paired: bool) -> tuple[float, float]:

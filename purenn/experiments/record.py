@@ -1,53 +1,71 @@
-"""The experiment record: one JSON file listing the runs of an experiment, their results and a
-summary over seeds. Written atomically; read back with every field checked.
+"""The experiment record: one JSON file listing every run of an experiment (a grid of settings x
+seeds), each run's status and results, and a summary per setting. Written atomically (after
+every finished run, while an experiment goes on); read back with every field checked. Records of
+the first format (``purenn.experiment/1``) still read, as this format (:mod:`.record_v1`).
 
-Schema (``format`` ``"purenn.experiment/1"``; every key below is required, extra keys are refused
-in ``settings`` and kept elsewhere)::
+Schema (``format`` ``"purenn.experiment/2"``; every key below is required)::
 
-    kind       "mnist" (a preset's runs, each with its own run record) or "xor"
-    settings   object: what every run shares, the fields of the run's task without the seed
-               (for "mnist" purenn.recipes.runs.RunConfig's, for "xor"
-               purenn.experiments.tasks.XorTask's), each as that class accepts it
-    seeds      list of the seeds asked for: non-negative ints, each once, at least one
-    jobs       positive int, scheduler (str or null): where the runs ran
-    runs       list, one per seed (failed ones included), in the seeds' order:
-               seed, status ("ok" or "failed"), attempts (positive int: starts; more than 1:
-               its worker died and it ran again), error (str for a failed run, else null),
-               record (a finished MNIST run's run record: a plain file name, beside this
-               file; else null), digest (params_digest, 64 lowercase hex characters),
-               test_accuracy (in [0, 1]; MNIST), loss (the last epoch's training loss, finite,
-               >= 0), train_seconds (finite, >= 0), history (per epoch, numbered 1, 2, ...:
-               epoch, loss, val_accuracy in [0, 1] or null), and for "xor" solved (bool).
-               A failed run has null results and an empty history; a finished one all of its
-               results (test_accuracy: only MNIST's).
-    summary    per metric (test_accuracy, loss, train_seconds): n, mean, std (sample standard
-               deviation), min, max over the runs that finished (null for none); ok and failed
-               counts. It must be the summary its runs give.
+    kind       "mnist" (a preset's runs, each with its own run record beside this file), "xor"
+               (the tutorial's XOR network) or "function" (the caller's own run function)
+    function   the run function as "module:qualname" (mnist and xor: purenn's own,
+               purenn.experiments.tasks:mnist_trial and :xor_trial)
+    settings   object: what every run shares, name -> JSON scalar (null, bool, int, finite
+               float, str); for mnist RunConfig's fields, for xor XorTask's, without the seed
+               and the grid's (each as that class accepts it)
+    grid       object: the settings swept, name -> list of distinct JSON scalars ({}: none);
+               no name of `settings`; names are Python identifiers of at most MAX_NAME_LENGTH
+               characters, never "seed"
+    seeds      list of the seeds: non-negative ints, each once, 1 to MAX_SEEDS of them
+    groups     list, one per combination of the grid's values, in itertools.product's order of
+               the grid's names sorted (each one's values in their order): settings (that combination), summary (ok, failed,
+               not_started counts; metrics: per metric n, mean, std (sample standard deviation),
+               min, max over the group's finished runs). Each summary must be the one its runs give.
+    jobs, scheduler, executor   where the runs ran last: a positive int, a Dask scheduler's
+               address or null, the class of the caller's executor or null
+    runs       list, group by group, each group's runs in the seeds' order (groups x seeds of
+               them, at most MAX_RUNS): group (index into groups), seed, status ("ok",
+               "failed" or "not_started": an interrupted experiment's runs not done yet),
+               attempts (starts: 0 for a run not started), error (str for a failed run, else
+               null), record (a finished mnist run's run record: a plain file name beside this
+               file, else null), digest (params digest: 64 lowercase hex characters; required
+               for a finished mnist or xor run, optional for a function's), metrics (name ->
+               finite number or bool, at most MAX_METRICS; mnist: test_accuracy, loss,
+               train_seconds; xor: solved, loss, train_seconds; {} unless finished), seconds
+               (the run's wall time, or null), history (per epoch, numbered 1, 2, ..., at most
+               MAX_EPOCHS: epoch, then names of at most MAX_NAME_LENGTH characters -> number,
+               bool or null, or digest -> 64 hex characters or null), provenance (what the run
+               read and ran: purenn.io.records.PROVENANCE; null for a run not finished, and in
+               records written before provenance existed)
+    summary    ok, failed and not_started counts over all runs
     versions   the machine that ran the experiment (purenn.io.records.environment())
 
 A file larger than :data:`MAX_EXPERIMENT_BYTES` is refused unread and never written. A finished
-MNIST run's run record is read only through :func:`run_record_of`, which also checks that it is
-that run's (same seed, digest, settings, metrics and epochs).
+mnist run's run record is read only through :func:`run_record_of`, which also checks that it is
+that run's (same seed, settings, digest, metrics, epochs and data).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import os
-import statistics as stats
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
 from purenn.errors import RecordError
+from purenn.experiments import record_v1
 from purenn.experiments.seeds import MAX_SEEDS
-from purenn.experiments.tasks import XorTask
+from purenn.experiments.summary import statistics
+from purenn.experiments.tasks import MNIST_FUNCTION, XOR_FUNCTION, XorTask
 from purenn.io.records import (
     DIGEST,
     FRACTION,
     JSON_OBJECT,
     LOSS,
+    PROVENANCE,
     SECONDS,
     STRING,
     VERSIONS,
@@ -64,98 +82,156 @@ from purenn.recipes.records import read_run_record
 from purenn.recipes.runs import RunConfig
 from purenn.validation import Rule, boolean, non_negative_int, one_of, optional, positive_int
 
-__all__ = ["EXPERIMENT_FORMAT", "KINDS", "METRICS", "MAX_EXPERIMENT_BYTES", "statistics", "summarize",
-           "per_epoch", "make_experiment", "run_entry", "write_experiment", "read_experiment",
-           "check_experiment", "is_experiment", "read_run_or_experiment", "run_record_of"]
+__all__ = [
+    "EXPERIMENT_FORMAT",
+    "KINDS",
+    "KIND_EPOCHS",
+    "KIND_METRICS",
+    "MAX_EPOCHS",
+    "MAX_EXPERIMENT_BYTES",
+    "MAX_METRICS",
+    "MAX_NAME_LENGTH",
+    "MAX_RUNS",
+    "STATUSES",
+    "check_experiment",
+    "groups_of",
+    "is_experiment",
+    "json_scalar",
+    "make_experiment",
+    "pending_entry",
+    "plan_differences",
+    "read_experiment",
+    "read_run_or_experiment",
+    "run_record_name",
+    "run_record_of",
+    "run_settings",
+    "same_plan",
+    "setting_name",
+    "summarize",
+    "summarize_group",
+    "write_experiment",
+]
 
-EXPERIMENT_FORMAT = "purenn.experiment/1"
-KINDS = ("mnist", "xor")
-METRICS = ("test_accuracy", "loss", "train_seconds")
+EXPERIMENT_FORMAT = "purenn.experiment/2"
+KINDS = ("mnist", "xor", "function")
+STATUSES = ("ok", "failed", "not_started")
 #: The largest experiment record read or written, in bytes (64 MiB). An MNIST run's entry takes
-#: about 2.5 kB (20 epochs), an XOR run's about 115 kB (1000 epochs): some 25 000 MNIST runs, or
-#: 550 XOR runs of the tutorial's length (`purenn xor --sweep 100` writes 11.6 MB).
+#: about 3.5 kB with its provenance (20 epochs), an XOR run's about 60 kB (1000 epochs): some
+#: 18 000 MNIST runs, or 1 000 XOR runs of the tutorial's length.
 MAX_EXPERIMENT_BYTES = 64 * 2**20
+#: The most runs (groups x seeds) one experiment holds: as many as seeds may be given.
+MAX_RUNS = MAX_SEEDS
+#: The longest name of a setting, a metric or a history field, in characters.
+MAX_NAME_LENGTH = 64
+#: The most metrics one run may report.
+MAX_METRICS = 64
+#: The most epochs one run's history may hold in the record (the tutorial's XOR run has 1000).
+MAX_EPOCHS = 10_000
+#: The metrics a finished run of purenn's own kinds has, with what each must be.
+KIND_METRICS: dict[str, dict[str, Rule]] = {
+    "mnist": {"test_accuracy": FRACTION, "loss": LOSS, "train_seconds": SECONDS},
+    "xor": {"solved": boolean, "loss": LOSS, "train_seconds": SECONDS},
+}
+#: Each epoch of a finished run of purenn's own kinds (every key present but the optional ones).
+KIND_EPOCHS: dict[str, Object] = {
+    "mnist": Object({"epoch": positive_int, "loss": LOSS, "val_accuracy": optional(FRACTION),
+                     "digest": optional(DIGEST)}, required=("epoch", "loss", "val_accuracy"), closed=True),
+    "xor": Object({"epoch": positive_int, "loss": LOSS, "val_accuracy": optional(FRACTION)},  # null in /1
+                  required=("epoch", "loss"), closed=True),
+}
+#: The metrics of an MNIST run, in order (what purenn.experiments.compare compares).
+METRICS = tuple(KIND_METRICS["mnist"])
+_FUNCTIONS = {"mnist": MNIST_FUNCTION, "xor": XOR_FUNCTION}
 _TASKS = {"mnist": RunConfig, "xor": XorTask}
+
+
+# --- settings and groups ----------------------------------------------------------------------
+
+
+def _is_scalar(v: Any) -> bool:
+    if v is None or isinstance(v, (bool, str)):
+        return True
+    if isinstance(v, numbers.Integral):
+        return True
+    return isinstance(v, float) and math.isfinite(v)
+
+
+#: a setting's value as a record holds it
+json_scalar = Rule("a JSON scalar (null, a bool, an int, a finite float or a string)", _is_scalar)
+#: a setting's name: it becomes a keyword argument of the run function
+setting_name = Rule(f"a Python identifier of at most {MAX_NAME_LENGTH} characters, not `seed`",
+                    lambda v: isinstance(v, str),
+                    lambda v: v.isidentifier() and len(v) <= MAX_NAME_LENGTH and v != "seed")
+
+
+def groups_of(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The settings of each group: every combination of the grid's values, in
+    ``itertools.product``'s order of the names sorted (as a JSON file keeps them; ``[{}]`` for an
+    empty grid), each setting's values in their order."""
+    names = sorted(grid)
+    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+
+
+def run_settings(experiment: dict[str, Any], index: int) -> dict[str, Any]:
+    """The keyword arguments ``experiment["runs"][index]`` was run with: the shared settings and
+    its group's."""
+    entry = experiment["runs"][index]
+    return {**experiment["settings"], **experiment["groups"][entry["group"]]["settings"]}
+
+
+def pending_entry(group: int, seed: int) -> dict[str, Any]:
+    """The entry of a run not done yet."""
+    return {"group": group, "seed": seed, "status": "not_started", "attempts": 0, "error": None,
+            "record": None, "digest": None, "metrics": {}, "seconds": None, "history": [],
+            "provenance": None}
+
+
+def run_record_name(experiment: str | os.PathLike[str], group: int, seed: int, n_groups: int) -> str:
+    """The file name of a finished mnist run's run record, beside the experiment record
+    ``experiment`` (named from its path, never from a file's contents): ``EXP.seed3.json``, or
+    with several groups ``EXP.g1.seed3.json``."""
+    base = os.path.basename(os.fspath(experiment))
+    stem, suffix = os.path.splitext(base)
+    middle = f".seed{seed}" if n_groups == 1 else f".g{group}.seed{seed}"
+    return f"{stem}{middle}{suffix or '.json'}"
 
 
 # --- the summary ------------------------------------------------------------------------------
 
 
-def statistics(given: Sequence[float | None]) -> dict[str, Any]:
-    """``n``, ``mean``, ``std`` (sample standard deviation, dividing by n - 1; 0 for one
-    value), ``min``, ``max`` over the values that are not None (None for no values). Computed
-    exactly and rounded once (the standard library's ``statistics``), so no finite input
-    overflows on the way."""
-    values = [float(v) for v in given if v is not None]
-    n = len(values)
-    if n == 0:
-        return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
-    std = stats.stdev(values) if n > 1 else 0.0
-    return {"n": n, "mean": stats.mean(values), "std": std, "min": min(values), "max": max(values)}
-
-
-def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The ``summary`` of an experiment's ``runs`` entries."""
+def summarize_group(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A group's summary: its ok, failed and not_started counts, and :func:`statistics` of each
+    metric over its finished runs (the metrics any of them has, in the order first seen)."""
     ok = [r for r in runs if r["status"] == "ok"]
-    summary: dict[str, Any] = {m: statistics([r[m] for r in ok]) for m in METRICS}
-    summary.update(ok=len(ok), failed=len(runs) - len(ok))
-    return summary
+    names = list(dict.fromkeys(m for r in ok for m in r["metrics"]))
+    return {**summarize(runs), "metrics": {m: statistics([r["metrics"].get(m) for r in ok]) for m in names}}
 
 
-def per_epoch(histories: Sequence[Sequence[dict[str, Any]]], key: str) -> tuple[list[int], list[float], list[float]]:
-    """``(epochs, means, stds)`` of ``key`` over runs' histories, epoch by epoch, as far as every
-    run goes and has the value (:func:`statistics` of each epoch's values)."""
-    length = min((len(h) for h in histories), default=0)
-    epochs, means, stds = [], [], []
-    for i in range(length):
-        values = [h[i].get(key) for h in histories]
-        if any(v is None for v in values):
-            continue
-        summary = statistics(values)
-        epochs.append(histories[0][i]["epoch"])
-        means.append(summary["mean"])
-        stds.append(summary["std"])
-    return epochs, means, stds
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """The ok, failed and not_started counts of ``runs``."""
+    return {status: sum(r["status"] == status for r in runs) for status in STATUSES}
 
 
 # --- making and writing -----------------------------------------------------------------------
 
 
-def make_experiment(*, kind: str, settings: dict[str, Any], seeds: Sequence[int],
-                    runs: Sequence[dict[str, Any]], jobs: int, scheduler: str | None) -> dict[str, Any]:
-    """An experiment record (see the module's docstring) with its summary computed; a
-    :class:`RecordError` if it breaks the schema."""
-    record = {"format": EXPERIMENT_FORMAT, "kind": kind, "settings": settings, "seeds": list(seeds),
-              "jobs": jobs, "scheduler": scheduler, "runs": list(runs), "summary": summarize(runs),
-              "versions": environment()}
+def make_experiment(*, kind: str, function: str, settings: dict[str, Any], grid: dict[str, list[Any]],
+                    seeds: Sequence[int], runs: Sequence[dict[str, Any]], jobs: int, scheduler: str | None,
+                    executor: str | None = None) -> dict[str, Any]:
+    """An experiment record (see the module's docstring) with its groups and summaries computed;
+    a :class:`RecordError` if it breaks the schema."""
+    groups = groups_of(grid)
+    runs = list(runs)
+    record = {
+        "format": EXPERIMENT_FORMAT, "kind": kind, "function": function, "settings": dict(settings),
+        "grid": {k: list(v) for k, v in grid.items()}, "seeds": list(seeds),
+        "groups": [{"settings": g, "summary": summarize_group([r for r in runs if r["group"] == i])}
+                   for i, g in enumerate(groups)],
+        "jobs": jobs, "scheduler": scheduler, "executor": executor, "runs": runs,
+        "summary": summarize(runs), "versions": environment(),
+    }
     check_experiment(record)
     return record
-
-
-def run_entry(seed: int, outcome: Any, record_path: str | None = None) -> dict[str, Any]:
-    """The ``runs`` entry of one seed from its runner outcome (an MNIST run record or an XOR
-    result as ``outcome.value``); ``record_path``: the file name of a finished MNIST run's run
-    record."""
-    entry: dict[str, Any] = {"seed": seed, "status": outcome.status, "attempts": outcome.attempts,
-                             "error": outcome.error, "record": None, "digest": None,
-                             "test_accuracy": None, "loss": None, "train_seconds": None,
-                             "history": []}
-    value = outcome.value
-    if outcome.status != "ok" or not isinstance(value, dict):
-        return entry
-    history = value.get("history", [])
-    entry.update(
-        record=record_path,
-        digest=value.get("digest"),
-        loss=history[-1]["loss"] if history else value.get("loss"),
-        test_accuracy=value.get("metrics", {}).get("test_accuracy"),
-        train_seconds=value.get("metrics", {}).get("train_seconds", value.get("train_seconds")),
-        history=[{"epoch": h["epoch"], "loss": h["loss"], "val_accuracy": h.get("val_accuracy")}
-                 for h in history],
-    )
-    if "solved" in value:
-        entry["solved"] = value["solved"]
-    return entry
 
 
 def write_experiment(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
@@ -166,18 +242,46 @@ def write_experiment(path: str | os.PathLike[str], record: dict[str, Any]) -> No
     dump_json(path, record, what, MAX_EXPERIMENT_BYTES)
 
 
+def same_plan(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two experiment records run the same runs: kind, function, settings, grid, seeds."""
+    return not plan_differences(a, b)
+
+
+def plan_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"its seeds are [0, 1], now [0, 1, 2]"`` for each part of the plan that differs."""
+    return [f"its {key} {'is' if key != 'seeds' else 'are'} {show(saved[key])}, now {show(current[key])}"
+            for key in ("kind", "function", "settings", "grid", "seeds") if saved[key] != current[key]]
+
+
 # --- reading ----------------------------------------------------------------------------------
 
 
 def is_experiment(data: Any) -> bool:
-    return isinstance(data, dict) and data.get("format") == EXPERIMENT_FORMAT
+    return isinstance(data, dict) and data.get("format") in (EXPERIMENT_FORMAT, record_v1.FORMAT_V1)
 
 
 def read_experiment(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check an experiment record; :class:`~purenn.errors.RecordError` otherwise."""
+    """Read and check an experiment record (a /1 one read as /2, with ``upgraded_from``);
+    :class:`~purenn.errors.RecordError` otherwise."""
     where = os.fspath(path)
     record = load_json(where, "experiment record", MAX_EXPERIMENT_BYTES)
-    check_experiment(record, f"experiment record {where!r}")
+    return _checked(record, f"experiment record {where!r}")
+
+
+def _checked(record: Any, what: str) -> dict[str, Any]:
+    if isinstance(record, dict) and record.get("format") == record_v1.FORMAT_V1:
+        record_v1.check_v1(record, what, _check_summary)
+        record = _filled(record_v1.upgrade(record))
+    check_experiment(record, what)
+    return record
+
+
+def _filled(record: dict[str, Any]) -> dict[str, Any]:
+    """An upgraded record with its format and summaries."""
+    runs = record["runs"]
+    for i, group in enumerate(record["groups"]):
+        group["summary"] = summarize_group([r for r in runs if r["group"] == i])
+    record.update(format=EXPERIMENT_FORMAT, summary=summarize(runs))
     return record
 
 
@@ -188,23 +292,22 @@ def read_run_or_experiment(path: str | os.PathLike[str]) -> tuple[str, dict[str,
     where = os.fspath(path)
     data = load_json(where, "record", MAX_EXPERIMENT_BYTES)  # the larger limit; a run's is checked below
     if is_experiment(data):
-        check_experiment(data, f"experiment record {where!r}")
-        return "experiment", data
+        return "experiment", _checked(data, f"experiment record {where!r}")
     return "run", read_run_record(where)
 
 
 def run_record_of(path: str | os.PathLike[str], experiment: dict[str, Any], index: int) -> dict[str, Any]:
     """The run record of ``experiment["runs"][index]`` (the experiment record read from ``path``):
     the file its entry names, beside ``path``, read by :func:`~purenn.recipes.records.read_run_record`
-    and checked to be that run's (its seed, digest, settings, metrics and epochs those of the
-    entry and the experiment). A :class:`~purenn.errors.RecordError` says what differs."""
+    and checked to be that run's (its seed, settings, digest, metrics, epochs and data those of
+    the entry). A :class:`~purenn.errors.RecordError` says what differs."""
     entry = experiment["runs"][index]
     where = f"`runs[{index}]` (seed {entry['seed']}) of {os.fspath(path)!r}"
     if entry["record"] is None:
         raise RecordError(f"{where} has no run record")
     record_path = os.path.join(os.path.dirname(os.fspath(path)), entry["record"])
     record = read_run_record(record_path)
-    differences = _differences(entry, record, experiment["settings"])
+    differences = _differences(entry, record, run_settings(experiment, index))
     if differences:
         raise RecordError(f"{record_path!r} is not the run record of {where}: "
                           f"{'; '.join(differences)} (was one of them edited or replaced?)")
@@ -214,7 +317,7 @@ def run_record_of(path: str | os.PathLike[str], experiment: dict[str, Any], inde
 def _differences(entry: dict[str, Any], record: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     """What a run record says otherwise than the experiment's entry and settings."""
     run = record.get("config", {}).get("run", {})
-    metrics = record.get("metrics", {})
+    metrics, mine = record.get("metrics", {}), entry["metrics"]
     theirs = {
         "seed": record["seed"], "digest": record["digest"],
         "settings": _with_defaults(RunConfig, {k: v for k, v in run.items() if k != "seed"}),
@@ -223,9 +326,13 @@ def _differences(entry: dict[str, Any], record: dict[str, Any], settings: dict[s
     }
     ours = {
         "seed": entry["seed"], "digest": entry["digest"], "settings": _with_defaults(RunConfig, settings),
-        "test_accuracy": entry["test_accuracy"], "train_seconds": entry["train_seconds"],
-        "history": [(h["epoch"], h["loss"], h["val_accuracy"]) for h in entry["history"]],
+        "test_accuracy": mine.get("test_accuracy"), "train_seconds": mine.get("train_seconds"),
+        "history": [(h["epoch"], h["loss"], h.get("val_accuracy")) for h in entry["history"]],
     }
+    if entry["provenance"] is not None:  # what the run read (records before provenance: none)
+        for key in ("data_files", "samples"):
+            theirs[key] = record.get("provenance", {}).get(key)
+            ours[key] = entry["provenance"].get(key)
     return [f"its {key} is {show(theirs[key])}, the experiment's {show(ours[key])}"
             for key in ours if theirs[key] != ours[key]]
 
@@ -244,95 +351,192 @@ _FILE_NAME = Rule("a plain file name (no folder: run records are kept beside the
                   lambda v: isinstance(v, str),
                   lambda v: v not in ("", ".", "..") and len(v) <= 255
                   and not any(c in v for c in "/\\\0") and os.path.basename(v) == v)
-_POINT = Object({"epoch": positive_int, "loss": LOSS, "val_accuracy": optional(FRACTION)},
-                required=("epoch", "loss", "val_accuracy"))
-_ENTRY_KEYS = ("seed", "status", "attempts", "error", "record", "digest", "test_accuracy", "loss",
-               "train_seconds", "history")
+_FUNCTION = Rule("a function as module:qualname", lambda v: isinstance(v, str),
+                 lambda v: v.count(":") == 1 and all(v.split(":")) and len(v) <= 1000)
+_SCALARS = Rule(f"an object of setting name ({setting_name.what}) -> JSON scalar",
+                lambda v: isinstance(v, dict),
+                lambda v: all(setting_name.kind(k) and setting_name.test(k) and _is_scalar(x) for k, x in v.items()))
+_GRID = Rule(f"an object of setting name ({setting_name.what}) -> a non-empty list of distinct JSON scalars",
+             lambda v: isinstance(v, dict),
+             lambda v: all(setting_name.kind(k) and setting_name.test(k) and isinstance(x, list) and x
+                           and all(_is_scalar(y) for y in x) and _distinct(x) for k, x in v.items()))
+
+
+def _distinct(values: list[Any]) -> bool:
+    keys = [(type(v).__name__, v) for v in values]  # 1 and True, 1 and 1.0 are different settings
+    return len(set(keys)) == len(keys)
+
+
+def _metric_value(v: Any) -> bool:
+    return isinstance(v, bool) or (isinstance(v, numbers.Real) and math.isfinite(v))
+
+
+_METRICS = Rule(f"an object of at most {MAX_METRICS} metrics, name (at most {MAX_NAME_LENGTH} "
+                "characters) -> finite number or bool", lambda v: isinstance(v, dict),
+                lambda v: len(v) <= MAX_METRICS and all(
+                    isinstance(k, str) and 0 < len(k) <= MAX_NAME_LENGTH and _metric_value(x) for k, x in v.items()))
+
+
+def _point_value(key: str, v: Any) -> bool:
+    if key == "digest":
+        return v is None or (DIGEST.kind(v) and DIGEST.test(v))
+    return v is None or isinstance(v, (bool, numbers.Real))
+
+
+_POINT = Rule(f"an epoch: epoch (positive int), then names of at most {MAX_NAME_LENGTH} characters -> "
+              "number, bool or null (digest: 64 lowercase hex characters or null)",
+              lambda v: isinstance(v, dict),
+              lambda v: positive_int.kind(v.get("epoch")) and positive_int.test(v.get("epoch")) and all(
+                  isinstance(k, str) and 0 < len(k) <= MAX_NAME_LENGTH and (k == "epoch" or _point_value(k, x))
+                  for k, x in v.items()))
+# which results a run of each status has: "required", "optional" or "null" (a finished run's
+# record: an mnist run's only; its digest: optional for a function's)
+_PRESENCE = {
+    "ok": {"error": "null", "record": "required", "digest": "required", "seconds": "required",
+           "provenance": "optional"},
+    "failed": {"error": "required", "record": "null", "digest": "null", "seconds": "optional",
+               "provenance": "null"},
+    "not_started": {"error": "null", "record": "null", "digest": "null", "seconds": "null",
+                    "provenance": "null"},
+}
+_ENTRY_KEYS = ("group", "seed", "status", "attempts", "error", "record", "digest", "metrics", "seconds",
+               "history", "provenance")
 _ENTRY = Object({
-    "seed": non_negative_int, "status": one_of(("ok", "failed")), "attempts": positive_int,
-    "error": optional(STRING), "record": optional(_FILE_NAME),
-    "digest": optional(DIGEST), "test_accuracy": optional(FRACTION), "loss": optional(LOSS),
-    "train_seconds": optional(SECONDS), "history": ListOf(_POINT), "solved": optional(boolean),
-}, required=_ENTRY_KEYS)
+    "group": non_negative_int, "seed": non_negative_int, "status": one_of(STATUSES),
+    "attempts": non_negative_int, "error": optional(STRING), "record": optional(_FILE_NAME),
+    "digest": optional(DIGEST), "metrics": _METRICS, "seconds": optional(SECONDS),
+    "history": ListOf(_POINT), "provenance": optional(JSON_OBJECT),
+}, required=_ENTRY_KEYS, closed=True)
+_GROUP = Object({"settings": _SCALARS, "summary": JSON_OBJECT}, required=("settings", "summary"), closed=True)
 _SCHEMA = Object({
-    "kind": one_of(KINDS), "settings": JSON_OBJECT,
-    "seeds": ListOf(non_negative_int), "jobs": positive_int,
-    "scheduler": optional(STRING),
-    "runs": ListOf(_ENTRY), "summary": JSON_OBJECT,
-    "versions": VERSIONS,
-}, required=("format", "kind", "settings", "seeds", "jobs", "scheduler", "runs", "summary", "versions"))
-# the settings of an experiment of a kind: its task's fields but the seed, each with the rule the
-# task checks it by (so a task built from them is never refused)
-_SETTINGS = {kind: fields_object(cls, exclude=("seed",), closed=True) for kind, cls in _TASKS.items()}
+    "kind": one_of(KINDS), "function": _FUNCTION, "settings": _SCALARS, "grid": _GRID,
+    "seeds": ListOf(non_negative_int), "groups": ListOf(_GROUP), "jobs": positive_int,
+    "scheduler": optional(STRING), "executor": optional(STRING),
+    "runs": ListOf(_ENTRY), "summary": JSON_OBJECT, "versions": VERSIONS,
+}, required=("format", "kind", "function", "settings", "grid", "seeds", "groups", "jobs", "scheduler",
+             "executor", "runs", "summary", "versions"))
+# the settings of a run of purenn's own kinds: its task's fields but the seed, each with the rule
+# the task checks it by (so a task built from them is never refused)
+_TASK_SETTINGS = {kind: fields_object(cls, exclude=("seed",), closed=True) for kind, cls in _TASKS.items()}
 
 
 def check_experiment(record: Any, what: str = "experiment record") -> None:
     """:class:`~purenn.errors.RecordError` unless ``record`` follows the schema: every field of
-    the type and range shown, one run per seed in the seeds' order, each run's fields those of
-    its status and kind, and the summary the one its runs give."""
-    if not is_experiment(record):
+    the type and range shown, one run per group and seed in their order, each run's fields those
+    of its status and kind, and every summary the one its runs give."""
+    if not isinstance(record, dict) or record.get("format") != EXPERIMENT_FORMAT:
         raise RecordError(f"{what} is not a purenn experiment record (format {EXPERIMENT_FORMAT!r})")
     check_schema(record, _SCHEMA, what)
-    check_schema(record["settings"], _SETTINGS[record["kind"]], what, "settings")
-    _check_seeds(record, what)
+    _check_plan(record, what)
     for i, run in enumerate(record["runs"]):
         _check_entry(record["kind"], run, f"runs[{i}]", what)
+    for i, group in enumerate(record["groups"]):
+        runs = [r for r in record["runs"] if r["group"] == i]
+        _check_summary(group["summary"], summarize_group(runs), what, f"groups[{i}].summary")
     _check_summary(record["summary"], summarize(record["runs"]), what)
 
 
-def _check_seeds(record: dict[str, Any], what: str) -> None:
-    seeds, runs = record["seeds"], record["runs"]
+def _check_plan(record: dict[str, Any], what: str) -> None:
+    """The function of the kind; grid names apart from the shared ones; the groups the grid's;
+    the seeds distinct; one run per group and seed, in order; run records named once."""
+    kind, grid, seeds = record["kind"], record["grid"], record["seeds"]
+    if kind in _FUNCTIONS and record["function"] != _FUNCTIONS[kind]:
+        raise RecordError(f"{what}: `function` of a {kind} experiment must be {_FUNCTIONS[kind]!r}, "
+                          f"got {show(record['function'])}")
+    shared = sorted(set(grid) & set(record["settings"]))
+    if shared:
+        raise RecordError(f"{what}: {show(shared)} are in both `settings` and `grid`; a setting is "
+                          "either shared by every run or swept")
     if not 1 <= len(seeds) <= MAX_SEEDS or len(set(seeds)) != len(seeds):
-        raise RecordError(f"{what}: `seeds` must list from 1 to {MAX_SEEDS} seeds, each once, "
-                          f"got {show(seeds)}")
-    if [r["seed"] for r in runs] != seeds:
-        raise RecordError(f"{what}: `runs` must hold one run per seed of `seeds`, failed ones "
-                          f"included, in their order: seeds {show(seeds)}, runs of seeds "
-                          f"{show([r['seed'] for r in runs])}")
-    names = [r["record"] for r in runs if r["record"] is not None]
+        raise RecordError(f"{what}: `seeds` must list from 1 to {MAX_SEEDS} seeds, each once, got {show(seeds)}")
+    size = math.prod(len(v) for v in grid.values()) * len(seeds)
+    if size > MAX_RUNS:
+        raise RecordError(f"{what}: its grid and seeds make {size} runs, more than the {MAX_RUNS} "
+                          "an experiment may hold")
+    groups = groups_of(grid)
+    if [g["settings"] for g in record["groups"]] != groups:
+        raise RecordError(f"{what}: `groups` must be the {len(groups)} combinations of the grid's "
+                          f"values, in order; got {show([g['settings'] for g in record['groups']])}")
+    if kind in _TASK_SETTINGS:
+        for i, group in enumerate(groups):
+            check_schema({**record["settings"], **group}, _TASK_SETTINGS[kind], what,
+                         "settings" if not group else f"groups[{i}].settings")
+    expected = [(g, s) for g in range(len(groups)) for s in seeds]
+    found = [(r["group"], r["seed"]) for r in record["runs"]]
+    if found != expected:
+        raise RecordError(f"{what}: `runs` must hold one run per group and seed, unfinished ones "
+                          f"included, group by group in the seeds' order: expected (group, seed) "
+                          f"{show(expected)}, got {show(found)}")
+    names = [r["record"] for r in record["runs"] if r["record"] is not None]
     if len(set(names)) != len(names):
         raise RecordError(f"{what}: two runs name one run record ({show(names)})")
 
 
 def _check_entry(kind: str, run: dict[str, Any], path: str, what: str) -> None:
-    """The fields a run of this status and kind has (results only when it finished), its epochs
-    numbered 1, 2, ... and its ``loss`` the last epoch's."""
-    finished = run["status"] == "ok"
-    has = {"error": not finished, "digest": finished, "loss": finished, "train_seconds": finished,
-           "test_accuracy": finished and kind == "mnist", "record": finished and kind == "mnist",
-           "solved": finished and kind == "xor"}
-    for key, needed in has.items():
-        if (run.get(key) is not None) != needed:
-            state = f"a {'finished' if finished else 'failed'} {kind} run"
-            should = "must have a value" if needed else "must be null"
-            raise RecordError(f"{what}: `{path}.{key}` {should} for {state}, got {show(run.get(key))}")
+    """The fields a run of this status and kind has, its epochs numbered 1, 2, ... and its
+    ``loss`` (mnist, xor) the last epoch's."""
+    status = run["status"]
+    ok = status == "ok"
+    for key, presence in _PRESENCE[status].items():
+        if key == "record" and ok:
+            presence = "required" if kind == "mnist" else "null"
+        if key == "digest" and ok and kind == "function":
+            presence = "optional"
+        present = run[key] is not None
+        if (presence == "required" and not present) or (presence == "null" and present):
+            should = "must have a value" if presence == "required" else "must be null"
+            raise RecordError(f"{what}: `{path}.{key}` {should} for a {kind} run whose status is "
+                              f"{status!r}, got {show(run[key])}")
+    if (run["attempts"] == 0) != (status == "not_started"):
+        raise RecordError(f"{what}: `{path}.attempts` must be 0 for a run not started and at least 1 "
+                          f"otherwise; it is {status!r} with {show(run['attempts'])}")
+    if not ok and (run["metrics"] or run["history"]):
+        raise RecordError(f"{what}: `{path}` has results but is {status!r}: its metrics and history "
+                          "must be empty")
+    if ok and run["provenance"] is not None:
+        check_schema(run["provenance"], PROVENANCE, what, f"{path}.provenance")
+    _check_history(run, path, what)
+    if ok and kind in KIND_METRICS:
+        _check_kind_metrics(kind, run, path, what)
+
+
+def _check_history(run: dict[str, Any], path: str, what: str) -> None:
     history = run["history"]
-    if not finished and history:
-        raise RecordError(f"{what}: `{path}.history` must be empty for a failed run")
+    if len(history) > MAX_EPOCHS:
+        raise RecordError(f"{what}: `{path}.history` holds {len(history)} epochs, more than {MAX_EPOCHS}")
     for i, point in enumerate(history):
         if point["epoch"] != i + 1:
             raise RecordError(f"{what}: `{path}.history[{i}].epoch` must be {i + 1} (epochs are "
                               f"numbered from 1, in order), got {show(point['epoch'])}")
-    if history and run["loss"] != history[-1]["loss"]:
-        raise RecordError(f"{what}: `{path}.loss` is {show(run['loss'])} but its last epoch's is "
-                          f"{show(history[-1]['loss'])}; they must agree (was the record edited?)")
 
 
-def _check_summary(recorded: dict[str, Any], computed: dict[str, Any], what: str) -> None:
+def _check_kind_metrics(kind: str, run: dict[str, Any], path: str, what: str) -> None:
+    """A finished mnist or xor run's metrics and epochs are exactly its kind's, its loss its last
+    epoch's."""
+    metrics = run["metrics"]
+    check_schema(metrics, Object(KIND_METRICS[kind], required=tuple(KIND_METRICS[kind]), closed=True),
+                 what, f"{path}.metrics")
+    history = run["history"]
+    check_schema(history, ListOf(KIND_EPOCHS[kind]), what, f"{path}.history")
+    if history and metrics["loss"] != history[-1].get("loss"):
+        raise RecordError(f"{what}: `{path}.metrics.loss` is {show(metrics['loss'])} but its last epoch's "
+                          f"is {show(history[-1].get('loss'))}; they must agree (was the record edited?)")
+
+
+def _check_summary(recorded: Any, computed: dict[str, Any], what: str, path: str = "summary") -> None:
     """``recorded`` must be ``computed`` (its counts exactly; means and standard deviations to
     within rounding, as another correct formula would give them)."""
+    if not isinstance(recorded, dict) or set(recorded) != set(computed):
+        raise RecordError(f"{what}: `{path}` must be an object of {sorted(computed)}, got {show(recorded)}; "
+                          "it must be the summary its runs give")
     for key, value in computed.items():
-        path = f"summary.{key}"
-        if key not in recorded:
-            raise RecordError(f"{what}: `summary` lacks {key!r}; it must be the summary its runs give")
-        if isinstance(value, int):
-            _same(recorded[key], value, path, what, exact=True)
-            continue
-        if not isinstance(recorded[key], dict) or set(recorded[key]) != set(value):
-            raise RecordError(f"{what}: `{path}` must be an object of {sorted(value)}, got {show(recorded[key])}")
-        for field, number in value.items():
-            _same(recorded[key][field], number, f"{path}.{field}", what, exact=field in ("n", "min", "max"),
-                  scale=max(abs(value["min"] or 0.0), abs(value["max"] or 0.0)))
+        if isinstance(value, dict):
+            _check_summary(recorded[key], value, what, f"{path}.{key}")
+        elif key in ("mean", "std"):
+            scale = max(abs(computed["min"] or 0.0), abs(computed["max"] or 0.0))
+            _same(recorded[key], value, f"{path}.{key}", what, exact=False, scale=scale)
+        else:
+            _same(recorded[key], value, f"{path}.{key}", what, exact=True)
 
 
 def _same(recorded: Any, computed: Any, path: str, what: str, *, exact: bool, scale: float = 0.0) -> None:

@@ -5,8 +5,17 @@ A task is a picklable function ``fn(arg, report) -> result`` (see :mod:`purenn.e
 ``report(event, **data)`` sends progress (``"start"``, ``"step"``, ``"epoch"``) to the caller's
 ``on_event(key, event, data)``, from whichever process runs the task. :func:`run_all` returns one
 :class:`Outcome` per key, in the keys' order: ``"ok"`` with the result, or ``"failed"`` with the
-error. A run whose worker process died is started again; ``attempts`` says how many times it
-started.
+error; ``on_outcome(outcome)`` hears of each as it ends (in the calling thread: an experiment
+writes its record there). A run whose worker process died is started again; ``attempts`` says how
+many times it started.
+
+Any executor the caller passes (``executor=``) runs the tasks too: an object whose
+``submit(fn, *args)`` returns something with ``result()`` (a ``concurrent.futures`` pool, Dask's
+``Client.get_executor()``, submitit's executor for Slurm, whose jobs are not
+``concurrent.futures.Future`` s: any with ``done()`` is polled every :data:`POLL_SECONDS`, any
+other waited for in turn). Its workers send no progress (purenn cannot reach into them); a run
+whose worker died is reported failed with the executor's error, never dropped, and an
+interrupted experiment cancels what the executor has not finished.
 
 Local workers are the standard library's process pool with the ``spawn`` start method (a fresh
 interpreter per worker: nothing inherited from the parent's threads, and no dependency beyond
@@ -25,23 +34,35 @@ nothing, or says something else, is refused rather than waited for forever.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
+import contextlib
 import multiprocessing
 import multiprocessing.managers
 import os
 import queue as queue_module
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
 from purenn.errors import ArgumentError
 
-__all__ = ["Outcome", "Reporter", "run_all", "default_jobs", "CONNECT_SECONDS", "PARENT_CHECK_SECONDS"]
+__all__ = [
+    "CONNECT_SECONDS",
+    "PARENT_CHECK_SECONDS",
+    "POLL_SECONDS",
+    "Outcome",
+    "Reporter",
+    "check_where",
+    "default_jobs",
+    "describe_executor",
+    "run_all",
+]
 
 Event = Callable[[Any, str, dict[str, Any]], None]
+Done = Callable[["Outcome"], None]
 
 #: The longest wait, in seconds, for a Dask scheduler to accept a connection and answer who it is
 #: (a scheduler on a local network answers in milliseconds; one under load in well under this).
@@ -49,6 +70,9 @@ CONNECT_SECONDS = 10.0
 #: How often, in seconds, a local worker process and the progress manager look whether the
 #: process that started them is still there; they exit within about this long after it is gone.
 PARENT_CHECK_SECONDS = 0.5
+#: How often, in seconds, the jobs of a caller's executor whose handles are not
+#: ``concurrent.futures.Future`` s (submitit's) are asked whether they are done.
+POLL_SECONDS = 0.2
 
 
 @attrs.frozen
@@ -146,36 +170,76 @@ def default_jobs(n_tasks: int) -> int:
 
 
 def run_all(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], *, jobs: int = 1,
-            scheduler: str | None = None, on_event: Event | None = None) -> list[Outcome]:
+            scheduler: str | None = None, executor: Any = None, on_event: Event | None = None,
+            on_outcome: Done | None = None) -> list[Outcome]:
     """Run ``fn(args[key], report)`` for every key; return the outcomes in the keys' order.
 
     ``jobs=1`` without ``scheduler`` runs them one after the other in this process; ``jobs > 1``
     in that many local worker processes; ``scheduler="tcp://host:port"`` on a running Dask
-    cluster (needs ``pip install "purenn[distributed]"``).
+    cluster (needs ``pip install "purenn[distributed]"``); ``executor``: on the caller's executor
+    (see the module's docstring). ``on_outcome`` is called with each outcome as it ends.
     """
+    check_where(jobs, scheduler, executor)
+    tracker = _Tracker(args, on_event or (lambda key, event, data: None), on_outcome)
+    if executor is not None:
+        _on_executor(fn, args, executor, tracker)
+    elif scheduler is not None:
+        _on_dask(fn, args, scheduler, tracker)
+    elif jobs == 1:
+        _serial(fn, args, tracker)
+    else:
+        _in_processes(fn, args, jobs, tracker)
+    return [tracker.out[key] for key in args]
+
+
+def check_where(jobs: Any, scheduler: Any, executor: Any) -> None:
+    """An :class:`~purenn.errors.ArgumentError` unless the runs can go where these say."""
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ArgumentError(f"`jobs` must be a positive integer, got {jobs!r}")
-    handler = on_event or (lambda key, event, data: None)
-    attempts: dict[Any, int] = {key: 0 for key in args}
-    started: dict[Any, float] = {}
+    if executor is not None and scheduler is not None:
+        raise ArgumentError("give either `executor` or `scheduler`, not both: the runs go to one place")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ArgumentError(f"`scheduler` must be a Dask scheduler's address (tcp://HOST:PORT), got {scheduler!r:.80}")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise ArgumentError(f"`executor` must have a submit(fn, *args) method returning something with "
+                            f"result(), got {type(executor).__name__}")
 
-    def counting(key: Any, event: str, data: dict[str, Any]) -> None:
+
+def describe_executor(executor: Any) -> str:
+    """A caller's executor as an experiment record names it: its class, with its module."""
+    cls = type(executor)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class _Tracker:
+    """The outcomes so far: counts each run's starts (from its ``"start"`` events) and, as each
+    run ends, completes its outcome (attempts; a failed run's time since its last start), tells
+    ``on_event`` (``"end"``) and ``on_outcome``."""
+
+    def __init__(self, args: dict[Any, Any], on_event: Event, on_outcome: Done | None) -> None:
+        self.handler, self.on_outcome = on_event, on_outcome
+        self.attempts: dict[Any, int] = {key: 0 for key in args}
+        self.started: dict[Any, float] = {}
+        self.out: dict[Any, Outcome] = {}
+        self.lock = threading.Lock()
+
+    def on_event(self, key: Any, event: str, data: dict[str, Any]) -> None:
         if event == "start":
-            attempts[key] = attempts.get(key, 0) + 1
-            started[key] = time.perf_counter()
-        handler(key, event, data)
+            with self.lock:
+                self.attempts[key] = self.attempts.get(key, 0) + 1
+                self.started[key] = time.perf_counter()
+        self.handler(key, event, data)
 
-    if scheduler is not None:
-        results = _on_dask(fn, args, scheduler, counting)
-    elif jobs == 1:
-        results = _serial(fn, args, counting)
-    else:
-        results = _in_processes(fn, args, jobs, counting)
-    now = time.perf_counter()
-    return [attrs.evolve(results[key], attempts=max(attempts.get(key, 0), results[key].attempts),
-                         seconds=now - started.get(key, now) if results[key].status == "failed"
-                         else results[key].seconds)
-            for key in args]
+    def finish(self, outcome: Outcome) -> None:
+        key, now = outcome.key, time.perf_counter()
+        with self.lock:
+            attempts = max(self.attempts.get(key, 0), outcome.attempts)
+            seconds = now - self.started.get(key, now) if outcome.status == "failed" else outcome.seconds
+        outcome = attrs.evolve(outcome, attempts=attempts, seconds=seconds)
+        self.out[key] = outcome
+        self.handler(key, "end", {"status": outcome.status})
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
 
 
 def _finished(key: Any, value: Any, seconds: float) -> Outcome:
@@ -195,17 +259,15 @@ def _timed(fn: Callable[[Any, Reporter], Any], arg: Any, report: Reporter) -> tu
     return value, time.perf_counter() - start
 
 
-def _serial(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], on_event: Event) -> dict[Any, Outcome]:
-    channel = _Direct(on_event)
-    out = {}
+def _serial(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], tracker: _Tracker) -> None:
+    channel = _Direct(tracker.on_event)
     for key, arg in args.items():
         try:
             value, seconds = _timed(fn, arg, Reporter(channel, key))
-            out[key] = _finished(key, value, seconds)
+            outcome = _finished(key, value, seconds)
         except Exception as e:  # noqa: BLE001 - one run's failure is recorded, the others go on
-            out[key] = _failed(key, _remote_error(e))
-        on_event(key, "end", {"status": out[key].status})
-    return out
+            outcome = _failed(key, _remote_error(e))
+        tracker.finish(outcome)
 
 
 def _listen(channel: Any, on_event: Event, stop: threading.Event) -> threading.Thread:
@@ -254,37 +316,34 @@ def _listen_batches(channel: Any, on_event: Event, stop: threading.Event) -> thr
 
 
 def _in_processes(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], jobs: int,
-                  on_event: Event) -> dict[Any, Outcome]:
+                  tracker: _Tracker) -> None:
     """A pool of ``jobs`` workers; the runs a dying worker took down go again, each in a pool of
     its own, so that only a run that kills its worker twice is reported failed."""
     context = multiprocessing.get_context("spawn")
-    out: dict[Any, Outcome] = {}
     # a manager's queue, not a multiprocessing.Queue: a worker that dies while writing to a
     # shared pipe would leave its lock held and every other worker waiting forever
     manager = multiprocessing.managers.SyncManager(ctx=context)
     manager.start(watch_parent, (os.getpid(),))
     channel = manager.Queue()
     stop = threading.Event()
-    listener = _listen(channel, on_event, stop)
+    listener = _listen(channel, tracker.on_event, stop)
     try:
-        broken = _pool_round(fn, args, min(jobs, len(args)), 1, context, channel, on_event, out)
+        broken = _pool_round(fn, args, min(jobs, len(args)), 1, context, channel, tracker)
         for key, arg in broken.items():  # one at a time: a crash takes down no other run
-            for again in _pool_round(fn, {key: arg}, 1, 2, context, channel, on_event, out):
-                out[again] = _failed(again, "its worker process died twice (killed, or out of memory?)")
-                out[again] = attrs.evolve(out[again], attempts=2)
-                on_event(again, "end", {"status": "failed"})
+            for again in _pool_round(fn, {key: arg}, 1, 2, context, channel, tracker):
+                tracker.finish(attrs.evolve(
+                    _failed(again, "its worker process died twice (killed, or out of memory?)"), attempts=2))
     finally:
         stop.set()
         listener.join()
         manager.shutdown()
-    return out
 
 
 def _pool_round(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], workers: int, attempt: int,
-                context: Any, channel: Any, on_event: Event, out: dict[Any, Outcome]) -> dict[Any, Any]:
-    """Run ``args`` in one pool, recording finished and failed runs in ``out`` (and telling
-    ``on_event`` as each ends); return the runs its dying workers took down. Interrupted (Ctrl-C,
-    SIGTERM turned into KeyboardInterrupt), it cancels what has not started and stops the workers."""
+                context: Any, channel: Any, tracker: _Tracker) -> dict[Any, Any]:
+    """Run ``args`` in one pool, telling ``tracker`` of the finished and failed runs as each
+    ends; return the runs its dying workers took down. Interrupted (Ctrl-C, SIGTERM turned into
+    KeyboardInterrupt), it cancels what has not started and stops the workers."""
     broken: dict[Any, Any] = {}
     pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                                   initializer=_start_worker, initargs=(channel, os.getpid()))
@@ -294,13 +353,13 @@ def _pool_round(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], worker
             key = futures[future]
             try:
                 value, seconds = future.result()
-                out[key] = attrs.evolve(_finished(key, value, seconds), attempts=attempt)
+                outcome = _finished(key, value, seconds)
             except concurrent.futures.process.BrokenProcessPool:
                 broken[key] = args[key]
                 continue
             except Exception as e:  # noqa: BLE001 - the task's own error, recorded
-                out[key] = attrs.evolve(_failed(key, _remote_error(e)), attempts=attempt)
-            on_event(key, "end", {"status": out[key].status})
+                outcome = _failed(key, _remote_error(e))
+            tracker.finish(attrs.evolve(outcome, attempts=attempt))
     except BaseException:
         for process in list(getattr(pool, "_processes", {}).values()):
             process.terminate()
@@ -308,6 +367,53 @@ def _pool_round(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], worker
         raise
     pool.shutdown(wait=True)
     return broken
+
+
+def _on_executor(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], executor: Any,
+                 tracker: _Tracker) -> None:
+    """Every task submitted to the caller's ``executor``, each outcome taken as it is done;
+    interrupted, whatever is not done is cancelled."""
+    pending: dict[Any, Any] = {}
+    try:
+        for key, arg in args.items():
+            pending[key] = executor.submit(_timed, fn, arg, Reporter(None, key))
+        while pending:
+            for key in _done(pending):
+                tracker.finish(_result(key, pending.pop(key)))
+    except BaseException:
+        for handle in pending.values():
+            with contextlib.suppress(Exception):  # a job already ended, an executor shut down
+                handle.cancel()
+        raise
+
+
+def _done(pending: dict[Any, Any]) -> list[Any]:
+    """Some keys of ``pending`` whose jobs are done (waiting for one at least): a
+    ``concurrent.futures`` wait, else a poll of ``done()``, else the first job, waited for."""
+    handles = list(pending.values())
+    if all(isinstance(h, concurrent.futures.Future) for h in handles):
+        done, _ = concurrent.futures.wait(handles, timeout=POLL_SECONDS,
+                                          return_when=concurrent.futures.FIRST_COMPLETED)
+        return [k for k, h in pending.items() if h in done]
+    if all(callable(getattr(h, "done", None)) for h in handles):
+        ready = [k for k, h in pending.items() if h.done()]
+        if not ready:
+            time.sleep(POLL_SECONDS)
+        return ready
+    return [next(iter(pending))]
+
+
+def _result(key: Any, handle: Any) -> Outcome:
+    """The outcome of a caller's executor's job: its value, or its error (a dead worker's
+    broken pool, Dask's KilledWorker, submitit's failed job) as the reason it failed."""
+    try:
+        value, seconds = handle.result()
+    except concurrent.futures.process.BrokenProcessPool as e:
+        return _failed(key, f"its worker process died, which broke the executor's pool ({e}); run "
+                            "what is missing again, with a new pool")
+    except Exception as e:  # noqa: BLE001 - the task's or the executor's error, recorded
+        return _failed(key, _remote_error(e))
+    return _finished(key, value, seconds)
 
 
 def _remote_error(error: BaseException) -> str:
@@ -319,7 +425,7 @@ def _remote_error(error: BaseException) -> str:
 
 
 def _on_dask(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], scheduler: str,
-             on_event: Event) -> dict[Any, Outcome]:
+             tracker: _Tracker) -> None:
     try:
         import distributed
     except ImportError:
@@ -333,12 +439,11 @@ def _on_dask(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], scheduler
         client = distributed.Client(scheduler, timeout=f"{CONNECT_SECONDS}s")
     except (OSError, TimeoutError, ValueError) as e:
         raise ArgumentError(f"cannot reach the Dask scheduler at {scheduler!r} ({e}); is it running?") from None
-    out: dict[Any, Outcome] = {}
     with client:
         name = f"purenn-progress-{uuid.uuid4().hex}"
         channel = distributed.Queue(name, client=client)
         stop = threading.Event()
-        listener = _listen_batches(channel, on_event, stop)
+        listener = _listen_batches(channel, tracker.on_event, stop)
         futures = {client.submit(_timed, fn, arg, Reporter(_DaskChannel(name), key), pure=False,
                                  key=f"purenn-{key}-{uuid.uuid4().hex[:8]}"): key
                    for key, arg in args.items()}
@@ -346,22 +451,23 @@ def _on_dask(fn: Callable[[Any, Reporter], Any], args: dict[Any, Any], scheduler
             key = futures[future]
             try:
                 value, seconds = future.result()
-                out[key] = _finished(key, value, seconds)
+                outcome = _finished(key, value, seconds)
             except distributed.KilledWorker as e:
-                out[key] = _failed(key, f"the workers running it died too often (KilledWorker: {e})")
+                outcome = _failed(key, f"the workers running it died too often (KilledWorker: {e})")
             except Exception as e:  # noqa: BLE001 - the task's own error, recorded
-                out[key] = _failed(key, _remote_error(e))
-            on_event(key, "end", {"status": out[key].status})
+                outcome = _failed(key, _remote_error(e))
+            tracker.finish(outcome)
         time.sleep(0.1)  # let the last progress messages arrive
         stop.set()
         listener.join()
-    return out
 
 
 def _check_scheduler(address: str) -> None:
     """An :class:`ArgumentError` unless a Dask scheduler at ``address`` accepts a connection and
     says who it is within :data:`CONNECT_SECONDS` (Dask's own connect timeout does not cover
     the handshake after the TCP connection: a service that never speaks would hold it forever)."""
+    import asyncio  # here: only a Dask scheduler's check needs it
+
     try:  # in a thread of its own: the caller may be inside an event loop already (Jupyter)
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="purenn-dask-check") as thread:
             identity = thread.submit(asyncio.run, asyncio.wait_for(_identity(address), CONNECT_SECONDS)).result()

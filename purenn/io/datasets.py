@@ -40,24 +40,45 @@ Errors keep ``message`` neutral (what is wrong, and fixes that work everywhere, 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
 
 from purenn.errors import (
-    ArgumentError, ChecksumError, DataError, DatasetNotFoundError, DownloadError, WrongDatasetError,
+    ArgumentError,
+    ChecksumError,
+    DataError,
+    DatasetNotFoundError,
+    DownloadError,
+    WrongDatasetError,
 )
 from purenn.io.download import Opener, fetch_file, open_url, sha256_file
 from purenn.io.idx import read_idx
+from purenn.io.provenance import note_read
 from purenn.tree import readonly
 from purenn.validation import Rule, check, positive_int, to_int
 
 __all__ = [
-    "DataError", "DatasetNotFoundError", "DownloadError", "ChecksumError", "WrongDatasetError",
-    "Split", "Dataset", "DatasetSpec", "DATASETS", "FILES", "SPLITS", "read_idx", "load_mnist",
-    "load_idx_dataset", "download_dataset", "search_dirs", "default_cache_dir",
+    "DATASETS",
+    "FILES",
+    "SPLITS",
+    "ChecksumError",
+    "DataError",
+    "Dataset",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "DownloadError",
+    "Split",
+    "WrongDatasetError",
+    "default_cache_dir",
+    "download_dataset",
+    "load_idx_dataset",
+    "load_mnist",
+    "read_idx",
+    "search_dirs",
 ]
 
 #: The four files of a dataset, by role (``<split>_images``, ``<split>_labels``).
@@ -213,6 +234,7 @@ def load_idx_dataset(directory: str | os.PathLike[str], *, flatten: bool = True,
     splits = _check_splits(splits)
     num_classes = check("num_classes", num_classes, positive_int, to_int)
     paths = _find_files(directory, splits)
+    note_read(*paths.values())  # an experiment's run records the data files it read
     if sha256:
         for path in paths.values():
             _verify(path, name or directory.name, sha256)

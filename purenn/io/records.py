@@ -27,6 +27,11 @@ kept::
     early_stopping  object, when the run had a patience, all four required: monitor (str),
               patience (positive int), stopped_early (bool), best_epoch (positive int, at most
               the epochs run, or null)
+    provenance  object (purenn.io.provenance; records written before it have none), its keys
+              optional: command (list of str), purenn (str), function (str), git (object:
+              purenn, code, each null or {commit: 40 lowercase hex characters, dirty: bool}),
+              data_files (object: path -> SHA-256, 64 lowercase hex characters), samples
+              (object: split name -> {count: non-negative int, sha256: 64 hex characters})
 
 The final ``digest`` must be the digest of the epoch whose params the run kept (the last, or with
 early stopping ``best_epoch``), when that epoch has one, so a record edited in one place only is
@@ -79,7 +84,7 @@ __all__ = [
     # the schema toolkit, shared with the preset run's record and the experiment record
     "Object", "ListOf", "fields_object", "check_schema", "check_agreement", "lookup", "ABSENT",
     "load_json", "dump_json", "show", "STRING", "JSON_OBJECT", "DIGEST", "VERSIONS", "FRACTION",
-    "LOSS", "SECONDS",
+    "LOSS", "SECONDS", "PROVENANCE", "SHA256",
 ]
 
 RECORD_FORMAT = "purenn.run/1"
@@ -351,6 +356,30 @@ VERSIONS = Object({
 
 _NUMBERS = Rule("an object of numbers", lambda v: isinstance(v, dict),
                 lambda v: all(isinstance(k, str) and _is_real(x) for k, x in v.items()))
+#: a SHA-256 digest in hex: exactly 64 lowercase hex characters (a file's, a sample list's)
+SHA256 = Rule("64 lowercase hex characters (a SHA-256)", lambda v: isinstance(v, str),
+              lambda v: _HEX64.fullmatch(v) is not None)
+_GIT = Rule("null or {commit: 40 lowercase hex characters, dirty: bool}",
+            lambda v: v is None or isinstance(v, dict),
+            lambda v: v is None or (set(v) == {"commit", "dirty"} and isinstance(v["commit"], str)
+                                    and re.fullmatch(r"[0-9a-f]{40}", v["commit"]) is not None
+                                    and isinstance(v["dirty"], bool)))
+_MAP_OF_SHA256 = Rule("an object of path -> SHA-256 (64 lowercase hex characters)",
+                      lambda v: isinstance(v, dict),
+                      lambda v: all(isinstance(k, str) and isinstance(d, str) and _HEX64.fullmatch(d)
+                                    for k, d in v.items()))
+#: where a run's result came from (purenn.io.provenance), every key optional
+PROVENANCE = Object({
+    "command": ListOf(STRING), "purenn": STRING, "function": STRING,
+    "git": Object({"purenn": _GIT, "code": _GIT}, closed=True),
+    "data_files": _MAP_OF_SHA256,
+    "samples": Rule("an object of split name -> {count, sha256}", lambda v: isinstance(v, dict),
+                    lambda v: all(isinstance(k, str) and isinstance(s, dict) and set(s) == {"count", "sha256"}
+                                  and non_negative_int.kind(s["count"]) and non_negative_int.test(s["count"])
+                                  and isinstance(s["sha256"], str) and _HEX64.fullmatch(s["sha256"])
+                                  for k, s in v.items())),
+})
+
 _EPOCH = Object({
     "epoch": positive_int, "epochs": positive_int, "loss": LOSS,
     "val_loss": optional(_test_loss), "val_accuracy": optional(FRACTION),
@@ -368,6 +397,7 @@ SCHEMA = Object({
     "early_stopping": Object({"monitor": STRING, "patience": positive_int, "stopped_early": boolean,
                               "best_epoch": optional(positive_int)},
                              required=("monitor", "patience", "stopped_early", "best_epoch")),
+    "provenance": PROVENANCE,
 }, required=REQUIRED_KEYS)
 
 

@@ -27,7 +27,8 @@ One setting may be written in several places, and the copies must agree, so a re
 one place only is refused rather than silently repeated with the other value: ``seed`` is also
 ``config.run.seed``; each field of ``run`` is also in ``resolved`` (where ``run`` holding null for
 a setting of :data:`FROM_PRESET` means "the preset's", which is not a copy); every epoch's
-``epochs`` is ``config.resolved.epochs``; ``early_stopping.patience`` is ``config.run.patience``.
+``epochs`` is ``config.resolved.epochs``; ``early_stopping.patience`` is ``config.run.patience``;
+``provenance.samples.train.count`` (records since provenance) is ``config.train_samples``.
 The settings of ``run`` that only make sense together are checked together, as RunConfig
 checks them (a ``data_seed`` or ``vary_split`` needs a ``validation`` split; ``init_from`` and
 ``init_digest`` come in pairs).
@@ -152,6 +153,10 @@ def _check_split(record: dict[str, Any], what: str) -> None:
         held_too = f" plus `config.validation_samples` ({held})" if split else ""
         raise RecordError(f"{what}: `config.train_samples` ({samples}){held_too} is more than "
                           f"`config.resolved.limit` ({limit})")
+    counted = lookup(record, "provenance.samples.train.count")
+    if isinstance(counted, int) and isinstance(samples, int) and counted != samples:
+        raise RecordError(f"{what}: `provenance.samples.train.count` ({counted}) is not "
+                          f"`config.train_samples` ({samples}); both count the samples trained on")
 
 
 def setting_copies(record: dict[str, Any], cls: type = RunConfig) -> list[tuple[str, ...]]:

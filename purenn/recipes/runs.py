@@ -30,6 +30,7 @@ from purenn.errors import ArgumentError, RecordError
 from purenn.io.checkpoints import Checkpoint
 from purenn.io.datasets import Dataset
 from purenn.io.environment import blas_thread_limit, blas_threads
+from purenn.io.provenance import dataset_files, file_digests, provenance, samples
 from purenn.io.records import DIGEST, make_record, params_digest
 from purenn.io.serialize import to_data
 from purenn.layers import Sequential
@@ -62,6 +63,7 @@ __all__ = [
     "arithmetic_change",
     "check_new_run",
     "config_from_record",
+    "data_provenance",
     "describe",
     "model_difference",
     "record_differences",
@@ -349,7 +351,8 @@ class RunResult:
     of training samples it used (and of validation samples held out, None without), its outputs
     on the test set (one row of class scores per test sample) and its metrics:
     ``test_accuracy``, and ``train_seconds``, the wall-clock time of the training alone (for a
-    resumed run, of this session's part)."""
+    resumed run, of this session's part); ``provenance``: the data files it read and the samples
+    it trained, validated and tested on (:mod:`purenn.io.provenance`)."""
 
     config: RunConfig
     trained: TrainedRun
@@ -358,6 +361,7 @@ class RunResult:
     test_accuracy: float
     train_seconds: float
     validation_samples: int | None = None
+    provenance: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -368,7 +372,7 @@ class RunResult:
         """The run record (:func:`run_record`): what ``purenn mnist --record`` writes and an
         experiment keeps for each seed."""
         return run_record(self.config, self.trained, self.train_samples, self.metrics,
-                          validation_samples=self.validation_samples)
+                          validation_samples=self.validation_samples, provenance=self.provenance)
 
     def checkpoint_metadata(self) -> dict[str, Any]:
         """What a checkpoint of the trained model carries: the run's settings (``purenn
@@ -409,6 +413,9 @@ def run_preset(
     (x, y), held_out = split_training_set(config, data.train.images, data.train.labels)
     x_test, y_test = data.test.images, data.test.labels
     watched = (x_test, y_test) if held_out is None else held_out
+    split = split_of(config, data.train.labels)
+    origin = data_provenance(data, train=np.arange(len(x)) if split is None else split[0],
+                             validation=None if split is None else split[1], test=np.arange(len(x_test)))
     with blas_thread_limit(config.threads):
         start = time.perf_counter()
         trained = train_preset(config, x, y, validation=watched, init=init, callback=callback,
@@ -416,7 +423,14 @@ def run_preset(
         seconds = time.perf_counter() - start
         outputs = predict(trained.model, trained.params, x_test, state=trained.state)
     return RunResult(config, trained, len(x), outputs, accuracy(outputs, y_test), seconds,
-                     None if held_out is None else len(held_out[0]))
+                     None if held_out is None else len(held_out[0]), origin)
+
+
+def data_provenance(data: Dataset, **indices: Any) -> dict[str, Any]:
+    """The provenance of a run on ``data`` (:func:`purenn.io.provenance.provenance`): the SHA-256
+    of each file it was loaded from, and the digests of the sample ``indices`` of each split
+    (``train=``, ``validation=``, ``test=``) the run used."""
+    return provenance(data_files=file_digests(dataset_files(data)), sample_indices=samples(**indices))
 
 
 def describe(config: RunConfig, n_train: int, n_validation: int | None = None) -> dict[str, Any]:
@@ -438,12 +452,14 @@ def describe(config: RunConfig, n_train: int, n_validation: int | None = None) -
 
 
 def run_record(config: RunConfig, trained: TrainedRun, n_train: int,
-               metrics: dict[str, Any], *, validation_samples: int | None = None) -> dict[str, Any]:
+               metrics: dict[str, Any], *, validation_samples: int | None = None,
+               provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run record: configuration, seed, versions, history, metrics, params digest (which
-    covers the layers' state too when the model has any). ``versions`` is read with the run's
-    BLAS thread limit in force, so ``blas_threads`` is the count the run used.
-    ``validation_samples``: how many the run held out (with ``config.validation``)."""
-    extra: dict[str, Any] = {}
+    covers the layers' state too when the model has any), and ``provenance`` when given (what
+    the run read: :mod:`purenn.io.provenance`). ``versions`` is read with the run's BLAS thread
+    limit in force, so ``blas_threads`` is the count the run used. ``validation_samples``: how
+    many the run held out (with ``config.validation``)."""
+    extra: dict[str, Any] = {} if not provenance else {"provenance": provenance}
     if config.patience is not None:
         extra["early_stopping"] = {"monitor": "val_loss", "patience": config.patience,
                                    "stopped_early": trained.history.stopped_early,
