@@ -140,3 +140,12 @@ def test_the_version_is_pyprojects():
     assert __version__ == pyproject["project"]["version"]
     assert purenn.__version__ is __version__
     assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
+
+
+def test_every_package_folder_is_installed():
+    """pyproject's explicit package list names every folder of purenn/ (an editable install
+    hides a missing one; a wheel would lack it)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {module_name(p) for p in PACKAGE.rglob("__init__.py")} | {"purenn"}
+    assert folders <= listed, f"add to pyproject.toml's packages: {sorted(folders - listed)}"
