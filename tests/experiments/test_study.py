@@ -97,8 +97,10 @@ def test_results_just_within_the_limits_are_kept():
 def test_a_history_may_be_purenns_own():
     history = pn.History((pn.EpochLog(1, 2, 0.5, val_accuracy=0.75), pn.EpochLog(2, 2, 0.25)))
     assert study_module.result_data({"history": history})["history"] == [
-        {"epoch": 1, "loss": 0.5, "val_loss": None, "val_accuracy": 0.75, "lr_scale": None, "digest": None},
-        {"epoch": 2, "loss": 0.25, "val_loss": None, "val_accuracy": None, "lr_scale": None, "digest": None}]
+        {"epoch": 1, "loss": 0.5, "val_loss": None, "val_accuracy": 0.75, "lr_scale": None, "digest": None,
+         "accuracy": None, "metrics": None, "average_digest": None},
+        {"epoch": 2, "loss": 0.25, "val_loss": None, "val_accuracy": None, "lr_scale": None, "digest": None,
+         "accuracy": None, "metrics": None, "average_digest": None}]
 
 
 # --- arguments refused before anything runs ------------------------------------------------------
