@@ -1,6 +1,7 @@
 """Updates: gradient transformations, the named optimizers built from them, and schedules.
 
-    base.py          the contract (Transformation, Chain, Optimizer, State), apply_updates, sgd_step
+    base.py          the contract (Transformation, Chain, Optimizer, State)
+    apply.py         adding updates to params, array by array: apply_updates, sgd_step
     transforms.py    the building blocks: ScaleByAdam, Trace, AddDecayedWeights, ... (per-array math)
     optimizers.py    named compositions: SGD, Adam, AdamW (MaskedAdamW), RMSProp, Adagrad
     masking.py       parameter subsets: Masked, Partition, SetToZero, decay_mask
@@ -16,6 +17,7 @@ Each module's ``__all__`` names what it offers; this package re-exports exactly 
 from typing import TYPE_CHECKING
 
 from purenn.optim.accumulate import *
+from purenn.optim.apply import *
 from purenn.optim.averaging import *
 from purenn.optim.base import *
 from purenn.optim.masking import *
@@ -23,7 +25,7 @@ from purenn.optim.optimizers import *
 from purenn.optim.schedules import *
 from purenn.optim.transforms import *
 
-_MODULES = ("base", "transforms", "masking", "accumulate", "optimizers", "averaging", "schedules")
+_MODULES = ("apply", "base", "transforms", "masking", "accumulate", "optimizers", "averaging", "schedules")
 
 # mypy reads only a literal ``__all__`` and learns the names from the star imports above; the list
 # built from the modules' own is for Python (``import *``, purenn.io.serialize's registry).

@@ -34,129 +34,37 @@ children do), and a transformation whose updates are new arrays, or the very arr
 and never arrays its state keeps, sets ``fresh_updates = True`` (a momentum trace, whose update
 *is* its state, does not). ``fit`` donates only when the model and every transformation say so.
 Your own layers and transformations are never written into unless they declare it.
+
+**One pass.** An optimizer whose transformations are all per-array (none overrides ``update``)
+runs them in one walk over the params: each array goes through every part's ``leaf`` and into its
+new params before the next array, the same operations on the same numbers as running the parts
+one after the other and then :func:`apply_updates` (tests/optim/test_one_pass.py checks every
+registered optimizer, bit for bit). A part whose update is ``u * s`` for one number ``s``
+(``ScaleByLearningRate``: ``s = -lr``) says so with :meth:`Transformation.scale_at`; when it comes
+last, its multiplication is the one the final addition ``(u * s) + p`` makes anyway.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 from functools import cached_property, partial
 from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
-from purenn.errors import ArgumentTypeError, ShapeError
-from purenn.tree import readonly, tree_map, tree_structure, tree_unflatten
-from purenn.validation import Rule, check, positive_number, to_float
+from purenn.errors import ArgumentTypeError
+from purenn.optim.apply import add_scaled, apply_updates, as_update, map_leaves, sgd_step
+from purenn.tree import readonly
+from purenn.validation import Rule
 
 #: What ``purenn.optim`` (and ``purenn``) re-export from here. The other public names below
-#: (``map_leaves``, ``as_update``, ``as_transformation``, ...) are for authors of transformations and
-#: purenn's own modules, imported from this module.
+#: (``as_transformation``, ``transformation_like``, ...) are for authors of transformations and
+#: purenn's own modules, imported from this module; :mod:`purenn.optim.apply` holds the walk that
+#: adds updates to params (``apply_updates``, ``map_leaves``, ``as_update``), imported here too.
 __all__ = [
     "State", "Transformation", "Chain", "chain", "Optimizer", "FromTransformation", "as_optimizer",
-    "apply_updates", "sgd_step",
 ]
-
-
-# --- trees of per-parameter math ---------------------------------------------------------------
-
-
-def map_leaves(fn: Any, first: Any, *rest: Any, n_out: int = 1) -> Any:
-    """Apply the per-array ``fn`` to matching leaves of trees shaped like ``first``.
-
-    ``fn(*leaves)`` returns one array (``n_out=1``) or a tuple of ``n_out`` arrays; the result is
-    one tree, or a tuple of ``n_out`` trees, shaped like ``first``. This is the only place where
-    the optimizers walk trees.
-    """
-    if n_out == 1 and len(rest) == 1:
-        return _map_pair(fn, first, rest[0])
-    return _map_any(fn, (first, *rest), n_out)
-
-
-def _map_any(fn: Any, trees: tuple[Any, ...], n_out: int) -> Any:
-    """``map_leaves`` for any trees, through tree_map (whose errors name mismatched structures)."""
-    leaves: list[Any] = []
-    tree_map(lambda *ls: leaves.append(fn(*ls)), *trees)
-    structure = tree_structure(trees[0])
-    if n_out == 1:
-        return tree_unflatten(structure, leaves)
-    return tuple(tree_unflatten(structure, [out[i] for out in leaves]) for i in range(n_out))
-
-
-def _map_pair(fn: Any, a: Any, b: Any) -> Any:
-    """``map_leaves`` over two trees with one output: the per-step walk of every update, so the
-    usual nodes (tuples of dicts of arrays) are handled without tree_map's generality."""
-    kind = type(a)
-    if kind is dict and type(b) is dict and a.keys() == b.keys():
-        return {k: fn(v, b[k]) if type(v) is np.ndarray else _map_pair(fn, v, b[k])
-                for k, v in a.items()}
-    if kind is tuple and type(b) is tuple and len(a) == len(b):
-        return tuple([fn(v, w) if type(v) is np.ndarray else _map_pair(fn, v, w)
-                      for v, w in zip(a, b)])
-    if kind is np.ndarray:
-        return fn(a, b)
-    return _map_any(fn, (a, b), 1)
-
-
-def as_update(who: object, p: np.ndarray, u: Any) -> np.ndarray:
-    """``u`` as an array in ``p``'s dtype (no copy when it already is), with ``p``'s shape."""
-    if type(u) is not np.ndarray or u.dtype != p.dtype:
-        u = np.asarray(u, dtype=p.dtype)
-    if u.shape != p.shape:
-        raise ShapeError(
-            f"{who}: a gradient of shape {u.shape} for a parameter of shape {p.shape}; "
-            "backward must return grads shaped like params"
-        )
-    return u
-
-
-def _step(scale: float, donate: bool, p: np.ndarray, u: Any) -> np.ndarray:
-    """Read-only ``p + scale * u``, computed as ``(u * scale) + p`` (exactly equal): into ``u``
-    itself when it is donated and can be written, else into one fresh array (for large layers a
-    second temporary costs more than the arithmetic)."""
-    if type(u) is not np.ndarray or u.dtype != p.dtype or u.shape != p.shape:
-        u = as_update("apply_updates", p, u)
-    elif donate and p.ndim:
-        try:
-            u.setflags(write=True)  # refused for a view of read-only memory: then a fresh array
-        except ValueError:
-            pass
-        else:
-            if scale != 1.0:
-                np.multiply(u, scale, out=u)
-            np.add(u, p, out=u)
-            return readonly(u)
-    if not p.ndim:  # u * scale would be a NumPy scalar, not an array
-        out = np.multiply(u, scale, out=np.empty((), p.dtype))
-        out += p
-    elif scale == 1.0:
-        out = np.add(u, p)  # one pass; (u * 1.0) + p would be the same numbers in two
-    else:
-        out = u * scale
-        out += p
-    return readonly(out)
-
-
-def apply_updates(params: Any, updates: Any, scale: float = 1.0, *, donate: bool = False) -> Any:
-    """New read-only params ``p + scale * u`` for every leaf; ``params`` stay unchanged.
-
-    ``scale`` folds a final multiplication into the same pass: ``apply_updates(p, g, -lr)`` is
-    plain gradient descent, bit for bit ``p + (-lr * g)``. ``donate=True``: the caller gives the
-    update arrays away (nothing else holds them, and it will not read them again; see the
-    module's docstring), so the new params are written into them, the same numbers.
-    """
-    return _map_pair(partial(_step, scale, donate), params, updates)
-
-
-def sgd_step(params: Any, grads: Any, lr: float) -> Any:
-    """The tutorial's update: new read-only params ``p - lr * g`` for every leaf.
-
-    The same arithmetic as ``SGD(lr)``; ``params`` stay unchanged.
-    """
-    if type(lr) is not float or not 0 < lr < math.inf:
-        lr = check("lr", lr, positive_number, to_float)
-    return apply_updates(params, grads, -lr)
 
 
 # --- transformations -------------------------------------------------------------------------
@@ -217,6 +125,12 @@ class Transformation:
         """Scalars the per-array math needs at ``step`` (a learning rate, a bias correction)."""
         return {}
 
+    def scale_at(self, step: int) -> float | None:
+        """``s`` when this transformation's update at ``step`` is ``u * s``, one number for every
+        array (``ScaleByLearningRate``: ``-lr``), so that an optimizer ending in it multiplies in
+        the pass that adds the params; None (the default) otherwise."""
+        return None
+
     def resolved(self, params: Any) -> Transformation:
         """This record with every mask or labels given as a function replaced by the tree it gives
         for ``params`` (see :func:`purenn.optim.masking.resolve_masks`); itself when it has none."""
@@ -274,18 +188,20 @@ class Chain(Transformation):
         return tuple(t.init(params) for t in self.transformations)
 
     def update(self, updates: Any, state: Any, params: Any) -> tuple[Any, tuple[Any, ...]]:
-        if not isinstance(state, tuple) or len(state) != len(self.transformations):
-            raise ArgumentTypeError(
-                f"{self!r:.200}.update needs the tuple of {len(self.transformations)} states its "
-                f"init(params) makes, got {type(state).__name__}"
-                + (f" of {len(state)}" if isinstance(state, tuple) else "")
-            )
+        self._check_states(state)
         new_states = []
         for t, s in zip(self.transformations, state):
             updates, s = t.update(updates, s, params)
             new_states.append(s)
         return updates, tuple(new_states)
 
+    def _check_states(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) != len(self.transformations):
+            raise ArgumentTypeError(
+                f"{self!r:.200}.update needs the tuple of {len(self.transformations)} states its "
+                f"init(params) makes, got {type(state).__name__}"
+                + (f" of {len(state)}" if isinstance(state, tuple) else "")
+            )
 
     def resolved(self, params: Any) -> Chain:
         parts = tuple(t.resolved(params) for t in self.transformations)
@@ -337,9 +253,82 @@ class Optimizer:
         rate). ``donate=True``: the caller gives ``grads`` away, as :func:`purenn.fit` does when
         the model declares fresh grads; the new params may then be written into the updates'
         memory (see the module's docstring), the same numbers."""
+        if self._per_array is not None:
+            return _update_in_one_pass(self._transformation, self._per_array, grads, state,
+                                       params, lr_scale, donate)
         t = self._transformation
         updates, state = t.update(grads, state, params)
         return apply_updates(params, updates, lr_scale, donate=donate and t.fresh_updates), state
+
+    @cached_property
+    def _per_array(self) -> tuple[Transformation, ...] | None:
+        """The composition's parts when every one is per-array (its ``update`` is the base
+        class's), so that one pass over the params runs them all (:func:`_update_in_one_pass`)."""
+        t = self._transformation
+        parts = t.transformations if isinstance(t, Chain) else (t,)
+        if all(type(part).update is Transformation.update for part in parts):
+            return parts
+        return None
+
+
+def _update_in_one_pass(t: Transformation, parts: tuple[Transformation, ...], grads: Any,
+                        state: Any, params: Any, lr_scale: float, donate: bool) -> tuple[Any, Any]:
+    """``t.update`` then ``apply_updates``, for a composition of per-array parts, in one pass:
+    each parameter array goes through every part's :meth:`~Transformation.leaf` and into its new
+    params before the next array. The same operations on the same numbers, in the same order for
+    each array, as running the parts one after the other (a test checks, bit for bit); only the
+    walks over the trees and the intermediate trees are saved. When the last part's update is a
+    multiplication by one number (:meth:`~Transformation.scale_at`: the learning rate) and
+    ``lr_scale`` is 1, that multiplication is the one the final addition makes anyway,
+    ``(u * scale) + p``. An update array nothing else holds (donated grads, or a fresh update a
+    part has just made) receives the new params."""
+    chained = isinstance(t, Chain)
+    if isinstance(t, Chain):
+        t._check_states(state)
+    states = state if chained else (state,)
+    for part, s in zip(parts, states):
+        part._check_state(s)
+    last = parts[-1]
+    scale = last.scale_at(states[-1].step) if lr_scale == 1.0 and not last.slots else None
+    leaf_parts = parts[:-1] if scale is not None else parts
+    slot_trees = [s.slots[name] for part, s in zip(parts, states) for name in part.slots]
+    if not leaf_parts:  # a learning rate alone: p + (-lr * g), as sgd_step
+        new_params = apply_updates(params, grads, scale, donate=donate)  # type: ignore[arg-type]
+    else:
+        leaves = [(partial(part.leaf, **part.constants(s.step)), len(part.slots), part)
+                  for part, s in zip(leaf_parts, states)]
+        per_array = partial(_through_parts, leaves, lr_scale if scale is None else scale, donate,
+                            bool(slot_trees))
+        if slot_trees:
+            new_params, *slot_trees = map_leaves(per_array, params, grads, *slot_trees,
+                                                 n_out=1 + len(slot_trees))
+        else:
+            new_params = map_leaves(per_array, params, grads)
+    if not slot_trees:
+        new_states = [State(s.step + 1, {}) for s in states]
+    else:
+        made = iter(slot_trees)
+        new_states = [State(s.step + 1, {name: next(made) for name in part.slots})
+                      for part, s in zip(parts, states)]
+    return new_params, (tuple(new_states) if chained else new_states[0])
+
+
+def _through_parts(leaves: list[tuple[Any, int, Transformation]], scale: float, donate: bool,
+                   with_slots: bool, p: np.ndarray, u: Any, *slots: np.ndarray) -> Any:
+    """One parameter array through every part's leaf, then ``p + scale * u``; with slots, the new
+    params followed by every part's new slot arrays (read-only), in order."""
+    owned, start, made = donate, 0, []
+    for leaf, k, part in leaves:
+        u = as_update(part, p, u)
+        out = leaf(u, p, *slots[start : start + k])
+        if k:
+            out, *new = out
+            made += [readonly(a) for a in new]
+            start += k
+        owned = owned if out is u else part.fresh_updates
+        u = out
+    new_p = add_scaled(scale, owned, p, u)
+    return (new_p, *made) if with_slots else new_p
 
 
 @attrs.frozen

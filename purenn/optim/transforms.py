@@ -52,7 +52,10 @@ class ScaleByLearningRate(Transformation):
     lr: float | Schedule = learning_rate_field()
 
     def constants(self, step: int) -> dict[str, Any]:
-        return {"scale": -learning_rate_at(self.lr, step)}
+        return {"scale": self.scale_at(step)}
+
+    def scale_at(self, step: int) -> float:
+        return -learning_rate_at(self.lr, step)
 
     def leaf(self, u: np.ndarray, p: np.ndarray, *, scale: float) -> np.ndarray:
         return np.multiply(u, scale)
