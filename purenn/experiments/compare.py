@@ -135,7 +135,7 @@ class MetricComparison:
 
     def to_data(self) -> dict[str, Any]:
         """The fields as JSON data (lists for pairs), with ``significant`` and ``seeds_needed_text``."""
-        data = attrs.asdict(self)
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(self).items()}
         data.update(significant=self.significant, seeds_needed_text=self.seeds_needed_text)
         return data
 
