@@ -35,8 +35,8 @@ STDOUT = "-"  #: ``--json -`` writes the data to standard output (the report the
 
 
 def compare(
-    a: Annotated[str, typer.Argument(help="Side A: an experiment record EXP.json, or one group of a sweep, EXP.json:lr=0.001 (several settings joined by ',').", show_default=False)],
-    b: Annotated[str, typer.Argument(help="Side B, written as A; differences are B - A.", show_default=False)],
+    a: Annotated[str, typer.Argument(help="Side A: an experiment record EXP.json, or one group of a sweep, EXP.json:lr=0.001 (several settings joined by ',').", metavar="A", show_default=False)],
+    b: Annotated[str, typer.Argument(help="Side B, written as A; differences are B - A.", metavar="B", show_default=False)],
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the comparison as JSON data to this file ('-': standard output).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Draw each side's per-seed results, mean and 95% interval per metric to this PNG (needs the plot extra).")] = None,
 ) -> None:
