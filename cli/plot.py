@@ -3,13 +3,15 @@
 Needs matplotlib (``pip install "purenn[plot]"``); drawn with its Agg canvas on a ``Figure`` of
 its own (no pyplot, no global state). A run record draws one line per panel; an experiment record
 draws, for each of its settings (one for an experiment without a grid), the mean over seeds with
-a band of one standard deviation, so recipes compare at a glance.
+a band (``--band``: ±1 standard deviation, the 95% confidence interval of the mean, or min to
+max over seeds; :func:`band`), so recipes compare at a glance.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,8 +19,10 @@ import typer
 from rich.console import Console
 
 from purenn.errors import ArgumentError, PurennError, RecordError
+from purenn.experiments.compare import mean_interval
+from purenn.experiments.compare_stats import scipy_stats
 from purenn.experiments.record import read_run_or_experiment
-from purenn.experiments.summary import per_epoch
+from purenn.experiments.summary import statistics
 from purenn.io.atomic import atomic_writer, check_distinct, check_writable
 from purenn_cli.errors import EXIT_USAGE, explain, fail
 
@@ -29,6 +33,10 @@ MAX_DRAWN = 1e300
 #: The loss axis is logarithmic when every loss drawn is in this range (matplotlib's log ticks
 #: overflow over much more than 300 decades); linear otherwise.
 LOG_RANGE = (1e-150, 1e150)
+#: The bands ``--band`` draws around an experiment's mean, and how the figure names them.
+BANDS = {"std": "band: ±1 standard deviation over seeds",
+         "ci": "band: 95% confidence interval of the mean over seeds (Student's t)",
+         "minmax": "band: min to max over seeds"}
 
 
 def plot(
@@ -36,11 +44,20 @@ def plot(
     output: Annotated[Path, typer.Option("--output", "-o", help="The PNG file to write.")] = Path("curves.png"),
     width: Annotated[int, typer.Option(min=200, max=8000, help="Width of the image in pixels.")] = 1200,
     height: Annotated[int, typer.Option(min=150, max=8000, help="Height of the image in pixels.")] = 500,
+    band_kind: Annotated[str, typer.Option("--band", help="An experiment's band around its mean over seeds: std (±1 standard deviation), ci (95% confidence interval of the mean; needs the stats extra) or minmax (min to max).")] = "std",
 ) -> None:
     """Draw training loss and test accuracy per epoch; several files overlay with a legend, and
-    an experiment shows, per setting of its grid, its mean with a band of ±1 standard deviation
-    over its seeds."""
+    an experiment shows, per setting of its grid, its mean over its seeds with a band (--band:
+    ±1 standard deviation, the 95% confidence interval of the mean, or min to max)."""
     console = Console()
+    if band_kind not in BANDS:
+        raise fail(console, f"--band must be one of {', '.join(BANDS)}, got {band_kind!r}")
+    if band_kind == "ci":
+        try:
+            scipy_stats()
+        except ArgumentError:
+            raise fail(console, "--band ci needs SciPy (Student's t), which is not installed: "
+                                "pip install \"purenn[stats]\" (or choose --band std or minmax)") from None
     try:
         check_writable(output)
     except ArgumentError as e:
@@ -51,7 +68,7 @@ def plot(
         raise fail(console, e.message) from None
     curves = [curve for path in records for curve in load_curves(console, path)]
     try:
-        figure = make_figure(curves, width, height)
+        figure = make_figure(curves, width, height, band_kind)
     except ImportError:
         raise fail(console, "drawing needs matplotlib, which is not installed: "
                             "pip install \"purenn[plot]\"", EXIT_USAGE) from None
@@ -65,7 +82,9 @@ def plot(
     for ax, (_, title) in zip(figure.axes, PANELS):
         if not ax.get_lines():
             console.print(f"note: no file has a {title} per epoch (an XOR run has none); that panel is empty")
-    console.print(f"wrote {output} ({width} x {height}) from {len(records)} file(s)")
+    drawn = any(c["experiment"] for c in curves)
+    console.print(f"wrote {output} ({width} x {height}) from {len(records)} file(s)"
+                  f"{'; ' + BANDS[band_kind] if drawn else ''}")
 
 
 def load_curves(console: Console, path: Path) -> list[dict[str, Any]]:
@@ -104,9 +123,41 @@ def _label(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def make_figure(curves: list[dict[str, Any]], width: int, height: int) -> Any:
+def epoch_values(histories: Sequence[Sequence[dict[str, Any]]], key: str) -> tuple[list[int], list[list[float]]]:
+    """``(epochs, values)``: each epoch's values of ``key`` over runs' histories, as far as every
+    run goes, the epochs where every run has a number."""
+    length = min((len(h) for h in histories), default=0)
+    epochs, values = [], []
+    for i in range(length):
+        found = [h[i].get(key) for h in histories]
+        numbers = [float(v) for v in found if isinstance(v, (int, float))]
+        if len(numbers) < len(found):
+            continue
+        epochs.append(histories[0][i]["epoch"])
+        values.append(numbers)
+    return epochs, values
+
+
+def band(values: Sequence[float], kind: str) -> tuple[float, float]:
+    """``(low, high)`` of one epoch's values over seeds: ``std`` the mean ± the sample standard
+    deviation (0 for one value); ``ci`` the 95% confidence interval of the mean
+    (:func:`~purenn.experiments.compare.mean_interval`; the mean for one value; needs SciPy);
+    ``minmax`` the smallest and largest value."""
+    summary = statistics(values)
+    mean, std = summary["mean"], summary["std"]
+    if kind == "std":
+        return mean - std, mean + std
+    if kind == "ci":
+        return mean_interval(values) or (mean, mean)
+    if kind == "minmax":
+        return summary["min"], summary["max"]
+    raise ArgumentError(f"`kind` must be one of {tuple(BANDS)}, got {kind!r}")
+
+
+def make_figure(curves: list[dict[str, Any]], width: int, height: int, band_kind: str = "std") -> Any:
     """The matplotlib Figure: one panel per metric, a line per run, an experiment's mean with its
-    ±1 standard deviation band. Raises ImportError without matplotlib."""
+    band (:func:`band` of ``band_kind``), named under the panels. Raises ImportError without
+    matplotlib."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -118,15 +169,16 @@ def make_figure(curves: list[dict[str, Any]], width: int, height: int) -> Any:
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
         for i, curve in enumerate(curves):
-            epochs, mean, std = per_epoch(curve["runs"], key)
+            epochs, values = epoch_values(curve["runs"], key)
             if not epochs:
                 continue
+            mean = [statistics(v)["mean"] for v in values]
             color = f"C{i % 10}"
             ax.plot(epochs, mean, color=color, marker="o" if len(epochs) < 30 else None,
                               markersize=3, label=curve["label"])
             if curve["experiment"]:
-                ax.fill_between(epochs, [m - s for m, s in zip(mean, std)],
-                                [m + s for m, s in zip(mean, std)], color=color, alpha=0.2, linewidth=0)
+                lows, highs = zip(*(band(v, band_kind) for v in values))
+                ax.fill_between(epochs, lows, highs, color=color, alpha=0.2, linewidth=0)
         low, high = LOG_RANGE
         if key == "loss" and all(low <= v <= high for line in ax.get_lines() for v in line.get_ydata()):
             ax.set_yscale("log")
@@ -134,4 +186,6 @@ def make_figure(curves: list[dict[str, Any]], width: int, height: int) -> Any:
             ax.yaxis.set_major_formatter(lambda v, _: f"{v:.1%}")
     if any(ax.get_lines() for ax in axes):
         axes[0].legend(loc="upper right", fontsize="small")
+    if any(c["experiment"] for c in curves):
+        figure.supxlabel(BANDS[band_kind], fontsize="small")
     return figure

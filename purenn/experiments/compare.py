@@ -30,12 +30,14 @@ the same in every run). A sample has no spread when its standard deviation is at
 The t distribution, the tests and the power come from :mod:`scipy.stats` (the ``stats`` extra:
 ``pip install "purenn[stats]"``); without SciPy, :func:`compare` raises an
 :class:`~purenn.errors.ArgumentError` saying so.
+
+The statistics live in :mod:`~purenn.experiments.compare_stats`, the words (metric names,
+the report's lines, the sentence) in :mod:`~purenn.experiments.compare_text`; every public name
+is importable from here.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,103 +45,41 @@ import attrs
 import numpy as np
 
 from purenn.errors import ArgumentError, ArgumentTypeError
+from purenn.experiments.compare_stats import (
+    ALPHA,
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    CONFIDENCE,
+    MAX_SEEDS_NEEDED,
+    NO_SPREAD,
+    POWER,
+    bootstrap_interval,
+    mean_interval,
+    observed_effect_size,
+    power,
+    probability_better,
+    scipy_stats,
+    seeds_for_power,
+    state_of,
+    t_interval,
+    t_test,
+)
+from purenn.experiments.compare_text import METRICS, metric_lines, seed_text, sentence
 from purenn.experiments.seeds import MAX_SEEDS
-from purenn.validation import boolean, check, integer, real
+from purenn.validation import check, integer, real
 
 __all__ = ["ALPHA", "BOOTSTRAP_RESAMPLES", "BOOTSTRAP_SEED", "CONFIDENCE", "MAX_ABS_VALUE",
            "MAX_SEEDS_NEEDED", "METRICS", "NO_SPREAD", "POWER", "Comparison", "MetricComparison",
            "compare", "mean_interval", "power", "seeds_for_power"]
 
-#: The metrics compared, in order: the words for them, which way is better, their unit.
-METRICS: dict[str, tuple[str, str, str]] = {
-    "test_accuracy": ("test accuracy", "higher", ""),
-    "loss": ("final loss", "lower", ""),
-    "train_seconds": ("training time", "lower", " s"),
-}
-ALPHA = 0.05  #: the tests' two-sided level
-CONFIDENCE = 1 - ALPHA  #: of every interval (0.95)
-POWER = 0.8  #: the power :func:`seeds_for_power` aims at
-#: The bootstrap generator's seed (any fixed number would do; fixed so the interval is a function
-#: of the data alone, byte for byte).
-BOOTSTRAP_SEED = 0
-BOOTSTRAP_RESAMPLES = 10_000  #: resampled mean differences per bootstrap interval
-#: The most seeds per side :func:`seeds_for_power` answers (beyond it: None, "more than 10,000"),
-#: so a tiny effect ends the search instead of looping; 10,000 seeds is already no experiment's size.
-MAX_SEEDS_NEEDED = 10_000
 #: The largest magnitude of a metric value accepted: accuracies, losses and seconds are far
 #: below it, and sums and squares of up to MAX_SEEDS such values stay far from overflow.
 MAX_ABS_VALUE = 1e12
-#: Relative standard deviation below which a sample has no spread: float rounding (0.9812 - 0.977
-#: and 0.985 - 0.9808 differ in their last bits), not variation between seeds.
-NO_SPREAD = 1e-12
-_BOOTSTRAP_BLOCK = 2**20  # resampled indices drawn at once (8 MiB), whatever the sample sizes
-# Power is 1.0 in doubles at noncentrality 1e3 for every df up to 2 * MAX_SEEDS_NEEDED; far
-# beyond it SciPy's noncentral t stops converging (NaN, warnings), so larger ones are clipped to it.
-_MAX_NONCENTRALITY = 1e3
 
 _value_rule = real(-MAX_ABS_VALUE, MAX_ABS_VALUE, high_open=False)
 
 
-def _scipy_stats() -> Any:
-    try:
-        from scipy import stats
-    except ImportError:
-        raise ArgumentError(
-            "comparing experiments needs SciPy (its t distribution, t tests and noncentral t): "
-            "pip install \"purenn[stats]\"") from None
-    return stats
-
-
-# --- power --------------------------------------------------------------------------------------
-
-
-def power(effect_size: float, n: int, *, paired: bool) -> float:
-    """The probability that a two-sided t test at level :data:`ALPHA` detects a true difference of
-    ``effect_size`` standard deviations with ``n`` seeds per side (``paired``: ``n`` pairs,
-    df = n - 1, noncentrality d * sqrt(n); else two groups of ``n``, df = 2n - 2, noncentrality
-    d * sqrt(n / 2)): P(|T| > t_crit) for T noncentral t. The lower tail P(T < -t_crit) is
-    computed as P(T' > t_crit) for T' of noncentrality -d, where SciPy stays accurate (its cdf
-    far in the lower tail gives NaN, e.g. df = 500, noncentrality 10)."""
-    d = check("effect_size", effect_size, real())
-    check("n", n, integer(2))
-    check("paired", paired, boolean)
-    st = _scipy_stats()
-    df = n - 1 if paired else 2 * n - 2
-    nc = min(abs(d) * math.sqrt(n if paired else n / 2), _MAX_NONCENTRALITY)
-    crit = st.t.ppf(1 - ALPHA / 2, df)
-    return float(st.nct.sf(crit, df, nc) + st.nct.sf(crit, df, -nc))
-
-
-def seeds_for_power(effect_size: float, *, paired: bool) -> int | None:
-    """The fewest seeds per side (``paired``: pairs; at least 2) whose :func:`power` reaches
-    :data:`POWER`, or None when no number up to :data:`MAX_SEEDS_NEEDED` does (a zero effect is
-    never detected: its power stays ALPHA). Tables agree: d = 0.5 needs 34 pairs, or 64 per group.
-
-    The search starts from the normal approximation ((z_{1-ALPHA/2} + z_POWER) / d)^2 (times 2
-    for two groups), which the t test needs a few more than, and steps one seed at a time from
-    there: power grows with n, so the first n reaching POWER is the answer."""
-    d = check("effect_size", effect_size, real())
-    if d == 0:
-        return None
-    st = _scipy_stats()
-    guess = ((st.norm.ppf(1 - ALPHA / 2) + st.norm.ppf(POWER)) / abs(d)) ** 2 * (1 if paired else 2)
-    n = max(2, math.ceil(min(guess, MAX_SEEDS_NEEDED)))
-    if power(d, n, paired=paired) >= POWER:
-        while n > 2 and power(d, n - 1, paired=paired) >= POWER:
-            n -= 1
-        return n
-    while n < MAX_SEEDS_NEEDED:
-        n += 1
-        if power(d, n, paired=paired) >= POWER:
-            return n
-    return None
-
-
-# --- one metric ---------------------------------------------------------------------------------
-
-
-def _pair(values: Any) -> tuple[float, float]:
-    return float(values[0]), float(values[1])
+# --- the result ---------------------------------------------------------------------------------
 
 
 @attrs.frozen
@@ -195,165 +135,9 @@ class MetricComparison:
 
     def to_data(self) -> dict[str, Any]:
         """The fields as JSON data (lists for pairs), with ``significant`` and ``seeds_needed_text``."""
-        data = attrs.asdict(self)
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(self).items()}
         data.update(significant=self.significant, seeds_needed_text=self.seeds_needed_text)
         return data
-
-
-def _no_spread(v: np.ndarray) -> bool:
-    return bool(np.std(v, ddof=1) <= NO_SPREAD * max(1.0, float(np.max(np.abs(v)))))
-
-
-def _state(x: np.ndarray, y: np.ndarray, paired: bool) -> str:
-    if paired:
-        d = y - x
-        return "identical" if not d.any() else "no spread" if _no_spread(d) else "tested"
-    if _no_spread(x) and _no_spread(y):
-        return "identical" if np.array_equal(np.unique(x), np.unique(y)) else "no spread"
-    return "tested"
-
-
-def _interval(v: np.ndarray) -> tuple[float, float]:
-    """The t confidence interval of the mean of ``v`` (the mean itself when there is no spread)."""
-    mean = float(v.mean())
-    if _no_spread(v):
-        return mean, mean
-    scale = float(np.std(v, ddof=1)) / math.sqrt(len(v))
-    return _pair(_scipy_stats().t.interval(CONFIDENCE, len(v) - 1, loc=mean, scale=scale))
-
-
-def mean_interval(values: Sequence[float]) -> tuple[float, float] | None:
-    """The :data:`CONFIDENCE` (95%) confidence interval of the mean of ``values`` from Student's t
-    (``scipy.stats.t.interval``; the mean itself when they do not spread), or None for fewer than
-    two values (an interval needs a spread). An :class:`~purenn.errors.ArgumentError` without SciPy."""
-    _scipy_stats()
-    v = np.asarray([float(x) for x in values], dtype=np.float64)
-    if len(v) < 2:
-        return None
-    return _interval(v)
-
-
-def _bootstrap(x: np.ndarray, y: np.ndarray, paired: bool) -> tuple[float, float]:
-    """The percentile interval of BOOTSTRAP_RESAMPLES resampled mean differences: paired, the
-    mean of the differences y - x resampled with replacement; else mean(y*) - mean(x*), each side
-    resampled on its own. Drawn by ``default_rng(BOOTSTRAP_SEED)`` in blocks of resamples, each
-    block's indices ``integers(0, n, size=(rows, n))`` (x's, then y's when unpaired), rows fixed
-    by the sizes alone; quantiles by NumPy's default (linear) method."""
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    rows = max(1, _BOOTSTRAP_BLOCK // max(len(x), len(y)))
-    means, d = [], (y - x if paired else None)
-    for start in range(0, BOOTSTRAP_RESAMPLES, rows):
-        k = min(rows, BOOTSTRAP_RESAMPLES - start)
-        if d is not None:
-            means.append(d[rng.integers(0, len(d), size=(k, len(d)))].mean(axis=1))
-        else:
-            mx = x[rng.integers(0, len(x), size=(k, len(x)))].mean(axis=1)
-            means.append(y[rng.integers(0, len(y), size=(k, len(y)))].mean(axis=1) - mx)
-    return _pair(np.quantile(np.concatenate(means), [ALPHA / 2, 1 - ALPHA / 2]))
-
-
-def _probability_better(x: np.ndarray, y: np.ndarray, better: str) -> float:
-    """P(a run of B beats a run of A) over all len(x) * len(y) pairs, ties counting half."""
-    if better == "lower":
-        x, y = -x, -y
-    s = np.sort(x)
-    below, upto = np.searchsorted(s, y, "left"), np.searchsorted(s, y, "right")
-    return float((below.sum() + 0.5 * (upto - below).sum()) / (len(x) * len(y)))
-
-
-def _effect_size(x: np.ndarray, y: np.ndarray, paired: bool) -> float:
-    if paired:
-        d = y - x
-        return float(d.mean() / np.std(d, ddof=1))
-    nx, ny = len(x), len(y)
-    pooled = math.sqrt(((nx - 1) * np.var(x, ddof=1) + (ny - 1) * np.var(y, ddof=1)) / (nx + ny - 2))
-    return float((y.mean() - x.mean()) / pooled)
-
-
-def _t_test(x: np.ndarray, y: np.ndarray, paired: bool) -> tuple[float, float, float, tuple[float, float]]:
-    """(statistic, df, p-value, t interval of B - A) from SciPy's paired or Welch's t test."""
-    st = _scipy_stats()
-    with warnings.catch_warnings():
-        # a side of Welch's test may have no spread (then its variance is 0, harmlessly); SciPy
-        # warns of "precision loss" when it computes that variance
-        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
-        result = st.ttest_rel(y, x) if paired else st.ttest_ind(y, x, equal_var=False)
-        interval = _pair(result.confidence_interval(CONFIDENCE))
-    return float(result.statistic), float(result.df), float(result.pvalue), interval
-
-
-def _compare_metric(metric: str, a: dict[int, float], b: dict[int, float],
-                    labels: tuple[str, str]) -> MetricComparison:
-    x, y = np.array(list(a.values())), np.array(list(b.values()))
-    paired = list(a) == list(b)
-    state = _state(x, y, paired)
-    difference = float(y.mean() - x.mean())
-    statistic = df = p = effect = None
-    t_interval = (difference, difference)
-    if state == "tested":
-        statistic, df, p, t_interval = _t_test(x, y, paired)
-        effect = _effect_size(x, y, paired)
-    if paired:
-        reason = f"both ran the same {len(x)} seeds ({_seed_text(a)})"
-    else:
-        reason = (f"different seeds ({labels[0]}: {_seed_text(a)}; {labels[1]}: {_seed_text(b)}), "
-                  "so runs cannot be paired")
-    better = METRICS[metric][1]
-    result = MetricComparison(
-        metric=metric, better=better, n_a=len(x), n_b=len(y), mean_a=float(x.mean()), mean_b=float(y.mean()),
-        interval_a=_interval(x), interval_b=_interval(y), difference=difference, t_interval=t_interval,
-        bootstrap_interval=_bootstrap(x, y, paired), state=state, test="paired t" if paired else "Welch's t",
-        test_reason=reason, statistic=statistic, df=df, p_value=p,
-        probability_b_better=_probability_better(x, y, better), effect_size=effect,
-        seeds_needed=None if effect is None else seeds_for_power(effect, paired=paired), conclusion="")
-    return attrs.evolve(result, conclusion=_sentence(result, labels))
-
-
-def _seed_text(seeds: Sequence[int] | Mapping[int, Any]) -> str:
-    """Sorted seeds as ranges: 0-4,7,9-10."""
-    parts: list[str] = []
-    ordered = list(seeds)
-    start = 0
-    for i in range(1, len(ordered) + 1):
-        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
-            low, high = ordered[start], ordered[i - 1]
-            parts.append(str(low) if low == high else f"{low}-{high}")
-            start = i
-    return ",".join(parts)
-
-
-def _g(value: float, unit: str = "", sign: bool = False) -> str:
-    return f"{value:{'+' if sign else ''}.4g}{unit}"
-
-
-def _p_text(p: float) -> str:
-    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
-
-
-def _sentence(m: MetricComparison, labels: tuple[str, str]) -> str:
-    """One sentence that claims no more than the numbers of ``m``."""
-    (a, b), (words, _, unit) = labels, METRICS[m.metric]
-    seeds = f"{m.n_a} seeds" if m.n_a == m.n_b else f"{m.n_a} and {m.n_b} seeds"
-    if m.state == "identical":
-        return f"{a} and {b} give identical {words} results ({seeds})."
-    if m.state == "no spread":
-        where = "on every seed" if m.test == "paired t" else "in every run"
-        return (f"{b} - {a} = {_g(m.difference, unit, True)} in {words} {where} ({seeds}, no spread, "
-                "so no test applies).")
-    lo, hi = m.t_interval
-    if m.significant:
-        verdict = "better" if (m.difference > 0) == (m.better == "higher") else "worse"
-        return (f"{b} is {verdict} than {a} in {words}: {b} - {a} = {_g(m.difference, unit, True)} "
-                f"(95% interval {_g(lo, unit, True)} to {_g(hi, unit, True)}), "
-                f"{_p_text(m.p_value or 0.0)} ({m.test}, {seeds}).")
-    start = (f"No difference in {words} detectable with {seeds} ({b} - {a} = "
-             f"{_g(m.difference, unit, True)}, {_p_text(m.p_value or 0.0)}, {m.test})")
-    if m.seeds_needed is not None:
-        return f"{start}; about {m.seeds_needed:,} seeds per recipe would detect one of this size."
-    if m.effect_size == 0:
-        return f"{start}; the observed difference is zero, so no number of seeds would detect it."
-    return (f"{start}; more than {MAX_SEEDS_NEEDED:,} seeds per recipe would be needed to detect one of "
-            "this size.")
 
 
 # --- both sides ---------------------------------------------------------------------------------
@@ -395,35 +179,43 @@ class Comparison:
 
     def to_text(self) -> str:
         """A plain-text report: a few lines per metric, each ending with its sentence."""
-        header = (f"A = {self.label_a} (seeds {_seed_text(self.seeds_a)}), "
-                  f"B = {self.label_b} (seeds {_seed_text(self.seeds_b)})")
+        header = (f"A = {self.label_a} (seeds {seed_text(self.seeds_a)}), "
+                  f"B = {self.label_b} (seeds {seed_text(self.seeds_b)})")
         lines = [header]
         for m in self.metrics:
-            lines += ["", *_metric_lines(m)]
+            lines += ["", *metric_lines(m)]
         return "\n".join(lines)
 
 
-def _metric_lines(m: MetricComparison) -> list[str]:
-    words, better, unit = METRICS[m.metric]
 
-    def span(pair: tuple[float, float], sign: bool = False) -> str:
-        return f"{_g(pair[0], unit, sign)} to {_g(pair[1], unit, sign)}"
+# --- comparing ----------------------------------------------------------------------------------
 
-    if m.statistic is not None and m.df is not None and m.p_value is not None:
-        test = f"{m.test}: t = {m.statistic:.3g}, df = {m.df:.3g}, {_p_text(m.p_value)}"
+
+def _compare_metric(metric: str, a: dict[int, float], b: dict[int, float],
+                    labels: tuple[str, str]) -> MetricComparison:
+    x, y = np.array(list(a.values())), np.array(list(b.values()))
+    paired = list(a) == list(b)
+    state = state_of(x, y, paired)
+    difference = float(y.mean() - x.mean())
+    statistic = df = p = effect = None
+    interval = (difference, difference)
+    if state == "tested":
+        statistic, df, p, interval = t_test(x, y, paired)
+        effect = observed_effect_size(x, y, paired)
+    if paired:
+        reason = f"both ran the same {len(x)} seeds ({seed_text(a)})"
     else:
-        test = f"{m.test}: no test ({m.state})"
-    return [
-        f"{words} ({better} is better)",
-        f"  A  mean {_g(m.mean_a, unit)}  95% CI {span(m.interval_a)}  (n = {m.n_a})",
-        f"  B  mean {_g(m.mean_b, unit)}  95% CI {span(m.interval_b)}  (n = {m.n_b})",
-        (f"  B - A  {_g(m.difference, unit, True)}  95% interval: t {span(m.t_interval, True)}, "
-         f"bootstrap {span(m.bootstrap_interval, True)}"),
-        f"  {test}; {m.test_reason}",
-        f"  P(a run of B beats a run of A) = {m.probability_b_better:.2f}",
-        f"  seeds per recipe for power {POWER:g} at {ALPHA:.0%}: {m.seeds_needed_text}",
-        f"  {m.conclusion}",
-    ]
+        reason = (f"different seeds ({labels[0]}: {seed_text(a)}; {labels[1]}: {seed_text(b)}), "
+                  "so runs cannot be paired")
+    better = METRICS[metric][1]
+    result = MetricComparison(
+        metric=metric, better=better, n_a=len(x), n_b=len(y), mean_a=float(x.mean()), mean_b=float(y.mean()),
+        interval_a=t_interval(x), interval_b=t_interval(y), difference=difference, t_interval=interval,
+        bootstrap_interval=bootstrap_interval(x, y, paired), state=state, test="paired t" if paired else "Welch's t",
+        test_reason=reason, statistic=statistic, df=df, p_value=p,
+        probability_b_better=probability_better(x, y, better), effect_size=effect,
+        seeds_needed=None if effect is None else seeds_for_power(effect, paired=paired), conclusion="")
+    return attrs.evolve(result, conclusion=sentence(result, labels))
 
 
 # --- input --------------------------------------------------------------------------------------
@@ -487,7 +279,7 @@ def compare(a: Mapping[int, Mapping[str, Any]], b: Mapping[int, Mapping[str, Any
     _check_side(a, labels[0])
     _check_side(b, labels[1])
     names = _metrics(a, b, metrics)
-    _scipy_stats()
+    scipy_stats()
     results = []
     for metric in names:
         va, vb = _values(a, labels[0], metric), _values(b, labels[1], metric)

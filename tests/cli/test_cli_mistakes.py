@@ -17,7 +17,8 @@ from purenn_cli.main import app
 
 runner = CliRunner()
 COMMANDS: dict[str, Any] = typer.main.get_command(app).commands  # type: ignore[attr-defined]
-PATHS = {"data_dir", "save", "record", "model", "checkpoint_dir", "run_a", "run_b", "records", "output"}
+PATHS = {"data_dir", "save", "record", "model", "checkpoint_dir", "run_a", "run_b", "records", "output",
+         "json_file"}
 
 NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1e400", "2.5", "", "abc"]
 HUGE = "99999999999999999999"
@@ -42,7 +43,8 @@ def invocation(command: str, param: Any, value: str, data: Path, run: Path) -> l
     """A quick, valid invocation of ``command`` with ``value`` given to ``param``."""
     positional = {"evaluate": [str(run / "m.npz")], "reproduce": [str(run / "r.json")],
                   "summary": [str(run / "m.npz")], "diff": [str(run / "r.json")] * 2,
-                  "resume": [str(run / "ckpt")], "plot": [str(run / "r.json")]}
+                  "resume": [str(run / "ckpt")], "plot": [str(run / "r.json")],
+                  "compare": [str(run / "r.json")] * 2}
     options = {
         "xor": ["--epochs", "2"],
         "mnist": ["--preset", "seed", "--epochs", "1", "--limit", "8", "--data-dir", str(data)],
@@ -52,6 +54,7 @@ def invocation(command: str, param: Any, value: str, data: Path, run: Path) -> l
         "diff": [],
         "resume": [],
         "plot": ["-o", str(run / "plot.png")],
+        "compare": [],
         "lr-find": ["--preset", "seed", "--steps", "3", "--limit", "8", "--data-dir", str(data)],
     }[command]
     args = list(positional.get(command, []))
@@ -81,7 +84,7 @@ def parameters():
 
 def test_the_sweep_covers_every_command():
     assert {p.values[0] for p in parameters()} == {"xor", "mnist", "evaluate", "reproduce", "summary",
-                                                   "diff", "resume", "plot", "lr-find"}
+                                                   "diff", "resume", "plot", "lr-find", "compare"}
 
 
 @pytest.mark.parametrize("command, param", list(parameters()))
