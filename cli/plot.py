@@ -26,7 +26,9 @@ from purenn.experiments.summary import statistics
 from purenn.io.atomic import atomic_writer, check_distinct, check_writable
 from purenn_cli.errors import EXIT_USAGE, explain, fail
 
-PANELS = (("loss", "training loss"), ("val_accuracy", "test accuracy"))
+#: The panels: a history's key and its title (the accuracy's names the set it was measured on,
+#: :func:`accuracy_title`).
+PANELS = (("loss", "training loss"), ("val_accuracy", "accuracy"))
 #: The largest value drawn: matplotlib's axes overflow near the largest float. A record holding a
 #: larger loss (a run that all but diverged) is refused here, and read by every other command.
 MAX_DRAWN = 1e300
@@ -79,7 +81,8 @@ def plot(
             f.write(buffer.getvalue())
     except (PurennError, OSError) as e:
         raise fail(console, explain(e) if isinstance(e, PurennError) else str(e)) from None
-    for ax, (_, title) in zip(figure.axes, PANELS):
+    for ax, (key, title) in zip(figure.axes, PANELS):
+        title = accuracy_title(curves) if key == "val_accuracy" else title
         if not ax.get_lines():
             console.print(f"note: no file has a {title} per epoch (an XOR run has none); that panel is empty")
     drawn = any(c["experiment"] for c in curves)
@@ -113,9 +116,30 @@ def load_curves(console: Console, path: Path) -> list[dict[str, Any]]:
             why = f"more than the {MAX_DRAWN:g}" if math.isfinite(value) else "not a finite number"
             raise fail(console, f"{path}: its {title} at epoch {epoch} is {value:g}, {why} that can be drawn")
     if kind == "run":
-        return [{"label": _label(path.stem), "runs": groups[0][1], "experiment": False}]
+        held_out = record.get("config", {}).get("evaluated_on", "test")
+        return [{"label": _label(path.stem), "runs": groups[0][1], "experiment": False,
+                 "evaluated_on": held_out}]
     return [{"label": _label(f"{path.stem}{' ' + name if name else ''} ({len(histories)} seeds)"),
-             "runs": histories, "experiment": True} for name, histories in groups]
+             "runs": histories, "experiment": True, "evaluated_on": _evaluated_on(record, name)}
+            for name, histories in groups]
+
+
+def _evaluated_on(record: dict[str, Any], name: str) -> str:
+    """The set an experiment group's per-epoch accuracy came from: the command line's runs say
+    it by their ``validation`` setting (shared or in the grid); a study of your own function
+    reports what ``fit(validation=...)`` measured, its validation set."""
+    if record["kind"] != "mnist":
+        return "validation"
+    group = next(g for g in record["groups"]
+                 if " ".join(f"{k}={v}" for k, v in g["settings"].items()) == name)
+    return "validation" if {**record["settings"], **group["settings"]}.get("validation") else "test"
+
+
+def accuracy_title(curves: Sequence[dict[str, Any]]) -> str:
+    """The accuracy panel's title: the set its curves were measured on (``test`` or
+    ``validation``), or, when the files differ, "held-out" (each legend label then says which)."""
+    sets = {c.get("evaluated_on", "test") for c in curves}
+    return f"{sets.pop()} accuracy" if len(sets) == 1 else "held-out accuracy"
 
 
 def _label(text: str) -> str:
@@ -164,7 +188,9 @@ def make_figure(curves: list[dict[str, Any]], width: int, height: int, band_kind
     figure = Figure(figsize=(width / 100, height / 100), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(PANELS))
+    mixed = accuracy_title(curves) == "held-out accuracy"
     for ax, (key, title) in zip(axes, PANELS):
+        title = accuracy_title(curves) if key == "val_accuracy" else title
         ax.set_title(f"{title} per epoch")
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
@@ -174,8 +200,9 @@ def make_figure(curves: list[dict[str, Any]], width: int, height: int, band_kind
                 continue
             mean = [statistics(v)["mean"] for v in values]
             color = f"C{i % 10}"
+            label = f"{curve['label']} [{curve['evaluated_on']}]" if mixed else curve["label"]
             ax.plot(epochs, mean, color=color, marker="o" if len(epochs) < 30 else None,
-                              markersize=3, label=curve["label"])
+                    markersize=3, label=label)
             if curve["experiment"]:
                 lows, highs = zip(*(band(v, band_kind) for v in values))
                 ax.fill_between(epochs, lows, highs, color=color, alpha=0.2, linewidth=0)

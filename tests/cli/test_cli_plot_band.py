@@ -121,3 +121,37 @@ def test_a_bad_band_and_ci_without_scipy_are_refused(tmp_path, monkeypatch):
     assert no_scipy.exit_code == 2 and 'pip install "purenn[stats]"' in no_scipy.output
     assert not (tmp_path / "c.png").exists()
     assert runner.invoke(app, [*args, "--band", "minmax"]).exit_code == 0  # minmax needs no SciPy
+
+
+def test_the_accuracy_panel_names_the_set_it_was_measured_on(tiny_mnist, tmp_path, monkeypatch):
+    """Per-epoch accuracy is the validation set's with --validation, the test set's without; a
+    figure of both says "held-out" and labels each curve with its set."""
+    common = ["mnist", "--preset", "seed", "--epochs", "2", "--limit", "200", "--threads", "1",
+              "--data-dir", str(tiny_mnist)]
+    held, plain = tmp_path / "held.json", tmp_path / "plain.json"
+    for extra, path in ((["--validation", "0.2"], held), ([], plain)):
+        result = runner.invoke(app, [*common, *extra, "--record", str(path)])
+        assert result.exit_code == 0, result.output
+    figures = []
+    make_figure = plot_module.make_figure
+    monkeypatch.setattr(plot_module, "make_figure", lambda *a: figures.append(make_figure(*a)) or figures[-1])
+    for files in ([held], [plain], [held, plain]):
+        result = runner.invoke(app, ["plot", *map(str, files), "-o", str(tmp_path / "c.png")],
+                               env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+    titles = [f.axes[1].get_title() for f in figures]
+    assert titles == ["validation accuracy per epoch", "test accuracy per epoch",
+                      "held-out accuracy per epoch"]
+    labels = [line.get_label() for line in figures[-1].axes[1].get_lines()]
+    assert labels == ["held [validation]", "plain [test]"]
+
+
+def test_a_study_of_your_own_function_plots_its_validation_accuracy(tmp_path, monkeypatch):
+    record = tmp_path / "exp.json"
+    write_experiment_with_curves(record)  # kind "function": fit(validation=...) measured it
+    figures = []
+    make_figure = plot_module.make_figure
+    monkeypatch.setattr(plot_module, "make_figure", lambda *a: figures.append(make_figure(*a)) or figures[-1])
+    result = runner.invoke(app, ["plot", str(record), "-o", str(tmp_path / "c.png")], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert figures[0].axes[1].get_title() == "validation accuracy per epoch"
