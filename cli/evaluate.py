@@ -13,13 +13,13 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from purenn.errors import ArgumentError, CheckpointError, ShapeError
-from purenn.io.checkpoints import read_checkpoint
+from purenn.errors import ArgumentError, ShapeError
 from purenn.io.datasets import DATASETS
 from purenn.metrics import accuracy
 from purenn.summary import check_sample_size
 from purenn.training import predict
-from purenn_cli.errors import explain, fail
+from purenn_cli.checkpoint_files import read_model_file
+from purenn_cli.errors import fail
 from purenn_cli.report import load_data, per_class_table
 from purenn_cli.summary import parse_shape
 
@@ -32,10 +32,7 @@ def evaluate(
 ) -> None:
     """Report a saved model's accuracy on the test set, with a confusion matrix."""
     console = Console()
-    try:
-        checkpoint = read_checkpoint(model)
-    except CheckpointError as e:
-        raise fail(console, explain(e)) from None
+    checkpoint = read_model_file(console, model)
     net, params = checkpoint.model, checkpoint.params
     dataset = dataset or trained_on(checkpoint.metadata)
     if dataset not in DATASETS:

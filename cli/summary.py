@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from purenn.errors import CheckpointError, ShapeError
-from purenn.io.checkpoints import read_checkpoint
+from purenn.errors import ShapeError
 from purenn.summary import summary as model_summary
 from purenn.validation import shape, to_shape
-from purenn_cli.errors import explain, fail
+from purenn_cli.checkpoint_files import read_model_file
+from purenn_cli.errors import fail
 from purenn_cli.report import print_summary
 
 #: per-sample input shape of the datasets `purenn mnist` trains on (28 x 28 images, as flat rows)
@@ -26,10 +26,7 @@ def summary(
 ) -> None:
     """Show a saved model's layers: output shapes, parameter counts, state sizes and totals."""
     console = Console()
-    try:
-        checkpoint = read_checkpoint(model)
-    except CheckpointError as e:
-        raise fail(console, explain(e)) from None
+    checkpoint = read_model_file(console, model)
     shape_ = parse_shape(console, input_shape) if input_shape is not None else default_shape(console, model, checkpoint.metadata)
     try:
         described = model_summary(checkpoint.model, shape_)

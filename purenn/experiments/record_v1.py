@@ -24,8 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from purenn.errors import RecordError
+from purenn.experiments.record_schema import FUNCTIONS, TASK_SETTINGS
 from purenn.experiments.summary import statistics
-from purenn.experiments.tasks import MNIST_FUNCTION, XOR_FUNCTION, XorTask
 from purenn.io.records import (
     DIGEST,
     FRACTION,
@@ -37,17 +37,14 @@ from purenn.io.records import (
     ListOf,
     Object,
     check_schema,
-    fields_object,
     show,
 )
-from purenn.recipes.runs import RunConfig
 from purenn.validation import Rule, boolean, non_negative_int, one_of, optional, positive_int
 
 __all__ = ["FORMAT_V1", "METRICS_V1", "check_v1", "upgrade"]
 
 FORMAT_V1 = "purenn.experiment/1"
 METRICS_V1 = ("test_accuracy", "loss", "train_seconds")
-_FUNCTIONS = {"mnist": MNIST_FUNCTION, "xor": XOR_FUNCTION}
 
 _FILE_NAME = Rule("a plain file name (no folder: run records are kept beside the experiment record)",
                   lambda v: isinstance(v, str),
@@ -69,8 +66,6 @@ _SCHEMA = Object({
     "runs": ListOf(_ENTRY), "summary": JSON_OBJECT,
     "versions": VERSIONS,
 }, required=("format", "kind", "settings", "seeds", "jobs", "scheduler", "runs", "summary", "versions"))
-_SETTINGS = {"mnist": fields_object(RunConfig, exclude=("seed",), closed=True),
-             "xor": fields_object(XorTask, exclude=("seed",), closed=True)}
 
 
 def summarize_v1(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -86,7 +81,7 @@ def check_v1(record: dict[str, Any], what: str, check_summary: Any) -> None:
     purenn 0.2.0 checked it: one run per seed, each run's fields those of its status and kind, the
     summary the one its runs give (``check_summary(recorded, computed, what)``)."""
     check_schema(record, _SCHEMA, what)
-    check_schema(record["settings"], _SETTINGS[record["kind"]], what, "settings")
+    check_schema(record["settings"], TASK_SETTINGS[record["kind"]], what, "settings")
     seeds, runs = record["seeds"], record["runs"]
     if [r["seed"] for r in runs] != seeds or len(set(seeds)) != len(seeds):
         raise RecordError(f"{what}: `runs` must hold one run per seed of `seeds`, each once, in their "
@@ -132,7 +127,7 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
             "seconds": run["train_seconds"], "history": [dict(h) for h in run["history"]],
             "provenance": None,
         })
-    return {"format": "", "kind": kind, "function": _FUNCTIONS[kind], "settings": dict(record["settings"]),
+    return {"format": "", "kind": kind, "function": FUNCTIONS[kind], "settings": dict(record["settings"]),
             "grid": {}, "seeds": list(record["seeds"]), "groups": [{"settings": {}, "summary": {}}],
             "jobs": record["jobs"], "scheduler": record["scheduler"], "executor": None, "runs": runs,
             "summary": {}, "versions": record["versions"], "upgraded_from": FORMAT_V1}

@@ -44,44 +44,30 @@ digests of its sample indices.
 from __future__ import annotations
 
 import importlib
-import math
-import numbers
 import os
 import pickle
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
-import numpy as np
 
 from purenn.errors import ArgumentError, RecordError
-from purenn.experiments.context import RunContext, running
+from purenn.experiments.calls import RESERVED, Call, call_run, result_data  # noqa: F401 - result_data: as before
+from purenn.experiments.plan import OWN, Plan, kind_of, make_plan
 from purenn.experiments.record import (
-    MAX_EPOCHS,
-    MAX_METRICS,
-    MAX_NAME_LENGTH,
-    MAX_RUNS,
-    groups_of,
-    json_scalar,
     make_experiment,
     pending_entry,
     plan_differences,
     read_experiment,
     run_record_name,
-    setting_name,
     write_experiment,
 )
 from purenn.experiments.runner import Outcome, check_where, describe_executor, run_all
-from purenn.experiments.seeds import MAX_SEEDS, parse_seeds
-from purenn.experiments.tasks import MNIST_FUNCTION, XOR_FUNCTION, XorTask, mnist_trial, xor_trial
 from purenn.io.atomic import check_distinct, check_writable
-from purenn.io.provenance import file_digests, function_name, provenance, reading, samples
-from purenn.io.records import DIGEST
+from purenn.io.provenance import file_digests, function_name, provenance
 from purenn.recipes.records import write_run_record
-from purenn.recipes.runs import RunConfig
-from purenn.training import History
 
 __all__ = [
     "RESERVED",
@@ -96,211 +82,6 @@ __all__ = [
     "resume",
     "run",
 ]
-
-#: The keys of a run function's result that are not metrics.
-RESERVED = ("history", "digest", "samples", "run_record")
-_OWN = {MNIST_FUNCTION: ("mnist", mnist_trial), XOR_FUNCTION: ("xor", xor_trial)}
-
-
-# --- one run, in whichever process runs it ------------------------------------------------------
-
-
-@attrs.frozen
-class Call:
-    """One run to make: ``fn(seed, **settings)`` as run ``(group, seed)``, with its checkpoint
-    folder (or None) and the session's ``options`` (see :class:`~.context.RunContext`)."""
-
-    fn: Callable[..., Any]
-    group: int
-    seed: int
-    settings: dict[str, Any]
-    checkpoint_dir: str | None = None
-    options: dict[str, Any] = attrs.field(factory=dict)
-
-
-def call_run(call: Call, report: Callable[..., None]) -> dict[str, Any]:
-    """Make the run (a runner task: see :mod:`purenn.experiments.runner`): its result as plain
-    data, ``{"metrics", "history", "digest", "samples", "data_files", "run_record"}``; an
-    :class:`~purenn.errors.ArgumentError` when the function's result is not one a run gives."""
-    context = RunContext(call.group, call.seed, call.settings, call.checkpoint_dir, call.options, report)
-    with running(context), reading() as files:
-        value = call.fn(call.seed, **call.settings)
-    return result_data(value, files)
-
-
-def result_data(value: Any, files: Iterable[str] = ()) -> dict[str, Any]:
-    """A run function's result checked and made plain data (see the module's docstring), with
-    the SHA-256 of the data ``files`` it read."""
-    if not isinstance(value, Mapping):
-        raise ArgumentError(f"a run function must return a mapping of metric name -> number (and "
-                            f"optionally {', '.join(RESERVED[:3])}), got {type(value).__name__}")
-    metrics = {k: _metric(k, v) for k, v in value.items() if k not in RESERVED}
-    if len(metrics) > MAX_METRICS:
-        raise ArgumentError(f"a run may report at most {MAX_METRICS} metrics, got {len(metrics)}")
-    digest = value.get("digest")
-    if digest is not None and not (DIGEST.kind(digest) and DIGEST.test(digest)):
-        raise ArgumentError(f"`digest` must be {DIGEST.what}, got {digest!r:.80}")
-    indices = value.get("samples") or {}
-    if not isinstance(indices, Mapping):
-        raise ArgumentError(f"`samples` must map a split name to its sample indices, got {type(indices).__name__}")
-    return {"metrics": metrics, "history": _history(value.get("history")), "digest": digest,
-            "samples": samples(**{str(k): v for k, v in indices.items()}),
-            "data_files": file_digests(sorted(files)), "run_record": value.get("run_record")}
-
-
-def _metric(name: Any, value: Any) -> float | bool:
-    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
-        raise ArgumentError(f"a metric's name must be a string of 1 to {MAX_NAME_LENGTH} characters, got {name!r:.80}")
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ArgumentError(f"metric `{name}` must be a finite number or a bool, got {value!r:.80}")
-    return int(value) if isinstance(value, numbers.Integral) else float(value)
-
-
-def _history(history: Any) -> list[dict[str, Any]]:
-    """A History, or a list of per-epoch mappings, as the record's list of epochs."""
-    if history is None:
-        return []
-    if isinstance(history, History):
-        history = [{k: v for k, v in attrs.asdict(e).items() if k != "epochs"} for e in history.epochs]
-    if not isinstance(history, Sequence) or isinstance(history, str):
-        raise ArgumentError(f"`history` must be a purenn History or a list of per-epoch mappings, "
-                            f"got {type(history).__name__}")
-    if len(history) > MAX_EPOCHS:
-        raise ArgumentError(f"`history` holds {len(history)} epochs, more than the {MAX_EPOCHS} a record keeps")
-    out = []
-    for i, point in enumerate(history):
-        if not isinstance(point, Mapping) or point.get("epoch", i + 1) != i + 1:
-            raise ArgumentError(f"`history[{i}]` must be a mapping of numbers for epoch {i + 1}, got {point!r:.80}")
-        out.append({"epoch": i + 1, **{k: _point(i, k, v) for k, v in point.items() if k != "epoch"}})
-    return out
-
-
-def _point(i: int, key: Any, value: Any) -> Any:
-    if not isinstance(key, str) or not 0 < len(key) <= MAX_NAME_LENGTH:
-        raise ArgumentError(f"`history[{i}]`: a name must be a string of 1 to {MAX_NAME_LENGTH} "
-                            f"characters, got {key!r:.80}")
-    if value is None or (key == "digest" and DIGEST.kind(value) and DIGEST.test(value)):
-        return value
-    if isinstance(value, numbers.Real) and not isinstance(value, str):
-        return bool(value) if isinstance(value, bool) else float(value)
-    raise ArgumentError(f"`history[{i}].{key}` must be a number, a bool or None, got {value!r:.80}")
-
-
-# --- what an experiment is ----------------------------------------------------------------------
-
-
-@attrs.frozen
-class _Plan:
-    """What an experiment runs: ``fn`` (of ``kind``, named ``function``) over ``groups`` x
-    ``seeds``, with the shared ``settings``."""
-
-    fn: Callable[..., Any]
-    kind: str
-    function: str
-    settings: dict[str, Any]
-    grid: dict[str, list[Any]]
-    seeds: tuple[int, ...]
-
-    @property
-    def groups(self) -> list[dict[str, Any]]:
-        return groups_of(self.grid)
-
-    def as_record(self) -> dict[str, Any]:
-        return {"kind": self.kind, "function": self.function, "settings": self.settings,
-                "grid": self.grid, "seeds": list(self.seeds)}
-
-
-def kind_of(fn: Callable[..., Any]) -> str:
-    """``"mnist"`` or ``"xor"`` for purenn's own run functions, ``"function"`` for any other."""
-    return _OWN.get(function_name(fn), ("function", None))[0]
-
-
-def _plan(fn: Any, seeds: Any, grid: Any, settings: Any) -> _Plan:
-    if not callable(fn):
-        raise ArgumentError(f"the run function must be callable, called as fn(seed, **settings); got {fn!r:.80}")
-    kind = kind_of(fn)
-    settings = _settings("settings", settings or {})
-    grid = _grid(grid or {})
-    both = sorted(set(settings) & set(grid))
-    if both:
-        raise ArgumentError(f"{both} are in both `settings` and `grid`: a setting is either shared by "
-                            "every run or swept")
-    plan = _Plan(fn, kind, function_name(fn), settings, grid, _seeds(seeds))
-    size = len(plan.groups) * len(plan.seeds)
-    if size > MAX_RUNS:
-        raise ArgumentError(f"the grid and seeds make {size} runs, more than the {MAX_RUNS} an experiment may hold")
-    for group in plan.groups:
-        _check_task(kind, {**settings, **group})
-    return plan
-
-
-def _seeds(seeds: Any) -> tuple[int, ...]:
-    if isinstance(seeds, str):
-        return parse_seeds(seeds)
-    try:
-        values = list(seeds)
-    except TypeError:
-        raise ArgumentError(f"`seeds` must be seeds (range(5), [0, 3], \"0-4\"), got {seeds!r:.80}") from None
-    if not 1 <= len(values) <= MAX_SEEDS or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and int(s) >= 0 for s in values):
-        raise ArgumentError(f"`seeds` must hold 1 to {MAX_SEEDS} non-negative integers, got {values!r:.80}")
-    if len(set(values)) != len(values):
-        raise ArgumentError(f"`seeds` must name each seed once, got {values!r:.80}")
-    return tuple(int(s) for s in values)
-
-
-def _settings(what: str, settings: Any) -> dict[str, Any]:
-    if not isinstance(settings, Mapping):
-        raise ArgumentError(f"`{what}` must map setting names to values, got {type(settings).__name__}")
-    for name, value in settings.items():
-        if not (setting_name.kind(name) and setting_name.test(name)):
-            raise ArgumentError(f"`{what}`: a setting's name must be {setting_name.what}, got {name!r:.80}")
-        if not json_scalar.kind(value):
-            raise ArgumentError(f"`{what}`: setting `{name}` must be {json_scalar.what} (a record holds "
-                                f"it), got {value!r:.80}")
-    return {name: _plain(value) for name, value in settings.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _grid(grid: Any) -> dict[str, list[Any]]:
-    if not isinstance(grid, Mapping):
-        raise ArgumentError(f"`grid` must map setting names to lists of values, got {type(grid).__name__}")
-    out = {}
-    for name, values in grid.items():
-        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-            raise ArgumentError(f"`grid`: the values of `{name}` must be a list, got {values!r:.80}")
-        values = list(values)
-        if not values:
-            raise ArgumentError(f"`grid`: `{name}` has no values; give at least one")
-        checked = [_settings("grid", {name: v})[name] for v in values]
-        keys = [(type(v).__name__, v) for v in checked]
-        if len(set(keys)) != len(keys):
-            raise ArgumentError(f"`grid`: `{name}` names a value twice: {values!r:.80}")
-        out[str(name)] = checked
-    return {name: out[name] for name in sorted(out)}  # the order groups_of takes, and a JSON file keeps
-
-
-def _check_task(kind: str, settings: dict[str, Any]) -> None:
-    """The settings of a run of purenn's own kinds must make its task (a RunConfig, an XorTask)."""
-    if kind == "function":
-        return
-    cls = RunConfig if kind == "mnist" else XorTask
-    known = {f.name for f in attrs.fields(cls)} - {"seed"}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ArgumentError(f"{unknown} are not settings of a {kind} run; it has {sorted(known)}")
-    try:
-        cls(**{"seed": 0, **({"preset": "mlp"} if kind == "mnist" and "preset" not in settings else {}),
-               **settings})
-    except (TypeError, ValueError) as e:
-        raise ArgumentError(f"the settings {settings!r:.200} do not make a {kind} run: {e}") from None
 
 
 # --- running it ---------------------------------------------------------------------------------
@@ -329,7 +110,7 @@ def run(fn: Callable[..., Any], *, seeds: Any, grid: Mapping[str, Iterable[Any]]
     experiment or unwritable files, before any run starts; ``KeyboardInterrupt`` when
     interrupted, after the workers are stopped (the record keeps the finished runs)."""
     check_where(jobs, scheduler, executor)
-    plan = _plan(fn, seeds, grid, settings)
+    plan = make_plan(fn, seeds, grid, settings)
     serial = jobs == 1 and executor is None and scheduler is None
     if not serial and executor is None and scheduler is None:
         _check_picklable(fn)
@@ -369,8 +150,8 @@ def resume(path: str | os.PathLike[str], fn: Callable[..., Any] | None = None, *
 def own_function(record: dict[str, Any]) -> Callable[..., Any]:
     """purenn's own run function of an mnist or xor experiment record; an ArgumentError asking
     for the function for any other."""
-    if record["function"] in _OWN:
-        return _OWN[record["function"]][1]
+    if record["function"] in OWN:
+        return OWN[record["function"]][1]
     raise ArgumentError(f"the experiment ran {record['function']}, the caller's code: pass that function "
                         "(purenn does not import code that a file names)")
 
@@ -414,7 +195,7 @@ def _check_picklable(fn: Callable[..., Any]) -> None:
                             "import: put it in a file, or run with jobs=1")
 
 
-def _check_outputs(plan: _Plan, path: Path, declared: dict[str, str]) -> None:
+def _check_outputs(plan: Plan, path: Path, declared: dict[str, str]) -> None:
     """The record and the run records it may name (named from its path) must be writable, and
     distinct from each other and from the data files."""
     outputs: dict[str, Any] = {"the experiment record": path}
@@ -427,7 +208,7 @@ def _check_outputs(plan: _Plan, path: Path, declared: dict[str, str]) -> None:
     check_distinct(outputs, {f"the data file {p}": p for p in declared})
 
 
-def _start(plan: _Plan, path: Path | None) -> dict[tuple[int, int], dict[str, Any]]:
+def _start(plan: Plan, path: Path | None) -> dict[tuple[int, int], dict[str, Any]]:
     """Each run's entry: the record's at ``path`` when it holds this experiment (its finished runs
     kept), else not started; another experiment's record, or anything else there, is refused."""
     keys = [(g, s) for g in range(len(plan.groups)) for s in plan.seeds]
@@ -450,7 +231,7 @@ class _Session:
     """An experiment being run: its entries, updated and written (with any run record) as each
     run ends."""
 
-    def __init__(self, plan: _Plan, path: Path | None, entries: dict[tuple[int, int], dict[str, Any]],
+    def __init__(self, plan: Plan, path: Path | None, entries: dict[tuple[int, int], dict[str, Any]],
                  declared: dict[str, str], jobs: int, scheduler: str | None, executor: str | None) -> None:
         self.plan, self.path, self.entries, self.declared = plan, path, entries, declared
         self.where: dict[str, Any] = {"jobs": jobs, "scheduler": scheduler, "executor": executor}
@@ -572,4 +353,3 @@ class Study:
         return (f"Study({self.record['function']}, {len(self.record['groups'])} group(s) x "
                 f"{len(self.record['seeds'])} seed(s): {s['ok']} ok, {s['failed']} failed, "
                 f"{s['not_started']} not started)")
-

@@ -148,19 +148,9 @@ def read_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> C
     with open_archive(where) as archive:
         entries = read_entries(where, archive)
         header = _read_header(where, archive, entries)
-        leaves = numbered_entries(where, entries, "param")
-        state_leaves = numbered_entries(where, entries, "state")
-        if entries:
-            raise archive_error(where, f"unexpected entries {sorted(entries)[:10]}")
-        try:
-            model = from_data(header["model"], custom=custom)
-            layout = tree_from_data(header["params"], leaves)
-            state_layout = (tree_from_data(header["state"], state_leaves, "state")
-                            if "state" in header else None)
-        except SerializeError as e:
-            raise archive_error(where, e.message, hint=e.hint) from None
-        if not is_layer(model):
-            raise archive_error(where, f"the header's model is not a layer: {model!r:.80}")
+        model, layouts = model_and_layouts(where, header, entries, {
+            "params": ("param", header["params"]), "state": ("state", header.get("state"))}, custom)
+        layout, state_layout = layouts["params"], layouts["state"]
         # before any array is read: nothing allocated yet
         check_layout(where, model, layout)
         if "state" not in header:
@@ -173,6 +163,29 @@ def read_checkpoint(path: str | os.PathLike[str], *, custom: Custom = None) -> C
         state = tree_map(lambda entry: readonly(read_array(where, archive, entry)), state_layout)
     _check_values(where, model, params, state)
     return Checkpoint(model, params, header["metadata"], state)
+
+
+def model_and_layouts(where: str, header: dict[str, Any], entries: dict[str, Entry],
+                      trees: dict[str, tuple[str, Any]], custom: Custom) -> tuple[Any, dict[str, Any]]:
+    """The header's model, which must be a layer, and each tree's layout: ``trees`` maps a tree's
+    name to the prefix of its entries and its structure in the header (None for a tree the file
+    does not hold), and each layout is that structure with the entries in place of its arrays.
+    Every entry of the file must be used, and nothing but the header has been read: a
+    :class:`CheckpointError` about the file ``where`` otherwise (both archive formats read
+    through this)."""
+    layouts: dict[str, Any] = {}
+    try:
+        model = from_data(header["model"], custom=custom)
+        for name, (prefix, structure) in trees.items():
+            leaves = numbered_entries(where, entries, prefix)
+            layouts[name] = None if structure is None else tree_from_data(structure, leaves, name)
+    except SerializeError as e:
+        raise archive_error(where, e.message, hint=e.hint) from None
+    if entries:
+        raise archive_error(where, f"unexpected entries {sorted(entries)[:10]}")
+    if not is_layer(model):
+        raise archive_error(where, f"the header's model is not a layer: {model!r:.80}")
+    return model, layouts
 
 
 def _check_values(where: str, model: Any, params: Any, state: Any) -> None:
