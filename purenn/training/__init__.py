@@ -15,8 +15,8 @@ A run can stop and continue: ``fit`` hands a :class:`~purenn.training_state.Trai
 ``stop`` callback says so (raising :class:`~purenn.errors.TrainingInterrupted` with the state),
 and continues from one with ``resume=``: the result is bit for bit that of an uninterrupted run.
 
-The modules, by purpose: :mod:`~purenn.training.loop` (``fit`` and the variables a run keeps
-between steps), :mod:`~purenn.training.checks` (``fit``'s arguments checked before any step),
+The modules, by purpose: :mod:`~purenn.training.loop` (``fit``), :mod:`~purenn.training.run`
+(the variables a run keeps between steps: each step and each epoch's close), :mod:`~purenn.training.checks` (``fit``'s arguments checked before any step),
 :mod:`~purenn.training.evaluation` (``predict``, ``evaluate``), :mod:`~purenn.training.history`
 (``StepLog``, ``EpochLog``, ``History``), :mod:`~purenn.training.weights` (sample and class
 weights), :mod:`~purenn.training.updates` (steps and updates under gradient accumulation).
