@@ -26,8 +26,9 @@ from purenn.experiments.compare import compare as compare_sides
 from purenn.experiments.compare_stats import scipy_stats
 from purenn.experiments.compare_text import seed_text
 from purenn.experiments.record import read_experiment
-from purenn.io.atomic import atomic_write_bytes, atomic_write_text, check_distinct, check_writable
+from purenn.io.atomic import atomic_write_text, check_distinct, check_writable
 from purenn_cli.errors import EXIT_USAGE, explain, fail
+from purenn_cli.pictures import save_figure
 
 #: ``PATH:NAME=VALUE...``: the first ``:`` followed by a setting's name and ``=`` ends the path.
 GROUP_SPEC = re.compile(r"(?P<path>.+?):(?P<spec>[A-Za-z_]\w*=.*)", re.DOTALL)
@@ -191,19 +192,7 @@ def _write_json(console: Console, path: Path, result: Comparison, to_stdout: boo
 
 def _write_picture(console: Console, path: Path, result: Comparison, a: dict[int, dict[str, Any]],
                    b: dict[int, dict[str, Any]]) -> None:
-    try:
-        figure = make_figure(result, a, b)
-    except ImportError:
-        raise fail(console, "drawing needs matplotlib, which is not installed: "
-                            "pip install \"purenn[plot]\"", EXIT_USAGE) from None
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    try:
-        atomic_write_bytes(path, buffer.getvalue())
-    except (PurennError, OSError) as e:
-        raise fail(console, f"--output: {explain(e) if isinstance(e, PurennError) else e}") from None
+    save_figure(console, lambda: make_figure(result, a, b), path, "--output")
     console.print(escape(f"wrote {path}"), highlight=False)
 
 

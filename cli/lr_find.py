@@ -4,7 +4,6 @@ the terminal, and a PNG with ``-o`` (matplotlib: ``pip install "purenn[plot]"``)
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,13 +11,14 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from purenn.errors import ArgumentError, PurennError
-from purenn.io.atomic import atomic_writer, check_writable
+from purenn.errors import ArgumentError
+from purenn.io.atomic import check_writable
 from purenn.io.datasets import DATASETS
 from purenn.losses import one_hot
 from purenn.lr_range import LRRangeResult, lr_range_test
 from purenn.recipes.presets import LOSSES, PRESETS
-from purenn_cli.errors import EXIT_USAGE, explain, fail
+from purenn_cli.errors import fail
+from purenn_cli.pictures import save_figure
 from purenn_cli.options import positive_float
 from purenn_cli.progress import line_chart
 from purenn_cli.report import load_data
@@ -96,18 +96,7 @@ def report(console: Console, preset: str, result: LRRangeResult) -> None:
 
 def write_png(console: Console, result: LRRangeResult, output: Path) -> None:
     """Draw the raw and smoothed losses against the learning rate (log scale) to ``output``."""
-    try:
-        figure = make_figure(result)
-    except ImportError:
-        raise fail(console, "drawing needs matplotlib, which is not installed: "
-                            "pip install \"purenn[plot]\"", EXIT_USAGE) from None
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    try:
-        with atomic_writer(output, "wb") as f:
-            f.write(buffer.getvalue())
-    except (PurennError, OSError) as e:
-        raise fail(console, explain(e) if isinstance(e, PurennError) else str(e)) from None
+    save_figure(console, lambda: make_figure(result), output)
     console.print(f"wrote {output}", highlight=False, markup=False)
 
 

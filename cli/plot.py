@@ -9,7 +9,6 @@ max over seeds; :func:`band`), so recipes compare at a glance.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,13 +17,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from purenn.errors import ArgumentError, PurennError, RecordError
+from purenn.errors import ArgumentError, RecordError
 from purenn.experiments.compare import mean_interval
 from purenn.experiments.compare_stats import scipy_stats
 from purenn.experiments.record import read_run_or_experiment
 from purenn.experiments.summary import statistics
-from purenn.io.atomic import atomic_writer, check_distinct, check_writable
-from purenn_cli.errors import EXIT_USAGE, explain, fail
+from purenn.io.atomic import check_distinct, check_writable
+from purenn_cli.errors import fail
+from purenn_cli.pictures import save_figure
 
 #: The panels: a history's key and its title (the accuracy's names the set it was measured on,
 #: :func:`accuracy_title`).
@@ -69,18 +69,7 @@ def plot(
     except ArgumentError as e:
         raise fail(console, e.message) from None
     curves = [curve for path in records for curve in load_curves(console, path)]
-    try:
-        figure = make_figure(curves, width, height, band_kind)
-    except ImportError:
-        raise fail(console, "drawing needs matplotlib, which is not installed: "
-                            "pip install \"purenn[plot]\"", EXIT_USAGE) from None
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    try:
-        with atomic_writer(output, "wb") as f:
-            f.write(buffer.getvalue())
-    except (PurennError, OSError) as e:
-        raise fail(console, explain(e) if isinstance(e, PurennError) else str(e)) from None
+    figure = save_figure(console, lambda: make_figure(curves, width, height, band_kind), output)
     for ax, (key, title) in zip(figure.axes, PANELS):
         title = accuracy_title(curves) if key == "val_accuracy" else title
         if not ax.get_lines():

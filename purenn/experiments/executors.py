@@ -20,17 +20,8 @@ import attrs
 
 from purenn.errors import ArgumentError
 from purenn.experiments.reporting import (
-    IN_WORKER,
-    Event,
-    Outcome,
-    Reporter,
-    Tracker,
-    failed,
-    finished,
-    remote_error,
-    start_worker,
-    timed,
-    watch_parent,
+    IN_WORKER, Event, Outcome, Reporter, Tracker, failed, finished, remote_error, start_worker,
+    timed, watch_parent,
 )
 
 __all__ = ["CONNECT_SECONDS", "POLL_SECONDS"]

@@ -53,39 +53,16 @@ from purenn.experiments.seeds import MAX_SEEDS
 from purenn.experiments.summary import statistics
 from purenn.experiments.tasks import MNIST_FUNCTION, XOR_FUNCTION, XorTask
 from purenn.io.records import (
-    DIGEST,
-    FRACTION,
-    JSON_OBJECT,
-    LOSS,
-    PROVENANCE,
-    SECONDS,
-    STRING,
-    VERSIONS,
-    ListOf,
-    Object,
-    check_schema,
-    fields_object,
-    show,
+    DIGEST, FRACTION, JSON_OBJECT, LOSS, PROVENANCE, SECONDS, STRING, VERSIONS, ListOf, Object,
+    check_schema, fields_object, show,
 )
 from purenn.recipes.runs import RunConfig
 from purenn.validation import Rule, boolean, non_negative_int, one_of, optional, positive_int
 
 __all__ = [
-    "EXPERIMENT_FORMAT",
-    "KINDS",
-    "KIND_EPOCHS",
-    "KIND_METRICS",
-    "MAX_EPOCHS",
-    "MAX_METRICS",
-    "MAX_NAME_LENGTH",
-    "MAX_RUNS",
-    "STATUSES",
-    "check_experiment",
-    "groups_of",
-    "json_scalar",
-    "setting_name",
-    "summarize",
-    "summarize_group",
+    "EXPERIMENT_FORMAT", "KINDS", "KIND_EPOCHS", "KIND_METRICS", "MAX_EPOCHS", "MAX_METRICS",
+    "MAX_NAME_LENGTH", "MAX_RUNS", "STATUSES", "check_experiment", "groups_of", "json_scalar",
+    "setting_name", "summarize", "summarize_group",
 ]
 
 EXPERIMENT_FORMAT = "purenn.experiment/2"

@@ -27,17 +27,8 @@ from purenn.errors import RecordError
 from purenn.experiments.record_schema import FUNCTIONS, TASK_SETTINGS
 from purenn.experiments.summary import statistics
 from purenn.io.records import (
-    DIGEST,
-    FRACTION,
-    JSON_OBJECT,
-    LOSS,
-    SECONDS,
-    STRING,
-    VERSIONS,
-    ListOf,
-    Object,
-    check_schema,
-    show,
+    DIGEST, FRACTION, JSON_OBJECT, LOSS, SECONDS, STRING, VERSIONS, ListOf, Object,
+    check_schema, show,
 )
 from purenn.validation import Rule, boolean, non_negative_int, one_of, optional, positive_int
 

@@ -61,15 +61,8 @@ from purenn.experiments.reporting import (
 )
 
 __all__ = [
-    "CONNECT_SECONDS",
-    "PARENT_CHECK_SECONDS",
-    "POLL_SECONDS",
-    "Outcome",
-    "Reporter",
-    "check_where",
-    "default_jobs",
-    "describe_executor",
-    "run_all",
+    "CONNECT_SECONDS", "PARENT_CHECK_SECONDS", "POLL_SECONDS", "Outcome", "Reporter",
+    "check_where", "default_jobs", "describe_executor", "run_all",
 ]
 
 

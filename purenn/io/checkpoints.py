@@ -42,15 +42,8 @@ import numpy as np
 
 from purenn.errors import CheckpointError
 from purenn.io.npz import (
-    HEADER,
-    Entry,
-    archive_error,
-    numbered_entries,
-    open_archive,
-    read_array,
-    read_entries,
-    read_json_header,
-    write_archive,
+    HEADER, Entry, archive_error, numbered_entries, open_archive, read_array, read_entries,
+    read_json_header, write_archive,
 )
 from purenn.io.serialize import Custom, SerializeError, from_data, to_data, tree_from_data, tree_to_data
 from purenn.layers.base import init_state, is_layer, param_shapes, state_problem, state_shapes

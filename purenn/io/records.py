@@ -65,27 +65,12 @@ import numpy as np
 from purenn.errors import ArgumentTypeError, RecordError
 from purenn.io.environment import fingerprint
 from purenn.io.schema import (  # the schema toolkit, re-exported: records import it from here
-    ABSENT,
-    STRING,
-    ListOf,
-    Object,
-    check_agreement,
-    check_schema,
-    dump_json,
-    fields_object,
-    load_json,
-    lookup,
-    show,
+    ABSENT, STRING, ListOf, Object, check_agreement, check_schema, dump_json, fields_object,
+    load_json, lookup, show,
 )
 from purenn.tree import tree_leaves
 from purenn.validation import (
-    Rule,
-    boolean,
-    non_negative_int,
-    non_negative_number,
-    optional,
-    positive_int,
-    real,
+    Rule, boolean, non_negative_int, non_negative_number, optional, positive_int, real,
 )
 from purenn.version import __version__
 

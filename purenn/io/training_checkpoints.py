@@ -53,14 +53,8 @@ import numpy as np
 from purenn.errors import ArgumentError, CheckpointError, SerializeError
 from purenn.io.checkpoints import check_layout, model_and_layouts
 from purenn.io.npz import (
-    HEADER,
-    READ_ERRORS,
-    archive_error,
-    open_archive,
-    read_array,
-    read_entries,
-    read_json_header,
-    write_archive,
+    HEADER, READ_ERRORS, archive_error, open_archive, read_array, read_entries,
+    read_json_header, write_archive,
 )
 from purenn.io.serialize import Custom, to_data, tree_to_data
 from purenn.io.training_record import VERSION, check_consistency, reason, training_data, training_from_data
@@ -70,11 +64,7 @@ from purenn.training_state import TrainingState
 from purenn.tree import readonly, tree_leaves, tree_map
 
 __all__ = [
-    "FORMAT",
-    "VERSION",
-    "TrainingCheckpoint",
-    "content_digest",
-    "load_training_state",
+    "FORMAT", "VERSION", "TrainingCheckpoint", "content_digest", "load_training_state",
     "save_training_state",
 ]
 

@@ -48,34 +48,15 @@ import attrs
 
 from purenn.errors import ArgumentError, RecordError
 from purenn.io.records import (
-    ABSENT,
-    JSON_OBJECT,
-    MAX_RECORD_BYTES,
-    STRING,
-    Object,
-    check_agreement,
-    check_record,
-    check_schema,
-    dump_json,
-    fields_object,
-    load_json,
-    lookup,
-    show,
+    ABSENT, JSON_OBJECT, MAX_RECORD_BYTES, STRING, Object, check_agreement, check_record,
+    check_schema, dump_json, fields_object, load_json, lookup, show,
 )
 from purenn.recipes.runs import RunConfig
 from purenn.validation import Rule, boolean, non_negative_int, one_of, positive_int
 
 __all__ = [
-    "CONFIG",
-    "EVALUATED_ON",
-    "FROM_PRESET",
-    "RESOLVED",
-    "RUN",
-    "check_run_record",
-    "config_schema",
-    "read_run_record",
-    "setting_copies",
-    "write_run_record",
+    "CONFIG", "EVALUATED_ON", "FROM_PRESET", "RESOLVED", "RUN", "check_run_record",
+    "config_schema", "read_run_record", "setting_copies", "write_run_record",
 ]
 
 #: RunConfig's settings whose ``None`` means "the preset's value": ``resolved`` holds that value.
