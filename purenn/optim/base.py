@@ -287,7 +287,8 @@ def _update_in_one_pass(t: Transformation, parts: tuple[Transformation, ...], gr
         t._check_states(state)
     states = state if chained else (state,)
     for part, s in zip(parts, states):
-        part._check_state(s)
+        if part.slots or s.__class__ is not State or s.slots:  # else a slot-less state: fine
+            part._check_state(s)
     last = parts[-1]
     scale = last.scale_at(states[-1].step) if lr_scale == 1.0 and not last.slots else None
     leaf_parts = parts[:-1] if scale is not None else parts
