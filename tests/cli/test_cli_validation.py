@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import purenn as pn
 from purenn.recipes import runs
+from purenn.recipes import train as train_module
 from purenn.splits import split_indices
 from purenn_cli.main import app
 
@@ -64,13 +65,13 @@ def _validated_on(monkeypatch, data_dir, *options: str) -> list[int]:
     train = pn.load_mnist(data_dir).train
     index = {row.tobytes(): i for i, row in enumerate(train.images)}
     given = []
-    real = runs.fit
+    real = train_module.fit  # where run_preset's training calls fit
 
     def fit(*args, validation=None, **kwargs):
         given.append(sorted(index[row.tobytes()] for row in validation[0]))
         return real(*args, validation=validation, **kwargs)
 
-    monkeypatch.setattr(runs, "fit", fit)
+    monkeypatch.setattr(train_module, "fit", fit)
     _invoke(*COMMON, "--epochs", "1", "--validation", "0.2", *options, "--data-dir", str(data_dir))
     return given[-1]
 
