@@ -293,7 +293,7 @@ def profile(model, x, y, batch, seed, threads):
             dy, grads[i] = model.layers[i].backward(params[i], caches[i], dy)
             bwd[i] = time.perf_counter() - t
         t = time.perf_counter()
-        params, state = opt.update(params, tuple(grads), state)
+        params, state = opt.update(tuple(grads), state, params)
         t_adam = time.perf_counter() - t
         if k >= 2:  # the first two steps are warm-up
             rows.append(np.concatenate([fwd, bwd, [t_loss, t_adam]]))

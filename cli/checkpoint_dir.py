@@ -34,11 +34,13 @@ def state_path(folder: Path) -> Path:
     return folder / TRAINING_FILE
 
 
-def check_outputs(console: Console, outputs: dict[str, Path | None], folder: Path | None) -> None:
+def check_outputs(console: Console, outputs: dict[str, Path | None], folder: Path | None,
+                  inputs: dict[str, Path] | None = None) -> None:
     """Refuse, before any work, outputs (``{"--save": path}``) that cannot be written or that
-    name one file, or the folder's training state or lock file."""
-    inputs = {} if folder is None else {"the training state": state_path(folder),
-                                        "the folder's lock file": Path(lock_path(folder))}
+    name one file, or one of the ``inputs`` (``{"--init-from": path}``), or the folder's
+    training state or lock file."""
+    inputs = {**(inputs or {}), **({} if folder is None else {
+        "the training state": state_path(folder), "the folder's lock file": Path(lock_path(folder))})}
     try:
         check_distinct(outputs, inputs)
     except ArgumentError as e:
@@ -171,10 +173,14 @@ def resume_command(folder: Path, outputs: dict[str, Any]) -> str:
     return " ".join([shlex.join(["purenn", "resume", str(folder)]), *([flags] if flags else [])])
 
 
+#: Settings no option sets directly, by the phrase that names them in a difference.
+SETTING_NAMES = {"init_digest": "the params digest of --init-from's checkpoint"}
+
+
 def config_differences(saved: RunConfig, current: RunConfig) -> list[str]:
     """``"--epochs: 3 in the saved run, 5 now"`` for each setting that differs."""
     old, new = attrs.asdict(saved), attrs.asdict(current)
-    return [f"--{k.replace('_', '-')}: {old[k]!r} in the saved run, {new[k]!r} now"
+    return [f"{SETTING_NAMES.get(k, '--' + k.replace('_', '-'))}: {old[k]!r} in the saved run, {new[k]!r} now"
             for k in old if old[k] != new[k]]
 
 

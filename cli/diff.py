@@ -48,7 +48,8 @@ def diff(
 def _what(kind: str, record: dict[str, Any]) -> str:
     if kind == "run":
         return f"a run record: {record['config'].get('run', {}).get('preset', '?')} preset, seed {record['seed']}"
-    return f"an experiment record: {record['kind']}, {len(record['seeds'])} seeds"
+    grid = f"{len(record['groups'])} settings x " if record["grid"] else ""
+    return f"an experiment record: {record['kind']}, {grid}{len(record['seeds'])} seeds"
 
 
 def _run_of(console: Console, path: Path, experiment: dict[str, Any], seed: int, name: str) -> dict[str, Any]:
@@ -92,37 +93,50 @@ def _experiments(console: Console, a: dict[str, Any], b: dict[str, Any]) -> None
                                {"kind": b["kind"], **b["settings"]}, NAMES))
     console.print(side_by_side("machine (fingerprint)", a["versions"], b["versions"], NAMES))
     console.print(side_by_side("summary (mean ± std over the finished runs)", _summary(a), _summary(b), NAMES))
-    table = Table(title="per seed", box=box.SIMPLE_HEAD)
-    for column in ("seed", "A", "B", ""):
+    unit = "runs" if a["grid"] or b["grid"] else "seeds"
+    table = Table(title=f"per {unit[:-1]}", box=box.SIMPLE_HEAD)
+    for column in (unit[:-1], "A", "B", ""):
         table.add_column(column)
-    runs_a, runs_b = ({r["seed"]: r for r in e["runs"]} for e in (a, b))
+    runs_a, runs_b = (_runs_by_key(e) for e in (a, b))
     differ = []
-    for seed in dict.fromkeys([*a["seeds"], *b["seeds"]]):
-        ra, rb = runs_a.get(seed), runs_b.get(seed)
+    for key in dict.fromkeys([*runs_a, *runs_b]):
+        ra, rb = runs_a.get(key), runs_b.get(key)
         same = ra is not None and rb is not None and (ra["status"], ra["digest"]) == (rb["status"], rb["digest"])
-        differ += [] if same else [seed]
-        table.add_row(str(seed), _run_cell(ra), _run_cell(rb), "" if same else MARK)
+        differ += [] if same else [key]
+        table.add_row(escape(key), _run_cell(ra), _run_cell(rb), "" if same else MARK)
     console.print(table)
     if not differ:
-        console.print(f"[green]same runs[/green]: all {len(runs_a)} seeds give the same params", highlight=False)
+        console.print(f"[green]same runs[/green]: all {len(runs_a)} {unit} give the same params", highlight=False)
         return
-    console.print(f"[red]the experiments differ[/red] in {len(differ)} of {len(table.rows)} seeds "
+    console.print(f"[red]the experiments differ[/red] in {len(differ)} of {len(table.rows)} {unit} "
                   f"({', '.join(map(str, differ[:20]))}{', ...' if len(differ) > 20 else ''})", highlight=False)
     raise typer.Exit(EXIT_FAILED)
+
+
+def _runs_by_key(experiment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An experiment's runs by their group's settings and seed (``"lr=0.001 seed 3"``; ``"3"``
+    without a grid), so that two experiments of the same grid compare run by run."""
+    groups = [" ".join(f"{k}={v}" for k, v in g["settings"].items()) for g in experiment["groups"]]
+    return {f"{groups[r['group']]} seed {r['seed']}" if groups[r["group"]] else str(r["seed"]): r
+            for r in experiment["runs"]}
 
 
 def _run_cell(run: dict[str, Any] | None) -> str:
     if run is None:
         return "-"
-    return f"{run['digest'][:16]}" if run["status"] == "ok" else "failed"
+    if run["status"] != "ok":
+        return "failed" if run["status"] == "failed" else "not run"
+    return "finished" if run["digest"] is None else f"{run['digest'][:16]}"
 
 
 def _summary(experiment: dict[str, Any]) -> dict[str, str]:
     summary = experiment["summary"]
-    rows = {"finished runs": f"{summary['ok']} of {summary['ok'] + summary['failed']}"}
-    for metric, fmt in (("test_accuracy", percent), ("loss", loss), ("train_seconds", loss)):
-        s = summary[metric]
-        rows[metric] = "-" if s["n"] == 0 else f"{fmt(s['mean'])} ± {fmt(s['std'])}"
+    rows = {"finished runs": f"{summary['ok']} of {sum(summary.values())}"}
+    for group in experiment["groups"]:
+        where = " ".join(f"{k}={v}" for k, v in group["settings"].items())
+        for metric, s in group["summary"]["metrics"].items():
+            fmt = percent if metric == "test_accuracy" else loss
+            rows[f"{where} {metric}".strip()] = "-" if s["n"] == 0 else f"{fmt(s['mean'])} ± {fmt(s['std'])}"
     return rows
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 import purenn
-from purenn_cli import diff, evaluate, mnist, plot, reproduce, resume, summary, xor
+from purenn_cli import compare, diff, evaluate, lr_find, mnist, plot, reproduce, resume, summary, xor
 from purenn_cli.errors import guarded
 
 app = typer.Typer(
@@ -42,6 +42,8 @@ app.command("summary")(guarded(summary.summary))
 app.command("resume")(guarded(resume.resume))
 app.command("diff")(guarded(diff.diff))
 app.command("plot")(guarded(plot.plot))
+app.command("lr-find")(guarded(lr_find.lr_find))
+app.command("compare")(guarded(compare.compare))
 
 if __name__ == "__main__":  # pragma: no cover
     app()

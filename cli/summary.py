@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from purenn.errors import CheckpointError, ShapeError
-from purenn.io.checkpoints import read_checkpoint
+from purenn.errors import ShapeError
 from purenn.summary import summary as model_summary
 from purenn.validation import shape, to_shape
-from purenn_cli.errors import explain, fail
+from purenn_cli.checkpoint_files import read_model_file
+from purenn_cli.errors import fail
 from purenn_cli.report import print_summary
 
 #: per-sample input shape of the datasets `purenn mnist` trains on (28 x 28 images, as flat rows)
@@ -21,15 +21,12 @@ DATASET_INPUT = (784,)
 
 def summary(
     model: Annotated[Path, typer.Argument(help="A checkpoint written by `purenn mnist --save` or `purenn.save_checkpoint`.")],
-    input_shape: Annotated[Optional[str], typer.Option(help="Per-sample input shape, e.g. 784 or 28,28,1 [default: 784 for a model trained by `purenn mnist`].", show_default=False)] = None,
+    input_shape: Annotated[str | None, typer.Option(help="Per-sample input shape, e.g. 784 or 28,28,1 [default: 784 for a model trained by `purenn mnist`].", show_default=False)] = None,
     compact: Annotated[bool, typer.Option(help="Only the model's own layers, not those inside its blocks.")] = False,
 ) -> None:
     """Show a saved model's layers: output shapes, parameter counts, state sizes and totals."""
     console = Console()
-    try:
-        checkpoint = read_checkpoint(model)
-    except CheckpointError as e:
-        raise fail(console, explain(e)) from None
+    checkpoint = read_model_file(console, model)
     shape_ = parse_shape(console, input_shape) if input_shape is not None else default_shape(console, model, checkpoint.metadata)
     try:
         described = model_summary(checkpoint.model, shape_)

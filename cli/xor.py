@@ -3,88 +3,56 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import attrs
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from purenn.errors import ArgumentError
-from purenn.experiments.record import make_experiment, run_entry, write_experiment
 from purenn.experiments.runner import default_jobs
 from purenn.experiments.seeds import MAX_SEEDS
-from purenn.experiments.tasks import XorTask, xor_run
-from purenn.io.atomic import check_writable
-from purenn.io.environment import blas_thread_limit
-from purenn.losses import mse
-from purenn.recipes.xor import XOR_INPUTS, XOR_TARGETS, xor_network, xor_solved
-from purenn.training import fit, predict
+from purenn.experiments.tasks import XorTask, train_xor, xor_trial
+from purenn.recipes.xor import XOR_INPUTS, XOR_TARGETS
+from purenn.training import EpochLog
 from purenn.validation import MAX_THREADS
+from purenn_cli.errors import fail
+from purenn_cli.experiment import columns_for, finished_or_exit, run_study, show_study
 from purenn_cli.options import positive_float
-from purenn_cli.errors import EXIT_FAILED, fail
-from purenn_cli.experiment import loss, results_table, run_seeds, seconds
 from purenn_cli.progress import format_loss, print_curves, training_progress
 
 DEFAULT_SEED = 1  # the tutorial's network solves XOR from 65 of the seeds 0-99 (`--sweep 100`)
 
 
-def _train(seed: int, epochs: int, lr: float, hidden: int, batch_size: int, callback=None):
-    model = xor_network(hidden)
-    params = model.init(np.random.default_rng(seed))
-    params, history = fit(
-        model, params, XOR_INPUTS, XOR_TARGETS, loss=mse, epochs=epochs, lr=lr,
-        batch_size=batch_size, shuffle=False, callback=callback,
-    )
-    return predict(model, params, XOR_INPUTS), history
-
-
 def _sweep(console: Console, seeds: range, task: XorTask, jobs: int | None, record: Path | None) -> None:
-    """The XOR network from every seed of ``seeds``, as an experiment: a table per seed and how
-    many solve XOR."""
-    if record is not None:
-        try:
-            check_writable(record)
-        except ArgumentError as e:
-            raise fail(console, f"--record: {e.message}") from None
+    """The XOR network from every seed of ``seeds``, as an experiment
+    (:func:`purenn.experiments.run` of :func:`~purenn.experiments.tasks.xor_trial`): a table per
+    seed and how many solve XOR."""
     jobs = jobs or default_jobs(len(seeds))
-    tasks = {s: attrs.evolve(task, seed=s) for s in seeds}
-    outcomes = run_seeds(console, xor_run, tasks, jobs=jobs, scheduler=None, what="XOR")
-    runs = [run_entry(o.key, o) for o in outcomes]
-    console.print(results_table(f"XOR after {task.epochs} epochs", runs, [
-        ("solved", "solved", _yes_no), ("final loss", "loss", loss),
-        ("training", "train_seconds", seconds)]))
-    solved = [r["seed"] for r in runs if r.get("solved")]
+    settings = {k: v for k, v in attrs.asdict(task).items() if k != "seed"}
+    study = run_study(console, xor_trial, what="XOR", record=record, seeds=list(seeds), settings=settings,
+                      jobs=jobs)
+    show_study(console, study, f"XOR after {task.epochs} epochs", columns_for(study.record))
+    solved = [r.seed for r in study.runs if r.metrics.get("solved")]
     console.print(f"XOR solved for {len(solved)} of {len(seeds)} seeds ({seeds[0]}-{seeds[-1]}).")
-    failed = [r["seed"] for r in runs if not r.get("solved")]
+    failed = [r.seed for r in study.runs if not r.metrics.get("solved")]
     if failed:
         console.print(f"Not solved for seeds: {', '.join(map(str, failed))}")
     if record is not None:
-        settings = {k: v for k, v in attrs.asdict(task).items() if k != "seed"}
-        write_experiment(record, make_experiment(kind="xor", settings=settings, seeds=list(seeds),
-                                                 runs=runs, jobs=jobs, scheduler=None))
         console.print(f"wrote the experiment record {record}")
-    if any(r["status"] != "ok" for r in runs):
-        raise typer.Exit(EXIT_FAILED)
-
-
-def _yes_no(value: object) -> str:
-    if isinstance(value, float):  # a mean over seeds: the fraction solved
-        return f"{value:.0%}"
-    return "yes" if value else "no"
+    finished_or_exit(console, study, record)
 
 
 def xor(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the four samples.")] = 1000,
     lr: Annotated[float, typer.Option(callback=positive_float, help="Learning rate of plain SGD.")] = 0.1,
     hidden: Annotated[int, typer.Option(min=1, help="Units in the hidden layer.")] = 3,
-    seed: Annotated[Optional[int], typer.Option(min=0, help=f"Seed of the initial weights [default: {DEFAULT_SEED}; with --sweep, the first seed, default 0].", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help=f"Seed of the initial weights [default: {DEFAULT_SEED}; with --sweep, the first seed, default 0].", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=4, help="Samples per step (1: the tutorial).")] = 1,
     sweep: Annotated[int, typer.Option(min=0, max=MAX_SEEDS, help="Instead of one run, train N seeds (--seed, --seed + 1, ...) and report how many solve XOR.")] = 0,
-    threads: Annotated[Optional[int], typer.Option(min=1, max=MAX_THREADS, help="BLAS threads [default: as NumPy's BLAS is set up].")] = None,
-    jobs: Annotated[Optional[int], typer.Option(min=1, max=MAX_THREADS, help="With --sweep: runs at a time, in worker processes [default: one per core].", show_default=False)] = None,
-    record: Annotated[Optional[Path], typer.Option(help="With --sweep: write the experiment record (every seed's result) to this JSON file.", show_default=False)] = None,
+    threads: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="BLAS threads [default: as NumPy's BLAS is set up].")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="With --sweep: runs at a time, in worker processes [default: one per core].", show_default=False)] = None,
+    record: Annotated[Path | None, typer.Option(help="With --sweep: write the experiment record (every seed's result) to this JSON file.", show_default=False)] = None,
 ) -> None:
     """Train the tutorial's XOR network: Dense(2,3), tanh, Dense(3,1), tanh; MSE; SGD, lr 0.1;
     1000 epochs of one sample per step.
@@ -99,20 +67,22 @@ def xor(
         return _sweep(console, range(start, start + sweep), task, jobs, record)
     if jobs is not None or record is not None:
         raise fail(console, "--jobs and --record are for a sweep: give --sweep N too")
-    with blas_thread_limit(threads):
-        _single(console, DEFAULT_SEED if seed is None else seed, epochs, lr, hidden, batch_size)
+    _single(console, XorTask(DEFAULT_SEED if seed is None else seed, epochs=epochs, lr=lr, hidden=hidden,
+                             batch_size=batch_size, threads=threads))
 
 
-def _single(console: Console, seed: int, epochs: int, lr: float, hidden: int, batch_size: int) -> None:
+def _single(console: Console, task: XorTask) -> None:
+    """One run (:func:`purenn.experiments.tasks.train_xor`) with a progress bar, then its outputs."""
     with training_progress(console) as progress:
-        task = progress.add_task("XOR", total=epochs, status="")
+        bar = progress.add_task("XOR", total=task.epochs, status="")
 
-        def on_epoch(log):
-            progress.update(task, advance=1, status=f"loss {format_loss(log.loss, 6)}")
+        def on_epoch(log: EpochLog) -> None:
+            progress.update(bar, advance=1, status=f"loss {format_loss(log.loss, 6)}")
 
-        outputs, history = _train(seed, epochs, lr, hidden, batch_size, on_epoch)
-
-    table = Table(title=f"XOR after {epochs} epochs (seed {seed}, final loss {format_loss(history.loss[-1], 6)})")
+        result = train_xor(task, callback=on_epoch)
+    outputs, history = result.outputs, result.history
+    table = Table(title=f"XOR after {task.epochs} epochs (seed {task.seed}, final loss "
+                        f"{format_loss(history.loss[-1], 6)})")
     for column in ("x1", "x2", "output", "target", "correct"):
         table.add_column(column, justify="right")
     for x, out, target in zip(XOR_INPUTS, outputs.ravel(), XOR_TARGETS.ravel()):
@@ -120,7 +90,7 @@ def _single(console: Console, seed: int, epochs: int, lr: float, hidden: int, ba
         table.add_row(f"{x[0]:g}", f"{x[1]:g}", f"{out:.4f}", f"{target:g}", "yes" if ok else "no")
     console.print(table)
     print_curves(console, history.loss, [None] * len(history.loss))
-    if xor_solved(outputs):
+    if result.solved:
         console.print("[green]XOR solved[/green]: every output rounds to its target.")
     else:
         console.print(

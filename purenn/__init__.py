@@ -14,58 +14,47 @@ of read-only arrays; every training step is a pure function from old values to n
 The package, bottom to top (``docs/ARCHITECTURE.md`` is the map): ``errors``, ``validation``,
 ``tree``; ``layers/``, ``losses``, ``metrics``; ``optim/`` (transformations, optimizers,
 schedules); ``training``, ``gradcheck``; ``io/`` (data sets, checkpoints, records); ``recipes/``
-(the tutorial's XOR and MNIST runs as presets). Every public name is re-exported here.
+(the tutorial's XOR and MNIST runs as presets).
+
+Re-exported here: every name of the kinds one extends, taken whole from their modules' ``__all__``
+(errors, layers, losses, metrics, optimizers, transformations and schedules: a new layer listed in
+its module's ``__all__`` is ``purenn.NewLayer`` with no edit here), and the training, checking,
+file and tree functions a user calls, listed by name below.
 """
 
-from purenn.errors import (
-    ArgumentError, ArgumentTypeError, CheckpointError, ChecksumError, DataError,
-    DatasetNotFoundError, DivergenceError, DownloadError, GradientCheckError, PurennError,
-    RecordError, SerializeError, ShapeError, TrainingInterrupted, WrongDatasetError,
-)
+# ruff reads only a literal ``__all__``: every import below is a re-export, and the ``__all__`` at the
+# end is built from the kinds' modules and ``_NAMED``.
+# ruff: noqa: F401, PLE0605
+
+from typing import TYPE_CHECKING
+
+from purenn import experiments as experiments  # pn.experiments.run(...): experiments on any code
+from purenn.errors import *
 from purenn.gradcheck import GradientReport, check_gradients, check_loss_gradients
 from purenn.io.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from purenn.io.datasets import Dataset, load_idx_dataset, load_mnist
 from purenn.io.idx import read_idx
 from purenn.io.records import params_digest
 from purenn.io.training_checkpoints import load_training_state, save_training_state
-from purenn.layers import (
-    GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, Identity, Layer, LayerNorm,
-    LeakyReLU, MaxPool2D, Parallel, ReLU, Reshape, Residual, Sequential, Sigmoid, Softmax, Tanh,
-    apply_layer,
-)
-from purenn.losses import binary_cross_entropy, mse, one_hot, softmax_cross_entropy
-from purenn.metrics import accuracy, confusion_matrix
-from purenn.optim import (
-    SGD, AddDecayedWeights, Adagrad, Adam, AdamW, Chain, ClipByGlobalNorm, ClipToGlobalNorm,
-    Constant, CosineDecay, ExponentialDecay, Optimizer, RMSProp, ScaleByAdagrad, ScaleByAdam,
-    ScaleByLearningRate, ScaleByRMS, ScaleByStddev, Schedule, State, StepDecay, Trace,
-    Transformation, WarmUp, apply_updates, chain, clip_by_global_norm, global_norm, sgd_step,
-)
+from purenn.layers import *
+from purenn.losses import *
+from purenn.lr_range import LRRangeResult, lr_range_test
+from purenn.metrics import *
 from purenn.monitors import EarlyStopping, ReduceLROnPlateau
+from purenn.optim import *
+from purenn.progress import ProgressBar
+from purenn.splits import split_indices, train_val_split
 from purenn.summary import ModelSummary, summary
-from purenn.training import EpochLog, History, evaluate, fit, predict
+from purenn.training import EpochLog, History, StepLog, evaluate, fit, predict
 from purenn.training_state import TrainingState
 from purenn.tree import freeze, tree_leaves, tree_map, tree_paths
+from purenn.version import __version__ as __version__  # re-exported
 
-__version__ = "0.1.0"
-
-__all__ = [
-    # layers
-    "Layer", "Dense", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "GELU", "Softmax",
-    "Flatten", "Reshape", "Sequential", "Conv2D", "MaxPool2D", "AvgPool2D", "Dropout",
-    "BatchNorm", "LayerNorm", "Identity", "Residual", "Parallel", "apply_layer",
-    # losses and metrics
-    "mse", "softmax_cross_entropy", "binary_cross_entropy", "one_hot", "accuracy", "confusion_matrix",
-    # updates: the tutorial's step, optimizers, transformations, schedules
-    "sgd_step", "apply_updates",
-    "Optimizer", "SGD", "Adam", "AdamW", "RMSProp", "Adagrad", "ClipByGlobalNorm",
-    "Transformation", "State", "Chain", "chain", "ScaleByLearningRate", "AddDecayedWeights",
-    "Trace", "ScaleByAdam", "ScaleByRMS", "ScaleByStddev", "ScaleByAdagrad", "ClipToGlobalNorm",
-    "clip_by_global_norm", "global_norm",
-    "Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "WarmUp",
+_NAMED = [
     # training
-    "fit", "predict", "evaluate", "History", "EpochLog", "summary", "ModelSummary",
-    "EarlyStopping", "ReduceLROnPlateau", "TrainingState",
+    "fit", "predict", "evaluate", "History", "EpochLog", "StepLog", "summary", "ModelSummary",
+    "EarlyStopping", "ReduceLROnPlateau", "TrainingState", "ProgressBar", "lr_range_test",
+    "LRRangeResult", "train_val_split", "split_indices",
     # checking, data, files
     "check_gradients", "check_loss_gradients", "GradientReport",
     "load_mnist", "load_idx_dataset", "read_idx", "Dataset",
@@ -73,9 +62,16 @@ __all__ = [
     "save_training_state", "load_training_state",
     # trees
     "tree_map", "tree_leaves", "tree_paths", "freeze",
-    # errors
-    "PurennError", "ArgumentError", "ArgumentTypeError", "ShapeError", "GradientCheckError",
-    "DivergenceError", "TrainingInterrupted", "DataError", "DatasetNotFoundError", "DownloadError", "ChecksumError",
-    "WrongDatasetError", "SerializeError", "CheckpointError",
-    "RecordError",
+    # experiments: a run function over seeds and a grid of settings (purenn.experiments.run)
+    "experiments",
 ]
+
+#: The modules whose whole ``__all__`` is re-exported: the kinds one adds to.
+_KINDS = ("layers", "losses", "metrics", "optim", "errors")
+
+# mypy reads only a literal ``__all__`` and learns the names from the imports above; the list
+# built from the modules' own is for Python (``from purenn import *``).
+if not TYPE_CHECKING:
+    from importlib import import_module
+
+    __all__ = [name for kind in _KINDS for name in import_module(f"{__name__}.{kind}").__all__] + _NAMED

@@ -9,18 +9,20 @@ Everything runs in float64. For a layer, the scalar checked is E = sum(Y * R) fo
 (E(+eps) - E(-eps)) / 2 eps is compared with what ``backward`` returned. The check also confirms
 that ``forward`` and ``backward`` leave their inputs, ``dy`` and params untouched, that ``grads`` has the
 structure of ``params``, and, for layers that offer ``param_grads``, that it returns exactly
-``backward``'s grads. A stateful layer (BatchNorm) is checked in the mode asked for, training by
+``backward``'s grads. A layer that declares ``fresh_grads`` is held to it: no grad array may share
+memory with the params, ``x``, ``dy``, the cache, the state, another grad, or the grads of a second
+call (memory it would keep and reuse). A stateful layer (BatchNorm) is checked in the mode asked for, training by
 default: there the gradient runs through the batch statistics, and the check also confirms that
 the state passed in is left untouched and the new state has its structure.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
-import numpy as np
+from collections.abc import Callable
+from typing import Any
 
 import attrs
+import numpy as np
 
 from purenn.errors import GradientCheckError
 from purenn.tree import tree_leaves, tree_map, tree_paths, tree_structure, tree_unflatten
@@ -48,7 +50,7 @@ class GradientReport:
         width = max([len(c.name) for c in self.checks] + [5])
         rows = [f"gradient check of {self.who}: all {len(self.checks)} arrays agree",
                 f"  {'array':<{width}}  {'shape':<14} {'max abs err':>11}  {'max rel err':>11}"]
-        rows += [f"  {c.name:<{width}}  {str(c.shape):<14} {c.max_abs_error:>11.2e}  "
+        rows += [f"  {c.name:<{width}}  {c.shape!s:<14} {c.max_abs_error:>11.2e}  "
                  f"{c.max_rel_error:>11.2e}" for c in self.checks]
         return "\n".join(rows)
 
@@ -117,56 +119,101 @@ def check_gradients(
     :class:`GradientCheckError` naming the layer, the array and the worst entry.
     """
     who = repr(layer)
-    if params is None:
-        params = layer.init(np.random.default_rng(0))
-    params = _to64(params)
+    params = _to64(layer.init(np.random.default_rng(0)) if params is None else params)
     x = np.array(x, dtype=np.float64)
-    stochastic = getattr(layer, "stochastic", False) and rng_seed is not None
-    stateful = getattr(layer, "stateful", False)
-    if stateful:
+    if getattr(layer, "stateful", False):
         state = _to64(layer.init_state() if state is None else state)
-    s_before = tree_map(np.copy, state) if stateful else None
-    new_states: list[Any] = []
-
-    def forward(p: Any, inp: np.ndarray):
-        rng = {"rng": np.random.default_rng(rng_seed)} if stochastic else {}
-        if stateful:
-            out, cache, new_state = layer.forward(p, inp, state=state, training=training, **rng)
-            new_states.append(new_state)
-            return out, cache
-        return layer.forward(p, inp, **rng)
-
-    x_before, p_before = x.copy(), tree_map(np.copy, params)
+    forward = _Forward(layer, rng_seed, state, training)
+    before = _Copies(x, params, forward.state)
     y, cache = forward(params, x)
-    r = np.random.default_rng(1).standard_normal(np.shape(y))
+    r = np.random.default_rng(1).standard_normal(np.shape(y))  # dE/dY of E = sum(Y * R)
     r_before = r.copy()
     dx, grads = layer.backward(params, cache, r)
     if not np.array_equal(r, r_before):
         raise GradientCheckError(f"{who}: backward modified the dy it was given")
-    if not np.array_equal(x, x_before):
-        raise GradientCheckError(f"{who}: forward or backward modified its input x")
-    for a, b in zip(tree_leaves(params), tree_leaves(p_before)):
-        if not np.array_equal(a, b):
-            raise GradientCheckError(f"{who}: forward or backward modified the params")
-    if stateful:
-        if not all(np.array_equal(a, b) for a, b in zip(tree_leaves(state), tree_leaves(s_before))):
+    before.check_kept(who, x, params, forward)
+    _check_structures(who, grads, params, forward)
+    if callable(getattr(layer, "param_grads", None)):
+        _check_param_grads(layer, who, forward, params, x, r, grads)
+    if getattr(layer, "fresh_grads", False):
+        _, again = layer.backward(params, cache, r)
+        _check_fresh(layer, who, "backward", grads,
+                     [params, x, r, cache, forward.state, forward.new_states, dx, again])
+    checks = _finite_differences(who, forward, params, x, r, (dx, grads), eps, rtol, atol)
+    return GradientReport(who, tuple(checks))
+
+
+class _Forward:
+    """``layer.forward`` as the check calls it: a stochastic layer with a fixed generator
+    (``default_rng(rng_seed)`` every call, so its mask stays fixed; evaluation mode without a
+    seed), a stateful one with ``state`` in the mode asked for, keeping the new states it
+    returns in ``new_states``."""
+
+    def __init__(self, layer: Any, rng_seed: int | None, state: Any, training: bool) -> None:
+        self.layer, self.rng_seed, self.training = layer, rng_seed, training
+        self.stochastic = getattr(layer, "stochastic", False) and rng_seed is not None
+        self.stateful = getattr(layer, "stateful", False)
+        self.state = state if self.stateful else None
+        self.new_states: list[Any] = []
+
+    def __call__(self, params: Any, x: np.ndarray) -> tuple[Any, Any]:
+        rng = {"rng": np.random.default_rng(self.rng_seed)} if self.stochastic else {}
+        if self.stateful:
+            out, cache, new_state = self.layer.forward(params, x, state=self.state,
+                                                       training=self.training, **rng)
+            self.new_states.append(new_state)
+            return out, cache
+        return self.layer.forward(params, x, **rng)
+
+
+class _Copies:
+    """Copies of what ``forward`` and ``backward`` must leave untouched: ``x``, the params and
+    the state (None for a layer without one)."""
+
+    def __init__(self, x: np.ndarray, params: Any, state: Any) -> None:
+        self.x, self.params = x.copy(), tree_map(np.copy, params)
+        self.state = None if state is None else tree_map(np.copy, state)
+
+    def check_kept(self, who: str, x: np.ndarray, params: Any, forward: _Forward) -> None:
+        if not np.array_equal(x, self.x):
+            raise GradientCheckError(f"{who}: forward or backward modified its input x")
+        for a, b in zip(tree_leaves(params), tree_leaves(self.params)):
+            if not np.array_equal(a, b):
+                raise GradientCheckError(f"{who}: forward or backward modified the params")
+        if forward.stateful and not all(np.array_equal(a, b) for a, b in
+                                        zip(tree_leaves(forward.state), tree_leaves(self.state))):
             raise GradientCheckError(f"{who}: forward modified the state it was given")
-        if tree_structure(new_states[0]) != tree_structure(state):
-            raise GradientCheckError(f"{who}: the new state's structure {tree_structure(new_states[0])} "
-                                     f"differs from the state's {tree_structure(state)}")
+
+
+def _check_structures(who: str, grads: Any, params: Any, forward: _Forward) -> None:
+    """The new state has the state's structure, and the grads the params'."""
+    if forward.stateful and tree_structure(forward.new_states[0]) != tree_structure(forward.state):
+        raise GradientCheckError(f"{who}: the new state's structure {tree_structure(forward.new_states[0])} "
+                                 f"differs from the state's {tree_structure(forward.state)}")
     if tree_structure(grads) != tree_structure(params):
         raise GradientCheckError(
             f"{who}: grads structure {tree_structure(grads)} differs from params {tree_structure(params)}"
         )
-    if callable(getattr(layer, "param_grads", None)):
-        _, cache = forward(params, x)
-        alone = layer.param_grads(params, cache, r)
-        if tree_structure(alone) != tree_structure(grads) or not all(
-            np.array_equal(a, b) for a, b in zip(tree_leaves(alone), tree_leaves(grads))
-        ):
-            raise GradientCheckError(f"{who}: param_grads differs from the grads backward returns")
 
-    # Work on private, writable copies that the finite differences nudge one element at a time.
+
+def _check_param_grads(layer: Any, who: str, forward: _Forward, params: Any, x: np.ndarray,
+                       r: np.ndarray, grads: Any) -> None:
+    """``param_grads`` returns exactly ``backward``'s grads (in memory of their own, when the
+    layer declares ``fresh_grads``)."""
+    _, cache = forward(params, x)
+    alone = layer.param_grads(params, cache, r)
+    if tree_structure(alone) != tree_structure(grads) or not all(
+        np.array_equal(a, b) for a, b in zip(tree_leaves(alone), tree_leaves(grads))
+    ):
+        raise GradientCheckError(f"{who}: param_grads differs from the grads backward returns")
+    _check_fresh(layer, who, "param_grads", alone, [params, x, r, cache, forward.state, forward.new_states, grads])
+
+
+def _finite_differences(who: str, forward: _Forward, params: Any, x: np.ndarray, r: np.ndarray,
+                        backward: tuple[np.ndarray, Any], eps: float, rtol: float,
+                        atol: float) -> list[GradientCheck]:
+    """``backward``'s ``(dx, grads)`` compared with central differences of E = sum(Y * R), on
+    private, writable copies that the differences nudge one element at a time."""
     leaves = [np.array(a) for a in tree_leaves(params)]
     structure = tree_structure(params)
     xw = x.copy()
@@ -175,10 +222,36 @@ def check_gradients(
         out, _ = forward(tree_unflatten(structure, leaves), xw)
         return float(np.sum(np.asarray(out, dtype=np.float64) * r))
 
+    dx, grads = backward
     checks = [_compare("input x", dx, _numeric_grad(energy, xw, eps), rtol, atol, who)]
     for path, leaf, g in zip(tree_paths(params), leaves, tree_leaves(grads)):
         checks.append(_compare(f"params{path}", g, _numeric_grad(energy, leaf, eps), rtol, atol, who))
-    return GradientReport(who, tuple(checks))
+    return checks
+
+
+def _check_fresh(layer: Any, who: str, method: str, grads: Any, others: list[Any]) -> None:
+    """A layer declaring ``fresh_grads``: every grad array is memory of its own (see the module's
+    docstring); ``others`` are the trees it may not share memory with."""
+    if not getattr(layer, "fresh_grads", False):
+        return
+    mine = [a for a in tree_leaves(grads) if isinstance(a, np.ndarray)]
+    theirs = [a for t in others for a in _arrays_in(t)]
+    for i, g in enumerate(mine):
+        for other in mine[i + 1:] + theirs:
+            if np.shares_memory(g, other):
+                raise GradientCheckError(
+                    f"{who}: declares fresh_grads, but a grad array from {method} shares memory "
+                    f"with {'another grad' if any(other is m for m in mine) else 'an array it was given or keeps'}; "
+                    "fit would write the new params into it: return new arrays, or do not declare "
+                    "fresh_grads")
+
+
+def _arrays_in(tree: Any) -> list[np.ndarray]:
+    if isinstance(tree, np.ndarray):
+        return [tree]
+    if isinstance(tree, (dict, tuple, list)):
+        return [a for v in (tree.values() if isinstance(tree, dict) else tree) for a in _arrays_in(v)]
+    return []
 
 
 def check_loss_gradients(

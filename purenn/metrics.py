@@ -16,6 +16,8 @@ import numpy as np
 from purenn.errors import ArgumentError, ShapeError
 from purenn.validation import check, real, to_float
 
+__all__ = ["accuracy", "confusion_matrix"]
+
 _THRESHOLD = real()  # any finite real number
 
 

@@ -16,12 +16,21 @@ import math
 
 import attrs
 
-from purenn.validation import non_negative_int, non_negative_number, one_of, optional, positive_int, real, to_float, to_int
+from purenn.validation import (
+    non_negative_int,
+    non_negative_number,
+    one_of,
+    optional,
+    positive_int,
+    real,
+    to_float,
+    to_int,
+)
 
-__all__ = ["EarlyStopping", "EarlyStoppingState", "ReduceLROnPlateau", "PlateauState", "METRICS"]
+__all__ = ["METRICS", "EarlyStopping", "EarlyStoppingState", "PlateauState", "ReduceLROnPlateau"]
 
 #: the metrics ``fit`` reports after each epoch, and the direction in which each improves
-METRICS = {"val_loss": "min", "val_accuracy": "max", "loss": "min"}
+METRICS = {"val_loss": "min", "val_accuracy": "max", "loss": "min", "accuracy": "max"}
 
 _factor = attrs.evolve(real(0.0, 1.0, low_open=True), what="a real number in (0, 1): the rate is multiplied by it")
 _mode = optional(one_of(("min", "max")))
@@ -56,8 +65,9 @@ class EarlyStopping:
     early or ran all its epochs (``History.best_epoch`` says which).
 
     ``monitor``: ``"val_loss"`` (default), ``"val_accuracy"`` (both need ``fit``'s validation
-    set) or ``"loss"`` (the epoch's training loss). ``min_delta``: the least change that counts
-    as an improvement. ``mode``: ``"min"`` or ``"max"``; by default the metric's own direction.
+    set), ``"loss"`` or ``"accuracy"`` (the epoch's training loss and accuracy). ``min_delta``:
+    the least change that counts as an improvement. ``mode``: ``"min"`` or ``"max"``; by default
+    the metric's own direction.
     """
 
     patience: int = attrs.field(default=3, converter=to_int, validator=positive_int)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from purenn.errors import ArgumentError
+from purenn.errors import ArgumentError, ArgumentTypeError
 
 __all__ = [
     "generator_state", "generator_from_state", "POOL_SIZES", "MAX_ENTROPY_BITS", "MAX_ENTROPY_WORDS",
@@ -79,28 +79,28 @@ def _plain(value: Any) -> Any:
 
 def _arrays(value: Any, depth: int = 0) -> Any:
     """A saved bit generator state with its arrays rebuilt, each checked (dtype, length, ints)
-    before it is made; ValueError for anything a bit generator's state does not hold."""
+    before it is made; an ArgumentError for anything a bit generator's state does not hold."""
     if not isinstance(value, dict):
         return value
     if value.keys() == {"array", "dtype"}:
         return _array(value["array"], value["dtype"])
     if depth >= MAX_STATE_DEPTH:
-        raise ValueError(f"a bit generator's state nests at most {MAX_STATE_DEPTH} levels deep")
+        raise ArgumentError(f"a bit generator's state nests at most {MAX_STATE_DEPTH} levels deep")
     return {k: _arrays(v, depth + 1) for k, v in value.items()}
 
 
 def _array(items: Any, dtype: Any) -> np.ndarray:
     if not (isinstance(dtype, str) and dtype in STATE_DTYPES):
-        raise ValueError(f"a bit generator's state array must have dtype {' or '.join(STATE_DTYPES)}, "
-                         f"got {dtype!r:.40}")
+        raise ArgumentError(f"a bit generator's state array must have dtype {' or '.join(STATE_DTYPES)}, "
+                            f"got {dtype!r:.40}")
     if not (isinstance(items, list) and len(items) <= MAX_STATE_WORDS):
-        raise ValueError(f"a bit generator's state array must be a list of at most "
-                         f"{MAX_STATE_WORDS} ints, got {type(items).__name__} of length "
-                         f"{len(items) if isinstance(items, list) else '-'}")
+        raise ArgumentError(f"a bit generator's state array must be a list of at most "
+                            f"{MAX_STATE_WORDS} ints, got {type(items).__name__} of length "
+                            f"{len(items) if isinstance(items, list) else '-'}")
     bound = 1 << (8 * np.dtype(dtype).itemsize)
     if not all(type(v) is int and 0 <= v < bound for v in items):
-        raise ValueError(f"a bit generator's state array of dtype {dtype} holds a value that is "
-                         "not an int in its range")
+        raise ArgumentError(f"a bit generator's state array of dtype {dtype} holds a value that is "
+                            "not an int in its range")
     return np.asarray(items, dtype=np.dtype(dtype))
 
 
@@ -110,19 +110,20 @@ def _check_bounds(seq: Any) -> None:
     exabytes, or hand NumPy values it keeps but cannot use)."""
     pool, entropy, key = seq["pool_size"], seq["entropy"], seq["spawn_key"]
     if not (type(pool) is int and POOL_SIZES[0] <= pool <= POOL_SIZES[1]):
-        raise ValueError(f"pool_size must be an int in [{POOL_SIZES[0]}, {POOL_SIZES[1]}], got {pool!r:.40}")
+        raise ArgumentError(f"pool_size must be an int in [{POOL_SIZES[0]}, {POOL_SIZES[1]}], "
+                            f"got {pool!r:.40}")
     _check_ints("entropy", [entropy] if type(entropy) is int else entropy, MAX_ENTROPY_WORDS)
     _check_ints("spawn_key", key, MAX_SPAWN_KEY)
     spawned = seq["n_children_spawned"]
     if not (type(spawned) is int and 0 <= spawned < 1 << 32):  # NumPy keeps it in 32 bits
-        raise ValueError(f"n_children_spawned must be an int in [0, 2**32), got {spawned!r:.40}")
+        raise ArgumentError(f"n_children_spawned must be an int in [0, 2**32), got {spawned!r:.40}")
 
 
 def _check_ints(name: str, values: Any, most: int) -> None:
     if not (isinstance(values, list) and len(values) <= most
             and all(type(v) is int and 0 <= v < 1 << MAX_ENTROPY_BITS for v in values)):
-        raise ValueError(f"{name} must be an int or a list of at most {most} ints, each in "
-                         f"[0, 2**{MAX_ENTROPY_BITS}), got {values!r:.60}")
+        raise ArgumentError(f"{name} must be an int or a list of at most {most} ints, each in "
+                            f"[0, 2**{MAX_ENTROPY_BITS}), got {values!r:.60}")
 
 
 def generator_from_state(data: dict[str, Any]) -> np.random.Generator:
@@ -131,7 +132,7 @@ def generator_from_state(data: dict[str, Any]) -> np.random.Generator:
     :data:`STATE_DTYPES`, :data:`MAX_STATE_WORDS`, :data:`MAX_STATE_DEPTH`)."""
     try:
         if not isinstance(data, dict):
-            raise TypeError(f"expected an object, got {type(data).__name__}")
+            raise ArgumentTypeError(f"expected an object, got {type(data).__name__}")
         seq_data = data["seed_sequence"]
         _check_bounds(seq_data)
         seq = np.random.SeedSequence(
@@ -140,9 +141,10 @@ def generator_from_state(data: dict[str, Any]) -> np.random.Generator:
         )
         kind = getattr(np.random, data["bit_generator"])
         if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
-            raise TypeError(f"{data['bit_generator']!r} is not a NumPy bit generator")
+            raise ArgumentTypeError(f"{data['bit_generator']!r} is not a NumPy bit generator")
         bit = kind(seq)
         bit.state = _arrays(data["state"])
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError) as e:
-        raise ArgumentError(f"not a saved random generator state ({type(e).__name__}: {e})") from None
+        why = e.message if isinstance(e, ArgumentError) else f"{type(e).__name__}: {e}"
+        raise ArgumentError(f"not a saved random generator state ({why})") from None
     return np.random.Generator(bit)

@@ -20,7 +20,8 @@ hold a model of ``Parallel`` blocks that would need terabytes).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import numpy as np
@@ -32,8 +33,14 @@ from purenn.layers.sequential import Sequential
 from purenn.validation import check, to_shape
 from purenn.validation import shape as shape_rule
 
-__all__ = ["summary", "ModelSummary", "SummaryRow", "sample_values", "check_sample_size",
-           "MAX_SAMPLE_VALUES"]
+__all__ = [
+    "MAX_SAMPLE_VALUES",
+    "ModelSummary",
+    "SummaryRow",
+    "check_sample_size",
+    "sample_values",
+    "summary",
+]
 
 _BATCH = 1  # the batch size the shapes are inferred with (any size gives the same per-sample shapes)
 

@@ -2,8 +2,8 @@
 
 :class:`TrainingState` holds the params, the optimizer's state, the layers' state, both random
 generators (shuffling and dropout, via :mod:`purenn.rng`), the position (epochs done, steps done in
-the epoch in progress, and that epoch's loss so far), the history, the early-stopping and plateau
-rules' states and the run's settings. ``fit`` hands one to its ``checkpoint`` callback and takes
+the epoch in progress, and that epoch's loss, correct classes and metrics so far), the history, the
+weight average's state, the early-stopping and plateau rules' states and the run's settings. ``fit`` hands one to its ``checkpoint`` callback and takes
 one as ``resume=``; because a run is a pure function of its inputs, a resumed run gives exactly the
 params of one that was never interrupted. :mod:`purenn.io.training_checkpoints` saves it to one
 ``.npz`` file (arrays) with a JSON header (the rest), never pickled.
@@ -12,8 +12,9 @@ params of one that was never interrupted. :mod:`purenn.io.training_checkpoints` 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from purenn.errors import ArgumentError
 from purenn.monitors import EarlyStoppingState, PlateauState
 
-__all__ = ["TrainingState", "settings_differences", "data_fingerprint"]
+__all__ = ["TrainingState", "data_fingerprint", "settings_differences"]
 
 
 @attrs.frozen
@@ -35,6 +36,12 @@ class TrainingState:
     stochastic layers, as it is now. ``model_state`` is None for a run without layer state;
     ``best_params``/``best_model_state`` are early stopping's best epoch (None without it).
     ``settings``: what the run was asked to do (compared with the resuming call's, field by field).
+    ``epoch_loss`` with sample or class weights: the sum of loss x the batch's total weight.
+    ``epoch_correct``: the epoch's training rows so far whose output gave the right class (None
+    for targets that are not classes); ``epoch_metrics``: for ``fit(metrics=...)``, each metric's
+    sum of value x batch rows so far (None without). ``average``: the weight average's state
+    (``fit(average=EMA(...))``; None without one); ``best_average``: the averaged params of early
+    stopping's best epoch (None without both).
     """
 
     params: Any
@@ -52,6 +59,10 @@ class TrainingState:
     plateau: PlateauState | None = None
     best_params: Any = None
     best_model_state: Any = None
+    epoch_correct: int | None = None
+    epoch_metrics: dict[str, float] | None = attrs.field(default=None, hash=False)
+    average: Any = None
+    best_average: Any = None
 
     @property
     def at_epoch_end(self) -> bool:

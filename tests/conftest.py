@@ -9,8 +9,9 @@ files, so test file basenames must be unique across folders.
 ``benchmarks/`` (the tutorial's own code) is not an installed package, so the repository root is
 put on ``sys.path`` for ``from benchmarks.tutorial_code import ...``, and ``tests/`` itself for
 the plain helper modules kept there because tests in several folders use them (``from _mnist
-import requires_mnist``, the real-MNIST skip marker; ``from gradcases_conv import ...``, the
-conv/pooling/dropout gradient cases), also under ``--import-mode=importlib``. Hypothesis gets a
+import requires_mnist``, the real-MNIST skip marker; the registries of every layer, loss and
+optimizer, ``registry_layers``, ``registry_losses``, ``registry_optim``, and the strategies they
+draw from, ``layer_strategies*``), also under ``--import-mode=importlib``. Hypothesis gets a
 "ci" profile (no deadline, derandomized so CI runs are reproducible), loaded when ``CI`` is set,
 and a "dev" profile (no deadline: timing on a shared 2-core machine is noise, not a failure)
 otherwise.
@@ -26,7 +27,7 @@ from hypothesis import settings
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-for path in (ROOT, TESTS):  # TESTS for the shared helpers (_mnist.py, gradcases_conv.py)
+for path in (ROOT, TESTS):  # TESTS for the shared helpers (_mnist.py, the registries)
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 

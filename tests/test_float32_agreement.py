@@ -2,7 +2,7 @@
 
 ``check_gradients`` (tests/test_gradients.py) casts everything to float64, so it never runs a
 layer's float32 code: the dtype fast paths, float32 dropout masks, in-place float32 arithmetic.
-Here each case of ``LAYER_CASES`` runs twice from the same numbers: once as drawn (float64 params
+Here each case of the layer registry (``LAYERS``, tests/registry_layers.py) runs twice from the same numbers: once as drawn (float64 params
 and input), once with the layer set to float32 (``dtype="float32"`` wherever a layer has that
 field) and the same params and input cast to float32. Outputs, ``backward``'s dE/dX and grads, and
 ``param_grads`` where a layer offers it, must agree to float32 precision (rtol 1e-4, atol 1e-5
@@ -20,33 +20,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purenn.layers import BatchNorm, Dropout, Layer, Parallel, Residual, Sequential, apply_layer
+from purenn.layers import BatchNorm, Dropout, Parallel, Residual, Sequential, apply_layer
 from purenn.tree import tree_leaves, tree_map, tree_structure
 
-from test_gradients import LAYER_CASES, _defined_layer_classes, _exported_layer_classes, trained_state
+from layer_strategies import trained_state, with_dtype
+from registry_layers import LAYERS
 
 RTOL, ATOL = 1e-4, 1e-5
-
-
-def with_dtype(layer: Any, dtype: str) -> Any:
-    """``layer`` with every ``dtype`` field in it (inside Sequential, Residual and Parallel
-    containers too, at any depth) set to ``dtype``."""
-    if isinstance(layer, Sequential):
-        return attrs.evolve(layer, layers=tuple(with_dtype(child, dtype) for child in layer.layers))
-    if isinstance(layer, Residual):
-        projection = None if layer.projection is None else with_dtype(layer.projection, dtype)
-        return attrs.evolve(layer, block=with_dtype(layer.block, dtype), projection=projection)
-    if isinstance(layer, Parallel):
-        return attrs.evolve(layer, branches=tuple(with_dtype(b, dtype) for b in layer.branches))
-    if "dtype" in attrs.fields_dict(type(layer)):
-        return attrs.evolve(layer, dtype=dtype)
-    return layer
 
 
 def has_array_params(tree: Any) -> bool:
@@ -104,11 +89,11 @@ def compare_runs(run32: tuple, run64: tuple, params64: Any, mode: str) -> None:
         assert_trees_agree(state32, state64, f"{mode}: new state")
 
 
-@pytest.mark.parametrize("cls", list(LAYER_CASES), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", list(LAYERS), ids=lambda c: c.__name__)
 @settings(max_examples=20, deadline=None)
 @given(data=st.data())
 def test_float32_agrees_with_float64(cls, data):
-    layer, x = data.draw(LAYER_CASES[cls], label="(layer, x)")
+    layer, x = data.draw(LAYERS[cls].cases, label="(layer, x)")
     assert type(layer) is cls
     x64 = np.asarray(x, dtype=np.float64)
     layer64, layer32 = with_dtype(layer, "float64"), with_dtype(layer, "float32")
@@ -153,18 +138,6 @@ def test_float32_agrees_with_float64(cls, data):
     elif getattr(layer, "stochastic", False):  # a dropout's float32 mask is not float64's
         assert isinstance(layer, (Sequential, Residual, Parallel)), (
             f"add the training-mode rule of {cls.__name__} here")
-
-
-def test_every_layer_has_a_float32_agreement_case():
-    """The test above runs on ``LAYER_CASES``; a layer class missing from it is missing here too.
-    (tests/test_gradients.py checks the same for finite differences.)"""
-    covered = set(LAYER_CASES)
-    defined = _defined_layer_classes() | _exported_layer_classes()
-    assert Dropout in defined and Sequential in defined
-    missing = sorted(c.__name__ for c in defined - covered)
-    assert not missing, f"layers without a float32 agreement case (add them to LAYER_CASES): {missing}"
-    for cls in covered:
-        assert issubclass(cls, Layer)
 
 
 def test_float32_cases_really_run_in_float32():

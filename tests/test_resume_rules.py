@@ -403,12 +403,14 @@ def _bad_states() -> list[tuple[str, Any, str]]:
     listed = list(good)
     listed[1] = {"mean": [0.0] * 6, "var": good[1]["var"]}
     return [
-        ("the params", params, r"state\[0\] has the wrong structure \(dict with keys \['b', 'w'\]\)"),
-        ("no var", tuple(no_var), r"state\[1\] has the wrong structure \(dict with keys \['mean'\]\)"),
+        ("the params", params,
+         r"state\[0\] has the wrong structure \(\{'w': \(4, 6\), 'b': \(6,\)\}, where \{\} is expected\)"),
+        ("no var", tuple(no_var), r"state\[1\] has the wrong structure \(\{'mean': \(6,\)\}, where "
+                                  r"\{'mean': \(6,\), 'var': \(6,\)\} is expected\)"),
         ("nested shape", tuple(nested), r"state\[3\]\['block'\]\[1\]\['mean'\] has shape \(5,\)"),
-        ("a list leaf", tuple(listed), r"state\[1\]\['mean'\] must be an array of shape \(6,\)"),
+        ("a list leaf", tuple(listed), r"state\[1\]\['mean'\] should be an array of shape \(6,\)"),
         ("too short", tuple(good[:3]), r"state has the wrong structure"),
-        ("a dict", {"mean": 0}, r"state has the wrong structure \(dict with keys \['mean'\]\)"),
+        ("a dict", {"mean": 0}, r"state has the wrong structure \(\{'mean': 'int'\}"),
     ]
 
 

@@ -1,4 +1,5 @@
-"""pn.summary: shapes, counts and sizes from the layers, without running anything."""
+"""pn.summary: shapes, counts and sizes from the layers, without running anything; checked on every
+layer of the registry (tests/registry_layers.py) and every preset."""
 
 from __future__ import annotations
 
@@ -9,10 +10,30 @@ from typing import Any
 import attrs
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies
 
 import purenn as pn
 from purenn.recipes.presets import PRESETS
 from purenn.summary import MAX_SAMPLE_VALUES, check_sample_size, format_bytes, sample_values
+
+from registry_layers import LAYERS
+
+
+@pytest.mark.parametrize("cls", list(LAYERS), ids=lambda c: c.__name__)
+@settings(max_examples=20, deadline=None)
+@given(data=strategies.data())
+def test_the_summary_of_every_layer_agrees_with_a_forward_pass(cls, data):
+    layer, x = data.draw(LAYERS[cls].cases, label="(layer, x)")
+    assume(x.ndim >= 2)  # a summary describes samples of at least one axis
+    s = pn.summary(layer, x.shape[1:])
+    params, state = layer.init(np.random.default_rng(0)), layer.init_state()
+    y = pn.apply_layer(layer, params, x, state=state, training=False)[0]
+    assert s.output_shape == y.shape[1:]
+    assert (s.params, s.param_bytes) == (sum(a.size for a in pn.tree_leaves(params)),
+                                         sum(a.nbytes for a in pn.tree_leaves(params)))
+    assert (s.state, s.state_bytes) == (sum(a.size for a in pn.tree_leaves(state)),
+                                        sum(a.nbytes for a in pn.tree_leaves(state)))
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

@@ -398,11 +398,11 @@ class _RowCounter:
 
 
 def test_predict_sizes_its_passes_by_bytes(monkeypatch):
-    from purenn import training
+    from purenn.training import evaluation  # where predict reads its byte budget
 
     counter = _RowCounter()
     x = RNG(1).standard_normal((100, 5))  # 40 bytes per row: output and cache are one array
-    monkeypatch.setattr(training, "PREDICT_BYTES", 40 * 30)
+    monkeypatch.setattr(evaluation, "PREDICT_BYTES", 40 * 30)
     out = predict(counter, {}, x)
     assert counter.rows == [16, 30, 30, 24]  # a first pass of 16 rows, then 30 rows of 40 bytes
     np.testing.assert_array_equal(out, x)
@@ -410,7 +410,7 @@ def test_predict_sizes_its_passes_by_bytes(monkeypatch):
     predict(counter, {}, x, batch_size=40)
     assert counter.rows == [40, 40, 20]
     counter.rows.clear()
-    monkeypatch.setattr(training, "PREDICT_BYTES", 1 << 40)  # bytes no pass reaches: 1024 rows
+    monkeypatch.setattr(evaluation, "PREDICT_BYTES", 1 << 40)  # bytes no pass reaches: 1024 rows
     predict(counter, {}, np.zeros((3000, 5)))
     assert counter.rows == [16, 1024, 1024, 936]
 

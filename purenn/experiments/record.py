@@ -1,158 +1,107 @@
-"""The experiment record: one JSON file listing the runs of an experiment, their results and a
-summary over seeds. Written atomically; read back with every field checked.
+"""The experiment record: one JSON file listing every run of an experiment (a grid of settings x
+seeds), each run's status and results, and a summary per setting. Written atomically (after
+every finished run, while an experiment goes on); read back with every field checked. Records of
+the first format (``purenn.experiment/1``) still read, as this format (:mod:`.record_v1`).
 
-Schema (``format`` ``"purenn.experiment/1"``; every key below is required, extra keys are refused
-in ``settings`` and kept elsewhere)::
-
-    kind       "mnist" (a preset's runs, each with its own run record) or "xor"
-    settings   object: what every run shares, the fields of the run's task without the seed
-               (for "mnist" purenn.recipes.runs.RunConfig's, for "xor"
-               purenn.experiments.tasks.XorTask's), each as that class accepts it
-    seeds      list of the seeds asked for: non-negative ints, each once, at least one
-    jobs       positive int, scheduler (str or null): where the runs ran
-    runs       list, one per seed (failed ones included), in the seeds' order:
-               seed, status ("ok" or "failed"), attempts (positive int: starts; more than 1:
-               its worker died and it ran again), error (str for a failed run, else null),
-               record (a finished MNIST run's run record: a plain file name, beside this
-               file; else null), digest (params_digest, 64 lowercase hex characters),
-               test_accuracy (in [0, 1]; MNIST), loss (the last epoch's training loss, finite,
-               >= 0), train_seconds (finite, >= 0), history (per epoch, numbered 1, 2, ...:
-               epoch, loss, val_accuracy in [0, 1] or null), and for "xor" solved (bool).
-               A failed run has null results and an empty history; a finished one all of its
-               results (test_accuracy: only MNIST's).
-    summary    per metric (test_accuracy, loss, train_seconds): n, mean, std (sample standard
-               deviation), min, max over the runs that finished (null for none); ok and failed
-               counts. It must be the summary its runs give.
-    versions   the machine that ran the experiment (purenn.io.records.environment())
+The schema, the groups and the summaries are :mod:`.record_schema`'s (``purenn.experiment/2``).
 
 A file larger than :data:`MAX_EXPERIMENT_BYTES` is refused unread and never written. A finished
-MNIST run's run record is read only through :func:`run_record_of`, which also checks that it is
-that run's (same seed, digest, settings, metrics and epochs).
+mnist run's run record is read only through :func:`run_record_of`, which also checks that it is
+that run's (same seed, settings, digest, metrics, epochs and data).
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
-import statistics as stats
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
 from purenn.errors import RecordError
-from purenn.experiments.seeds import MAX_SEEDS
-from purenn.experiments.tasks import XorTask
-from purenn.io.records import (
-    DIGEST,
-    FRACTION,
-    LOSS,
-    SECONDS,
-    VERSIONS,
-    ListOf,
-    Object,
-    check_schema,
-    dump_json,
-    environment,
-    load_json,
-    read_record,
-    show,
+from purenn.experiments import record_v1
+from purenn.experiments.record_schema import (
+    EXPERIMENT_FORMAT,
+    KIND_EPOCHS,
+    KIND_METRICS,
+    KINDS,
+    MAX_EPOCHS,
+    MAX_METRICS,
+    MAX_NAME_LENGTH,
+    MAX_RUNS,
+    METRICS,  # noqa: F401 - importable from here, as before the split
+    STATUSES,
+    check_experiment,
+    check_summary,
+    groups_of,
+    json_scalar,
+    setting_name,
+    summarize,
+    summarize_group,
 )
+from purenn.io.records import dump_json, environment, load_json, show
+from purenn.recipes.records import read_run_record
 from purenn.recipes.runs import RunConfig
-from purenn.validation import Rule, boolean, non_negative_int, one_of, optional, positive_int
 
-__all__ = ["EXPERIMENT_FORMAT", "KINDS", "METRICS", "MAX_EXPERIMENT_BYTES", "statistics", "summarize",
-           "per_epoch", "make_experiment", "run_entry", "write_experiment", "read_experiment",
-           "check_experiment", "is_experiment", "read_run_or_experiment", "run_record_of"]
+__all__ = [
+    "EXPERIMENT_FORMAT", "KINDS", "KIND_EPOCHS", "KIND_METRICS", "MAX_EPOCHS",
+    "MAX_EXPERIMENT_BYTES", "MAX_METRICS", "MAX_NAME_LENGTH", "MAX_RUNS", "STATUSES",
+    "check_experiment", "groups_of", "is_experiment", "json_scalar", "make_experiment",
+    "pending_entry", "plan_differences", "read_experiment", "read_run_or_experiment",
+    "run_record_name", "run_record_of", "run_settings", "same_plan", "setting_name",
+    "summarize", "summarize_group", "write_experiment",
+]
 
-EXPERIMENT_FORMAT = "purenn.experiment/1"
-KINDS = ("mnist", "xor")
-METRICS = ("test_accuracy", "loss", "train_seconds")
 #: The largest experiment record read or written, in bytes (64 MiB). An MNIST run's entry takes
-#: about 2.5 kB (20 epochs), an XOR run's about 115 kB (1000 epochs): some 25 000 MNIST runs, or
-#: 550 XOR runs of the tutorial's length (`purenn xor --sweep 100` writes 11.6 MB).
+#: about 3.5 kB with its provenance (20 epochs), an XOR run's about 60 kB (1000 epochs): some
+#: 18 000 MNIST runs, or 1 000 XOR runs of the tutorial's length.
 MAX_EXPERIMENT_BYTES = 64 * 2**20
-_TASKS = {"mnist": RunConfig, "xor": XorTask}
 
 
-# --- the summary ------------------------------------------------------------------------------
+def run_settings(experiment: dict[str, Any], index: int) -> dict[str, Any]:
+    """The keyword arguments ``experiment["runs"][index]`` was run with: the shared settings and
+    its group's."""
+    entry = experiment["runs"][index]
+    return {**experiment["settings"], **experiment["groups"][entry["group"]]["settings"]}
 
 
-def statistics(given: Sequence[float | None]) -> dict[str, Any]:
-    """``n``, ``mean``, ``std`` (sample standard deviation, dividing by n - 1; 0 for one
-    value), ``min``, ``max`` over the values that are not None (None for no values). Computed
-    exactly and rounded once (the standard library's ``statistics``), so no finite input
-    overflows on the way."""
-    values = [float(v) for v in given if v is not None]
-    n = len(values)
-    if n == 0:
-        return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
-    std = stats.stdev(values) if n > 1 else 0.0
-    return {"n": n, "mean": stats.mean(values), "std": std, "min": min(values), "max": max(values)}
+def pending_entry(group: int, seed: int) -> dict[str, Any]:
+    """The entry of a run not done yet."""
+    return {"group": group, "seed": seed, "status": "not_started", "attempts": 0, "error": None,
+            "record": None, "digest": None, "metrics": {}, "seconds": None, "history": [],
+            "provenance": None}
 
 
-def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The ``summary`` of an experiment's ``runs`` entries."""
-    ok = [r for r in runs if r["status"] == "ok"]
-    summary: dict[str, Any] = {m: statistics([r[m] for r in ok]) for m in METRICS}
-    summary.update(ok=len(ok), failed=len(runs) - len(ok))
-    return summary
-
-
-def per_epoch(histories: Sequence[Sequence[dict[str, Any]]], key: str) -> tuple[list[int], list[float], list[float]]:
-    """``(epochs, means, stds)`` of ``key`` over runs' histories, epoch by epoch, as far as every
-    run goes and has the value (:func:`statistics` of each epoch's values)."""
-    length = min((len(h) for h in histories), default=0)
-    epochs, means, stds = [], [], []
-    for i in range(length):
-        values = [h[i].get(key) for h in histories]
-        if any(v is None for v in values):
-            continue
-        summary = statistics(values)
-        epochs.append(histories[0][i]["epoch"])
-        means.append(summary["mean"])
-        stds.append(summary["std"])
-    return epochs, means, stds
+def run_record_name(experiment: str | os.PathLike[str], group: int, seed: int, n_groups: int) -> str:
+    """The file name of a finished mnist run's run record, beside the experiment record
+    ``experiment`` (named from its path, never from a file's contents): ``EXP.seed3.json``, or
+    with several groups ``EXP.g1.seed3.json``."""
+    base = os.path.basename(os.fspath(experiment))
+    stem, suffix = os.path.splitext(base)
+    middle = f".seed{seed}" if n_groups == 1 else f".g{group}.seed{seed}"
+    return f"{stem}{middle}{suffix or '.json'}"
 
 
 # --- making and writing -----------------------------------------------------------------------
 
 
-def make_experiment(*, kind: str, settings: dict[str, Any], seeds: Sequence[int],
-                    runs: Sequence[dict[str, Any]], jobs: int, scheduler: str | None) -> dict[str, Any]:
-    """An experiment record (see the module's docstring) with its summary computed; a
-    :class:`RecordError` if it breaks the schema."""
-    record = {"format": EXPERIMENT_FORMAT, "kind": kind, "settings": settings, "seeds": list(seeds),
-              "jobs": jobs, "scheduler": scheduler, "runs": list(runs), "summary": summarize(runs),
-              "versions": environment()}
+def make_experiment(*, kind: str, function: str, settings: dict[str, Any], grid: dict[str, list[Any]],
+                    seeds: Sequence[int], runs: Sequence[dict[str, Any]], jobs: int, scheduler: str | None,
+                    executor: str | None = None) -> dict[str, Any]:
+    """An experiment record (see the module's docstring) with its groups and summaries computed;
+    a :class:`RecordError` if it breaks the schema."""
+    groups = groups_of(grid)
+    runs = list(runs)
+    record = {
+        "format": EXPERIMENT_FORMAT, "kind": kind, "function": function, "settings": dict(settings),
+        "grid": {k: list(v) for k, v in grid.items()}, "seeds": list(seeds),
+        "groups": [{"settings": g, "summary": summarize_group([r for r in runs if r["group"] == i])}
+                   for i, g in enumerate(groups)],
+        "jobs": jobs, "scheduler": scheduler, "executor": executor, "runs": runs,
+        "summary": summarize(runs), "versions": environment(),
+    }
     check_experiment(record)
     return record
-
-
-def run_entry(seed: int, outcome: Any, record_path: str | None = None) -> dict[str, Any]:
-    """The ``runs`` entry of one seed from its runner outcome (an MNIST run record or an XOR
-    result as ``outcome.value``); ``record_path``: the file name of a finished MNIST run's run
-    record."""
-    entry: dict[str, Any] = {"seed": seed, "status": outcome.status, "attempts": outcome.attempts,
-                             "error": outcome.error, "record": None, "digest": None,
-                             "test_accuracy": None, "loss": None, "train_seconds": None,
-                             "history": []}
-    value = outcome.value
-    if outcome.status != "ok" or not isinstance(value, dict):
-        return entry
-    history = value.get("history", [])
-    entry.update(
-        record=record_path,
-        digest=value.get("digest"),
-        loss=history[-1]["loss"] if history else value.get("loss"),
-        test_accuracy=value.get("metrics", {}).get("test_accuracy"),
-        train_seconds=value.get("metrics", {}).get("train_seconds", value.get("train_seconds")),
-        history=[{"epoch": h["epoch"], "loss": h["loss"], "val_accuracy": h.get("val_accuracy")}
-                 for h in history],
-    )
-    if "solved" in value:
-        entry["solved"] = value["solved"]
-    return entry
 
 
 def write_experiment(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
@@ -163,45 +112,72 @@ def write_experiment(path: str | os.PathLike[str], record: dict[str, Any]) -> No
     dump_json(path, record, what, MAX_EXPERIMENT_BYTES)
 
 
+def same_plan(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two experiment records run the same runs: kind, function, settings, grid, seeds."""
+    return not plan_differences(a, b)
+
+
+def plan_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"its seeds are [0, 1], now [0, 1, 2]"`` for each part of the plan that differs."""
+    return [f"its {key} {'is' if key != 'seeds' else 'are'} {show(saved[key])}, now {show(current[key])}"
+            for key in ("kind", "function", "settings", "grid", "seeds") if saved[key] != current[key]]
+
+
 # --- reading ----------------------------------------------------------------------------------
 
 
 def is_experiment(data: Any) -> bool:
-    return isinstance(data, dict) and data.get("format") == EXPERIMENT_FORMAT
+    return isinstance(data, dict) and data.get("format") in (EXPERIMENT_FORMAT, record_v1.FORMAT_V1)
 
 
 def read_experiment(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check an experiment record; :class:`~purenn.errors.RecordError` otherwise."""
+    """Read and check an experiment record (a /1 one read as /2, with ``upgraded_from``);
+    :class:`~purenn.errors.RecordError` otherwise."""
     where = os.fspath(path)
     record = load_json(where, "experiment record", MAX_EXPERIMENT_BYTES)
-    check_experiment(record, f"experiment record {where!r}")
+    return _checked(record, f"experiment record {where!r}")
+
+
+def _checked(record: Any, what: str) -> dict[str, Any]:
+    if isinstance(record, dict) and record.get("format") == record_v1.FORMAT_V1:
+        record_v1.check_v1(record, what, check_summary)
+        record = _filled(record_v1.upgrade(record))
+    check_experiment(record, what)
+    return record
+
+
+def _filled(record: dict[str, Any]) -> dict[str, Any]:
+    """An upgraded record with its format and summaries."""
+    runs = record["runs"]
+    for i, group in enumerate(record["groups"]):
+        group["summary"] = summarize_group([r for r in runs if r["group"] == i])
+    record.update(format=EXPERIMENT_FORMAT, summary=summarize(runs))
     return record
 
 
 def read_run_or_experiment(path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
     """``("experiment", record)`` for an experiment record, ``("run", record)`` for a run record
-    (read by :func:`purenn.io.records.read_record`), each fully checked; a
+    (read by :func:`purenn.recipes.records.read_run_record`), each fully checked; a
     :class:`~purenn.errors.RecordError` otherwise."""
     where = os.fspath(path)
     data = load_json(where, "record", MAX_EXPERIMENT_BYTES)  # the larger limit; a run's is checked below
     if is_experiment(data):
-        check_experiment(data, f"experiment record {where!r}")
-        return "experiment", data
-    return "run", read_record(where)
+        return "experiment", _checked(data, f"experiment record {where!r}")
+    return "run", read_run_record(where)
 
 
 def run_record_of(path: str | os.PathLike[str], experiment: dict[str, Any], index: int) -> dict[str, Any]:
     """The run record of ``experiment["runs"][index]`` (the experiment record read from ``path``):
-    the file its entry names, beside ``path``, read by :func:`~purenn.io.records.read_record`
-    and checked to be that run's (its seed, digest, settings, metrics and epochs those of the
-    entry and the experiment). A :class:`~purenn.errors.RecordError` says what differs."""
+    the file its entry names, beside ``path``, read by :func:`~purenn.recipes.records.read_run_record`
+    and checked to be that run's (its seed, settings, digest, metrics, epochs and data those of
+    the entry). A :class:`~purenn.errors.RecordError` says what differs."""
     entry = experiment["runs"][index]
     where = f"`runs[{index}]` (seed {entry['seed']}) of {os.fspath(path)!r}"
     if entry["record"] is None:
         raise RecordError(f"{where} has no run record")
     record_path = os.path.join(os.path.dirname(os.fspath(path)), entry["record"])
-    record = read_record(record_path)
-    differences = _differences(entry, record, experiment["settings"])
+    record = read_run_record(record_path)
+    differences = _differences(entry, record, run_settings(experiment, index))
     if differences:
         raise RecordError(f"{record_path!r} is not the run record of {where}: "
                           f"{'; '.join(differences)} (was one of them edited or replaced?)")
@@ -211,7 +187,7 @@ def run_record_of(path: str | os.PathLike[str], experiment: dict[str, Any], inde
 def _differences(entry: dict[str, Any], record: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     """What a run record says otherwise than the experiment's entry and settings."""
     run = record.get("config", {}).get("run", {})
-    metrics = record.get("metrics", {})
+    metrics, mine = record.get("metrics", {}), entry["metrics"]
     theirs = {
         "seed": record["seed"], "digest": record["digest"],
         "settings": _with_defaults(RunConfig, {k: v for k, v in run.items() if k != "seed"}),
@@ -220,9 +196,13 @@ def _differences(entry: dict[str, Any], record: dict[str, Any], settings: dict[s
     }
     ours = {
         "seed": entry["seed"], "digest": entry["digest"], "settings": _with_defaults(RunConfig, settings),
-        "test_accuracy": entry["test_accuracy"], "train_seconds": entry["train_seconds"],
-        "history": [(h["epoch"], h["loss"], h["val_accuracy"]) for h in entry["history"]],
+        "test_accuracy": mine.get("test_accuracy"), "train_seconds": mine.get("train_seconds"),
+        "history": [(h["epoch"], h["loss"], h.get("val_accuracy")) for h in entry["history"]],
     }
+    if entry["provenance"] is not None:  # what the run read (records before provenance: none)
+        for key in ("data_files", "samples"):
+            theirs[key] = record.get("provenance", {}).get(key)
+            ours[key] = entry["provenance"].get(key)
     return [f"its {key} is {show(theirs[key])}, the experiment's {show(ours[key])}"
             for key in ours if theirs[key] != ours[key]]
 
@@ -232,121 +212,3 @@ def _with_defaults(cls: type, settings: dict[str, Any]) -> dict[str, Any]:
     defaults = {f.name: f.default for f in attrs.fields(cls)
                 if f.name != "seed" and f.default is not attrs.NOTHING}
     return {**defaults, **settings}
-
-
-# --- the schema -------------------------------------------------------------------------------
-
-
-def _settings_schema(cls: type) -> Object:
-    """The settings of an experiment of ``cls`` tasks: its fields but the seed, each with the
-    rule that ``cls`` checks it by (so a task built from them is never refused)."""
-    fields = [f for f in attrs.fields(cls) if f.name != "seed"]
-    return Object({f.name: f.validator for f in fields},
-                  required=tuple(f.name for f in fields if f.default is attrs.NOTHING), closed=True)
-
-
-_FILE_NAME = Rule("a plain file name (no folder: run records are kept beside the experiment record)",
-                  lambda v: isinstance(v, str),
-                  lambda v: v not in ("", ".", "..") and len(v) <= 255
-                  and not any(c in v for c in "/\\\0") and os.path.basename(v) == v)
-_POINT = Object({"epoch": positive_int, "loss": LOSS, "val_accuracy": optional(FRACTION)},
-                required=("epoch", "loss", "val_accuracy"))
-_ENTRY_KEYS = ("seed", "status", "attempts", "error", "record", "digest", "test_accuracy", "loss",
-               "train_seconds", "history")
-_ENTRY = Object({
-    "seed": non_negative_int, "status": one_of(("ok", "failed")), "attempts": positive_int,
-    "error": optional(Rule("a string", lambda v: isinstance(v, str))), "record": optional(_FILE_NAME),
-    "digest": optional(DIGEST), "test_accuracy": optional(FRACTION), "loss": optional(LOSS),
-    "train_seconds": optional(SECONDS), "history": ListOf(_POINT), "solved": optional(boolean),
-}, required=_ENTRY_KEYS)
-_SCHEMA = Object({
-    "kind": one_of(KINDS), "settings": Rule("a JSON object", lambda v: isinstance(v, dict)),
-    "seeds": ListOf(non_negative_int), "jobs": positive_int,
-    "scheduler": optional(Rule("a string", lambda v: isinstance(v, str))),
-    "runs": ListOf(_ENTRY), "summary": Rule("a JSON object", lambda v: isinstance(v, dict)),
-    "versions": VERSIONS,
-}, required=("format", "kind", "settings", "seeds", "jobs", "scheduler", "runs", "summary", "versions"))
-_SETTINGS = {kind: _settings_schema(cls) for kind, cls in _TASKS.items()}
-
-
-def check_experiment(record: Any, what: str = "experiment record") -> None:
-    """:class:`~purenn.errors.RecordError` unless ``record`` follows the schema: every field of
-    the type and range shown, one run per seed in the seeds' order, each run's fields those of
-    its status and kind, and the summary the one its runs give."""
-    if not is_experiment(record):
-        raise RecordError(f"{what} is not a purenn experiment record (format {EXPERIMENT_FORMAT!r})")
-    check_schema(record, _SCHEMA, what)
-    check_schema(record["settings"], _SETTINGS[record["kind"]], what, "settings")
-    _check_seeds(record, what)
-    for i, run in enumerate(record["runs"]):
-        _check_entry(record["kind"], run, f"runs[{i}]", what)
-    _check_summary(record["summary"], summarize(record["runs"]), what)
-
-
-def _check_seeds(record: dict[str, Any], what: str) -> None:
-    seeds, runs = record["seeds"], record["runs"]
-    if not 1 <= len(seeds) <= MAX_SEEDS or len(set(seeds)) != len(seeds):
-        raise RecordError(f"{what}: `seeds` must list from 1 to {MAX_SEEDS} seeds, each once, "
-                          f"got {show(seeds)}")
-    if [r["seed"] for r in runs] != seeds:
-        raise RecordError(f"{what}: `runs` must hold one run per seed of `seeds`, failed ones "
-                          f"included, in their order: seeds {show(seeds)}, runs of seeds "
-                          f"{show([r['seed'] for r in runs])}")
-    names = [r["record"] for r in runs if r["record"] is not None]
-    if len(set(names)) != len(names):
-        raise RecordError(f"{what}: two runs name one run record ({show(names)})")
-
-
-def _check_entry(kind: str, run: dict[str, Any], path: str, what: str) -> None:
-    """The fields a run of this status and kind has (results only when it finished), its epochs
-    numbered 1, 2, ... and its ``loss`` the last epoch's."""
-    finished = run["status"] == "ok"
-    has = {"error": not finished, "digest": finished, "loss": finished, "train_seconds": finished,
-           "test_accuracy": finished and kind == "mnist", "record": finished and kind == "mnist",
-           "solved": finished and kind == "xor"}
-    for key, needed in has.items():
-        if (run.get(key) is not None) != needed:
-            state = f"a {'finished' if finished else 'failed'} {kind} run"
-            should = "must have a value" if needed else "must be null"
-            raise RecordError(f"{what}: `{path}.{key}` {should} for {state}, got {show(run.get(key))}")
-    history = run["history"]
-    if not finished and history:
-        raise RecordError(f"{what}: `{path}.history` must be empty for a failed run")
-    for i, point in enumerate(history):
-        if point["epoch"] != i + 1:
-            raise RecordError(f"{what}: `{path}.history[{i}].epoch` must be {i + 1} (epochs are "
-                              f"numbered from 1, in order), got {show(point['epoch'])}")
-    if history and run["loss"] != history[-1]["loss"]:
-        raise RecordError(f"{what}: `{path}.loss` is {show(run['loss'])} but its last epoch's is "
-                          f"{show(history[-1]['loss'])}; they must agree (was the record edited?)")
-
-
-def _check_summary(recorded: dict[str, Any], computed: dict[str, Any], what: str) -> None:
-    """``recorded`` must be ``computed`` (its counts exactly; means and standard deviations to
-    within rounding, as another correct formula would give them)."""
-    for key, value in computed.items():
-        path = f"summary.{key}"
-        if key not in recorded:
-            raise RecordError(f"{what}: `summary` lacks {key!r}; it must be the summary its runs give")
-        if isinstance(value, int):
-            _same(recorded[key], value, path, what, exact=True)
-            continue
-        if not isinstance(recorded[key], dict) or set(recorded[key]) != set(value):
-            raise RecordError(f"{what}: `{path}` must be an object of {sorted(value)}, got {show(recorded[key])}")
-        for field, number in value.items():
-            _same(recorded[key][field], number, f"{path}.{field}", what, exact=field in ("n", "min", "max"),
-                  scale=max(abs(value["min"] or 0.0), abs(value["max"] or 0.0)))
-
-
-def _same(recorded: Any, computed: Any, path: str, what: str, *, exact: bool, scale: float = 0.0) -> None:
-    if computed is None:
-        ok = recorded is None
-    elif not isinstance(recorded, numbers.Real) or isinstance(recorded, bool):
-        ok = False
-    elif exact:
-        ok = recorded == computed and isinstance(recorded, int) == isinstance(computed, int)
-    else:
-        ok = math.isclose(recorded, computed, rel_tol=1e-9, abs_tol=1e-12 * scale)
-    if not ok:
-        raise RecordError(f"{what}: `{path}` is {show(recorded)} but the runs give {show(computed)}; "
-                          "the summary must be the one its runs give (was the record edited?)")

@@ -38,7 +38,7 @@ from purenn.errors import ArgumentError
 
 __all__ = [
     "check_writable", "atomic_writer", "atomic_write_bytes", "atomic_write_text", "read_regular_file",
-    "same_file", "check_distinct",
+    "same_file", "check_distinct", "process_alive",
 ]
 
 _MODES = ("wb", "w", "wt")
@@ -248,7 +248,7 @@ def _remove_stale_temporaries(where: str) -> list[str]:
         return removed
     for entry in entries:
         match = pattern.fullmatch(entry.name)
-        if match and not _process_alive(int(match.group(1))) and _is_plain_file(entry):
+        if match and not process_alive(int(match.group(1))) and _is_plain_file(entry):
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
                 removed.append(entry.name)
@@ -262,7 +262,10 @@ def _is_plain_file(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` may exist on this machine: False only when the system says there
+    is none (so a file it left may be removed); True for a live process, another user's, and a
+    number that is no process's (0, negative, too large), whose file is left alone."""
     if pid <= 0:
         return True  # not a PID a writer can have: leave the file alone
     try:

@@ -39,27 +39,46 @@ Errors keep ``message`` neutral (what is wrong, and fixes that work everywhere, 
 
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.request
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
 
 from purenn.errors import (
-    ArgumentError, ChecksumError, DataError, DatasetNotFoundError, DownloadError, WrongDatasetError,
+    ArgumentError,
+    ChecksumError,
+    DataError,
+    DatasetNotFoundError,
+    DownloadError,
+    WrongDatasetError,
 )
-from purenn.io.atomic import atomic_writer
+from purenn.io.download import Opener, fetch_file, open_url, sha256_file
 from purenn.io.idx import read_idx
+from purenn.io.provenance import note_read
 from purenn.tree import readonly
 from purenn.validation import Rule, check, positive_int, to_int
 
 __all__ = [
-    "DataError", "DatasetNotFoundError", "DownloadError", "ChecksumError", "WrongDatasetError",
-    "Split", "Dataset", "DatasetSpec", "DATASETS", "FILES", "SPLITS", "read_idx", "load_mnist",
-    "load_idx_dataset", "download_dataset", "fetch_file", "search_dirs", "default_cache_dir",
+    "DATASETS",
+    "FILES",
+    "SPLITS",
+    "ChecksumError",
+    "DataError",
+    "Dataset",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "DownloadError",
+    "Split",
+    "WrongDatasetError",
+    "default_cache_dir",
+    "download_dataset",
+    "load_idx_dataset",
+    "load_mnist",
+    "read_idx",
+    "search_dirs",
 ]
 
 #: The four files of a dataset, by role (``<split>_images``, ``<split>_labels``).
@@ -103,12 +122,9 @@ DATASETS: dict[str, DatasetSpec] = {
         num_classes=10),
 }
 
-#: ``opener(url)`` returns a context manager with ``read(n)``; urllib's by default.
-Opener = Callable[[str], Any]
-
-
 def _urlopen(url: str) -> Any:
-    return urllib.request.urlopen(url, timeout=60)
+    """How this module's downloads open a URL (tests replace it to keep off the network)."""
+    return open_url(url)
 
 
 @attrs.frozen(eq=False)
@@ -218,6 +234,7 @@ def load_idx_dataset(directory: str | os.PathLike[str], *, flatten: bool = True,
     splits = _check_splits(splits)
     num_classes = check("num_classes", num_classes, positive_int, to_int)
     paths = _find_files(directory, splits)
+    note_read(*paths.values())  # an experiment's run records the data files it read
     if sha256:
         for path in paths.values():
             _verify(path, name or directory.name, sha256)
@@ -246,7 +263,7 @@ def _verify(path: Path, dataset: str, sha256: Mapping[str, str]) -> None:
     expected = sha256.get(path.name)
     if expected is None:
         return
-    actual = _sha256_file(path)
+    actual = sha256_file(path)
     if actual == expected:
         return
     known = _identify(actual, exclude=dataset)
@@ -412,7 +429,7 @@ def download_dataset(dataset: str = "mnist", directory: str | os.PathLike[str] |
     directory = Path(directory)
     for name in _missing(directory, names):
         fetch_file(name, spec.sha256[name], directory,
-                   spec.mirrors if mirrors is None else mirrors, opener=opener)
+                   spec.mirrors if mirrors is None else mirrors, opener=opener or _urlopen)
     return directory
 
 
@@ -425,68 +442,3 @@ def _make_cache(directory: Path) -> Path:
                             f"set XDG_CACHE_HOME or PURENN_DATA to a writable folder",
                             hint="or pass data_dir= a writable folder") from None
     return directory
-
-
-def fetch_file(name: str, sha256: str, directory: str | os.PathLike[str],
-               mirrors: Sequence[str], *, opener: Opener | None = None) -> Path:
-    """Download ``name`` from the first mirror that serves it with the right SHA-256.
-
-    ``directory`` is created if missing, but not its parent: a mistyped path is refused. The
-    bytes go to a temp file in ``directory`` (:func:`purenn.io.atomic.atomic_writer`) that is
-    moved into place only once verified; on any failure nothing is left behind. Raises
-    :class:`DownloadError` listing each mirror's failure if none worked.
-    """
-    opener = opener or _urlopen
-    directory = Path(directory)
-    _make_download_folder(directory, name)
-    failures = []
-    for base in mirrors:
-        url = base if base.endswith(name) else base.rstrip("/") + "/" + name
-        try:
-            return _fetch_from(url, directory / name, sha256, opener)
-        except _ChecksumMismatch as e:
-            failures.append(f"  {url}: SHA-256 {e} does not match the expected {sha256}; refused")
-        except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts are OSErrors
-            failures.append(f"  {url}: {e}")
-    raise DownloadError(f"could not download {name} into {directory}; every mirror failed:\n"
-                        + "\n".join(failures))
-
-
-def _make_download_folder(directory: Path, name: str) -> None:
-    """Create ``directory`` (not its parents) and check it is writable."""
-    try:
-        directory.mkdir(exist_ok=True)
-    except FileNotFoundError:
-        raise DownloadError(f"cannot create {directory} to download {name} into: its parent "
-                            f"folder {directory.parent} does not exist") from None
-    except OSError as e:
-        raise DownloadError(f"cannot create {directory} to download {name} into "
-                            f"({e.strerror or e})", hint="pass a writable data_dir") from None
-    if not os.access(directory, os.W_OK):
-        raise DownloadError(f"cannot write {name} into {directory} (permission denied)",
-                            hint="pass a writable data_dir")
-
-
-def _fetch_from(url: str, path: Path, sha256: str, opener: Opener) -> Path:
-    """Download ``url`` to ``path`` if its SHA-256 is ``sha256``; else nothing is written."""
-    # atomic_writer moves the file into place only when the block ends cleanly
-    with atomic_writer(path) as out, opener(url) as response:
-        digest = hashlib.sha256()
-        while chunk := response.read(1 << 20):
-            digest.update(chunk)
-            out.write(chunk)
-        if digest.hexdigest() != sha256:
-            raise _ChecksumMismatch(digest.hexdigest())
-    return path
-
-
-class _ChecksumMismatch(Exception):
-    """A downloaded file's SHA-256 (the exception's argument) is not the expected one."""
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 import attrs
 
 from purenn.errors import ArgumentError
-from purenn.io.atomic import _process_alive, read_regular_file
+from purenn.io.atomic import process_alive, read_regular_file
 
 __all__ = [
     "LOCK_FILE",
@@ -173,8 +173,8 @@ def _create(path: str, me: LockOwner) -> bool:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(path)
-        if isinstance(e, OSError) and e.filename is None:  # a full disk: name the file
-            raise OSError(e.errno, e.strerror, path) from None
+        if isinstance(e, OSError) and e.filename is None:  # a full disk: the system's own
+            e.filename = path  # error, naming the file
         raise
     os.close(fd)
     return True
@@ -208,7 +208,7 @@ def _parse(path: str, data: bytes) -> LockOwner:
 
 def _stale(owner: LockOwner) -> bool:
     """Whether ``owner`` surely no longer runs: from this host, its process gone."""
-    return owner.host == socket.gethostname() and not _process_alive(owner.pid)
+    return owner.host == socket.gethostname() and not process_alive(owner.pid)
 
 
 def _held(path: str, owner: LockOwner, stale: bool = False) -> ArgumentError:

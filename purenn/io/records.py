@@ -1,21 +1,15 @@
 """Run records: a JSON file saying what a training run was, what it gave, and on what.
 
+This module holds the envelope every run record has, and the schema toolkit records are checked
+with; what ``config`` holds for one kind of run is that kind's (a preset's run:
+:mod:`purenn.recipes.records`, whose reader checks the envelope and its ``config`` both).
+
 Schema (one JSON object; keys written sorted, indent 2). Fields marked required must be present;
 the others, when present, must have the type and range shown; extra keys anywhere are allowed and
 kept::
 
     format    "purenn.run/1"                                                       required
-    config    object: the run's settings
-      run         object: what was asked (purenn.recipes.runs.RunConfig's fields)
-        preset      str (required in ``run``)     seed     non-negative int
-        epochs, batch_size, limit, threads, patience   positive int or null (null: the preset's)
-        lr          positive finite number or null        dataset  str
-      resolved    object: the settings used: preset, dataset (str), seed (non-negative int),
-                  limit (positive int or null), epochs, batch_size (positive int),
-                  lr (positive finite number), loss, optimizer (str), shuffle (bool)
-      model       object: purenn.io.serialize.to_data(model)
-      update      object: to_data(optimizer)
-      train_samples  non-negative int: samples trained on (at most ``limit``)
+    config    object: the run's settings (a preset's run: see purenn.recipes.records) required
     seed      non-negative int: the seed every generator of the run was spawned from  required
     digest    str: params_digest(final params), exactly 64 lowercase hex characters  required
     versions  object: environment(): python, numpy, purenn, platform, cpu, blas, blas_version,
@@ -25,30 +19,35 @@ kept::
               loss (finite number >= 0: a run that finished never had another), and maybe
               val_loss (number >= 0, inf or nan: a test forward that overflowed, or null),
               val_accuracy (number in [0, 1] or null), lr_scale (number in [0, 1] or null),
-              digest (params_digest of the params and layer state at the epoch's end, or null)
+              digest (params_digest of the params and layer state at the epoch's end, or null),
+              accuracy (the training accuracy, number in [0, 1] or null), metrics (object of
+              numbers, or null), average_digest (the averaged params' digest, or null)
     metrics   object: final evaluation: test_accuracy (number in [0, 1]), train_seconds
               (finite number >= 0), ...
-    early_stopping  object, when the run had a patience: monitor (str), patience (positive
-              int), stopped_early (bool), best_epoch (positive int, at most the epochs run, or null)
+    early_stopping  object, when the run had a patience, all four required: monitor (str),
+              patience (positive int), stopped_early (bool), best_epoch (positive int, at most
+              the epochs run, or null)
+    provenance  object (purenn.io.provenance; records written before it have none), its keys
+              optional: command (list of str), purenn (str), function (str), git (object:
+              purenn, code, each null or {commit: 40 lowercase hex characters, dirty: bool}),
+              data_files (object: path -> SHA-256, 64 lowercase hex characters), samples
+              (object: split name -> {count: non-negative int, sha256: 64 hex characters})
 
-One setting may be written in several places (``seed`` is also ``config.run.seed`` and
-``config.resolved.seed``; ``preset``, ``dataset`` and ``limit`` are in both ``run`` and
-``resolved``, as are ``epochs``, ``batch_size`` and ``lr`` when ``run`` overrides them; every
-epoch's ``epochs`` is ``config.resolved.epochs``; ``early_stopping.patience`` is
-``config.run.patience``): the copies must agree, so a record edited in one place only is refused
-rather than silently repeated with the other value. So must the final ``digest`` and the digest
-of the epoch whose params the run kept (the last, or with early stopping ``best_epoch``), when
-that epoch has one.
+The final ``digest`` must be the digest of the epoch whose params the run kept (the last, or with
+early stopping ``best_epoch``), when that epoch has one, so a record edited in one place only is
+refused rather than silently repeated with the other value.
 
 ``write_record`` and ``read_record`` check the same rules (:func:`check_record`), so a record that
 would not read back is never written; every refusal is a :class:`RecordError` naming the field
-(``config.train_samples``), what it must be, and the value found. A file larger than
+(``history[0].loss``), what it must be, and the value found. A file larger than
 :data:`MAX_RECORD_BYTES` is refused before it is read, and never written. Non-finite floats are
 written as Python's ``json`` does (``NaN``, ``Infinity``) and read back exactly; NumPy scalars and
 arrays are written as plain numbers and lists.
 
-The schema toolkit (:class:`Object`, :class:`ListOf`, :func:`check_schema`, :func:`load_json`)
-serves the experiment record (:mod:`purenn.experiments.record`) too.
+The schema toolkit (:class:`Object`, :class:`ListOf`, :func:`fields_object`, :func:`check_schema`,
+:func:`check_agreement`, :func:`load_json`) lives in :mod:`purenn.io.schema` and is re-exported
+here; it serves the preset run's record (:mod:`purenn.recipes.records`) and the experiment
+record (:mod:`purenn.experiments.record`) too.
 """
 
 from __future__ import annotations
@@ -59,33 +58,29 @@ import math
 import numbers
 import os
 import re
-import reprlib
 from typing import Any
 
-import attrs
 import numpy as np
 
-from purenn.errors import ArgumentError, RecordError
-from purenn.io.atomic import atomic_write_text, read_regular_file
+from purenn.errors import ArgumentTypeError, RecordError
 from purenn.io.environment import fingerprint
+from purenn.io.schema import (  # the schema toolkit, re-exported: records import it from here
+    ABSENT, STRING, ListOf, Object, check_agreement, check_schema, dump_json, fields_object,
+    load_json, lookup, show,
+)
 from purenn.tree import tree_leaves
 from purenn.validation import (
-    Rule,
-    boolean,
-    non_negative_int,
-    non_negative_number,
-    optional,
-    positive_int,
-    positive_number,
-    real,
+    Rule, boolean, non_negative_int, non_negative_number, optional, positive_int, real,
 )
+from purenn.version import __version__
 
 __all__ = [
     "RecordError", "RECORD_FORMAT", "REQUIRED_KEYS", "MAX_RECORD_BYTES", "params_digest", "environment",
-    "make_record", "write_record", "read_record", "check_record",
-    # the schema toolkit, shared with the experiment record
-    "Object", "ListOf", "check_schema", "load_json", "dump_json", "show", "DIGEST", "VERSIONS",
-    "FRACTION", "LOSS", "SECONDS",
+    "environment_differences", "make_record", "write_record", "read_record", "check_record", "SCHEMA",
+    # the schema toolkit, shared with the preset run's record and the experiment record
+    "Object", "ListOf", "fields_object", "check_schema", "check_agreement", "lookup", "ABSENT",
+    "load_json", "dump_json", "show", "STRING", "JSON_OBJECT", "DIGEST", "VERSIONS", "FRACTION",
+    "LOSS", "SECONDS", "PROVENANCE", "SHA256",
 ]
 
 RECORD_FORMAT = "purenn.run/1"
@@ -119,13 +114,13 @@ def params_digest(params: Any, *, state: Any = None) -> str:
         if isinstance(node, dict):
             for k in node:
                 if not isinstance(k, str):
-                    raise TypeError(f"params_digest: dict keys must be str, got {k!r}")
+                    raise ArgumentTypeError(f"params_digest: dict keys must be str, got {k!r}")
             return {"dict": [[k, outline(node[k])] for k in sorted(node)]}
         if isinstance(node, (tuple, list)):
             return {"tuple" if isinstance(node, tuple) else "list": [outline(v) for v in node]}
         a = np.asarray(node)
         if a.dtype.kind not in "biufc":
-            raise TypeError(f"params_digest: leaves must be numeric arrays, got dtype {a.dtype}")
+            raise ArgumentTypeError(f"params_digest: leaves must be numeric arrays, got dtype {a.dtype}")
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
         leaves.append(a)
         return {"dtype": a.dtype.str, "shape": list(a.shape)}
@@ -141,9 +136,7 @@ def params_digest(params: Any, *, state: Any = None) -> str:
 def environment() -> dict[str, Any]:
     """What a run's bits depend on: Python, NumPy, purenn, the platform, and
     :func:`purenn.io.environment.fingerprint`'s CPU model, BLAS library, version and threads."""
-    import purenn
-
-    return {**fingerprint(), "purenn": getattr(purenn, "__version__", "unknown")}
+    return {**fingerprint(), "purenn": __version__}
 
 
 def environment_differences(record: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -157,7 +150,7 @@ def environment_differences(record: dict[str, Any]) -> dict[str, tuple[Any, Any]
 def make_record(*, config: dict[str, Any], seed: int, digest: str,
                 history: list[Any] | None = None, metrics: dict[str, Any] | None = None,
                 **extra: Any) -> dict[str, Any]:
-    """A record in the schema above, with ``format`` and ``versions`` (environment()) filled in."""
+    """A record with the envelope above, ``format`` and ``versions`` (environment()) filled in."""
     record = {"format": RECORD_FORMAT, "config": config, "seed": seed, "digest": digest,
               "versions": environment(), "history": list(history or []), "metrics": metrics or {}}
     record.update(extra)
@@ -186,106 +179,13 @@ def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
     return record
 
 
-def load_json(path: str | os.PathLike[str], what: str, limit: int) -> Any:
-    """The JSON document in the regular file ``path`` of at most ``limit`` bytes; a
-    :class:`RecordError` starting with ``what`` ("run record") and naming the path otherwise."""
-    where = os.fspath(path)
-    try:
-        text = read_regular_file(where, limit=limit).decode("utf-8")
-    except FileNotFoundError:
-        raise RecordError(f"{what} not found: {where!r}") from None
-    except ArgumentError as e:  # a directory, a FIFO, a device, a file too large: never read
-        raise RecordError(f"{what} {e.message}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: a NUL in the path
-        raise RecordError(f"cannot read {what} {where!r}: {e}") from None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise RecordError(f"{what} {where!r} is not valid JSON: {e}") from None
-
-
-def dump_json(path: str | os.PathLike[str], data: Any, what: str, limit: int) -> None:
-    """Write ``data`` to ``path`` as JSON (sorted keys, indent 2), atomically, unless it is not
-    plain JSON data or its text would be more than ``limit`` bytes (which could not be read back):
-    a :class:`RecordError` starting with ``what`` then, and nothing written."""
-    try:
-        text = json.dumps(data, sort_keys=True, indent=2, default=_plain) + "\n"
-    except (TypeError, ValueError, RecursionError) as e:
-        raise RecordError(f"{what} is not plain JSON data: {e}") from None
-    size = len(text.encode("utf-8"))
-    if size > limit:
-        raise RecordError(f"{what} would be {size} bytes, more than the {limit} such a file may "
-                          "have (it could not be read back); record fewer runs or epochs")
-    try:
-        atomic_write_text(path, text)
-    except ArgumentError as e:  # a path that cannot be written: a folder, a device, ...
-        raise RecordError(e.message, hint=e.hint) from None
-
-
-# --- the schema toolkit -----------------------------------------------------------------------
-
-
-@attrs.frozen
-class Object:
-    """A JSON object whose known keys hold what ``fields`` says (a Rule, Object or ListOf each);
-    ``required`` ones must be there; ``closed``: no other key is allowed."""
-
-    fields: dict[str, Any]
-    required: tuple[str, ...] = ()
-    closed: bool = False
-
-
-@attrs.frozen
-class ListOf:
-    """A JSON array each of whose items is ``item`` (a Rule, an Object or a ListOf)."""
-
-    item: Any
-
-
-def check_schema(value: Any, spec: Any, what: str, path: str = "") -> None:
-    """Raise :class:`RecordError` unless ``value`` is what ``spec`` says; the message starts
-    with ``what`` and names the dotted ``path`` of the first field that is not."""
-    if isinstance(spec, Rule):
-        if not _passes(spec, value):
-            raise RecordError(f"{what}: `{path}` must be {spec.what}, got {show(value)}"
-                              f"{'' if value is None else f' of type {type(value).__name__}'}")
-    elif isinstance(spec, ListOf):
-        if not isinstance(value, list):
-            raise RecordError(f"{what}: `{path}` must be a list, got {show(value)}")
-        for i, item in enumerate(value):
-            check_schema(item, spec.item, what, f"{path}[{i}]")
-    else:
-        _check_object(value, spec, path, what)
-
-
-def _check_object(value: Any, spec: Object, path: str, what: str) -> None:
-    if not isinstance(value, dict):
-        raise RecordError(f"{what}: `{path}` must be a JSON object, got {show(value)}")
-    missing = [k for k in spec.required if k not in value]
-    if missing:
-        raise RecordError(f"{what}: {f'`{path}` ' if path else ''}lacks required key(s) {missing}")
-    unknown = [k for k in value if k not in spec.fields]
-    if spec.closed and unknown:
-        raise RecordError(f"{what}: `{path}` has unknown key(s) {show(unknown)}; it may hold "
-                          f"only {list(spec.fields)}")
-    for key, sub in spec.fields.items():
-        if key in value:
-            check_schema(value[key], sub, what, f"{path}.{key}" if path else key)
-
-
-def _passes(rule: Rule, value: Any) -> bool:
-    try:
-        return bool(rule.kind(value) and rule.test(value))
-    except (ArithmeticError, TypeError, ValueError):  # e.g. math.isfinite(10**400)
-        return False
-
-
 def _is_real(v: Any) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
-_string = Rule("a string", lambda v: isinstance(v, str))
-_object = Rule("a JSON object", lambda v: isinstance(v, dict))
+
+#: a JSON object (a dict), whatever it holds
+JSON_OBJECT = Rule("a JSON object", lambda v: isinstance(v, dict))
 #: a params digest: exactly 64 lowercase hex characters, nothing before or after
 DIGEST = Rule("64 lowercase hex characters (params_digest)", lambda v: isinstance(v, str),
               lambda v: _HEX64.fullmatch(v) is not None)
@@ -297,7 +197,7 @@ SECONDS = LOSS
 FRACTION = real(0.0, 1.0, high_open=False)
 _test_loss = Rule("a number >= 0, inf or nan (a test forward that overflowed)", _is_real,
                   lambda v: math.isnan(v) or v >= 0)
-_string_or_null = optional(_string)
+_string_or_null = optional(STRING)
 #: the machine a run ran on (environment()); other keys are kept as they are
 VERSIONS = Object({
     **{k: _string_or_null for k in ("python", "numpy", "purenn", "platform", "cpu", "blas",
@@ -305,53 +205,58 @@ VERSIONS = Object({
     "blas_threads": optional(non_negative_int),
 })
 
-_RUN = Object({
-    "preset": _string, "seed": non_negative_int, "epochs": optional(positive_int),
-    "batch_size": optional(positive_int), "lr": optional(positive_number),
-    "limit": optional(positive_int), "dataset": _string, "threads": optional(positive_int),
-    "patience": optional(positive_int),
-}, required=("preset",))
-_RESOLVED = Object({
-    "preset": _string, "dataset": _string, "seed": non_negative_int,
-    "limit": optional(positive_int), "epochs": positive_int, "batch_size": positive_int,
-    "lr": positive_number, "loss": _string, "optimizer": _string, "shuffle": boolean,
-    "threads": optional(positive_int), "patience": optional(positive_int),
+_NUMBERS = Rule("an object of numbers", lambda v: isinstance(v, dict),
+                lambda v: all(isinstance(k, str) and _is_real(x) for k, x in v.items()))
+#: a SHA-256 digest in hex: exactly 64 lowercase hex characters (a file's, a sample list's)
+SHA256 = Rule("64 lowercase hex characters (a SHA-256)", lambda v: isinstance(v, str),
+              lambda v: _HEX64.fullmatch(v) is not None)
+_GIT = Rule("null or {commit: 40 lowercase hex characters, dirty: bool}",
+            lambda v: v is None or isinstance(v, dict),
+            lambda v: v is None or (set(v) == {"commit", "dirty"} and isinstance(v["commit"], str)
+                                    and re.fullmatch(r"[0-9a-f]{40}", v["commit"]) is not None
+                                    and isinstance(v["dirty"], bool)))
+_MAP_OF_SHA256 = Rule("an object of path -> SHA-256 (64 lowercase hex characters)",
+                      lambda v: isinstance(v, dict),
+                      lambda v: all(isinstance(k, str) and isinstance(d, str) and _HEX64.fullmatch(d)
+                                    for k, d in v.items()))
+#: where a run's result came from (purenn.io.provenance), every key optional
+PROVENANCE = Object({
+    "command": ListOf(STRING), "purenn": STRING, "function": STRING,
+    "git": Object({"purenn": _GIT, "code": _GIT}, closed=True),
+    "data_files": _MAP_OF_SHA256,
+    "samples": Rule("an object of split name -> {count, sha256}", lambda v: isinstance(v, dict),
+                    lambda v: all(isinstance(k, str) and isinstance(s, dict) and set(s) == {"count", "sha256"}
+                                  and non_negative_int.kind(s["count"]) and non_negative_int.test(s["count"])
+                                  and isinstance(s["sha256"], str) and _HEX64.fullmatch(s["sha256"])
+                                  for k, s in v.items())),
 })
+
 _EPOCH = Object({
     "epoch": positive_int, "epochs": positive_int, "loss": LOSS,
     "val_loss": optional(_test_loss), "val_accuracy": optional(FRACTION),
     "lr_scale": optional(real(0.0, 1.0, high_open=False)), "digest": optional(DIGEST),
+    "accuracy": optional(FRACTION), "metrics": optional(_NUMBERS), "average_digest": optional(DIGEST),
 }, required=("epoch", "epochs", "loss"))
-_SCHEMA = Object({
-    "config": Object({
-        "run": _RUN, "resolved": _RESOLVED, "model": _object, "update": _object,
-        "train_samples": non_negative_int,
-    }),
+#: The envelope of every run record (the module's docstring); ``config`` is any JSON object here.
+SCHEMA = Object({
+    "config": JSON_OBJECT,
     "seed": non_negative_int,
     "digest": DIGEST,
     "versions": VERSIONS,
     "history": ListOf(_EPOCH),
     "metrics": Object({"test_accuracy": FRACTION, "train_seconds": SECONDS}),
-    "early_stopping": Object({"monitor": _string, "patience": positive_int, "stopped_early": boolean,
-                              "best_epoch": optional(positive_int)}),
+    "early_stopping": Object({"monitor": STRING, "patience": positive_int, "stopped_early": boolean,
+                              "best_epoch": optional(positive_int)},
+                             required=("monitor", "patience", "stopped_early", "best_epoch")),
+    "provenance": PROVENANCE,
 }, required=REQUIRED_KEYS)
-
-# Places holding one setting: all present copies must be equal. For the overrides, ``run``
-# holding null means "the preset's value", which is not a copy.
-_COPIES = (
-    ("seed", "config.run.seed", "config.resolved.seed"),
-    ("config.run.preset", "config.resolved.preset"),
-    ("config.run.dataset", "config.resolved.dataset"),
-    ("config.run.limit", "config.resolved.limit"),
-    ("early_stopping.patience", "config.run.patience"),
-)
-_OVERRIDES = ("epochs", "batch_size", "lr", "threads", "patience")
 
 
 def check_record(record: Any, what: str = "run record") -> None:
-    """Raise :class:`RecordError` unless ``record`` follows the schema above: each field of the
-    type and range shown, the copies of one setting equal, the epochs numbered in order and the
-    final digest the kept epoch's. ``what`` starts each message."""
+    """Raise :class:`RecordError` unless ``record`` has the envelope above: each field of the
+    type and range shown, the epochs numbered in order and the final digest the kept epoch's.
+    ``what`` starts each message. (A preset's run: :func:`purenn.recipes.records.check_run_record`
+    checks its ``config`` too.)"""
     if not isinstance(record, dict):
         raise RecordError(f"{what} must be a JSON object (dict), got {type(record).__name__}")
     missing = [k for k in REQUIRED_KEYS if k not in record]
@@ -360,38 +265,18 @@ def check_record(record: Any, what: str = "run record") -> None:
     if record["format"] != RECORD_FORMAT:
         raise RecordError(f"{what} has format {show(record['format'])}; this purenn reads "
                           f"{RECORD_FORMAT!r}")
-    check_schema(record, _SCHEMA, what)
-    _check_copies(record, what)
+    check_schema(record, SCHEMA, what)
     _check_epochs(record, what)
 
 
-def _check_copies(record: dict[str, Any], what: str) -> None:
-    groups = list(_COPIES) + [
-        (f"config.run.{k}", f"config.resolved.{k}") for k in _OVERRIDES
-        if _lookup(record, f"config.run.{k}") not in (None, _ABSENT)
-    ] + [(f"history.{i}.epochs", "config.resolved.epochs") for i in range(len(record.get("history", [])))]
-    for paths in groups:
-        found = [(p, v) for p in paths if (v := _lookup(record, p)) is not _ABSENT]
-        for (p, v), (q, w) in zip(found, found[1:]):
-            if v != w:
-                raise RecordError(
-                    f"{what}: `{_dotted(p)}` is {show(v)} but `{_dotted(q)}` is {show(w)}; both say "
-                    "the same setting and must agree (was the record edited in one place only?)"
-                )
-
-
 def _check_epochs(record: dict[str, Any], what: str) -> None:
-    """Epochs numbered 1, 2, ... (none past ``epochs``), no more samples than the limit, and the
-    final digest that of the epoch whose params the run kept."""
+    """Epochs numbered 1, 2, ... (none past ``epochs``), and the final digest that of the epoch
+    whose params the run kept."""
     history = record.get("history", [])
     for i, entry in enumerate(history):
         if entry["epoch"] != i + 1 or entry["epoch"] > entry["epochs"]:
             raise RecordError(f"{what}: `history[{i}].epoch` must be {i + 1} (epochs are numbered "
                               f"from 1, in order, up to `epochs` {entry['epochs']}), got {show(entry['epoch'])}")
-    limit, samples = _lookup(record, "config.resolved.limit"), _lookup(record, "config.train_samples")
-    if isinstance(limit, int) and isinstance(samples, int) and samples > limit:
-        raise RecordError(f"{what}: `config.train_samples` ({samples}) is more than "
-                          f"`config.resolved.limit` ({limit})")
     early = record.get("early_stopping")
     kept = len(history) if early is None or early["best_epoch"] is None else early["best_epoch"]
     if kept > len(history):
@@ -404,39 +289,3 @@ def _check_epochs(record: dict[str, Any], what: str) -> None:
                           "must agree (was the record edited?)")
 
 
-_ABSENT = object()
-
-
-def _lookup(record: dict[str, Any], path: str) -> Any:
-    """The value at a dotted ``path`` (list indices as numbers), or ``_ABSENT``."""
-    node: Any = record
-    for key in path.split("."):
-        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            node = node[int(key)]
-        elif isinstance(node, dict) and key in node:
-            node = node[key]
-        else:
-            return _ABSENT
-    return node
-
-
-def _dotted(path: str) -> str:
-    """``history.2.epochs`` as a message writes it: ``history[2].epochs``."""
-    return re.sub(r"\.(\d+)", r"[\1]", path)
-
-
-_repr = reprlib.Repr()
-_repr.maxstring = _repr.maxother = 60
-
-
-def show(value: Any) -> str:
-    """``value`` for a message: its repr, shortened (a hostile record may hold anything)."""
-    return _repr.repr(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"a value of type {type(value).__name__} ({value!r:.80})")

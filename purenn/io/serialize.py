@@ -31,18 +31,25 @@ the user's own classes given as ``custom=``: a list of attrs classes (registered
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Iterable, Mapping
+from types import ModuleType
 from typing import Any
 
 import attrs
 import numpy as np
 
+import purenn.layers as layers  # noqa: PLR0402 - the submodule itself; io never imports the package root
+import purenn.optim as optim  # noqa: PLR0402
 from purenn.errors import SerializeError
+from purenn.layers.base import Layer
+from purenn.optim.averaging import Average
+from purenn.optim.base import Optimizer, Transformation
+from purenn.optim.schedules import Schedule
 
 __all__ = [
-    "SerializeError", "Custom", "MAX_DEPTH", "MAX_RECORDS", "record_registry", "to_data", "from_data",
+    "SerializeError", "Custom", "MAX_DEPTH", "MAX_RECORDS", "REGISTERED", "record_registry", "to_data",
+    "from_data",
     "tree_to_data", "tree_from_data",
 ]
 
@@ -86,12 +93,9 @@ def _check_depth(depth: int, where: str) -> None:
 
 
 
-# (module whose __all__ lists public records, module and name of their base class)
-_SOURCES = (
-    ("purenn.layers", "purenn.layers.base", "Layer"),
-    ("purenn.optim", "purenn.optim.base", "Optimizer"),
-    ("purenn.optim", "purenn.optim.base", "Transformation"),
-    ("purenn.optim", "purenn.optim.schedules", "Schedule"),
+#: Where purenn's records are: (a module whose ``__all__`` lists public records, their base class).
+REGISTERED: tuple[tuple[ModuleType, type], ...] = (
+    (layers, Layer), (optim, Optimizer), (optim, Transformation), (optim, Schedule), (optim, Average),
 )
 
 
@@ -100,15 +104,13 @@ def record_registry(custom: Custom = None) -> dict[str, type]:
 
     Built at call time from the ``__all__`` of :mod:`purenn.layers` and :mod:`purenn.optim`:
     every attrs class there that subclasses one of the base classes ``Layer``, ``Optimizer``,
-    ``Transformation`` or ``Schedule`` (the bases themselves excluded). A custom class may
+    ``Transformation``, ``Schedule`` or ``Average`` (the bases themselves excluded). A custom class may
     not reuse the name of a different built-in class (rebuilding would be ambiguous); register
     it under another name with ``custom={"MyDense": MyDense}``.
     """
     registry: dict[str, type] = {}
-    for module_name, base_module, base_name in _SOURCES:
-        module = importlib.import_module(module_name)
-        base = getattr(importlib.import_module(base_module), base_name)
-        for name in getattr(module, "__all__", ()):
+    for module, base in REGISTERED:
+        for name in module.__all__:
             obj = getattr(module, name, None)
             if isinstance(obj, type) and issubclass(obj, base) and obj is not base and attrs.has(obj):
                 registry.setdefault(obj.__name__, obj)

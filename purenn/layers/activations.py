@@ -6,7 +6,7 @@ product). The cache holds whatever makes f' cheapest (often Y itself).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -14,12 +14,16 @@ import numpy as np
 from purenn.layers.base import ShapePreserving
 from purenn.validation import as_float_array, real, to_float
 
+__all__ = ["GELU", "LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+
 _GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float, so float32 inputs stay float32
 
 
 @attrs.frozen
 class Tanh(ShapePreserving):
     """Y = tanh(X);  dE/dX = dE/dY * (1 - Y^2)."""
+
+    fresh_grads: ClassVar[bool] = True
 
     def forward(self, params: Any, x: Any):
         if type(x) is not np.ndarray or x.dtype.kind != "f":
@@ -35,6 +39,8 @@ class Tanh(ShapePreserving):
 class Sigmoid(ShapePreserving):
     """Y = 1 / (1 + exp(-X));  dE/dX = dE/dY * Y (1 - Y). Stable for large |X|."""
 
+    fresh_grads: ClassVar[bool] = True
+
     def forward(self, params: Any, x: Any):
         x = as_float_array(x, self)
         # 1/(1+exp(-x)) == (1 + tanh(x/2)) / 2, which never overflows
@@ -49,6 +55,8 @@ class Sigmoid(ShapePreserving):
 class ReLU(ShapePreserving):
     """Y = max(X, 0);  dE/dX = dE/dY where X > 0, else 0."""
 
+    fresh_grads: ClassVar[bool] = True
+
     def forward(self, params: Any, x: Any):
         x = as_float_array(x, self)
         mask = x > 0
@@ -61,6 +69,8 @@ class ReLU(ShapePreserving):
 @attrs.frozen
 class LeakyReLU(ShapePreserving):
     """Y = X where X > 0, else ``negative_slope`` * X."""
+
+    fresh_grads: ClassVar[bool] = True
 
     negative_slope: float = attrs.field(default=0.01, converter=to_float, validator=real())
 
@@ -80,6 +90,8 @@ class GELU(ShapePreserving):
         Y = X/2 (1 + tanh(u)),  u = sqrt(2/pi) (X + 0.044715 X^3)
     """
 
+    fresh_grads: ClassVar[bool] = True
+
     def forward(self, params: Any, x: Any):
         x = as_float_array(x, self)
         t = np.tanh(_GELU_C * (x + 0.044715 * x**3))
@@ -97,6 +109,8 @@ class Softmax(ShapePreserving):
 
     For classification prefer ``softmax_cross_entropy`` on logits: it is fused and more stable.
     """
+
+    fresh_grads: ClassVar[bool] = True
 
     axis: int = -1
 

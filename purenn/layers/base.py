@@ -24,6 +24,13 @@ parameters, and for a layer with its own ``init`` but no ``param_shapes`` it cal
 (allocating the arrays once) and describes the result; a subclass of a layer that changes the
 shapes ``init`` gives must override ``param_shapes`` too.
 
+A layer may also declare ``fresh_grads = True``: its backward (and ``param_grads``) return the
+grads as arrays made in that call (or non-overlapping views of them) that it keeps nowhere, not
+in its params, cache or state. ``fit`` then writes the new params into that memory instead of
+fresh blocks (see :mod:`purenn.optim.base`, "donated memory"); purenn's own layers declare it,
+containers when all their children do, and a layer that does not (the default) is never written
+into.
+
 A layer may also say what shape it gives: ``output_shape(input_shape) -> shape``, both with the
 batch axis first (``Dense(784, 10).output_shape((32, 784)) == (32, 10)``), raising
 :class:`~purenn.errors.ShapeError` for an input it cannot take. :func:`purenn.summary` uses it to
@@ -61,6 +68,11 @@ import numpy as np
 from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from purenn.tree import tree_map
 
+#: What ``purenn.layers`` and ``purenn`` re-export from here. The other public names below
+#: (``ShapePreserving``, ``shape_error``, ``require_mode``, ``param_shapes``, ...) are for layer
+#: authors and purenn's own modules, imported from this module.
+__all__ = ["Layer", "apply_layer"]
+
 
 @attrs.frozen
 class Layer:
@@ -68,6 +80,7 @@ class Layer:
 
     stochastic: ClassVar[bool] = False
     stateful: ClassVar[bool] = False
+    fresh_grads: ClassVar[bool] = False
 
     def init(self, rng: np.random.Generator) -> Any:
         """Parameters of a layer that has none: an empty dict."""
@@ -110,14 +123,22 @@ class ShapePreserving(Layer):
         return tuple(input_shape)
 
 
-_MISSING: Any = object()
+#: The default of a stateful ``forward``'s ``state`` and ``training``: "not given", told apart
+#: from any value a caller passes (``None`` included), so :func:`require_mode` can name what is missing.
+MISSING: Any = object()
+
+
+def is_layer(value: Any) -> bool:
+    """Whether ``value`` keeps the layer contract's three methods: ``init``, ``forward`` and
+    ``backward`` (any object that does is a layer, derived from :class:`Layer` or not)."""
+    return all(callable(getattr(value, m, None)) for m in ("init", "forward", "backward"))
 
 
 def require_mode(layer: object, state: Any, training: Any) -> None:
     """The check at the top of a stateful ``forward``: both ``state`` and ``training`` given."""
-    if state is _MISSING or state is None or training is _MISSING or training is None:
+    if state is MISSING or state is None or training is MISSING or training is None:
         missing = " and ".join(n for n, v in (("state", state), ("training", training))
-                               if v is _MISSING or v is None)
+                               if v is MISSING or v is None)
         raise ArgumentError(
             f"{layer!r:.120} carries state (running statistics) and was called without {missing}: "
             "call forward(params, x, state=state, training=True) while training (it returns "
@@ -171,29 +192,6 @@ def state_shapes(layer: Any) -> Any:
     """``layer.state_shapes()``, or ``{}`` for a layer that does not define it."""
     method = getattr(layer, "state_shapes", None)
     return method() if callable(method) else {}
-
-
-def state_mismatch(declared: Any, state: Any, path: str = "") -> str | None:
-    """What differs first between a ``state`` and the ``state_shapes()`` tree a model declares
-    (a ``(shape, dtype)`` pair per array), or None when it fits."""
-    if isinstance(declared, tuple) and len(declared) == 2 and isinstance(declared[1], str):
-        shape, dtype = tuple(declared[0]), np.dtype(declared[1])
-        if not isinstance(state, np.ndarray):
-            return f"state{path} must be an array of shape {shape}, got {type(state).__name__}"
-        if state.shape != shape or state.dtype != dtype:
-            return (f"state{path} has shape {state.shape} and dtype {state.dtype}, but the model "
-                    f"declares {shape} and {dtype}")
-        return None
-    if isinstance(declared, dict) and isinstance(state, dict) and state.keys() == declared.keys():
-        pairs = [(declared[k], state[k], f"{path}[{k!r}]") for k in declared]
-    elif (isinstance(declared, (tuple, list)) and isinstance(state, (tuple, list))
-          and len(state) == len(declared)):
-        pairs = [(d, s, f"{path}[{i}]") for i, (d, s) in enumerate(zip(declared, state))]
-    else:
-        return (f"state{path} has the wrong structure ({type(state).__name__}"
-                f"{' with keys ' + str(sorted(state)) if isinstance(state, dict) else ''}); "
-                "make it with model.init_state()")
-    return next((m for m in (state_mismatch(*p) for p in pairs) if m is not None), None)
 
 
 def state_problem(layer: Any, state: Any) -> str | None:

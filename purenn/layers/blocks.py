@@ -9,23 +9,27 @@ per child), hand each stochastic child its own spawned stream, and are stateful 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
 from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from purenn.layers.base import (
-    _MISSING, Layer, ShapePreserving, apply_layer, init_state, output_shape, param_shapes,
+    MISSING, Layer, ShapePreserving, apply_layer, init_state, is_layer, output_shape, param_shapes,
     require_mode, state_problem, state_shapes,
 )
-from purenn.layers.sequential import _is_layer, _to_layers
+from purenn.layers.sequential import to_layers
 from purenn.validation import as_float_array, one_of
+
+__all__ = ["Identity", "Parallel", "Residual"]
 
 
 @attrs.frozen
 class Identity(ShapePreserving):
     """Y = X; dE/dX = dE/dY. A branch of a ``Parallel`` that passes its input through."""
+
+    fresh_grads: ClassVar[bool] = True
 
     def forward(self, params: Any, x: Any):
         return as_float_array(x, self), None
@@ -35,7 +39,7 @@ class Identity(ShapePreserving):
 
 
 def _optional_layer(value: Any) -> Layer | None:
-    if value is not None and not _is_layer(value):
+    if value is not None and not is_layer(value):
         raise ArgumentTypeError(
             f"Residual: projection must be a layer or None, got {value!r:.80}; e.g. "
             "projection=Conv2D(32, 64, 1) when the block changes the number of channels"
@@ -44,7 +48,7 @@ def _optional_layer(value: Any) -> Layer | None:
 
 
 def _block(value: Any) -> Layer:
-    if not _is_layer(value):
+    if not is_layer(value):
         raise ArgumentTypeError(
             f"Residual takes a layer as its block, e.g. Residual(Sequential([Dense(8, 8), ReLU()])); "
             f"got {value!r:.80}"
@@ -68,6 +72,10 @@ class _Container(Layer):
     def stateful(self) -> bool:  # type: ignore[override]
         return any(getattr(c, "stateful", False) for c in self.children)
 
+    @property
+    def fresh_grads(self) -> bool:  # type: ignore[override]
+        return all(getattr(c, "fresh_grads", False) for c in self.children)
+
     def _run(self, params: Any, x: Any, rng: np.random.Generator | None, state: Any,
              training: Any) -> tuple[list[np.ndarray], list[Any], list[Any], bool]:
         """Every child on ``x``: their outputs, caches and new states, and whether the caller
@@ -76,7 +84,7 @@ class _Container(Layer):
         if self.stateful:
             require_mode(self, state, training)
             states = self._entries("state", state, "model.init_state()")
-        elif state is not _MISSING or training is not _MISSING:
+        elif state is not MISSING or training is not MISSING:
             raise ArgumentError(
                 f"{type(self).__name__} has no layer with state: call forward(params, x) (or "
                 "forward(params, x, rng=...) to train dropout)"
@@ -165,8 +173,8 @@ class Residual(_Container):
     def _entries(self, what: str, tree: Any, make: str) -> list[Any]:
         if not isinstance(tree, dict) or tree.keys() != {"block", "projection"}:
             got = f"keys {sorted(tree)}" if isinstance(tree, dict) else type(tree).__name__
-            raise ValueError(f"Residual needs {what} as a dict with 'block' and 'projection', "
-                             f"got {got}; create them with {make}")
+            raise ArgumentError(f"Residual needs {what} as a dict with 'block' and 'projection', "
+                                f"got {got}; create them with {make}")
         return [tree["block"]] if self.projection is None else [tree["block"], tree["projection"]]
 
     def _pack(self, entries: list[Any]) -> dict[str, Any]:
@@ -189,7 +197,7 @@ class Residual(_Container):
             )
 
     def forward(self, params: dict[str, Any], x: Any, rng: np.random.Generator | None = None, *,
-                state: Any = _MISSING, training: Any = _MISSING):
+                state: Any = MISSING, training: Any = MISSING):
         outs, caches, states, with_state = self._run(params, x, rng, state, training)
         shortcut = outs[1] if self.projection is not None else as_float_array(x, self)
         self._check_shapes(outs[0].shape, shortcut.shape)
@@ -220,7 +228,7 @@ class Parallel(_Container):
     ``Parallel([Identity(), block])`` is a DenseNet-style skip that concatenates.
     """
 
-    branches: tuple[Layer, ...] = attrs.field(converter=_to_layers)
+    branches: tuple[Layer, ...] = attrs.field(converter=to_layers)
     merge: str = attrs.field(default="concat", validator=one_of(MERGES))
 
     @branches.validator
@@ -239,8 +247,8 @@ class Parallel(_Container):
     def _entries(self, what: str, tree: Any, make: str) -> list[Any]:
         if not isinstance(tree, (tuple, list)) or len(tree) != len(self.branches):
             got = f"{len(tree)} entries" if isinstance(tree, (tuple, list)) else type(tree).__name__
-            raise ValueError(f"Parallel of {len(self.branches)} branches needs {what} with one entry "
-                             f"per branch, got {got}; create them with {make}")
+            raise ArgumentError(f"Parallel of {len(self.branches)} branches needs {what} with one "
+                                f"entry per branch, got {got}; create them with {make}")
         return list(tree)
 
     def _pack(self, entries: list[Any]) -> tuple[Any, ...]:
@@ -263,7 +271,7 @@ class Parallel(_Container):
         return (*first[:-1], sum(s[-1] for s in shapes))
 
     def forward(self, params: tuple[Any, ...], x: Any, rng: np.random.Generator | None = None, *,
-                state: Any = _MISSING, training: Any = _MISSING):
+                state: Any = MISSING, training: Any = MISSING):
         outs, caches, states, with_state = self._run(params, x, rng, state, training)
         self._merged_shape([o.shape for o in outs])
         if self.merge == "sum":

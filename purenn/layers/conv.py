@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.layers._im2col import (
-    col2im, im2col, im2col_transposed, output_size, same_padding,
-)
 from purenn.layers.base import Layer, shape_error
+from purenn.layers.windows import col2im, im2col, im2col_transposed, output_size, same_padding
 from purenn.tree import readonly
 from purenn.validation import (
     Rule, array_size, as_float_array, boolean, float_dtype, one_of, positive_pair, to_int, to_pair,
 )
+
+__all__ = ["Conv2D"]
 
 CONV_INITIALIZERS = ("he", "glorot")
 
@@ -59,6 +59,8 @@ class Conv2D(Layer):
     and fan_out = kh * kw * out_channels; the bias starts at zero.
     ``dtype``: the params' dtype; inputs are converted to it (float32 keeps everything float32).
     """
+
+    fresh_grads: ClassVar[bool] = True
 
     in_channels: int = attrs.field(converter=to_int, validator=array_size)
     out_channels: int = attrs.field(converter=to_int, validator=array_size)

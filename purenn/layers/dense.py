@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
-from purenn.errors import ShapeError
+from purenn.errors import ArgumentError, ShapeError
 from purenn.layers.base import Layer, shape_error
 from purenn.tree import readonly
 from purenn.validation import array_size, as_float_array, boolean, float_dtype, one_of, to_int
+
+__all__ = ["Dense"]
 
 INITIALIZERS = ("uniform", "glorot", "he")
 
@@ -29,6 +31,8 @@ class Dense(Layer):
       - ``"he"``: He normal, std sqrt(2 / in), for ReLU networks; zero bias.
     ``dtype``: ``"float32"`` (default) or ``"float64"``; inputs are converted to the params' dtype.
     """
+
+    fresh_grads: ClassVar[bool] = True
 
     in_features: int = attrs.field(converter=to_int, validator=array_size)
     out_features: int = attrs.field(converter=to_int, validator=array_size)
@@ -75,7 +79,7 @@ class Dense(Layer):
         except (KeyError, TypeError, IndexError):
             keys = "'w' and 'b'" if self.use_bias else "'w'"
             got = f"keys {sorted(params)}" if isinstance(params, dict) else type(params).__name__
-            raise ValueError(
+            raise ArgumentError(
                 f"{self!r}: params must be a dict with {keys}, as layer.init(rng) makes; got {got}"
             ) from None
         if w.shape != (self.in_features, self.out_features):

@@ -10,6 +10,8 @@ import numpy as np
 from purenn.layers.base import ShapePreserving
 from purenn.validation import as_float_array, real, to_float
 
+__all__ = ["Dropout"]
+
 
 _rate = attrs.evolve(real(0.0, 1.0), what="the probability of dropping a unit, a real number in [0, 1)")
 
@@ -24,6 +26,8 @@ class Dropout(ShapePreserving):
     (``rng.random(x.shape) >= rate``, in float32 for float32 inputs), so the same generator state
     gives the same mask; ``Sequential`` hands each dropout layer its own spawned stream.
     """
+
+    fresh_grads: ClassVar[bool] = True
 
     rate: float = attrs.field(converter=to_float, validator=_rate)
 

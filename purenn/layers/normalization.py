@@ -3,15 +3,17 @@ LayerNorm (stateless)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.layers.base import _MISSING, ShapePreserving, require_mode, shape_error
+from purenn.layers.base import MISSING, ShapePreserving, require_mode, shape_error
 from purenn.tree import readonly
 from purenn.validation import array_size, as_float_array, float_dtype, positive_number, real, to_float, to_int
+
+__all__ = ["BatchNorm", "LayerNorm"]
 
 _momentum = attrs.evolve(real(0.0, 1.0, high_open=False),
                          what="the weight of the newest batch in the running statistics, a real number in [0, 1]")
@@ -54,6 +56,8 @@ class _ScaleAndShift(ShapePreserving):
     """What both normalisations share: params ``scale`` (ones) and ``shift`` (zeros) of shape
     ``(features,)``, and an input whose last axis has ``features`` values (subclasses define the
     ``features`` and ``dtype`` fields)."""
+
+    fresh_grads: ClassVar[bool] = True
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return _scale_and_shift(self)
@@ -122,8 +126,8 @@ class BatchNorm(_ScaleAndShift):
             return f"{self!r}: its running variance holds negative values (at least {state['var'].min():.3g})"
         return None
 
-    def forward(self, params: dict[str, np.ndarray], x: Any, *, state: Any = _MISSING,  # type: ignore[override]
-                training: Any = _MISSING) -> tuple[np.ndarray, Any, dict[str, np.ndarray]]:
+    def forward(self, params: dict[str, np.ndarray], x: Any, *, state: Any = MISSING,  # type: ignore[override]
+                training: Any = MISSING) -> tuple[np.ndarray, Any, dict[str, np.ndarray]]:
         require_mode(self, state, training)
         scale, shift = params["scale"], params["shift"]
         x = _features(self, x, scale.dtype)

@@ -9,19 +9,23 @@ of the input, whose innermost axis (channels) stays contiguous.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
 from purenn.errors import ShapeError
-from purenn.layers._im2col import offset_index, output_size
 from purenn.layers.base import Layer, shape_error
+from purenn.layers.windows import offset_index, output_size
 from purenn.validation import as_float_array, optional, positive_pair, to_pair
+
+__all__ = ["AvgPool2D", "MaxPool2D"]
 
 
 @attrs.frozen
 class _Pool2D(Layer):
+    fresh_grads: ClassVar[bool] = True
+
     pool_size: tuple[int, int] = attrs.field(default=(2, 2), converter=to_pair, validator=positive_pair)
     stride: tuple[int, int] | None = attrs.field(
         default=None, converter=to_pair, validator=optional(positive_pair)

@@ -11,25 +11,26 @@ from functools import cached_property
 
 from purenn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from purenn.layers.base import (
-    _MISSING, Layer, apply_layer, init_state, output_shape, param_shapes, require_mode, state_problem,
-    state_shapes,
+    MISSING, Layer, apply_layer, init_state, is_layer, output_shape, param_shapes, require_mode,
+    state_problem, state_shapes,
 )
 from purenn.tree import tree_map
+from purenn.validation import as_float_array
+
+__all__ = ["Sequential"]
 
 
-def _is_layer(value: Any) -> bool:
-    return all(callable(getattr(value, m, None)) for m in ("init", "forward", "backward"))
-
-
-def _to_layers(value: Any) -> tuple[Layer, ...]:
-    if _is_layer(value) or isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+def to_layers(value: Any) -> tuple[Layer, ...]:
+    """A container's children as a tuple, each checked to be a layer (:func:`is_layer`); an
+    :class:`~purenn.errors.ArgumentTypeError` for anything else (a single layer included)."""
+    if is_layer(value) or isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ArgumentTypeError(
             f"Sequential takes a list of layers, e.g. Sequential([Dense(2, 3), Tanh()]); "
             f"got {value!r:.80}"
         )
     layers = tuple(value)
     for i, layer in enumerate(layers):
-        if not _is_layer(layer):
+        if not is_layer(layer):
             raise ArgumentTypeError(
                 f"Sequential: item {i} ({layer!r}) is not a layer; a layer needs "
                 "init(rng), forward(params, x) and backward(params, cache, dy)"
@@ -52,7 +53,7 @@ def _check_entries(layer: Any, what: str, tree: Any, make: str) -> None:
     n = len(layer.layers)
     if not isinstance(tree, (tuple, list)) or len(tree) != n:
         got = f"{len(tree)} entries" if isinstance(tree, (tuple, list)) else type(tree).__name__
-        raise ValueError(
+        raise ArgumentError(
             f"{type(layer).__name__} of {n} layers needs {what} with one entry per layer, "
             f"got {got}; create them with {make}"
         )
@@ -67,11 +68,16 @@ class Sequential(Layer):
     generator to every stochastic child (dropout) when given one, and none in evaluation mode.
     """
 
-    layers: tuple[Layer, ...] = attrs.field(converter=_to_layers)
+    layers: tuple[Layer, ...] = attrs.field(converter=to_layers)
 
     @cached_property
     def stochastic(self) -> bool:  # type: ignore[override]
         return any(getattr(layer, "stochastic", False) for layer in self.layers)
+
+    @cached_property
+    def fresh_grads(self) -> bool:  # type: ignore[override]
+        """Whether every layer inside returns fresh grads (see :class:`~purenn.layers.base.Layer`)."""
+        return all(getattr(layer, "fresh_grads", False) for layer in self.layers)
 
     @cached_property
     def stateful(self) -> bool:  # type: ignore[override]
@@ -112,7 +118,7 @@ class Sequential(Layer):
         return tuple(param_shapes(layer) for layer in self.layers)
 
     def forward(self, params: tuple[Any, ...], x: Any, rng: np.random.Generator | None = None, *,
-                state: Any = _MISSING, training: Any = _MISSING):
+                state: Any = MISSING, training: Any = MISSING):
         """``(y, caches)``; for a Sequential holding stateful layers (``self.stateful``),
         ``forward(params, x, rng=None, *, state, training)`` gives ``(y, caches, new_state)``."""
         _check_entries(self, "params", params, "model.init(rng)")
@@ -120,7 +126,9 @@ class Sequential(Layer):
             require_mode(self, state, training)
             _check_entries(self, "state", state, "model.init_state()")
             return self._forward_with_state(params, x, rng, state, training)
-        if state is not _MISSING or training is not _MISSING:
+        if not self.layers:  # the identity: its input checked as every layer checks it
+            return as_float_array(x, self), ()
+        if state is not MISSING or training is not MISSING:
             raise ArgumentError(
                 f"Sequential of {len(self.layers)} layers has no layer with state: call "
                 "forward(params, x) (or forward(params, x, rng=...) to train dropout); "

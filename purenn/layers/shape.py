@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -12,10 +12,14 @@ from purenn.layers.base import Layer, shape_error
 from purenn.validation import as_float_array, to_shape
 from purenn.validation import shape as shape_rule
 
+__all__ = ["Flatten", "Reshape"]
+
 
 @attrs.frozen
 class Flatten(Layer):
     """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
+
+    fresh_grads: ClassVar[bool] = True
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) < 1:
@@ -38,6 +42,8 @@ class Reshape(Layer):
 
     ``Reshape((28, 28, 1))`` turns flat MNIST rows into channels-last images.
     """
+
+    fresh_grads: ClassVar[bool] = True
 
     shape: tuple[int, ...] = attrs.field(converter=to_shape, validator=shape_rule)
 

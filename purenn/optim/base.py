@@ -1,173 +1,70 @@
-"""The update contract, stated once: gradient transformations, their composition, applying updates.
+"""The update contract, stated once: gradient transformations, their composition, optimizers.
 
-A **transformation** is a frozen ``attrs`` record of hyperparameters with two pure methods, as in
-optax's ``GradientTransformation``::
+**One rule orders every update's arguments: what flows through first (the gradients, or the
+updates made from them), then the state, then the params**::
 
-    state = t.init(params)                                 # plain data: ints and read-only arrays
-    updates, state = t.update(updates, state, params)      # new values; the old ones stay valid
+    state = t.init(params)
+    updates, state = t.update(updates, state, params)    # a transformation: new updates
+    state = opt.init(params)
+    params, state = opt.update(grads, state, params)     # an optimizer: new params
 
-It turns incoming updates (at first the gradients) into outgoing ones: scaled by Adam's moments,
-clipped, decayed, multiplied by ``-lr``. :class:`Chain` runs several in order, and
-:func:`apply_updates` adds the result to the params. Most transformations act on each parameter
-array alone; they only write that per-array math, in :meth:`Transformation.leaf`, and this
-module lifts it to whole trees (:func:`map_leaves`), keeps the step count and the per-parameter
-state arrays (``slots``, e.g. Adam's ``mu`` and ``nu``) in one :class:`State` record.
+A **transformation** is a frozen ``attrs`` record of hyperparameters with those two pure methods,
+as optax's ``GradientTransformation``: it turns incoming updates (at first the gradients) into
+outgoing ones (scaled by Adam's moments, clipped, decayed, multiplied by ``-lr``); the old state
+stays valid. :class:`Chain` runs several in order and :func:`apply_updates` adds the result to
+the params. Most transformations act on each parameter array alone: they write only that
+per-array math, :meth:`Transformation.leaf`, and this module lifts it to whole trees and keeps
+the step count and the per-parameter state arrays (``slots``, e.g. Adam's ``mu`` and ``nu``) in
+one :class:`State` record.
 
 An **optimizer** (:class:`Optimizer`: ``SGD``, ``Adam``, ... in :mod:`purenn.optim.optimizers`)
-is a named composition with the two methods :func:`purenn.fit` calls::
+is a named composition of transformations, with the hyperparameters users know; its ``update``
+is its composition's, followed by :func:`apply_updates`. :func:`purenn.fit` calls it by keyword
+(``update(grads=..., state=..., params=...)``), so an object written for another order fails
+loudly instead of swapping its arguments. Any transformation is an optimizer through
+:func:`as_optimizer`. :func:`sgd_step` is the tutorial's update on its own: ``p - lr * g``.
 
-    state = opt.init(params)
-    params, state = opt.update(params, grads, state)
+**Donated memory** (JAX's ``donate_argnums``, as an explicit contract). A step's gradients are
+made by the backward pass and dropped after the update, so the new params may as well live in
+memory the step has just written instead of a fresh block: ``apply_updates(..., donate=True)``
+writes them into the updates' own arrays. That is safe only when nothing else holds those arrays,
+which the pieces declare, and nothing inspects: a layer whose backward returns new arrays that it
+keeps nowhere sets ``fresh_grads = True`` (purenn's own layers do; containers when all their
+children do), and a transformation whose updates are new arrays, or the very arrays it was given,
+and never arrays its state keeps, sets ``fresh_updates = True`` (a momentum trace, whose update
+*is* its state, does not). ``fit`` donates only when the model and every transformation say so.
+Your own layers and transformations are never written into unless they declare it.
 
-:func:`sgd_step` is the tutorial's update on its own: ``p - lr * g`` for every leaf.
+**One pass.** An optimizer whose transformations are all per-array (none overrides ``update``)
+runs them in one walk over the params: each array goes through every part's ``leaf`` and into its
+new params before the next array, the same operations on the same numbers as running the parts
+one after the other and then :func:`apply_updates` (tests/optim/test_one_pass.py checks every
+registered optimizer, bit for bit). A part whose update is ``u * s`` for one number ``s``
+(``ScaleByLearningRate``: ``s = -lr``) says so with :meth:`Transformation.scale_at`; when it comes
+last, its multiplication is the one the final addition ``(u * s) + p`` makes anyway.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-import sys
+import inspect
+from functools import cached_property, partial
 from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
-from purenn.errors import ArgumentTypeError, ShapeError
-from purenn.optim.schedules import Schedule
-from purenn.tree import readonly, tree_map, tree_structure, tree_unflatten
-from purenn.validation import Rule, check, positive_number, to_float
+from purenn.errors import ArgumentTypeError
+from purenn.optim.apply import add_scaled, apply_updates, as_update, map_leaves, sgd_step
+from purenn.tree import readonly
+from purenn.validation import Rule
 
+#: What ``purenn.optim`` (and ``purenn``) re-export from here. The other public names below
+#: (``as_transformation``, ``transformation_like``, ...) are for authors of transformations and
+#: purenn's own modules, imported from this module; :mod:`purenn.optim.apply` holds the walk that
+#: adds updates to params (``apply_updates``, ``map_leaves``, ``as_update``), imported here too.
 __all__ = [
     "State", "Transformation", "Chain", "chain", "Optimizer", "FromTransformation", "as_optimizer",
-    "map_leaves", "apply_updates", "sgd_step", "learning_rate_field", "LEARNING_RATE",
 ]
-
-
-# --- trees of per-parameter math ---------------------------------------------------------------
-
-
-def map_leaves(fn: Any, first: Any, *rest: Any, n_out: int = 1) -> Any:
-    """Apply the per-array ``fn`` to matching leaves of trees shaped like ``first``.
-
-    ``fn(*leaves)`` returns one array (``n_out=1``) or a tuple of ``n_out`` arrays; the result is
-    one tree, or a tuple of ``n_out`` trees, shaped like ``first``. This is the only place where
-    the optimizers walk trees.
-    """
-    if n_out == 1 and len(rest) == 1:
-        return _map_pair(fn, first, rest[0])
-    return _map_any(fn, (first, *rest), n_out)
-
-
-def _map_any(fn: Any, trees: tuple[Any, ...], n_out: int) -> Any:
-    """``map_leaves`` for any trees, through tree_map (whose errors name mismatched structures)."""
-    leaves: list[Any] = []
-    tree_map(lambda *ls: leaves.append(fn(*ls)), *trees)
-    structure = tree_structure(trees[0])
-    if n_out == 1:
-        return tree_unflatten(structure, leaves)
-    return tuple(tree_unflatten(structure, [out[i] for out in leaves]) for i in range(n_out))
-
-
-def _map_pair(fn: Any, a: Any, b: Any) -> Any:
-    """``map_leaves`` over two trees with one output: the per-step walk of every update, so the
-    usual nodes (tuples of dicts of arrays) are handled without tree_map's generality."""
-    kind = type(a)
-    if kind is dict and type(b) is dict and a.keys() == b.keys():
-        return {k: fn(v, b[k]) if type(v) is np.ndarray else _map_pair(fn, v, b[k])
-                for k, v in a.items()}
-    if kind is tuple and type(b) is tuple and len(a) == len(b):
-        return tuple([fn(v, w) if type(v) is np.ndarray else _map_pair(fn, v, w)
-                      for v, w in zip(a, b)])
-    if kind is np.ndarray:
-        return fn(a, b)
-    return _map_any(fn, (a, b), 1)
-
-
-def as_update(who: object, p: np.ndarray, u: Any) -> np.ndarray:
-    """``u`` as an array in ``p``'s dtype (no copy when it already is), with ``p``'s shape."""
-    if type(u) is not np.ndarray or u.dtype != p.dtype:
-        u = np.asarray(u, dtype=p.dtype)
-    if u.shape != p.shape:
-        raise ShapeError(
-            f"{who}: a gradient of shape {u.shape} for a parameter of shape {p.shape}; "
-            "backward must return grads shaped like params"
-        )
-    return u
-
-
-def _step_into(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
-    """Read-only ``p + scale * u``, computed as ``(u * scale) + p`` (exactly equal) in one fresh
-    array: for large layers a second temporary costs more than the arithmetic."""
-    if type(u) is not np.ndarray or (u.dtype is not p.dtype and u.dtype != p.dtype) or u.shape != p.shape:
-        u = as_update("apply_updates", p, u)
-    if not p.ndim:  # u * scale would be a NumPy scalar, not an array
-        out = np.multiply(u, scale, out=np.empty((), p.dtype))
-        out += p
-    elif scale == 1.0:
-        out = np.add(u, p)  # one pass; (u * 1.0) + p would be the same numbers in two
-    else:
-        out = u * scale
-        out += p
-    out.setflags(write=False)  # cheaper than out.flags.writeable = False, which builds a flags object
-    return out
-
-
-def _step_reusing(scale: float, p: np.ndarray, u: Any) -> np.ndarray:
-    """:func:`_step_into`'s numbers, written into ``u`` itself when nothing but its grads dict
-    holds ``u`` (its reference count says so, as NumPy's own temporary elision decides) and ``u``
-    is an array that owns its memory, of ``p``'s dtype and shape. The new params then
-    live in memory the backward pass has just written (still in the CPU's caches) instead of a
-    fresh block each step. An array held anywhere else (twice in the grads, viewed by another
-    array, kept by a layer) gets a fresh array, as in :meth:`Optimizer.update`."""
-    if (type(u) is np.ndarray and sys.getrefcount(u) == _UNSHARED_REFS and u.base is None
-            and u.dtype is p.dtype and u.shape == p.shape and p.ndim):
-        u.setflags(write=True)  # allowed: u owns its memory (a transformation's output is read-only)
-        if scale != 1.0:
-            np.multiply(u, scale, out=u)
-        u += p
-        u.setflags(write=False)
-        return u
-    return _step_into(scale, p, u)
-
-
-def _apply(params: Any, updates: Any, scale: float, step: Any = _step_into) -> Any:
-    """:func:`apply_updates` with each leaf through ``step`` (:func:`_step_into` or
-    :func:`_step_reusing`), on the walk every update takes (:func:`_map_pair`)."""
-    return _map_pair(functools.partial(step, scale), params, updates)
-
-
-def _refs_when_unshared() -> int:
-    """The reference count :func:`_step_reusing` sees for an array held only by its dict."""
-    seen = []
-
-    def probe(scale: float, p: np.ndarray, u: np.ndarray) -> np.ndarray:
-        seen.append(sys.getrefcount(u))
-        return p
-
-    _apply({"w": np.zeros(1)}, {"w": np.zeros(1)}, 1.0, probe)
-    return seen[0]
-
-
-_UNSHARED_REFS = _refs_when_unshared()
-
-
-def apply_updates(params: Any, updates: Any, scale: float = 1.0) -> Any:
-    """New read-only params ``p + scale * u`` for every leaf; ``params`` stay unchanged.
-
-    ``scale`` folds a final multiplication into the same pass: ``apply_updates(p, g, -lr)`` is
-    plain gradient descent, bit for bit ``p + (-lr * g)``.
-    """
-    return _apply(params, updates, scale)
-
-
-def sgd_step(params: Any, grads: Any, lr: float) -> Any:
-    """The tutorial's update: new read-only params ``p - lr * g`` for every leaf.
-
-    The same arithmetic as ``SGD(lr)``; ``params`` stay unchanged.
-    """
-    if type(lr) is not float or not 0 < lr < math.inf:
-        lr = check("lr", lr, positive_number, to_float)
-    return apply_updates(params, grads, -lr)
 
 
 # --- transformations -------------------------------------------------------------------------
@@ -175,8 +72,11 @@ def sgd_step(params: Any, grads: Any, lr: float) -> Any:
 
 @attrs.frozen
 class State:
-    """A transformation's state: ``step`` (updates applied so far) and ``slots``, one tree shaped
-    like params per name in the transformation's ``slots`` (e.g. ``{"mu": ..., "nu": ...}``)."""
+    """A transformation's state: ``step`` (updates applied so far) and ``slots``, named trees: for a
+    per-array transformation one tree shaped like params per name in its ``slots`` (e.g.
+    ``{"mu": ..., "nu": ...}``); for a combinator its parts' states and what it resolved at init
+    (``Masked``: ``{"mask": ..., "inner": ...}``). Trees of arrays and ``State`` records only, so
+    that a training checkpoint saves any state as it saves params."""
 
     step: int
     slots: dict[str, Any] = attrs.field(factory=dict)
@@ -189,6 +89,9 @@ class Transformation:
     :meth:`init` and :meth:`update` lift it to trees. Others override ``init``/``update``."""
 
     slots: ClassVar[tuple[str, ...]] = ()
+    #: whether its updates are new arrays (or the very arrays it was given) and never arrays its
+    #: state keeps, so that fit may write the new params into them (the module's docstring)
+    fresh_updates: ClassVar[bool] = False
 
     def init(self, params: Any) -> Any:
         """The state before the first update."""
@@ -222,6 +125,17 @@ class Transformation:
         """Scalars the per-array math needs at ``step`` (a learning rate, a bias correction)."""
         return {}
 
+    def scale_at(self, step: int) -> float | None:
+        """``s`` when this transformation's update at ``step`` is ``u * s``, one number for every
+        array (``ScaleByLearningRate``: ``-lr``), so that an optimizer ending in it multiplies in
+        the pass that adds the params; None (the default) otherwise."""
+        return None
+
+    def resolved(self, params: Any) -> Transformation:
+        """This record with every mask or labels given as a function replaced by the tree it gives
+        for ``params`` (see :func:`purenn.optim.masking.resolve_masks`); itself when it has none."""
+        return self
+
     def leaf(self, *args: Any, **kwargs: Any) -> Any:
         """``leaf(u, p, *slots, **constants)``, the per-array math: the new update (and, with
         slots, the new slot arrays, in order), as fresh arrays, which the base class marks
@@ -239,68 +153,65 @@ class Transformation:
 
 def _to_transformations(value: Any) -> tuple[Transformation, ...]:
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    items = tuple(part for t in items for part in _parts(t))
     for i, t in enumerate(items):
         if not isinstance(t, Transformation):
             raise ArgumentTypeError(
                 f"Chain: item {i} ({t!r:.80}) is not a transformation; give records such as "
-                "ScaleByAdam() or ScaleByLearningRate(1e-3)"
+                "ScaleByAdam() or ScaleByLearningRate(1e-3), or optimizers such as Adam(1e-3)"
             )
     return items
+
+
+def _parts(item: Any) -> tuple[Any, ...]:
+    """An optimizer given to a chain stands for the transformations of its composition."""
+    if not isinstance(item, Optimizer):
+        return (item,)
+    t = item.transformation()
+    return t.transformations if isinstance(t, Chain) else (t,)
 
 
 @attrs.frozen
 class Chain(Transformation):
     """Run ``transformations`` in order, each on the previous one's output (optax's ``chain``).
-    The state is a tuple with one entry per transformation. :func:`chain` builds one."""
+    The state is a tuple with one entry per transformation. :func:`chain` builds one; an
+    optimizer given among them stands for the transformations of its composition
+    (``chain(ClipByGlobalNorm(1.0), Adam(1e-3))`` has three)."""
 
     transformations: tuple[Transformation, ...] = attrs.field(converter=_to_transformations)
+
+    @property
+    def fresh_updates(self) -> bool:  # type: ignore[override]
+        return all(t.fresh_updates for t in self.transformations)
 
     def init(self, params: Any) -> tuple[Any, ...]:
         return tuple(t.init(params) for t in self.transformations)
 
     def update(self, updates: Any, state: Any, params: Any) -> tuple[Any, tuple[Any, ...]]:
-        self._check_states(state, len(self.transformations))
+        self._check_states(state)
         new_states = []
         for t, s in zip(self.transformations, state):
             updates, s = t.update(updates, s, params)
             new_states.append(s)
         return updates, tuple(new_states)
 
-    def _check_states(self, state: Any, n: int) -> None:
-        if not isinstance(state, tuple) or len(state) != n:
+    def _check_states(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) != len(self.transformations):
             raise ArgumentTypeError(
-                f"{self!r:.200}.update needs the tuple of {n} states its init(params) makes, "
-                f"got {type(state).__name__}"
+                f"{self!r:.200}.update needs the tuple of {len(self.transformations)} states its "
+                f"init(params) makes, got {type(state).__name__}"
+                + (f" of {len(state)}" if isinstance(state, tuple) else "")
             )
 
+    def resolved(self, params: Any) -> Chain:
+        parts = tuple(t.resolved(params) for t in self.transformations)
+        return self if all(a is b for a, b in zip(parts, self.transformations)) else Chain(parts)
 
-def chain(*transformations: Transformation) -> Chain:
-    """``Chain`` of the given transformations, run in order: ``chain(ClipToGlobalNorm(1.0),
-    ScaleByAdam(), ScaleByLearningRate(1e-3))`` is Adam with clipping."""
+
+def chain(*transformations: Any) -> Chain:
+    """``Chain`` of the given transformations (or optimizers), run in order:
+    ``chain(ClipByGlobalNorm(1.0), Adam(1e-3))`` is Adam with clipping."""
     return Chain(transformations)
-
-
-# --- learning rates --------------------------------------------------------------------------
-
-
-def _is_lr(v: Any) -> bool:
-    return isinstance(v, Schedule) or (isinstance(v, float) and math.isfinite(v) and v > 0)
-
-
-LEARNING_RATE = Rule(
-    "a positive number or a purenn.optim.schedules.Schedule (e.g. CosineDecay(0.1, 1000))",
-    lambda v: isinstance(v, (float, Schedule)), _is_lr,
-)
-
-
-def learning_rate_field(default: Any = attrs.NOTHING) -> Any:
-    """An ``lr`` field: a positive number or a schedule of the step."""
-    return attrs.field(default=default, converter=to_float, validator=LEARNING_RATE)
-
-
-def learning_rate_at(lr: float | Schedule, step: int) -> float:
-    """``lr`` at ``step`` (the number of updates already applied)."""
-    return float(lr(step)) if isinstance(lr, Schedule) else lr
 
 
 # --- optimizers ------------------------------------------------------------------------------
@@ -309,70 +220,122 @@ def learning_rate_at(lr: float | Schedule, step: int) -> float:
 @attrs.frozen
 class Optimizer:
     """Base class of named optimizers: a record of hyperparameters whose :meth:`transformation`
-    is a composition of transformations; ``init``/``update`` apply it to params.
-
-    When the composition ends in :class:`~purenn.optim.transforms.ScaleByLearningRate`, that last
-    multiplication is folded into :func:`apply_updates`' pass (same numbers, one walk fewer).
-    """
+    is a composition of transformations; ``init``/``update`` apply it to params."""
 
     def transformation(self) -> Transformation:  # pragma: no cover
         """The composition this optimizer stands for."""
         raise NotImplementedError(f"{type(self).__name__} must define transformation()")
 
-    @functools.cached_property
-    def _plan(self) -> tuple[Any, Any]:
-        """``(Chain of all but a final ScaleByLearningRate, that one)``, or ``(the whole
-        transformation, None)`` when it does not end in one."""
-        from purenn.optim.transforms import ScaleByLearningRate
+    @cached_property
+    def _transformation(self) -> Transformation:
+        return self.transformation()
 
-        t = self.transformation()
-        if isinstance(t, Chain) and t.transformations and isinstance(t.transformations[-1], ScaleByLearningRate):
-            return Chain(t.transformations[:-1]), t.transformations[-1]
-        return t, None
+    @property
+    def fresh_updates(self) -> bool:
+        """Whether its composition's updates may be written into (the module's docstring)."""
+        return bool(self._transformation.fresh_updates)
+
+    def resolved(self, params: Any) -> Optimizer:
+        """This record with every mask given as a function replaced by the tree it gives for
+        ``params`` (:func:`purenn.optim.masking.resolve_masks`); itself when it has none."""
+        return self
 
     def init(self, params: Any) -> Any:
         """The optimizer's state for ``params``: that of its transformation."""
-        return self.transformation().init(params)
+        return self._transformation.init(params)
 
-    def update(self, params: Any, grads: Any, state: Any, *, lr_scale: float = 1.0) -> tuple[Any, Any]:
+    def update(self, grads: Any, state: Any, params: Any, *, lr_scale: float = 1.0,
+               donate: bool = False) -> tuple[Any, Any]:
         """One step: new read-only params and the new state; the old ones stay valid.
 
-        ``lr_scale`` multiplies the learning rate (a plateau rule's factor); for a composition
-        that does not end in a learning rate, it multiplies the final updates."""
-        return self._update(params, grads, state, lr_scale, _step_into)
+        ``lr_scale`` multiplies the final updates (a plateau rule's factor: for a composition
+        that ends in the learning rate, as every named optimizer does, it scales the learning
+        rate). ``donate=True``: the caller gives ``grads`` away, as :func:`purenn.fit` does when
+        the model declares fresh grads; the new params may then be written into the updates'
+        memory (see the module's docstring), the same numbers."""
+        if self._per_array is not None:
+            return _update_in_one_pass(self._transformation, self._per_array, grads, state,
+                                       params, lr_scale, donate)
+        t = self._transformation
+        updates, state = t.update(grads, state, params)
+        return apply_updates(params, updates, lr_scale, donate=donate and t.fresh_updates), state
 
-    def update_reusing_grads(self, params: Any, grads: Any, state: Any, *, lr_scale: float = 1.0) -> tuple[Any, Any]:
-        """:meth:`update`, bit for bit, for a caller that owns ``grads`` and drops them after the
-        call: the new params are written into the final updates' arrays (the gradients themselves
-        for plain descent) when no other reference to the array exists, and are then read-only.
-        An array the optimizer's state also holds (a momentum buffer that is the update too) is
-        never written. The reference count sees only references to the array itself, not to a
-        dict or tuple holding it that someone else keeps: :func:`purenn.fit` uses this only when
-        the model, its layers and the optimizer's transformations are all purenn's own, which
-        neither keep their outputs nor return one tree as both update and state."""
-        return self._update(params, grads, state, lr_scale, _step_reusing)
+    @cached_property
+    def _per_array(self) -> tuple[Transformation, ...] | None:
+        """The composition's parts when every one is per-array (its ``update`` is the base
+        class's), so that one pass over the params runs them all (:func:`_update_in_one_pass`)."""
+        t = self._transformation
+        parts = t.transformations if isinstance(t, Chain) else (t,)
+        if all(type(part).update is Transformation.update for part in parts):
+            return parts
+        return None
 
-    def _update(self, params: Any, grads: Any, state: Any, lr_scale: float, step: Any) -> tuple[Any, Any]:
-        head, last = self._plan
-        if last is None:
-            updates, state = head.update(grads, state, params)
-            return _apply(params, updates, lr_scale, step), state
-        head._check_states(state, len(head.transformations) + 1)
-        if head.transformations:
-            grads, inner = head.update(grads, state[:-1], params)
+
+def _update_in_one_pass(t: Transformation, parts: tuple[Transformation, ...], grads: Any,
+                        state: Any, params: Any, lr_scale: float, donate: bool) -> tuple[Any, Any]:
+    """``t.update`` then ``apply_updates``, for a composition of per-array parts, in one pass:
+    each parameter array goes through every part's :meth:`~Transformation.leaf` and into its new
+    params before the next array. The same operations on the same numbers, in the same order for
+    each array, as running the parts one after the other (a test checks, bit for bit); only the
+    walks over the trees and the intermediate trees are saved. When the last part's update is a
+    multiplication by one number (:meth:`~Transformation.scale_at`: the learning rate) and
+    ``lr_scale`` is 1, that multiplication is the one the final addition makes anyway,
+    ``(u * scale) + p``. An update array nothing else holds (donated grads, or a fresh update a
+    part has just made) receives the new params."""
+    chained = isinstance(t, Chain)
+    if isinstance(t, Chain):
+        t._check_states(state)
+    states = state if chained else (state,)
+    for part, s in zip(parts, states):
+        if part.slots or s.__class__ is not State or s.slots:  # else a slot-less state: fine
+            part._check_state(s)
+    last = parts[-1]
+    scale = last.scale_at(states[-1].step) if lr_scale == 1.0 and not last.slots else None
+    leaf_parts = parts[:-1] if scale is not None else parts
+    slot_trees = [s.slots[name] for part, s in zip(parts, states) for name in part.slots]
+    if not leaf_parts:  # a learning rate alone: p + (-lr * g), as sgd_step
+        new_params = apply_updates(params, grads, scale, donate=donate)  # type: ignore[arg-type]
+    else:
+        leaves = [(partial(part.leaf, **part.constants(s.step)), len(part.slots), part)
+                  for part, s in zip(leaf_parts, states)]
+        per_array = partial(_through_parts, leaves, lr_scale if scale is None else scale, donate,
+                            bool(slot_trees))
+        if slot_trees:
+            new_params, *slot_trees = map_leaves(per_array, params, grads, *slot_trees,
+                                                 n_out=1 + len(slot_trees))
         else:
-            inner = ()
-        lr_state = state[-1]
-        last._check_state(lr_state)
-        lr = learning_rate_at(last.lr, lr_state.step)
-        new_params = _apply(params, grads, -lr if lr_scale == 1.0 else -lr * lr_scale, step)
-        return new_params, (*inner, State(lr_state.step + 1, {}))
+            new_params = map_leaves(per_array, params, grads)
+    if not slot_trees:
+        new_states = [State(s.step + 1, {}) for s in states]
+    else:
+        made = iter(slot_trees)
+        new_states = [State(s.step + 1, {name: next(made) for name in part.slots})
+                      for part, s in zip(parts, states)]
+    return new_params, (tuple(new_states) if chained else new_states[0])
+
+
+def _through_parts(leaves: list[tuple[Any, int, Transformation]], scale: float, donate: bool,
+                   with_slots: bool, p: np.ndarray, u: Any, *slots: np.ndarray) -> Any:
+    """One parameter array through every part's leaf, then ``p + scale * u``; with slots, the new
+    params followed by every part's new slot arrays (read-only), in order."""
+    owned, start, made = donate, 0, []
+    for leaf, k, part in leaves:
+        u = as_update(part, p, u)
+        out = leaf(u, p, *slots[start : start + k])
+        if k:
+            out, *new = out
+            made += [readonly(a) for a in new]
+            start += k
+        owned = owned if out is u else part.fresh_updates
+        u = out
+    new_p = add_scaled(scale, owned, p, u)
+    return (new_p, *made) if with_slots else new_p
 
 
 @attrs.frozen
 class FromTransformation(Optimizer):
     """Any transformation used as an optimizer: ``updates = t.update(grads)``, then
-    ``params + updates``. ``fit(optimizer=Chain(...))`` wraps a transformation in this."""
+    ``params + updates``. ``fit(optimizer=chain(...))`` wraps a transformation in this."""
 
     transform: Transformation = attrs.field(
         validator=Rule("a Transformation", lambda v: isinstance(v, Transformation))
@@ -381,15 +344,47 @@ class FromTransformation(Optimizer):
     def transformation(self) -> Transformation:
         return self.transform
 
+    def resolved(self, params: Any) -> FromTransformation:
+        t = self.transform.resolved(params)
+        return self if t is self.transform else FromTransformation(t)
 
-def as_optimizer(value: Any) -> Optimizer:
-    """``value`` as something with ``init(params)`` and ``update(params, grads, state)``: an
+
+#: A field's rule for a part of a combinator: a transformation, or an optimizer (which stands for
+#: its composition, as in :func:`chain`).
+transformation_like = Rule("a transformation (e.g. ScaleByAdam()) or an optimizer (e.g. Adam(1e-3))",
+                           lambda v: isinstance(v, (Transformation, Optimizer)))
+
+
+def as_transformation(value: Transformation | Optimizer) -> Transformation:
+    """A transformation as it is; an optimizer's composition (its ``transformation()``)."""
+    return value._transformation if isinstance(value, Optimizer) else value
+
+
+def as_optimizer(value: Any) -> Any:
+    """``value`` as something with ``init(params)`` and ``update(grads, state, params)``: an
     optimizer as it is, a transformation wrapped in :class:`FromTransformation`."""
     if isinstance(value, Transformation):
         return FromTransformation(value)
-    if callable(getattr(value, "init", None)) and callable(getattr(value, "update", None)):
-        return value
-    raise ArgumentTypeError(
-        "`optimizer` must have init(params) and update(params, grads, state), or be a "
-        f"transformation; e.g. purenn.Adam(1e-3); got {value!r:.80}"
-    )
+    if not (callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))):
+        raise ArgumentTypeError(
+            "`optimizer` must have init(params) and update(grads, state, params), or be a "
+            f"transformation; e.g. purenn.Adam(1e-3); got {value!r:.80}"
+        )
+    try:
+        inspect.signature(value.update).bind(grads=None, state=None, params=None)
+    except TypeError:
+        raise ArgumentTypeError(
+            f"`optimizer`: {type(value).__name__}.update{_signature(value.update)} cannot be called "
+            "as update(grads=..., state=..., params=...), which is how fit calls it (by keyword, so "
+            "that no argument is ever taken for another); name its arguments grads, state, params"
+        ) from None
+    except ValueError:  # a builtin without a signature: take it as it is
+        pass
+    return value
+
+
+def _signature(fn: Any) -> str:
+    try:
+        return str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        return "(...)"

@@ -2,43 +2,43 @@
 
 An optimizer is a frozen record of the hyperparameters users know (PyTorch's names and defaults)
 whose :meth:`~purenn.optim.base.Optimizer.transformation` is a :class:`~purenn.optim.base.Chain`;
-``init(params)`` and ``update(params, grads, state) -> (params, state)`` come from the base class,
+``init(params)`` and ``update(grads, state, params) -> (params, state)`` come from the base class,
 so ``fit(optimizer=Adam(1e-3))`` works for all of them, and the state is plain data (a tuple
 with one :class:`~purenn.optim.base.State` per transformation).
 
     SGD(lr, momentum, nesterov, weight_decay)   [AddDecayedWeights], [Trace], ScaleByLearningRate
-    Adam(lr, b1, b2, eps, weight_decay)         [AddDecayedWeights], ScaleByAdam(lr=lr)
+    Adam(lr, b1, b2, eps, weight_decay)         [AddDecayedWeights], ScaleByAdam, ScaleByLearningRate
     AdamW(lr, b1, b2, eps, weight_decay)        ScaleByAdam, AddDecayedWeights, ScaleByLearningRate
+    AdamW(..., mask=m) = MaskedAdamW            ScaleByAdam, Masked(AddDecayedWeights, m), ScaleByLearningRate
     RMSProp(lr, alpha, eps, weight_decay,       [AddDecayedWeights], ScaleByRMS or ScaleByStddev,
             momentum, centered)                 [Trace], ScaleByLearningRate
     Adagrad(lr, eps, weight_decay,              [AddDecayedWeights], ScaleByAdagrad,
             initial_accumulator_value)          ScaleByLearningRate
-    ClipByGlobalNorm(optimizer, max_norm)       ClipToGlobalNorm, then the optimizer's chain
 
-(brackets: only when that hyperparameter is non-zero). ``lr`` is a positive float or a
-:mod:`purenn.optim.schedules` schedule; the update that turns state step ``s`` into ``s + 1``
-uses ``lr(s)``. ``SGD(lr)`` computes exactly :func:`~purenn.optim.base.sgd_step`'s ``p - lr * g``.
+(brackets: only when that hyperparameter is non-zero). Every one ends in the learning rate, the
+only place it lives. ``lr`` is a positive float or a :mod:`purenn.optim.schedules` schedule; the
+update that turns state step ``s`` into ``s + 1`` uses ``lr(s)``. ``SGD(lr)`` computes exactly
+:func:`~purenn.optim.base.sgd_step`'s ``p - lr * g``. Clipping composes with any of them:
+``chain(ClipByGlobalNorm(1.0), Adam(1e-3))``.
 """
 
 from __future__ import annotations
 
+from typing import Any
 
 import attrs
 
 from purenn.errors import ArgumentError
-from purenn.optim.base import Chain, Optimizer, Transformation, learning_rate_field
-from purenn.optim.schedules import Schedule
+from purenn.optim.base import Chain, Optimizer, Transformation
+from purenn.optim.masking import Masked, mask_rule, resolve_mask, to_mask
+from purenn.optim.schedules import Schedule, learning_rate_field
 from purenn.optim.transforms import (
-    AddDecayedWeights, ClipToGlobalNorm, ScaleByAdagrad, ScaleByAdam, ScaleByLearningRate,
-    ScaleByRMS, ScaleByStddev, Trace,
+    AddDecayedWeights, ScaleByAdagrad, ScaleByAdam, ScaleByLearningRate, ScaleByRMS, ScaleByStddev,
+    Trace,
 )
-from purenn.validation import (
-    Rule, boolean, float_field, non_negative_number, positive_number, to_float, unit_interval,
-)
+from purenn.validation import boolean, float_field, non_negative_number, positive_number, unit_interval
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSProp", "Adagrad", "ClipByGlobalNorm"]
-
-
+__all__ = ["SGD", "Adam", "AdamW", "MaskedAdamW", "RMSProp", "Adagrad"]
 
 
 def _chain(*parts: Transformation | None) -> Chain:
@@ -106,10 +106,15 @@ class Adam(_AdamFamily):
     """
 
     def transformation(self) -> Chain:
-        return _chain(_decay(self.weight_decay), ScaleByAdam(self.b1, self.b2, self.eps, lr=self.lr))
+        return _chain(_decay(self.weight_decay), ScaleByAdam(self.b1, self.b2, self.eps),
+                      ScaleByLearningRate(self.lr))
 
 
-@attrs.frozen
+# AdamW() without a mask must keep its record (repr, serialized fields, and so digests) as it was,
+# and a serialized record holds every field its class has: so a mask makes a record of its own
+# class, MaskedAdamW, which AdamW(..., mask=m) builds (__new__ picks the class, __init__ takes
+# the mask=None that leaves AdamW as it is).
+@attrs.frozen(init=False)
 class AdamW(_AdamFamily):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019; PyTorch's ``AdamW``)::
 
@@ -117,14 +122,48 @@ class AdamW(_AdamFamily):
         p_t = p_{t-1} - lr(t-1) * (m^_t / (sqrt(v^_t) + eps) + weight_decay * p_{t-1})
 
     The decay is scaled by the (scheduled) learning rate, as PyTorch does. Fields as
-    :class:`Adam`'s, except that ``weight_decay`` defaults to 0.01.
+    :class:`Adam`'s, except that ``weight_decay`` defaults to 0.01. ``mask=`` (optax's): decay
+    only the params it selects, e.g. ``AdamW(1e-3, mask=decay_mask)`` decays the weights and not
+    the biases or normalisation scales; that makes a :class:`MaskedAdamW`.
     """
 
     weight_decay: float = float_field(non_negative_number, 0.01)
 
+    def __new__(  # noqa: PYI034 - AdamW(..., mask=m) is a MaskedAdamW, not of cls
+        cls, lr: Any = 1e-3, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, weight_decay: Any = 0.01,
+        *, mask: Any = None,
+    ) -> AdamW:
+        return super().__new__(MaskedAdamW if mask is not None and cls is AdamW else cls)
+
+    def __init__(self, *args: Any, mask: None = None, **kwargs: Any) -> None:
+        self.__attrs_init__(*args, **kwargs)
+
     def transformation(self) -> Chain:
         return _chain(ScaleByAdam(self.b1, self.b2, self.eps), _decay(self.weight_decay),
                       ScaleByLearningRate(self.lr))
+
+
+@attrs.frozen
+class MaskedAdamW(AdamW):
+    """AdamW whose weight decay applies only to the params ``mask`` selects (a tree of booleans,
+    a rule's name such as ``"decay_mask"``, or a function of the params: see
+    :mod:`purenn.optim.masking`); what ``AdamW(..., mask=m)`` makes::
+
+        p_t = p_{t-1} - lr(t-1) * (m^_t / (sqrt(v^_t) + eps) + mask * weight_decay * p_{t-1})
+
+    PyTorch's ``AdamW`` with two parameter groups, the unselected params' with ``weight_decay=0``.
+    """
+
+    mask: Any = attrs.field(kw_only=True, converter=to_mask, validator=mask_rule)
+
+    def transformation(self) -> Chain:
+        decay = Masked(AddDecayedWeights(self.weight_decay), self.mask) if self.weight_decay else None
+        return _chain(ScaleByAdam(self.b1, self.b2, self.eps), decay, ScaleByLearningRate(self.lr))
+
+    def resolved(self, params: Any) -> MaskedAdamW:
+        if not callable(self.mask):
+            return self
+        return attrs.evolve(self, mask=resolve_mask(self.mask, params))
 
 
 @attrs.frozen
@@ -176,19 +215,3 @@ class Adagrad(Optimizer):
         return _chain(_decay(self.weight_decay),
                       ScaleByAdagrad(self.eps, self.initial_accumulator_value),
                       ScaleByLearningRate(self.lr))
-
-
-@attrs.frozen
-class ClipByGlobalNorm(Optimizer):
-    """Clip the gradients to global norm ``max_norm`` (:class:`ClipToGlobalNorm`), then apply
-    ``optimizer``; wrappers nest: ``ClipByGlobalNorm(Adam(1e-3), max_norm=1.0)``."""
-
-    optimizer: Optimizer = attrs.field(
-        validator=Rule("a purenn optimizer such as Adam(1e-3)", lambda v: isinstance(v, Optimizer))
-    )
-    max_norm: float = attrs.field(converter=to_float, validator=positive_number)
-
-    def transformation(self) -> Chain:
-        inner = self.optimizer.transformation()
-        parts = inner.transformations if isinstance(inner, Chain) else (inner,)
-        return Chain((ClipToGlobalNorm(self.max_norm), *parts))

@@ -137,3 +137,26 @@ class WarmUp(Schedule):
         if step < self.warmup_steps:
             return self.schedule(0) * step / self.warmup_steps
         return self.schedule(step - self.warmup_steps)
+
+
+# --- learning rates: a positive number or a schedule ------------------------------------------
+
+
+def _is_lr(v: Any) -> bool:
+    return isinstance(v, Schedule) or (isinstance(v, float) and math.isfinite(v) and v > 0)
+
+
+LEARNING_RATE = Rule(
+    "a positive number or a purenn.optim.schedules.Schedule (e.g. CosineDecay(0.1, 1000))",
+    lambda v: isinstance(v, (float, Schedule)), _is_lr,
+)
+
+
+def learning_rate_field(default: Any = attrs.NOTHING) -> Any:
+    """An ``lr`` field of a record: a positive number or a schedule of the step."""
+    return attrs.field(default=default, converter=to_float, validator=LEARNING_RATE)
+
+
+def learning_rate_at(lr: float | Schedule, step: int) -> float:
+    """``lr`` at ``step`` (the number of updates already applied)."""
+    return float(lr(step)) if isinstance(lr, Schedule) else lr

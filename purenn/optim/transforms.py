@@ -14,7 +14,7 @@ use t = step + 1 (the update being made), and ``lr(t-1)`` for a learning rate or
     ScaleByStddev(alpha, eps)         as ScaleByRMS, centred: also m <- alpha m + (1-alpha) u,
                                       u <- u / (sqrt(v - m^2) + eps)
     ScaleByAdagrad(eps, initial)      s <- s + u^2 (s starts at ``initial``);  u <- u / (sqrt(s) + eps)
-    ClipToGlobalNorm(max_norm)        u <- u * min(1, max_norm / ||u||), ||.|| over every leaf
+    ClipByGlobalNorm(max_norm)        u <- u * min(1, max_norm / ||u||), ||.|| over every leaf
 
 To add one (Lion, gradient accumulation, ...), subclass :class:`Transformation` under
 ``@attrs.frozen``, name its ``slots``, and write ``constants`` (if it needs scalars) and ``leaf``.
@@ -29,32 +29,33 @@ import attrs
 import numpy as np
 
 from purenn.errors import ArgumentError
-from purenn.optim.base import (
-    LEARNING_RATE, State, Transformation, as_update, learning_rate_at, learning_rate_field, map_leaves,
-)
-from purenn.optim.schedules import Schedule
+from purenn.optim.base import State, Transformation, as_update, map_leaves
+from purenn.optim.schedules import Schedule, learning_rate_at, learning_rate_field
 from purenn.tree import readonly, tree_leaves, tree_map
 from purenn.validation import (
-    boolean, check, float_field, non_negative_number, optional, positive_number, to_float,
-    unit_interval,
+    boolean, check, float_field, non_negative_number, positive_number, to_float, unit_interval,
 )
 
 __all__ = [
     "ScaleByLearningRate", "AddDecayedWeights", "Trace", "ScaleByAdam", "ScaleByRMS",
-    "ScaleByStddev", "ScaleByAdagrad", "ClipToGlobalNorm", "global_norm", "clip_by_global_norm",
+    "ScaleByStddev", "ScaleByAdagrad", "ClipByGlobalNorm", "global_norm", "clip_by_global_norm",
 ]
-
-
 
 
 @attrs.frozen
 class ScaleByLearningRate(Transformation):
-    """u <- -lr(t-1) * u: the descent step (a float or a schedule of the step)."""
+    """u <- -lr(t-1) * u: the descent step (a float or a schedule of the step). The only place a
+    learning rate lives: every named optimizer ends in one."""
+
+    fresh_updates: ClassVar[bool] = True
 
     lr: float | Schedule = learning_rate_field()
 
     def constants(self, step: int) -> dict[str, Any]:
-        return {"scale": -learning_rate_at(self.lr, step)}
+        return {"scale": self.scale_at(step)}
+
+    def scale_at(self, step: int) -> float:
+        return -learning_rate_at(self.lr, step)
 
     def leaf(self, u: np.ndarray, p: np.ndarray, *, scale: float) -> np.ndarray:
         return np.multiply(u, scale)
@@ -64,6 +65,8 @@ class ScaleByLearningRate(Transformation):
 class AddDecayedWeights(Transformation):
     """u <- u + weight_decay * p. Before a scaling (SGD, Adam) it is L2 regularisation; after
     one, decoupled weight decay (AdamW)."""
+
+    fresh_updates: ClassVar[bool] = True
 
     weight_decay: float = float_field(non_negative_number)
 
@@ -76,12 +79,17 @@ class AddDecayedWeights(Transformation):
 @attrs.frozen
 class Trace(Transformation):
     """Momentum with PyTorch's conventions: b <- momentum * b + u (b starts at 0), then u <- b,
-    or u <- u + momentum * b with ``nesterov``."""
+    or u <- u + momentum * b with ``nesterov``. Without Nesterov its update is its state's
+    array (never written into: ``fresh_updates`` is False then)."""
 
     slots: ClassVar[tuple[str, ...]] = ("trace",)
 
     momentum: float = float_field(unit_interval, 0.9)
     nesterov: bool = attrs.field(default=False, validator=boolean)
+
+    @property
+    def fresh_updates(self) -> bool:  # type: ignore[override]
+        return self.nesterov
 
     @nesterov.validator
     def _nesterov_needs_momentum(self, attribute: attrs.Attribute, value: bool) -> None:
@@ -105,25 +113,20 @@ class ScaleByAdam(Transformation):
         m <- b1 m + (1-b1) u           v <- b2 v + (1-b2) u^2
         u <- (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 
-    With ``lr`` (a float or a schedule) the output is the descent step itself,
-    ``-lr(t-1) * u``, and the learning rate and ``1 / (1-b1^t)`` are multiplied as one number,
-    once per element, as PyTorch's ``Adam`` does (``step_size = lr / bias_correction1``): this is
-    how :class:`~purenn.optim.optimizers.Adam` uses it. Without ``lr``, follow it with
-    :class:`ScaleByLearningRate`, as optax does.
+    Follow it with :class:`ScaleByLearningRate`, as :class:`~purenn.optim.optimizers.Adam` and
+    optax do.
     """
 
     slots: ClassVar[tuple[str, ...]] = ("mu", "nu")
+    fresh_updates: ClassVar[bool] = True
 
     b1: float = float_field(unit_interval, 0.9)
     b2: float = float_field(unit_interval, 0.999)
     eps: float = float_field(positive_number, 1e-8)
-    lr: float | Schedule | None = attrs.field(default=None, converter=to_float,
-                                              validator=optional(LEARNING_RATE))
 
     def constants(self, step: int) -> dict[str, Any]:
         t = step + 1
-        lr = 1.0 if self.lr is None else -learning_rate_at(self.lr, step)
-        return {"factor": lr / (1.0 - self.b1**t), "v_scale": 1.0 / math.sqrt(1.0 - self.b2**t),
+        return {"factor": 1.0 / (1.0 - self.b1**t), "v_scale": 1.0 / math.sqrt(1.0 - self.b2**t),
                 "flush": step % FLUSH_EVERY == 0}
 
     def leaf(self, u: np.ndarray, p: np.ndarray, m: np.ndarray, v: np.ndarray, *,
@@ -166,6 +169,14 @@ class ScaleByAdam(Transformation):
         return d, m, v
 
 
+#: The purenn version that gave Adam this arithmetic, and what changed then. Runs made by an
+#: earlier version cannot be repeated bit for bit: ``purenn reproduce`` says so, and their training
+#: states (whose Adam state had another layout) are refused with this reason.
+ADAM_CHANGED = ("0.2.0", "the learning rate is applied on its own, by ScaleByLearningRate after "
+                "Adam's bias correction (before, lr / (1 - b1^t) was one factor), so the last bits "
+                "of every Adam step differ, and Adam's state holds one entry more")
+
+
 def flush_subnormals(a: np.ndarray) -> None:
     """Set the subnormal values of ``a`` (nonzero, below the dtype's smallest normal number) to 0,
     in place.
@@ -199,6 +210,7 @@ class ScaleByRMS(Transformation):
     """
 
     slots: ClassVar[tuple[str, ...]] = ("nu",)
+    fresh_updates: ClassVar[bool] = True
 
     alpha: float = float_field(unit_interval, 0.99)
     eps: float = float_field(positive_number, 1e-8)
@@ -219,6 +231,7 @@ class ScaleByStddev(Transformation):
     """
 
     slots: ClassVar[tuple[str, ...]] = ("mu", "nu")
+    fresh_updates: ClassVar[bool] = True
 
     alpha: float = float_field(unit_interval, 0.99)
     eps: float = float_field(positive_number, 1e-8)
@@ -239,6 +252,7 @@ class ScaleByAdagrad(Transformation):
     """
 
     slots: ClassVar[tuple[str, ...]] = ("sum_of_squares",)
+    fresh_updates: ClassVar[bool] = True
 
     eps: float = float_field(positive_number, 1e-10)
     initial_accumulator_value: float = float_field(non_negative_number, 0.0)
@@ -279,9 +293,13 @@ def clip_by_global_norm(grads: Any, max_norm: float) -> Any:
 
 
 @attrs.frozen
-class ClipToGlobalNorm(Transformation):
+class ClipByGlobalNorm(Transformation):
     """u <- u * min(1, max_norm / ||u||), the norm taken over every leaf at once
-    (:func:`clip_by_global_norm`); the direction is kept."""
+    (:func:`clip_by_global_norm`); the direction is kept. Below the bound the updates pass
+    through as they are (``fresh_updates``: new arrays, or the very ones it was given).
+    ``chain(ClipByGlobalNorm(1.0), Adam(1e-3))`` clips Adam's gradients."""
+
+    fresh_updates: ClassVar[bool] = True
 
     max_norm: float = float_field(positive_number)
 

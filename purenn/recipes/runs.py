@@ -1,215 +1,174 @@
 """One run of a preset: its configuration, the training itself, and the record that describes it.
 
 :class:`RunConfig` is what a run record stores (the preset, its overrides, the seed, the sample
-limit), so the run can be repeated exactly; :func:`train_preset` trains it; :func:`describe` and
+limit, the validation split, the checkpoint it starts from), so the run can be repeated exactly;
+:func:`run_preset` trains it and tests it (the one path from a preset to a result: ``purenn
+mnist`` and an experiment's runs both take it), on :func:`train_preset`; :func:`describe` and
 :func:`run_record` say what it was and what it gave, as plain data for
-:func:`purenn.io.records.write_record`.
+:func:`purenn.recipes.records.write_run_record`.
+
+Which set a run watches: with ``validation`` (a fraction of the training set, held out by
+:func:`purenn.splits.split_indices`), each epoch's ``val_loss``/``val_accuracy`` and early
+stopping are the validation set's, and the test set is read once, after training; without it,
+as before validation sets existed, they are the test set's (``evaluated_on`` says which). A new
+run that would choose its epoch by the test set (``patience`` without ``validation``) is refused
+by :func:`check_new_run`; records of such runs made before still repeat.
+
+This module holds :func:`run_preset` and its :class:`RunResult`, and every name of the modules
+it is made of: :mod:`.config` (:class:`RunConfig`, the validation split), :mod:`.train`
+(:func:`train_preset`, starting from a checkpoint) and :mod:`.repeat` (the run record's data,
+and whether this purenn repeats a record).
 """
 
 from __future__ import annotations
 
-import math
+import time
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 import numpy as np
 
-from purenn.errors import ArgumentError, RecordError
+from purenn.errors import ArgumentError
+from purenn.io.checkpoints import Checkpoint
+from purenn.io.datasets import Dataset
 from purenn.io.environment import blas_thread_limit
-from purenn.io.records import make_record, params_digest
-from purenn.io.serialize import to_data
-from purenn.layers import Sequential
-from purenn.losses import one_hot
-from purenn.monitors import EarlyStopping
-from purenn.optim.base import Optimizer
-from purenn.optim.optimizers import SGD
-from purenn.recipes.presets import LOSSES, PRESETS
-from purenn.training import History, fit
-from purenn.training_state import TrainingState
-from purenn.validation import (
-    Rule,
-    non_negative_int,
-    optional,
-    positive_int,
-    positive_number,
-    thread_count,
+from purenn.io.provenance import dataset_files, file_digests, provenance, samples
+from purenn.metrics import accuracy
+from purenn.recipes.config import (
+    DATA_SEED,
+    MAX_INIT_NAME,
+    RunConfig,
+    check_new_run,
+    split_of,
+    split_training_set,
 )
+from purenn.recipes.repeat import (
+    arithmetic_change,
+    config_from_record,
+    describe,
+    record_differences,
+    repeatable_config,
+    run_record,
+    same_update,
+)
+from purenn.recipes.train import (
+    TrainedRun,
+    check_start,  # noqa: F401 - importable from here, as before the split
+    model_difference,
+    start_from,
+    train_preset,
+)
+from purenn.training import predict
+from purenn.training_state import TrainingState
 
 __all__ = [
+    "DATA_SEED",
+    "MAX_INIT_NAME",
     "RunConfig",
+    "RunResult",
     "TrainedRun",
+    "arithmetic_change",
+    "check_new_run",
     "config_from_record",
+    "data_provenance",
     "describe",
+    "model_difference",
     "record_differences",
+    "repeatable_config",
+    "run_preset",
     "run_record",
     "same_update",
+    "split_of",
+    "split_training_set",
+    "start_from",
     "train_preset",
 ]
 
-_known_preset = Rule(f"one of the presets {tuple(PRESETS)}", lambda v: isinstance(v, str),
-                     lambda v: v in PRESETS)
 
+@attrs.frozen(eq=False)
+class RunResult:
+    """What :func:`run_preset` gives: the run's ``config``, the :class:`TrainedRun`, the number
+    of training samples it used (and of validation samples held out, None without), its outputs
+    on the test set (one row of class scores per test sample) and its metrics:
+    ``test_accuracy``, and ``train_seconds``, the wall-clock time of the training alone (for a
+    resumed run, of this session's part); ``provenance``: the data files it read and the samples
+    it trained, validated and tested on (:mod:`purenn.io.provenance`)."""
 
-@attrs.frozen
-class RunConfig:
-    """One run of a preset: its overrides (``None`` keeps the preset's value), seed and limit,
-    and the number of BLAS threads (results differ between thread counts; ``None``: as the BLAS
-    is set up, which a recorded run should not leave open). ``patience``: stop early when the
-    validation loss has not improved for that many epochs, keeping the best epoch's params."""
-
-    preset: str = attrs.field(validator=_known_preset)
-    seed: int = attrs.field(default=0, validator=non_negative_int)
-    epochs: int | None = attrs.field(default=None, validator=optional(positive_int))
-    batch_size: int | None = attrs.field(default=None, validator=optional(positive_int))
-    lr: float | None = attrs.field(default=None, validator=optional(positive_number))
-    limit: int | None = attrs.field(default=None, validator=optional(positive_int))
-    dataset: str = attrs.field(default="mnist", validator=Rule("a dataset name", lambda v: isinstance(v, str)))
-    threads: int | None = attrs.field(default=None, validator=optional(thread_count))
-    patience: int | None = attrs.field(default=None, validator=optional(positive_int))
-
-    def resolved(self) -> dict[str, Any]:
-        """The settings actually used: the preset's, with this run's overrides applied."""
-        p = PRESETS[self.preset]
-        return {
-            "preset": self.preset, "dataset": self.dataset, "seed": self.seed, "limit": self.limit,
-            "epochs": p.epochs if self.epochs is None else self.epochs,
-            "batch_size": p.batch_size if self.batch_size is None else self.batch_size,
-            "lr": p.lr if self.lr is None else self.lr,
-            "loss": p.loss, "optimizer": p.optimizer, "shuffle": p.shuffle,
-            # only when set: records written before early stopping existed stay repeatable
-            **({} if self.patience is None else {"patience": self.patience}),
-        }
-
-    def optimizer(self, n_train: int) -> Optimizer:
-        """The optimizer for ``n_train`` training samples (schedules count the run's steps)."""
-        s = self.resolved()
-        steps = s["epochs"] * math.ceil(n_train / s["batch_size"])
-        return PRESETS[self.preset].make_optimizer(s["lr"], steps)
-
-
-@attrs.frozen
-class TrainedRun:
-    """What training a preset gives: the model, its params and state (BatchNorm's running
-    statistics; ``{}`` entries for a model without any), and the history."""
-
-    model: Sequential
-    params: Any
-    state: Any
-    history: History
+    config: RunConfig
+    trained: TrainedRun
+    train_samples: int
+    test_outputs: np.ndarray
+    test_accuracy: float
+    train_seconds: float
+    validation_samples: int | None = None
+    provenance: dict[str, Any] = attrs.field(factory=dict)
 
     @property
-    def digest(self) -> str:
-        """The params digest of the run record (covering the state when the model has one)."""
-        return params_digest(self.params, state=self.state)
+    def metrics(self) -> dict[str, float]:
+        """The run record's metrics: ``{"test_accuracy": ..., "train_seconds": ...}``."""
+        return {"test_accuracy": self.test_accuracy, "train_seconds": self.train_seconds}
+
+    def record(self) -> dict[str, Any]:
+        """The run record (:func:`run_record`): what ``purenn mnist --record`` writes and an
+        experiment keeps for each seed."""
+        return run_record(self.config, self.trained, self.train_samples, self.metrics,
+                          validation_samples=self.validation_samples, provenance=self.provenance)
+
+    def checkpoint_metadata(self) -> dict[str, Any]:
+        """What a checkpoint of the trained model carries: the run's settings (``purenn
+        evaluate`` reads its dataset there) and metrics."""
+        return {"run": attrs.asdict(self.config), "metrics": self.metrics}
 
 
-def train_preset(
+def run_preset(
     config: RunConfig,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
+    data: Dataset,
     *,
-    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    init: Checkpoint | None = None,
     callback: Callable[..., None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     checkpoint: Callable[[TrainingState], None] | None = None,
     stop: Callable[[], bool] | None = None,
     resume: TrainingState | None = None,
-) -> TrainedRun:
-    """Train ``config``'s preset on ``(x_train, y_train)`` (integer labels); return the
-    :class:`TrainedRun`. Pure given its inputs: the same config gives the same params, and a run
-    continued from a saved state (``resume``; ``checkpoint`` and ``stop`` as for
-    :func:`purenn.fit`) the same as one never interrupted. Each epoch's log carries the digest
-    of the params and layer state at its end."""
-    preset = PRESETS[config.preset]
-    s = config.resolved()
-    if config.limit is not None:
-        x_train, y_train = x_train[: config.limit], y_train[: config.limit]
-    targets = one_hot(y_train, 10) if preset.one_hot_targets else y_train
-    if validation is not None and preset.one_hot_targets:
-        validation = (validation[0], one_hot(validation[1], 10))
-    if config.patience is not None and validation is None:
-        raise ArgumentError("early stopping (patience) watches the validation loss: give a validation set")
-    init_rng, train_rng = np.random.default_rng(config.seed).spawn(2)
-    params: Any = None
-    state: Any = None
-    if resume is None:
-        params, state = preset.model.init(init_rng), preset.model.init_state()
-    early = None if config.patience is None else EarlyStopping(config.patience, monitor="val_loss")
+) -> RunResult:
+    """Train ``config``'s preset on ``data``'s training split (``config.dataset`` as
+    :func:`purenn.load_mnist` loads it) and test it on its test split; the :class:`RunResult`,
+    whose :meth:`~RunResult.record` is the run record.
+
+    The one path from a preset to a result: ``purenn mnist`` and an experiment's runs
+    (:func:`purenn.experiments.tasks.mnist_run`) both call it, so a run alone and the same run
+    inside an experiment give the same record. Everything runs under the config's BLAS thread
+    limit (results differ between thread counts); ``train_seconds`` times the training alone.
+
+    With ``config.validation``, the validation set held out of the training split
+    (:func:`split_training_set`) gives each epoch's loss and accuracy and is what early stopping
+    watches; the test set is read once, after training. Without it (as before validation sets
+    existed), the test set plays that part, then is read again for the outputs. ``init``: the
+    checkpoint a config of :func:`start_from` starts from. ``callback``, ``on_batch`` report
+    progress (as for :func:`purenn.fit`; this function prints nothing); ``checkpoint``,
+    ``stop`` and ``resume``: as for :func:`train_preset`."""
+    if data.train is None or data.test is None:
+        raise ArgumentError("run_preset needs the dataset's train and test splits: load it with "
+                            "splits=('train', 'test')")
+    (x, y), held_out = split_training_set(config, data.train.images, data.train.labels)
+    x_test, y_test = data.test.images, data.test.labels
+    watched = (x_test, y_test) if held_out is None else held_out
+    split = split_of(config, data.train.labels)
+    origin = data_provenance(data, train=np.arange(len(x)) if split is None else split[0],
+                             validation=None if split is None else split[1], test=np.arange(len(x_test)))
     with blas_thread_limit(config.threads):
-        params, state, history = fit(
-            preset.model, params, x_train, targets, loss=LOSSES[preset.loss], epochs=s["epochs"],
-            batch_size=s["batch_size"], shuffle=preset.shuffle, seed=train_rng,
-            validation=validation, callback=callback, on_batch=on_batch,
-            optimizer=config.optimizer(len(x_train)), state=state, early_stopping=early,
-            checkpoint=checkpoint, stop=stop, resume=resume, digest=_epoch_digest,
-        )
-    return TrainedRun(preset.model, params, state, history)
+        start = time.perf_counter()
+        trained = train_preset(config, x, y, validation=watched, init=init, callback=callback,
+                               on_batch=on_batch, checkpoint=checkpoint, stop=stop, resume=resume)
+        seconds = time.perf_counter() - start
+        outputs = predict(trained.model, trained.params, x_test, state=trained.state)
+    return RunResult(config, trained, len(x), outputs, accuracy(outputs, y_test), seconds,
+                     None if held_out is None else len(held_out[0]), origin)
 
 
-def _epoch_digest(params: Any, state: Any) -> str:
-    return params_digest(params, state=state)
-
-
-def describe(config: RunConfig, n_train: int) -> dict[str, Any]:
-    """The run's full configuration as JSON data: overrides, resolved settings, model, optimizer."""
-    return {
-        "run": attrs.asdict(config),
-        "resolved": config.resolved(),
-        "model": to_data(PRESETS[config.preset].model),
-        "update": to_data(config.optimizer(n_train)),
-        "train_samples": n_train,
-    }
-
-
-def run_record(config: RunConfig, trained: TrainedRun, n_train: int,
-               metrics: dict[str, Any]) -> dict[str, Any]:
-    """The run record: configuration, seed, versions, history, metrics, params digest (which
-    covers the layers' state too when the model has any). ``versions`` is read with the run's
-    BLAS thread limit in force, so ``blas_threads`` is the count the run used."""
-    extra: dict[str, Any] = {}
-    if config.patience is not None:
-        extra["early_stopping"] = {"monitor": "val_loss", "patience": config.patience,
-                                   "stopped_early": trained.history.stopped_early,
-                                   "best_epoch": trained.history.best_epoch}
-    with blas_thread_limit(config.threads):
-        return make_record(
-            config=describe(config, n_train),
-            seed=config.seed,
-            digest=trained.digest,
-            history=[attrs.asdict(e) for e in trained.history.epochs],
-            **extra,
-            metrics=metrics,
-        )
-
-
-def config_from_record(record: dict[str, Any]) -> RunConfig:
-    """The :class:`RunConfig` a run record (as :func:`purenn.io.records.read_record` returns it)
-    was made with; :class:`~purenn.errors.RecordError` if it holds none."""
-    try:
-        return RunConfig(**record["config"]["run"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise RecordError(f"not a purenn mnist run record ({e})") from None
-
-
-def record_differences(record: dict[str, Any], config: RunConfig) -> list[str]:
-    """The parts of a record's configuration (``resolved`` settings, ``model``, ``update``) that
-    this purenn would run differently for ``config``: empty when the run can be repeated."""
-    recorded = record["config"]
-    current = describe(config, recorded.get("train_samples", 0))
-    changed = [k for k in ("resolved", "model") if k in recorded and recorded[k] != current[k]]
-    if "update" in recorded and not same_update(recorded["update"], current["update"]):
-        changed.append("update")
-    return changed
-
-
-def same_update(recorded: Any, current: Any) -> bool:
-    """Whether a record's ``update`` describes ``current``'s. Records written before optimizers
-    became transformations stored plain SGD as ``{"sgd_step": {"lr": x}}``: that is ``SGD(x)``."""
-    if isinstance(recorded, dict) and recorded.keys() == {"sgd_step"}:
-        lr = recorded["sgd_step"].get("lr") if isinstance(recorded["sgd_step"], dict) else None
-        try:
-            recorded = to_data(SGD(lr))  # type: ignore[arg-type]  # SGD checks it
-        except (TypeError, ValueError):
-            return False
-    return bool(recorded == current)
+def data_provenance(data: Dataset, **indices: Any) -> dict[str, Any]:
+    """The provenance of a run on ``data`` (:func:`purenn.io.provenance.provenance`): the SHA-256
+    of each file it was loaded from, and the digests of the sample ``indices`` of each split
+    (``train=``, ``validation=``, ``test=``) the run used."""
+    return provenance(data_files=file_digests(dataset_files(data)), sample_indices=samples(**indices))

@@ -152,6 +152,31 @@ def test_sigterm_outside_training_exits_through_finally_blocks():
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_the_test_set_is_predicted_ends_the_command_as_outside_training(
+        tiny_mnist, tmp_path, monkeypatch, signum, code):
+    """Training ended and its state is saved; a signal during the test-set prediction (inside
+    run_preset, where the stop requests still catch it) then ends the command, as it did when
+    the prediction ran outside them: nothing is written, and resume writes the outputs."""
+    real = purenn_cli.mnist.run_preset
+
+    def signalled_after_training(*args, **kwargs):
+        result = real(*args, **kwargs)
+        signal.raise_signal(signum)  # a real signal, taken by the run's stop requests
+        return result
+
+    monkeypatch.setattr(purenn_cli.mnist, "run_preset", signalled_after_training)
+    folder, save = tmp_path / "ckpt", tmp_path / "m.npz"
+    output = _invoke(*_mnist(tiny_mnist, "--checkpoint-dir", str(folder), "--save", str(save)), code=code)
+    if signum == signal.SIGINT:
+        assert "interrupted during training (Ctrl-C): no checkpoint or record was written" in output
+    assert not save.exists() and not (folder / LOCK).exists()
+    monkeypatch.setattr(purenn_cli.mnist, "run_preset", real)
+    output = _invoke("resume", str(folder), "--save", str(save), "--data-dir", str(tiny_mnist))
+    assert "the run stopped at the end of epoch 2 of 2; finished; writing its results" in output
+    assert save.exists()
+
+
 # --- outputs that collide ----------------------------------------------------------------------
 
 

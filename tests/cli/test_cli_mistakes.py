@@ -17,7 +17,8 @@ from purenn_cli.main import app
 
 runner = CliRunner()
 COMMANDS: dict[str, Any] = typer.main.get_command(app).commands  # type: ignore[attr-defined]
-PATHS = {"data_dir", "save", "record", "model", "checkpoint_dir", "run_a", "run_b", "records", "output"}
+PATHS = {"data_dir", "save", "record", "model", "checkpoint_dir", "run_a", "run_b", "records", "output",
+         "json_file"}
 
 NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1e400", "2.5", "", "abc"]
 HUGE = "99999999999999999999"
@@ -42,7 +43,8 @@ def invocation(command: str, param: Any, value: str, data: Path, run: Path) -> l
     """A quick, valid invocation of ``command`` with ``value`` given to ``param``."""
     positional = {"evaluate": [str(run / "m.npz")], "reproduce": [str(run / "r.json")],
                   "summary": [str(run / "m.npz")], "diff": [str(run / "r.json")] * 2,
-                  "resume": [str(run / "ckpt")], "plot": [str(run / "r.json")]}
+                  "resume": [str(run / "ckpt")], "plot": [str(run / "r.json")],
+                  "compare": [str(run / "r.json")] * 2}
     options = {
         "xor": ["--epochs", "2"],
         "mnist": ["--preset", "seed", "--epochs", "1", "--limit", "8", "--data-dir", str(data)],
@@ -52,6 +54,8 @@ def invocation(command: str, param: Any, value: str, data: Path, run: Path) -> l
         "diff": [],
         "resume": [],
         "plot": ["-o", str(run / "plot.png")],
+        "compare": [],
+        "lr-find": ["--preset", "seed", "--steps", "3", "--limit", "8", "--data-dir", str(data)],
     }[command]
     args = list(positional.get(command, []))
     if param.param_type_name == "argument":
@@ -80,7 +84,7 @@ def parameters():
 
 def test_the_sweep_covers_every_command():
     assert {p.values[0] for p in parameters()} == {"xor", "mnist", "evaluate", "reproduce", "summary",
-                                                   "diff", "resume", "plot"}
+                                                   "diff", "resume", "plot", "lr-find", "compare"}
 
 
 @pytest.mark.parametrize("command, param", list(parameters()))
@@ -154,7 +158,7 @@ def test_ctrl_c_during_training_says_nothing_was_written(tiny_mnist, tmp_path, m
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(purenn_cli.mnist, "train_preset", interrupted)
+    monkeypatch.setattr(purenn_cli.mnist, "run_preset", interrupted)
     result = runner.invoke(app, ["mnist", "--preset", "seed", "--data-dir", str(tiny_mnist),
                                  "--save", str(tmp_path / "m.npz")])
     assert result.exit_code == 130

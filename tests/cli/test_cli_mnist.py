@@ -135,6 +135,22 @@ def test_record_holds_the_full_configuration(tiny_mnist, tmp_path):
         "lr": 0.1, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0}}
 
 
+@pytest.mark.parametrize("preset", ["seed", "cnn"])  # cnn: with dropout
+def test_a_run_alone_and_in_an_experiment_give_the_same_record(tiny_mnist, tmp_path, preset):
+    """`purenn mnist` and an experiment's run (`--seeds`) both go through run_preset: the same
+    settings give the same run record, but for the seconds the training took."""
+    common = ["mnist", "--preset", preset, "--epochs", "2", "--limit", "60", "--batch-size", "20",
+              "--threads", "1", "--data-dir", str(tiny_mnist)]
+    alone = runner.invoke(app, [*common, "--seed", "3", "--record", str(tmp_path / "alone.json")])
+    assert alone.exit_code == 0, alone.output
+    inside = runner.invoke(app, [*common, "--seeds", "3", "--jobs", "1", "--record", str(tmp_path / "exp.json")])
+    assert inside.exit_code == 0, inside.output
+    records = [json.loads((tmp_path / name).read_text()) for name in ("alone.json", "exp.seed3.json")]
+    for record in records:
+        del record["metrics"]["train_seconds"]
+    assert records[0] == records[1]
+
+
 def test_reproduce_refuses_a_record_whose_model_differs(tiny_mnist, tmp_path):
     rec = _record(tiny_mnist, tmp_path)
     record = json.loads(rec.read_text())
@@ -143,6 +159,28 @@ def test_reproduce_refuses_a_record_whose_model_differs(tiny_mnist, tmp_path):
     result = runner.invoke(app, ["reproduce", str(rec), "--data-dir", str(tiny_mnist)])
     assert result.exit_code == 1
     assert "not reproducible here" in result.output and "model" in result.output
+
+
+@pytest.mark.parametrize("preset, repeatable", [("mlp", False), ("seed", True)])
+def test_reproduce_of_a_record_made_before_adam_changed_says_so(tiny_mnist, tmp_path, preset, repeatable):
+    """purenn 0.2.0 changed Adam's arithmetic (ADAM_CHANGED): a record of an Adam run made by
+    0.1.0 is refused naming both versions, without training; an SGD run's still reproduces."""
+    rec = tmp_path / "run.json"
+    made = runner.invoke(app, ["mnist", "--preset", preset, "--epochs", "1", "--limit", "50", "--batch-size",
+                               "10", "--data-dir", str(tiny_mnist), "--threads", "1", "--record", str(rec)])
+    assert made.exit_code == 0, made.output
+    record = json.loads(rec.read_text())
+    record["versions"]["purenn"] = "0.1.0"
+    rec.write_text(json.dumps(record))
+    result = runner.invoke(app, ["reproduce", str(rec), "--data-dir", str(tiny_mnist)])
+    text = " ".join(result.output.split())
+    if repeatable:
+        assert result.exit_code == 0 and "reproduced:" in text, text
+        return
+    assert result.exit_code == 1, text
+    assert ("not reproducible here: the record was made by purenn 0.1.0, and purenn 0.2.0 changed "
+            "Adam's arithmetic: the learning rate is applied on its own") in text
+    assert "reproduce it with purenn 0.1.0" in text and "epoch 1/1" not in text  # nothing trained
 
 
 @pytest.mark.parametrize("field, value, message", [

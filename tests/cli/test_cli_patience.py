@@ -1,6 +1,8 @@
-"""`purenn mnist --patience` (early stopping) through the command line, with `--checkpoint-dir`,
-`purenn resume` and `purenn reproduce`, on the tiny_mnist stand-in (tests/cli/conftest.py); and
-`purenn resume` of a training state saved from Python, which holds no command to continue."""
+"""`purenn mnist --patience` (early stopping, watching the validation set) through the command line,
+with `--checkpoint-dir`, `purenn resume` and `purenn reproduce`, on the tiny_mnist stand-in
+(tests/cli/conftest.py); a new run with --patience and no --validation is refused, while records
+of such runs made before still reproduce; and `purenn resume` of a training state saved from
+Python, which holds no command to continue."""
 
 from __future__ import annotations
 
@@ -14,15 +16,17 @@ from typer.testing import CliRunner
 import purenn as pn
 from purenn.io.checkpoints import read_checkpoint
 from purenn.io.training_checkpoints import load_training_state
+from purenn.recipes.records import write_run_record
+from purenn.recipes.runs import RunConfig, run_preset
 from purenn.training_state import TrainingState
 from purenn_cli.main import app
 
 runner = CliRunner()
 
-# a rate high enough that the test loss rises again within a few epochs: patience 1 stops the run
-# (after epoch 3 of 6 here) and keeps an earlier epoch's params
+# a rate high enough that the validation loss rises again within a few epochs: patience 1 stops
+# the run and keeps an earlier epoch's params
 PATIENT = ["mnist", "--preset", "mlp", "--epochs", "6", "--batch-size", "32", "--lr", "0.2",
-           "--patience", "1", "--threads", "1"]
+           "--patience", "1", "--validation", "0.2", "--threads", "1"]
 
 
 def _flat(output: str) -> str:
@@ -50,8 +54,34 @@ def test_patience_records_early_stopping_and_the_history(tiny_mnist, tmp_path):
     # the params kept, and recorded, are the best epoch's, not the last's
     assert record["digest"] == history[best - 1]["digest"] != history[-1]["digest"]
     assert record["config"]["run"]["patience"] == record["config"]["resolved"]["patience"] == 1
-    assert f"stopped early after epoch {best + 1}" in output
+    assert f"stopped early after epoch {best + 1}: the validation loss had not improved" in output
     assert f"keeping epoch {best}'s params" in output
+    assert record["config"]["evaluated_on"] == "validation"
+
+
+def test_patience_without_a_validation_set_is_refused_for_a_new_run(tiny_mnist, tmp_path):
+    rec = tmp_path / "run.json"
+    command = [*PATIENT, "--data-dir", str(tiny_mnist), "--record", str(rec)]
+    i = command.index("--validation")
+    del command[i : i + 2]
+    result = runner.invoke(app, command)
+    output = _flat(result.output)
+    assert result.exit_code == 2, output
+    assert ("--patience without --validation would keep the epoch whose test loss was the lowest, choosing "
+            "by the test set") in output and "--validation 0.1" in output
+    assert "epoch 1" not in output and not rec.exists()  # refused before any training
+
+
+def _old_patience_record(tiny_mnist: Path, path: Path) -> dict:
+    """A record of a run with patience and no validation set, as purenn wrote before the rule
+    (through the library, which still runs such configs: records must repeat)."""
+    config = RunConfig("mlp", epochs=6, batch_size=32, lr=0.2, patience=1, threads=1)
+    record = run_preset(config, pn.load_mnist(tiny_mnist)).record()
+    for key in ("validation", "data_seed", "vary_split", "init_from", "init_digest"):
+        del record["config"]["run"][key]
+    del record["config"]["evaluated_on"]  # as records written before validation splits
+    write_run_record(path, record)
+    return record
 
 
 def test_without_patience_the_record_has_no_early_stopping(tiny_mnist, tmp_path):
@@ -116,6 +146,7 @@ def test_reproduce_a_record_with_patience(tiny_mnist, tmp_path):
     _invoke(*PATIENT, "--data-dir", str(tiny_mnist), "--record", str(rec))
     output = _invoke("reproduce", str(rec), "--data-dir", str(tiny_mnist))
     assert "reproduced" in output and "not reproduced" not in output
+    assert "accuracy on the validation set" in output
     # and the early stopping is part of what is repeated: without it, the run goes on
     record = json.loads(rec.read_text())
     record["config"]["run"]["patience"] = None
@@ -124,6 +155,17 @@ def test_reproduce_a_record_with_patience(tiny_mnist, tmp_path):
     rec.write_text(json.dumps(record))
     result = runner.invoke(app, ["reproduce", str(rec), "--data-dir", str(tiny_mnist)])
     assert result.exit_code == 1 and "not reproduced" in result.output
+
+
+
+def test_reproduce_an_old_record_with_patience_and_no_validation_set(tiny_mnist, tmp_path):
+    """The rule is for new runs: a record whose patience watched the test set still repeats."""
+    rec = tmp_path / "old.json"
+    record = _old_patience_record(tiny_mnist, rec)
+    assert record["early_stopping"]["stopped_early"]
+    output = _invoke("reproduce", str(rec), "--data-dir", str(tiny_mnist))
+    assert "reproduced" in output and "not reproduced" not in output
+    assert "the test loss had not improved" in output and "per epoch, first to last:" in output
 
 
 def _python_state(folder: Path, metadata: dict | None) -> None:

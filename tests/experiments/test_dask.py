@@ -11,13 +11,14 @@ import threading
 
 import attrs
 import pytest
+from _mnist_files import write_tiny_mnist
 from typer.testing import CliRunner
 
 from purenn.experiments.runner import run_all
-from purenn.experiments.tasks import MnistTask, mnist_run
+from purenn.experiments.study import Call
+from purenn.experiments.study import call_run as mnist_run  # every task here is an MNIST run
+from purenn.experiments.tasks import mnist_trial
 from purenn.recipes.runs import RunConfig
-
-from _mnist_files import write_tiny_mnist
 
 distributed = pytest.importorskip(
     "distributed", reason="the `distributed` extra is not installed: pip install \"purenn[distributed]\"")
@@ -45,7 +46,8 @@ def cluster():
 
 
 def _tasks(data_dir, seeds):
-    return {s: MnistTask(attrs.evolve(CONFIG, seed=s), data_dir) for s in seeds}
+    settings = {k: v for k, v in attrs.asdict(CONFIG).items() if k != "seed"}
+    return {s: Call(mnist_trial, 0, s, settings, options={"data_dir": data_dir}) for s in seeds}
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from purenn_cli.main import app
 
 _SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-KINDS = ("xor", "mnist")
+KINDS = ("xor", "mnist")  # the records fuzzed here
 
 
 @pytest.fixture(scope="module")
@@ -85,34 +85,41 @@ def _non_negative(v: Any) -> bool:
 
 def means_what_the_schema_says(experiment: dict[str, Any]) -> None:
     """What an experiment record that reads may be trusted to mean, stated apart from the reader."""
-    assert experiment["format"] == "purenn.experiment/1" and experiment["kind"] in KINDS
-    seeds, runs = experiment["seeds"], experiment["runs"]
+    assert experiment["format"] == "purenn.experiment/2" and experiment["kind"] in KINDS
+    seeds, runs, groups = experiment["seeds"], experiment["runs"], experiment["groups"]
     assert seeds and len(set(seeds)) == len(seeds) and all(isinstance(s, int) and s >= 0 for s in seeds)
-    assert [r["seed"] for r in runs] == seeds  # every seed, the failed ones too
+    assert len(groups) == 1 and experiment["grid"] == {} and groups[0]["settings"] == {}
+    assert [(r["group"], r["seed"]) for r in runs] == [(0, s) for s in seeds]  # every run, unfinished too
     for run in runs:
-        assert run["status"] in ("ok", "failed") and isinstance(run["attempts"], int) and run["attempts"] >= 1
-        if run["status"] == "failed":
-            assert isinstance(run["error"], str) and run["digest"] is None and run["history"] == []
-            assert run["loss"] is None and run["record"] is None
+        assert run["status"] in ("ok", "failed", "not_started") and isinstance(run["attempts"], int)
+        assert (run["attempts"] == 0) == (run["status"] == "not_started")
+        if run["status"] != "ok":
+            assert (run["error"] is None) == (run["status"] == "not_started")
+            assert run["digest"] is None and run["history"] == [] and run["metrics"] == {}
+            assert run["record"] is None and run["provenance"] is None
             continue
+        metrics = run["metrics"]
         assert run["error"] is None and isinstance(run["digest"], str) and _HEX64.fullmatch(run["digest"])
-        assert _non_negative(run["loss"]) and _non_negative(run["train_seconds"])
+        assert _non_negative(metrics["loss"]) and _non_negative(metrics["train_seconds"])
         for i, point in enumerate(run["history"]):
             assert point["epoch"] == i + 1 and _non_negative(point["loss"])
-            assert point["val_accuracy"] is None or _fraction(point["val_accuracy"])
-        assert not run["history"] or run["history"][-1]["loss"] == run["loss"]
+            assert point.get("val_accuracy") is None or _fraction(point["val_accuracy"])
+        assert not run["history"] or run["history"][-1]["loss"] == metrics["loss"]
         if experiment["kind"] == "mnist":
             name = run["record"]
-            assert _fraction(run["test_accuracy"]) and isinstance(name, str)
-            assert Path(name).name == name and name not in ("", ".", "..") and "\\" not in name
+            assert set(metrics) == {"test_accuracy", "loss", "train_seconds"} and _fraction(metrics["test_accuracy"])
+            assert isinstance(name, str) and Path(name).name == name and name not in ("", ".", "..") and "\\" not in name
         else:
-            assert run["record"] is None and isinstance(run["solved"], bool)
+            assert set(metrics) == {"solved", "loss", "train_seconds"} and isinstance(metrics["solved"], bool)
+            assert run["record"] is None
     finished = [r for r in runs if r["status"] == "ok"]
-    summary = experiment["summary"]
-    assert (summary["ok"], summary["failed"]) == (len(finished), len(runs) - len(finished))
-    for metric in ("test_accuracy", "loss", "train_seconds"):
-        values = np.array([r[metric] for r in finished if r[metric] is not None], dtype=float)
-        s = summary[metric]
+    counts = {s: sum(r["status"] == s for r in runs) for s in ("ok", "failed", "not_started")}
+    assert experiment["summary"] == counts and {k: groups[0]["summary"][k] for k in counts} == counts
+    names = {m for r in finished for m in r["metrics"]}
+    assert set(groups[0]["summary"]["metrics"]) == names
+    for metric in names:
+        values = np.array([float(r["metrics"][metric]) for r in finished], dtype=float)
+        s = groups[0]["summary"]["metrics"][metric]
         assert s["n"] == len(values)
         if len(values):  # to within rounding: what another correct formula would give
             near = {"rel": 1e-9, "abs": 1e-12 * np.abs(values).max()}
@@ -121,8 +128,9 @@ def means_what_the_schema_says(experiment: dict[str, Any]) -> None:
             assert (s["min"], s["max"]) == (values.min(), values.max())
 
 
-WORDS = ["ok", "failed", "mnist", "xor", "exp.seed0.json", "exp.seed2.json", "../exp.seed0.json",
-         "0" * 64, "purenn.experiment/1"]
+WORDS = ["ok", "failed", "not_started", "mnist", "xor", "function", "exp.seed0.json", "exp.seed2.json",
+         "../exp.seed0.json", "0" * 64, "purenn.experiment/1", "purenn.experiment/2",
+         "purenn.experiments.tasks:xor_trial", "purenn.experiments.tasks:mnist_trial"]
 
 
 @_SETTINGS
@@ -156,7 +164,7 @@ def test_truncated_records(folder, kind, fraction):
 def test_the_meaning_check_refuses_what_the_reader_must_refuse(folder):
     experiment = json.loads((folder / "xor.json").read_text())
     means_what_the_schema_says(experiment)
-    for edit in (lambda e: e["runs"].pop(1), lambda e: e["summary"]["loss"].update(std=0.0),
+    for edit in (lambda e: e["runs"].pop(1), lambda e: e["groups"][0]["summary"]["metrics"]["loss"].update(std=0.0),
                  lambda e: e["runs"][0].update(digest="0" * 64 + "x"), lambda e: e["summary"].update(failed=0)):
         edited = json.loads((folder / "xor.json").read_text())
         edit(edited)

@@ -3,16 +3,16 @@ worker is recorded, never dropped; a run inside an experiment equals the same se
 
 from __future__ import annotations
 
+import _tasks
 import attrs
 import numpy as np
 import pytest
 
 import purenn as pn
-from purenn.experiments.runner import run_all
-from purenn.experiments.tasks import MnistTask, XorTask, mnist_run, xor_run
+from purenn.experiments.runner import default_jobs, run_all
+from purenn.experiments.study import Call, call_run
+from purenn.experiments.tasks import mnist_trial, threads_per_run, xor_trial
 from purenn.recipes.runs import RunConfig, train_preset
-
-import _tasks
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -65,21 +65,32 @@ def data_dir(tmp_path_factory):
 
 def test_a_run_in_an_experiment_equals_the_same_seed_alone(data_dir):
     config = RunConfig("cnn", epochs=1, limit=120, batch_size=32, threads=1)  # with dropout
-    tasks = {s: MnistTask(attrs.evolve(config, seed=s), str(data_dir)) for s in (0, 3)}
-    outcomes = run_all(mnist_run, tasks, jobs=2)
+    settings = {k: v for k, v in attrs.asdict(config).items() if k != "seed"}
+    tasks = {s: Call(mnist_trial, 0, s, settings, options={"data_dir": str(data_dir)}) for s in (0, 3)}
+    outcomes = run_all(call_run, tasks, jobs=2)
     data = pn.load_mnist(data_dir)
     for o in outcomes:
         alone = train_preset(attrs.evolve(config, seed=o.key), data.train.images, data.train.labels,
                              validation=(data.test.images, data.test.labels))
         assert o.value["digest"] == alone.digest
         assert [e["digest"] for e in o.value["history"]] == [e.digest for e in alone.history.epochs]
+        assert o.value["run_record"]["digest"] == alone.digest
     assert outcomes[0].value["digest"] != outcomes[1].value["digest"]
 
 
 def test_xor_runs_in_workers_equal_serial_ones():
-    tasks = {s: XorTask(s, epochs=50) for s in range(3)}
-    serial = run_all(xor_run, tasks, jobs=1)
-    parallel = run_all(xor_run, tasks, jobs=2)
+    tasks = {s: Call(xor_trial, 0, s, {"epochs": 50}) for s in range(3)}
+    serial = run_all(call_run, tasks, jobs=1)
+    parallel = run_all(call_run, tasks, jobs=2)
     assert [o.value["digest"] for o in serial] == [o.value["digest"] for o in parallel]
     assert len({o.value["digest"] for o in serial}) == 3
-    assert all(np.isfinite(o.value["loss"]) for o in serial)
+    assert all(np.isfinite(o.value["metrics"]["loss"]) for o in serial)
+
+
+def test_each_run_of_an_experiment_gets_its_share_of_the_cores():
+    cores = default_jobs(1 << 30)
+    assert threads_per_run(3, 2, None) == 3  # as asked
+    assert threads_per_run(None, 1, None) == cores
+    assert threads_per_run(None, 2, None) == max(1, cores // 2)
+    assert threads_per_run(None, 4 * cores, None) == 1  # never none
+    assert threads_per_run(None, 1, "tcp://127.0.0.1:8786") == 1  # a cluster's cores are unknown

@@ -18,15 +18,9 @@ from numpy.lib import format as npy_format
 
 import purenn as pn
 from purenn.errors import ArgumentError, CheckpointError, SerializeError
-from purenn.io import checkpoints
-from purenn.io.checkpoints import (
-    MAX_FILE_BYTES,
-    MAX_HEADER_BYTES,
-    MAX_INFLATED_BYTES,
-    MAX_NPY_HEADER_BYTES,
-    read_checkpoint,
-    save_checkpoint,
-)
+from purenn.io import npz
+from purenn.io.checkpoints import read_checkpoint, save_checkpoint
+from purenn.io.npz import MAX_FILE_BYTES, MAX_HEADER_BYTES, MAX_INFLATED_BYTES, MAX_NPY_HEADER_BYTES
 from purenn.io.serialize import MAX_RECORDS, from_data, to_data
 from purenn.io.training_checkpoints import load_training_state, save_training_state
 from purenn.rng import (
@@ -304,10 +298,10 @@ def test_the_file_size_limit_is_exact_for_reading_and_saving(tmp_path, monkeypat
     path = tmp_path / "good.npz"
     save_checkpoint(path, MODEL, MODEL.init(np.random.default_rng(0)))
     size = path.stat().st_size
-    monkeypatch.setattr(checkpoints, "MAX_FILE_BYTES", size)
+    monkeypatch.setattr(npz, "MAX_FILE_BYTES", size)
     assert read_checkpoint(path).model == MODEL
     save_checkpoint(tmp_path / "again.npz", MODEL, MODEL.init(np.random.default_rng(0)))
-    monkeypatch.setattr(checkpoints, "MAX_FILE_BYTES", size - 1)
+    monkeypatch.setattr(npz, "MAX_FILE_BYTES", size - 1)
     with pytest.raises(CheckpointError, match=rf"is {size} bytes, more than the {size - 1} bytes"):
         read_checkpoint(path)
     with pytest.raises(CheckpointError, match=rf"the file would be {size} bytes or more, more than "

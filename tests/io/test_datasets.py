@@ -26,9 +26,9 @@ from purenn.errors import ArgumentError, ArgumentTypeError
 from purenn.io import datasets as data
 from purenn.io.datasets import (
     DATASETS, FILES, ChecksumError, DataError, DatasetNotFoundError, DatasetSpec, DownloadError,
-    WrongDatasetError, download_dataset, fetch_file, load_idx_dataset, load_mnist, read_idx,
-    search_dirs,
+    WrongDatasetError, download_dataset, load_idx_dataset, load_mnist, read_idx, search_dirs,
 )
+from purenn.io.download import fetch_file
 
 from _mnist import real_mnist_root, requires_mnist
 

@@ -1,4 +1,5 @@
-"""Run records (purenn.io.records): params digests, environment, and record files."""
+"""Run records (purenn.io.records): params digests, environment, and record files; a preset run's
+record (purenn.recipes.records) for the record files, its ``config`` checked too."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import os
 import re
 import struct
 import sys
+from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,14 +22,19 @@ from hypothesis.extra import numpy as hnp
 
 import purenn.io.records as records
 from purenn.io.records import (
-    RECORD_FORMAT, REQUIRED_KEYS, RecordError, check_record, environment, make_record,
-    params_digest, read_record, write_record,
+    RECORD_FORMAT, REQUIRED_KEYS, RecordError, check_agreement, check_record, check_schema,
+    environment, make_record, params_digest, read_record, write_record,
 )
 from purenn.io.serialize import to_data
 from purenn.layers import Conv2D, Dense, Sequential, Tanh
 from purenn.optim import SGD
+from purenn.recipes.records import (
+    CONFIG, RESOLVED, RUN, check_run_record, config_schema, read_run_record, setting_copies,
+    write_run_record,
+)
 from purenn.recipes.runs import RunConfig, run_record, train_preset
 from purenn.tree import tree_map
+from purenn.validation import optional, positive_number
 
 
 def _params(seed: int = 0):
@@ -198,12 +206,12 @@ def _record(**extra):
 def test_write_read_round_trip(tmp_path):
     path = tmp_path / "run.json"
     record = _record(note="hello")
-    write_record(path, record)
+    write_run_record(path, record)
     text = path.read_text()
     assert text.endswith("}\n")
     assert list(json.loads(text)) == sorted(record)  # keys written sorted
     assert text.splitlines()[1].startswith('  "')  # indent 2
-    back = read_record(path)
+    back = read_run_record(path)
     assert back["format"] == RECORD_FORMAT and back["seed"] == 42 and back["note"] == "hello"
     assert back["digest"] == record["digest"]
     assert back["versions"] == environment()
@@ -215,23 +223,23 @@ def test_write_read_round_trip(tmp_path):
 
 def test_read_errors(tmp_path):
     with pytest.raises(RecordError, match=r"not found: .*absent\.json"):
-        read_record(tmp_path / "absent.json")
+        read_run_record(tmp_path / "absent.json")
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": ')
     with pytest.raises(RecordError, match=r"bad\.json.*not valid JSON"):
-        read_record(bad)
+        read_run_record(bad)
     bad.write_text("[1, 2]")
     with pytest.raises(RecordError, match=r"bad\.json.*must be a JSON object"):
-        read_record(bad)
+        read_run_record(bad)
     for key in REQUIRED_KEYS:
         record = _record()
         del record[key]
         bad.write_text(json.dumps(record, default=lambda v: v.tolist()))
         with pytest.raises(RecordError, match=rf"bad\.json.*lacks required key\(s\) \['{key}'\]"):
-            read_record(bad)
+            read_run_record(bad)
     bad.write_text(json.dumps({**_record(), "format": "other/9"}, default=lambda v: v.tolist()))
     with pytest.raises(RecordError, match="has format 'other/9'"):
-        read_record(bad)
+        read_run_record(bad)
 
 
 def _set(record, path, value):
@@ -287,7 +295,7 @@ BAD_FIELDS = [
     ("config.run", "mlp", "a JSON object", "'mlp'"),
     ("config.run.epochs", "2", "a positive integer or None", "'2' of type str"),
     ("config.run.lr", 10**400, "a positive number or None", "1000.* of type int"),
-    ("config.run.dataset", 7, "a string", "7 of type int"),
+    ("config.run.dataset", 7, "a dataset name", "7 of type int"),
     ("config.resolved.shuffle", "yes", "True or False", "'yes' of type str"),
     ("config.resolved.batch_size", 0, "a positive integer", "0 of type int"),
     ("config.model", "mlp", "a JSON object", "'mlp'"),
@@ -300,27 +308,27 @@ def test_write_and_read_refuse_bad_fields_naming_path_type_and_value(tmp_path, p
     record = _set(_record(), path, value)
     message = rf"`{re.escape(path.replace('.0', '[0]'))}` must be {should}, got {shown}"
     with pytest.raises(RecordError, match=rf"r\.json.*{message}"):
-        write_record(tmp_path / "r.json", record)
+        write_run_record(tmp_path / "r.json", record)
     assert not os.listdir(tmp_path)
     (tmp_path / "r.json").write_text(json.dumps(record, default=lambda v: v.tolist()))
     with pytest.raises(RecordError, match=rf"r\.json.*{message}"):
-        read_record(tmp_path / "r.json")
+        read_run_record(tmp_path / "r.json")
     with pytest.raises(RecordError, match=message):
-        check_record(json.loads((tmp_path / "r.json").read_text()))
+        check_run_record(json.loads((tmp_path / "r.json").read_text()))
 
 
 def test_a_run_needs_its_preset():
     record = _record()
     del record["config"]["run"]["preset"]
     with pytest.raises(RecordError, match=r"`config\.run` lacks required key\(s\) \['preset'\]"):
-        check_record(record)
+        check_run_record(record)
 
 
 def test_optional_fields_may_be_absent_and_extra_keys_are_kept(tmp_path):
     record = make_record(config={}, seed=0, digest="0" * 64, note={"anything": [1, "x"]})
     del record["versions"], record["history"], record["metrics"]
-    write_record(tmp_path / "r.json", record)
-    assert read_record(tmp_path / "r.json") == record
+    write_run_record(tmp_path / "r.json", record)
+    assert read_run_record(tmp_path / "r.json") == record
 
 
 @pytest.mark.parametrize("path, value, other", [
@@ -338,12 +346,12 @@ def test_copies_of_one_setting_must_agree(tmp_path, path, value, other):
     text = json.dumps(record, default=lambda v: v.tolist())
     (tmp_path / "r.json").write_text(text)
     with pytest.raises(RecordError, match="must agree") as info:
-        read_record(tmp_path / "r.json")
+        read_run_record(tmp_path / "r.json")
     message = info.value.message
     assert f"`{path}`" in message and f"`{other}`" in message, message
     assert repr(value) in message and repr(_lookup(record, other)) in message, message
     with pytest.raises(RecordError, match="must agree"):
-        write_record(tmp_path / "w.json", record)
+        write_run_record(tmp_path / "w.json", record)
 
 
 def _lookup(record, path):
@@ -354,10 +362,10 @@ def _lookup(record, path):
 
 def test_an_override_left_to_the_preset_is_not_a_copy():
     record = _set(_record(), "config.run.batch_size", None)  # resolved says the preset's 128
-    check_record(record)
+    check_run_record(record)
     record = _set(_record(), "config.run.batch_size", 64)
     with pytest.raises(RecordError, match=r"`config\.run\.batch_size` is 64 but `config\.resolved\.batch_size` is 128"):
-        check_record(record)
+        check_run_record(record)
 
 
 def test_a_real_run_record_passes_and_the_schema_types_every_field_it_writes(tmp_path):
@@ -365,36 +373,36 @@ def test_a_real_run_record_passes_and_the_schema_types_every_field_it_writes(tmp
     x = np.random.default_rng(0).random((8, 784), dtype=np.float32)
     y = np.arange(8) % 10
     record = run_record(config, train_preset(config, x, y), 8, {"test_accuracy": 0.5, "train_seconds": 0.1})
-    write_record(tmp_path / "r.json", record)
-    back = read_record(tmp_path / "r.json")
+    write_run_record(tmp_path / "r.json", record)
+    back = read_run_record(tmp_path / "r.json")
     assert back["seed"] == back["config"]["run"]["seed"] == back["config"]["resolved"]["seed"] == 3
-    schema = records._SCHEMA.fields["config"]
+    schema = CONFIG
     assert set(back["config"]) <= set(schema.fields)
     assert set(back["config"]["run"]) <= set(schema.fields["run"].fields)
     assert set(back["config"]["resolved"]) <= set(schema.fields["resolved"].fields)
-    assert set(back["history"][0]) <= set(records._SCHEMA.fields["history"].item.fields)
+    assert set(back["history"][0]) <= set(records.SCHEMA.fields["history"].item.fields)
     # an edited seed is refused where `purenn reproduce` reads the record
     edited = json.loads((tmp_path / "r.json").read_text())
     edited["seed"] = 99
     (tmp_path / "r.json").write_text(json.dumps(edited))
     with pytest.raises(RecordError, match=r"`seed` is 99 but `config\.run\.seed` is 3"):
-        read_record(tmp_path / "r.json")
+        read_run_record(tmp_path / "r.json")
 
 
 def test_a_path_that_cannot_be_written_is_a_record_error(tmp_path):
     with pytest.raises(RecordError, match=rf"cannot write '{re.escape(str(tmp_path))}': it is a directory"):
-        write_record(tmp_path, _record())
+        write_run_record(tmp_path, _record())
     with pytest.raises(RecordError, match=rf"run record '{re.escape(str(tmp_path))}' is a directory, not a regular file"):
-        read_record(tmp_path)
+        read_run_record(tmp_path)
     deep = "[" * 100_000 + "]" * 100_000
     (tmp_path / "deep.json").write_text(deep)
     with pytest.raises(RecordError, match=r"deep\.json.*not valid JSON"):
-        read_record(tmp_path / "deep.json")
+        read_run_record(tmp_path / "deep.json")
 
 
 def test_write_refuses_non_json(tmp_path):
     with pytest.raises(RecordError, match=r"r\.json.*not plain JSON"):
-        write_record(tmp_path / "r.json", _record(extra=object()))
+        write_run_record(tmp_path / "r.json", _record(extra=object()))
     assert not os.listdir(tmp_path)
 
 
@@ -430,17 +438,17 @@ def _digests(record, digests):
 ])
 def test_fields_that_contradict_each_other_are_refused(edit, message):
     with pytest.raises(RecordError, match=message):
-        check_record(edit(_record()))
+        check_run_record(edit(_record()))
 
 
 def test_the_final_digest_is_the_kept_epochs():
-    check_record({**_digests(_record(), ["1" * 64, "2" * 64]), "digest": "2" * 64})
-    check_record({**_digests(_record(), ["1" * 64, None]), "digest": "2" * 64})  # epoch 2 kept none
+    check_run_record({**_digests(_record(), ["1" * 64, "2" * 64]), "digest": "2" * 64})
+    check_run_record({**_digests(_record(), ["1" * 64, None]), "digest": "2" * 64})  # epoch 2 kept none
     early = {"monitor": "val_loss", "patience": 1, "stopped_early": True, "best_epoch": 1}
     stopped = _set(_set(_digests(_record(), ["1" * 64, "2" * 64]), "config.run.patience", 1),
                    "config.resolved.patience", 1)
-    check_record({**stopped, "digest": "1" * 64, "early_stopping": early})
-    check_record({**stopped, "digest": "2" * 64, "early_stopping": {**early, "best_epoch": None}})
+    check_run_record({**stopped, "digest": "1" * 64, "early_stopping": early})
+    check_run_record({**stopped, "digest": "2" * 64, "early_stopping": {**early, "best_epoch": None}})
 
 
 def _padded(record, size):
@@ -454,18 +462,89 @@ def test_read_refuses_a_file_larger_than_the_limit_unread(tmp_path):
     limit = records.MAX_RECORD_BYTES
     assert limit == 16 * 2**20  # as documented
     (tmp_path / "r.json").write_bytes(_padded(_record(), limit))
-    assert read_record(tmp_path / "r.json")["seed"] == 42  # at the limit: read
+    assert read_run_record(tmp_path / "r.json")["seed"] == 42  # at the limit: read
     (tmp_path / "r.json").write_bytes(_padded(_record(), limit + 1))
     with pytest.raises(RecordError, match=rf"r\.json' is {limit + 1} bytes, more than the {limit}"):
-        read_record(tmp_path / "r.json")
+        read_run_record(tmp_path / "r.json")
 
 
 def test_write_refuses_a_record_that_could_not_be_read_back(tmp_path):
     limit = records.MAX_RECORD_BYTES
     base = len(json.dumps(_record(filler=""), sort_keys=True, indent=2, default=lambda v: v.tolist())) + 1
-    write_record(tmp_path / "r.json", _record(filler="x" * (limit - base)))
+    write_run_record(tmp_path / "r.json", _record(filler="x" * (limit - base)))
     assert (tmp_path / "r.json").stat().st_size == limit
-    assert read_record(tmp_path / "r.json")["filler"] == "x" * (limit - base)
+    assert read_run_record(tmp_path / "r.json")["filler"] == "x" * (limit - base)
     with pytest.raises(RecordError, match=rf"would be {limit + 1} bytes, more than the {limit}"):
-        write_record(tmp_path / "s.json", _record(filler="x" * (limit - base + 1)))
+        write_run_record(tmp_path / "s.json", _record(filler="x" * (limit - base + 1)))
     assert sorted(os.listdir(tmp_path)) == ["r.json"]
+
+
+# ---------------------------------------------------------------- the envelope and a preset run's config
+
+
+def test_the_envelope_takes_any_config_and_a_preset_run_checks_its_own(tmp_path):
+    mine = make_record(config={"loop": "my own", "run": {"preset": 5}}, seed=0, digest="0" * 64)
+    write_record(tmp_path / "r.json", mine)  # the envelope: any JSON object
+    assert read_record(tmp_path / "r.json") == mine
+    message = r"`config\.run\.preset` must be one of the presets .*got 5 of type int"
+    with pytest.raises(RecordError, match=message):
+        read_run_record(tmp_path / "r.json")
+    with pytest.raises(RecordError, match=message):
+        write_run_record(tmp_path / "s.json", mine)
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_every_run_config_field_is_recorded_with_the_rule_run_config_checks_it_by():
+    fields = attrs.fields(RunConfig)
+    assert list(RUN.fields) == [f.name for f in fields]
+    for f in fields:
+        assert RUN.fields[f.name] is f.validator, f.name
+        assert f.name in RESOLVED.fields, f.name
+    assert RUN.required == tuple(f.name for f in fields if f.default is attrs.NOTHING)
+    copies = setting_copies({"config": {"run": {f.name: 1 for f in fields}}})
+    for f in fields:  # each copy in `resolved` must agree with `run`
+        assert (f"config.run.{f.name}", f"config.resolved.{f.name}") in copies, f.name
+
+
+@attrs.frozen
+class _Tuned(RunConfig):
+    """RunConfig with one more setting, as a new purenn might add."""
+
+    momentum: float | None = attrs.field(default=None, validator=optional(positive_number))
+
+
+def test_a_setting_added_to_run_config_is_recorded_and_checked_with_no_other_edit():
+    schema = config_schema(_Tuned)
+    config = copy.deepcopy(_CONFIG)
+    config["run"]["momentum"] = config["resolved"]["momentum"] = 0.9
+    check_schema(config, schema, "r", "config")
+    for part in ("run", "resolved"):
+        bad = copy.deepcopy(config)
+        bad[part]["momentum"] = -1
+        with pytest.raises(RecordError, match=rf"`config\.{part}\.momentum` must be a positive number "
+                                              r"or None, got -1 of type int"):
+            check_schema(bad, schema, "r", "config")
+    record = _set(_set(_record(), "config.run.momentum", 0.9), "config.resolved.momentum", 0.5)
+    with pytest.raises(RecordError, match=r"`config\.run\.momentum` is 0\.9 but "
+                                          r"`config\.resolved\.momentum` is 0\.5"):
+        check_agreement(record, setting_copies(record, _Tuned), "r")
+
+
+@pytest.mark.parametrize("key", ["monitor", "patience", "stopped_early", "best_epoch"])
+def test_early_stopping_holds_all_four_fields(key):
+    # a record lacking best_epoch was a KeyError (a traceback) before
+    early = {"monitor": "val_loss", "patience": 1, "stopped_early": False, "best_epoch": None}
+    del early[key]
+    record = {**make_record(config={}, seed=0, digest="0" * 64), "early_stopping": early}
+    with pytest.raises(RecordError, match=rf"`early_stopping` lacks required key\(s\) \['{key}'\]"):
+        check_record(record)
+
+
+def test_a_record_written_by_purenn_0_2_0_still_reads():
+    """``purenn mnist --preset seed --limit 2000 --epochs 1 --threads 1 --record`` before the
+    run-record schema moved beside RunConfig."""
+    path = Path(__file__).parent / "data" / "run_record_seed_0.2.0.json"
+    record = read_run_record(path)
+    assert record["digest"] == "5e650183aa19261edce82e1b49d915d1cba39e9d65cdcb4a77c8a3c6d5e3f8af"
+    assert record["config"]["run"]["preset"] == "seed" and len(record["history"]) == 1
+    assert read_record(path) == record

@@ -1,10 +1,11 @@
-"""Garbage in, a RecordError out (purenn.io.records): Hypothesis feeds ``read_record`` random bytes,
-truncated valid records, and valid records with one JSON value replaced by a value of another
-type or of the same type. Each must be refused with a RecordError naming the file, or read; and
-what reads must mean what the schema says (checked here independently of the reader: numbered
-epochs, finite losses, accuracies in [0, 1], digests of exactly 64 hex digits, copies of one
-setting equal, ...). Every command that reads run records (``reproduce``, ``plot``, ``diff``)
-then gives a message and an exit status for the same file, never a traceback."""
+"""Garbage in, a RecordError out (purenn.recipes.records): Hypothesis feeds ``read_run_record``
+random bytes, truncated valid records, and valid records with one JSON value replaced by a value
+of another type or of the same type. Each must be refused with a RecordError naming the file,
+or read; and what reads must mean what the schema says (checked here independently of the
+reader: numbered epochs, finite losses, accuracies in [0, 1], digests of exactly 64 hex digits,
+copies of one setting equal, ...). Every command that reads run records (``reproduce``,
+``plot``, ``diff``) then gives a message and an exit status for the same file, never a
+traceback."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from purenn.io.records import RecordError, read_record, write_record
+from purenn.io.records import RecordError
 from purenn.recipes.presets import PRESETS
+from purenn.recipes.records import read_run_record, write_run_record
 from purenn.recipes.runs import RunConfig, TrainedRun, config_from_record, record_differences, run_record
 from purenn.training import EpochLog, History
 from purenn_cli.main import app
@@ -48,7 +50,7 @@ def good(folder) -> str:
     params = ({"w": np.zeros((2, 2), np.float32)},)
     history = History((EpochLog(1, 2, 0.5, 0.4, 0.9), EpochLog(2, 2, 0.25)))
     trained = TrainedRun(PRESETS["seed"].model, params, (), history)
-    write_record(folder / "good.json", run_record(config, trained, 100,
+    write_run_record(folder / "good.json", run_record(config, trained, 100,
                                                    {"test_accuracy": 0.9, "train_seconds": 1.5}))
     return (folder / "good.json").read_text()
 
@@ -57,7 +59,7 @@ def _read_or_refuse(folder: Path, data: bytes) -> None:
     path = folder / "fuzzed.json"
     path.write_bytes(data)
     try:
-        record = read_record(path)
+        record = read_run_record(path)
     except RecordError as e:
         assert "fuzzed.json" in str(e)
         _commands_say_why(folder, refused=True)

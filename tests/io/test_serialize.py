@@ -1,26 +1,30 @@
-"""Records as plain data (purenn.io.serialize): to_data/from_data round trips through JSON,
+"""Records as plain data (purenn.io.serialize): to_data/from_data round trips through JSON of every
+layer, optimizer, transformation, schedule and average of the registries (tests/registry_*.py),
 the registry of purenn's public records, user classes given as ``custom=``, and the errors for
 data that cannot be rebuilt. Checkpoint files built on it are tested in test_checkpoints.py."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
 import attrs
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import purenn as pn
 from purenn.io.serialize import (
-    _SOURCES, MAX_DEPTH, SerializeError, from_data, record_registry, to_data, tree_from_data,
+    MAX_DEPTH, REGISTERED, SerializeError, from_data, record_registry, to_data, tree_from_data,
     tree_to_data,
 )
 from purenn.layers import Layer, Sequential
-from purenn.optim import Adam, FromTransformation, StepDecay
+from purenn.optim import Adam, StepDecay, resolve_masks
 
 from _models import Scale, mixed_model as _model
+from registry_layers import LAYERS
+from registry_optim import AVERAGES, OPTIMIZERS, PARAMS, SCHEDULES, TRANSFORMATIONS
 
 
 def test_record_json_round_trip():
@@ -44,69 +48,62 @@ def test_special_values_round_trip():
 
 def test_registry_has_every_public_record():
     registry = record_registry()
-    for module_name, base_module, base_name in _SOURCES:
-        module = importlib.import_module(module_name)
-        base = getattr(importlib.import_module(base_module), base_name)
-        assert base_name not in registry
+    for module, base in REGISTERED:
+        assert base.__name__ not in registry
         for name in module.__all__:
             obj = getattr(module, name)
             if isinstance(obj, type) and issubclass(obj, base) and obj is not base:
                 assert registry[name] is obj
 
 
-def _record_examples() -> dict[str, list[Any]]:
-    """Every registered record class by name, built with valid arguments (non-defaults included)."""
-    dense = pn.Dense(4, 3, initializer="he", use_bias=False, dtype="float64")
-    adam = pn.Adam(pn.ExponentialDecay(1e-3, 0.5, decay_steps=10))
-    return {
-        "Dense": [pn.Dense(2, 3), dense],
-        "Tanh": [pn.Tanh()], "Sigmoid": [pn.Sigmoid()], "ReLU": [pn.ReLU()],
-        "LeakyReLU": [pn.LeakyReLU(0.3)], "GELU": [pn.GELU()], "Softmax": [pn.Softmax(axis=1)],
-        "Flatten": [pn.Flatten()], "Reshape": [pn.Reshape((2, 3, 1))],
-        "Sequential": [pn.Sequential([dense, pn.Tanh(), pn.Sequential([pn.Dense(3, 1)])])],
-        "Conv2D": [pn.Conv2D(3, 8, (3, 5), stride=(1, 2), padding="same", use_bias=False,
-                             initializer="glorot", dtype="float64"), pn.Conv2D(1, 2, 3, padding=(1, 2))],
-        "MaxPool2D": [pn.MaxPool2D((2, 3), stride=1)], "AvgPool2D": [pn.AvgPool2D(2)],
-        "Dropout": [pn.Dropout(0.25)],
-        "BatchNorm": [pn.BatchNorm(8), pn.BatchNorm(3, momentum=0.01, eps=1e-3, dtype="float64")],
-        "LayerNorm": [pn.LayerNorm(5, eps=1e-6)], "Identity": [pn.Identity()],
-        "Residual": [pn.Residual(pn.Sequential([dense, pn.BatchNorm(3)]), projection=pn.Dense(4, 3)),
-                     pn.Residual(pn.Tanh())],
-        "Parallel": [pn.Parallel([pn.Identity(), dense]), pn.Parallel([pn.Tanh(), pn.ReLU()], merge="sum")],
-        "FromTransformation": [FromTransformation(pn.chain(pn.Trace(0.9), pn.ScaleByLearningRate(0.1)))],
-        "SGD": [pn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-4), pn.SGD(pn.Constant(0.5))],
-        "Adam": [pn.Adam(), adam],
-        "AdamW": [pn.AdamW(lr=pn.CosineDecay(1e-3, 100, final_lr=1e-5), weight_decay=0.05)],
-        "RMSProp": [pn.RMSProp(lr=0.01, alpha=0.9, momentum=0.5, centered=True)],
-        "Adagrad": [pn.Adagrad(lr=0.1, initial_accumulator_value=0.1)],
-        "ClipByGlobalNorm": [pn.ClipByGlobalNorm(adam, max_norm=1.0)],
-        "Chain": [pn.chain(pn.ClipToGlobalNorm(1.0), pn.ScaleByAdam(), pn.ScaleByLearningRate(1e-3))],
-        "ScaleByLearningRate": [pn.ScaleByLearningRate(pn.StepDecay(0.1, 10))],
-        "AddDecayedWeights": [pn.AddDecayedWeights(1e-4)],
-        "Trace": [pn.Trace(0.8, nesterov=True)],
-        "ScaleByAdam": [pn.ScaleByAdam(b1=0.8, b2=0.99, eps=1e-6, lr=pn.Constant(2e-3))],
-        "ScaleByRMS": [pn.ScaleByRMS(alpha=0.95, eps=1e-7)],
-        "ScaleByStddev": [pn.ScaleByStddev(alpha=0.95)],
-        "ScaleByAdagrad": [pn.ScaleByAdagrad(eps=1e-8, initial_accumulator_value=0.2)],
-        "ClipToGlobalNorm": [pn.ClipToGlobalNorm(5.0)],
-        "Constant": [pn.Constant(0.01)],
-        "StepDecay": [pn.StepDecay(0.1, step_size=30, gamma=0.5)],
-        "ExponentialDecay": [pn.ExponentialDecay(0.1, 0.9), pn.ExponentialDecay(0.1, 1.0, decay_steps=7)],
-        "CosineDecay": [pn.CosineDecay(0.1, total_steps=1000, final_lr=0.001)],
-        "WarmUp": [pn.WarmUp(pn.CosineDecay(0.1, 1000), warmup_steps=50)],
-    }
+OPTIM_REGISTRIES = (TRANSFORMATIONS, OPTIMIZERS, SCHEDULES, AVERAGES)
 
 
-def test_every_registered_record_round_trips_through_json():
-    examples = _record_examples()
-    registry = record_registry()
-    assert set(examples) == set(registry), "add an example of each new record class here"
-    for name, records in examples.items():
-        for record in records:
-            assert type(record) is registry[name]
-            data = json.loads(json.dumps(to_data(record), allow_nan=False))
-            assert data["type"] == name
-            assert from_data(data) == record, name
+def _round_trip(record: Any) -> Any:
+    data = json.loads(json.dumps(to_data(record), allow_nan=False))
+    assert data["type"] == type(record).__name__
+    return from_data(data)
+
+
+def test_every_registered_record_has_examples_in_a_registry():
+    """The records purenn can rebuild are exactly the classes the registries hold (a new class
+    joins the round trips below by its registry entry)."""
+    covered = set(LAYERS).union(*OPTIM_REGISTRIES)
+    registry = set(record_registry().values())
+    assert registry == covered, (f"records without a registry entry: {sorted(c.__name__ for c in registry - covered)}; "
+                                 f"registered classes that are not records: {sorted(c.__name__ for c in covered - registry)}")
+
+
+@pytest.mark.parametrize("cls", list(LAYERS), ids=lambda c: c.__name__)
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_every_layer_round_trips_through_json(cls, data):
+    layer, _ = data.draw(LAYERS[cls].cases, label="(layer, x)")
+    assert _round_trip(layer) == layer
+
+
+@pytest.mark.parametrize("record", [
+    pytest.param(record, id=f"{cls.__name__}-{i}")
+    for registry in OPTIM_REGISTRIES for cls, entry in registry.items() for i, record in enumerate(entry.examples)])
+def test_every_optimizer_schedule_and_average_round_trips_through_json(record):
+    """Masks and labels given as functions are resolved first: the record one writes down."""
+    resolved = resolve_masks(record, PARAMS)
+    back = _round_trip(resolved)
+    assert back == resolved and type(back) is type(record)
+
+
+def test_masks_and_labels_given_as_trees_round_trip():
+    """Trees of any container (dicts, tuples, lists) and prefixes, as a user writes them."""
+    for record in (pn.masked(pn.Adam(1e-3), ({"w": True, "b": False}, True, [False])),
+                   pn.partition({"train": pn.Adam(1e-3), "frozen": pn.SetToZero()},
+                                ({"w": "train", "b": "frozen"}, "train")),
+                   pn.MaskedAdamW(0.1, mask=({"w": True, "b": False}, {}))):
+        assert _round_trip(record) == record
+
+
+def test_weight_averages_are_registered_records():
+    assert record_registry().get("EMA") is pn.EMA
+    assert from_data(json.loads(json.dumps(to_data(pn.EMA(0.999, warmup=True))))) == pn.EMA(0.999, warmup=True)
 
 
 @pytest.mark.parametrize("schedule", [

@@ -178,7 +178,7 @@ DAMAGED_HEADERS = [
     ("metadata a list", _set("metadata", value=[]), r"header lacks or garbles"),
     ("no params", _set("trees", "params", value=None), r"holds no params"),
     ("params structure a number", _set("trees", "params", value=5), r"params: malformed structure"),
-    ("another version", _set("version", value=2), r"unsupported training state version 2"),
+    ("another version", _set("version", value=4), r"unsupported training state version 4"),
     ("no version", _delete("version"), r"unsupported training state version None"),
     ("another format", _set("format", value="purenn.other"), r"not a purenn training state header"),
     # every field of the record, for its type, its range and what the others say of it
@@ -509,3 +509,57 @@ def test_saving_refuses_a_state_loading_would_refuse(tmp_path, change, message):
                                                  r"would not load .*" + message):
         save_training_state(tmp_path / "bad.npz", MODEL, attrs.evolve(STATE, **change))
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("optimizer, refused", [
+    ("Adam(lr=0.01, b1=0.9, b2=0.999, eps=1e-08, weight_decay=0.0)", True),
+    ("FromTransformation(transform=Chain(transformations=(ScaleByAdam(b1=0.9, b2=0.999, eps=1e-08, "
+     "lr=0.01),)))", True),
+    ("AdamW(lr=0.01, b1=0.9, b2=0.999, eps=1e-08, weight_decay=0.01)", False),  # its arithmetic is the same
+    ("FromTransformation(transform=Chain(transformations=(ScaleByAdam(b1=0.9, b2=0.999, eps=1e-08, "
+     "lr=None), ScaleByLearningRate(lr=0.01))))", False),
+    ("SGD(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0)", False),
+])
+def test_a_version_1_state_of_a_run_with_the_old_adam_is_refused_with_the_reason(good, tmp_path, optimizer,
+                                                                               refused):
+    """purenn 0.2.0 changed Adam's arithmetic and state layout (ADAM_CHANGED): a state saved
+    before (format version 1, no digest) cannot continue bit for bit, and says why."""
+    def old(h: dict) -> None:
+        _as_version_2(h)
+        h["version"] = 1
+        h["training"]["settings"]["optimizer"] = optimizer
+        del h["digest"]
+
+    path = _damaged(good, tmp_path / "old.npz", header=old, redigest=False)
+    if refused:
+        _refused(path, r"saved by a purenn before 0\.2\.0, and purenn 0\.2\.0 changed Adam's "
+                       r"arithmetic: the learning rate")
+    else:
+        assert "no integrity digest" in load_training_state(path).notice
+
+
+def _as_version_2(h: dict) -> None:
+    """A header as purenn 0.2.0 wrote it (format version 2): without version 3's fields."""
+    h["version"] = 2
+    for key in ("epoch_correct", "epoch_metrics"):
+        del h["training"][key]
+    for key in ("average", "best_average"):
+        del h["trees"][key]
+    for log in h["training"]["history"]:
+        for key in ("accuracy", "metrics", "average_digest"):
+            del log[key]
+    for key in ("sample_weight", "class_weight", "metrics", "average"):
+        del h["training"]["settings"][key]
+
+
+def test_a_version_2_state_resumes_without_the_epochs_training_accuracy(good, tmp_path):
+    """A state purenn 0.2.0 saved mid-epoch (no counts of the epoch so far, no new settings)
+    loads, and its run resumes: the epoch in progress has no training accuracy, the next ones do."""
+    path = _damaged(good, tmp_path / "v2.npz", header=_as_version_2)
+    loaded = load_training_state(path).state
+    assert loaded.epoch_correct is None and loaded.history[0].accuracy is None
+    _, history = pn.fit(MODEL, None, X, Y, resume=loaded, **KWARGS)[::2]
+    assert history.accuracy[1] is None and all(0 <= a <= 1 for a in history.accuracy[2:])
+    with pytest.raises(pn.CheckpointError, match=r"needs \['epoch'.*'epoch_correct'"):
+        load_training_state(_damaged(good, tmp_path / "v3.npz", header=lambda h: _as_version_2(h) or
+                                     h.update(version=3)))

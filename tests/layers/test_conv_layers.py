@@ -1,7 +1,7 @@
 """Conv2D, MaxPool2D, AvgPool2D and Dropout against naive loop references and by their properties.
 
 Gradients against finite differences are checked by the layer registry in tests/test_gradients.py
-on the cases in tests/gradcases_conv.py; here forward passes are compared with loops over output
+on the cases in tests/layer_strategies_conv.py; here forward passes are compared with loops over output
 pixels (written for clarity, test-only), pooling backward passes with loops over windows, and
 dropout with statistics.
 """
@@ -24,7 +24,7 @@ from purenn.layers.pooling import AvgPool2D, MaxPool2D
 from purenn.layers.sequential import Sequential
 from purenn.layers.shape import Flatten
 
-from gradcases_conv import avgpool_case, conv_case, maxpool_case  # tests/gradcases_conv.py
+from layer_strategies_conv import avgpool_case, conv_case, maxpool_case  # tests/layer_strategies_conv.py
 
 # ---------------------------------------------------------------- naive references (test only)
 

@@ -1,4 +1,8 @@
-"""Layers under the contract: errors, dtypes, initializers, immutability, seeding, custom layers."""
+"""Layers under the contract: errors, dtypes, initializers, immutability, seeding, custom layers.
+
+What every layer must do (read-only params, shapes, clear errors for non-numeric input, dtypes) is
+checked on every class of the registry by tests/layers/test_every_layer.py and
+tests/test_float32_agreement.py; here are Dense's and Sequential's own behaviours and examples."""
 
 from __future__ import annotations
 
@@ -12,22 +16,14 @@ import purenn as pn
 from purenn.errors import ShapeError
 from purenn.gradcheck import check_gradients
 from purenn.layers import (
-    GELU, Dense, Flatten, Layer, LeakyReLU, ReLU, Reshape, Sequential, Sigmoid, Softmax, Tanh,
+    Dense, Layer, LeakyReLU, Reshape, Sequential, Tanh,
 )
-from purenn.tree import readonly, tree_leaves, tree_map
+from purenn.tree import readonly, tree_leaves
 
 RNG = np.random.default_rng
 # The tutorial's XOR data, as it writes it: integer arrays of shape (4, 1, 2) and (4, 1, 1).
 XOR_X = np.array([[[0, 0]], [[0, 1]], [[1, 0]], [[1, 1]]])
 XOR_Y = np.array([[[0]], [[1]], [[1]], [[0]]])
-
-
-def some_layers() -> list[Layer]:
-    return [
-        Dense(3, 2), Dense(3, 2, use_bias=False, dtype="float64"), Tanh(), Sigmoid(), ReLU(),
-        LeakyReLU(0.1), GELU(), Softmax(), Flatten(), Reshape((3, 1)),
-        Sequential([Dense(3, 4), Tanh(), Sequential([Dense(4, 2), Softmax()])]),
-    ]
 
 
 # ---------------------------------------------------------------- shape errors
@@ -114,37 +110,9 @@ def test_tutorial_integer_xor_trains_end_to_end():
         np.testing.assert_array_equal(a, b)
 
 
-def test_parameterless_layers_turn_integers_into_float32_and_keep_float64():
-    for layer in (Tanh(), Sigmoid(), ReLU(), LeakyReLU(), GELU(), Softmax(), Flatten(), Reshape((2,))):
-        assert layer.forward({}, XOR_X)[0].dtype == np.float32, layer
-        assert layer.forward({}, XOR_X.astype(np.float64))[0].dtype == np.float64, layer
-        assert layer.forward({}, XOR_X.astype(bool))[0].dtype == np.float32, layer
-
-
-@pytest.mark.parametrize("bad, match", [
-    (np.array([["a", "b"]]), r"input must be numeric, got an array of dtype <U1; convert it first"),
-    (np.array([[1, None]], dtype=object), r"input must be numeric, got an array of dtype object"),
-    ([[1.0, 2.0], [3.0]], r"input could not be turned into an array \(.*inhomogeneous"),
-])
-@pytest.mark.parametrize("layer", some_layers(), ids=repr)
-def test_non_numeric_input_is_refused_with_a_clear_type_error(layer, bad, match):
-    with pytest.raises(TypeError, match=match):
-        layer.forward(layer.init(RNG(0)), bad)
-
-
 def test_non_numeric_error_names_the_layer():
     with pytest.raises(TypeError, match=r"^Dense\(in_features=2, out_features=2.*\): input must be numeric"):
         Dense(2, 2).forward(Dense(2, 2).init(RNG(0)), np.array([["x", "y"]]))
-
-
-@pytest.mark.parametrize("layer", some_layers(), ids=repr)
-def test_float32_stays_float32_through_forward_and_backward(layer):
-    params = tree_map(lambda a: a.astype(np.float32), layer.init(RNG(0)))
-    x = RNG(1).standard_normal((4, 3)).astype(np.float32)
-    y, cache = layer.forward(params, x)
-    dx, grads = layer.backward(params, cache, np.ones_like(y))
-    assert (y.dtype, dx.dtype) == (np.float32, np.float32)
-    assert all(g.dtype == np.float32 for g in tree_leaves(grads))
 
 
 def test_dense_dtype_float32_by_default_float64_on_request():
@@ -205,36 +173,6 @@ def test_no_bias_means_no_bias_param():
 
 
 # ---------------------------------------------------------------- purity
-
-
-@pytest.mark.parametrize("layer", some_layers(), ids=repr)
-def test_params_are_read_only(layer):
-    for leaf in tree_leaves(layer.init(RNG(0))):
-        assert not leaf.flags.writeable
-        with pytest.raises(ValueError, match="read-only"):
-            leaf += 1
-        with pytest.raises(ValueError, match="read-only"):
-            leaf[...] = 0
-
-
-@pytest.mark.parametrize("layer", some_layers(), ids=repr)
-def test_forward_and_backward_mutate_nothing(layer):
-    params = layer.init(RNG(0))
-    params_before = tree_map(np.copy, params)
-    x = RNG(1).standard_normal((5, 3))
-    x_before = x.copy()
-    y, cache = layer.forward(params, x)
-    dy = RNG(2).standard_normal(y.shape)
-    dy_before = dy.copy()
-    dx, grads = layer.backward(params, cache, dy)
-    np.testing.assert_array_equal(x, x_before)
-    np.testing.assert_array_equal(dy, dy_before)
-    for a, b in zip(tree_leaves(params), tree_leaves(params_before), strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert dx.shape == x.shape
-    assert tree_map(np.shape, grads) == tree_map(np.shape, params)
-    # a second forward from the same params and input gives the same output
-    np.testing.assert_array_equal(layer.forward(params, x)[0], y)
 
 
 def test_layers_are_frozen_and_evolve_round_trips():
@@ -372,49 +310,6 @@ def test_custom_layer_trains_with_fit():
     assert history.loss[-1] < 0.5 * history.loss[0]
 
 
-# ---------------------------------------------------------------- batch = per sample
-
-
-ACTIVATIONS = st.sampled_from([Tanh(), Sigmoid(), ReLU(), LeakyReLU(0.2), GELU(), Softmax()])
-
-
-@st.composite
-def batchable_case(draw):
-    kind = draw(st.sampled_from(["dense", "activation", "sequential"]))
-    width = draw(st.integers(1, 6))
-    if kind == "dense":
-        layer = Dense(width, draw(st.integers(1, 6)), use_bias=draw(st.booleans()), dtype="float64")
-    elif kind == "activation":
-        layer = draw(ACTIVATIONS)
-    else:
-        widths = [width, *draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))]
-        layers = []
-        for a, b in zip(widths, widths[1:]):
-            layers += [Dense(a, b, dtype="float64"), draw(ACTIVATIONS)]
-        layer = Sequential(layers)
-    x = RNG(draw(st.integers(0, 2**32 - 1))).standard_normal((draw(st.integers(1, 6)), width))
-    return layer, x, draw(st.integers(0, 2**32 - 1))
-
-
-@settings(max_examples=40, deadline=None)
-@given(batchable_case())
-def test_batch_results_equal_per_sample_results(case):
-    layer, x, seed = case
-    params = layer.init(RNG(seed))
-    y, cache = layer.forward(params, x)
-    dy = RNG(seed).standard_normal(y.shape)
-    dx, grads = layer.backward(params, cache, dy)
-    grad_sum = tree_map(np.zeros_like, grads)
-    for i in range(len(x)):
-        yi, ci = layer.forward(params, x[i : i + 1])
-        dxi, gi = layer.backward(params, ci, dy[i : i + 1])
-        np.testing.assert_allclose(yi[0], y[i], rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(dxi[0], dx[i], rtol=1e-12, atol=1e-14)
-        grad_sum = tree_map(np.add, grad_sum, gi)
-    for a, b in zip(tree_leaves(grad_sum), tree_leaves(grads), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-
-
 # ---------------------------------------------------------------- validators
 
 
@@ -456,3 +351,11 @@ def test_dense_refuses_params_made_for_another_layer():
     p = model.init(np.random.default_rng(0))
     with pytest.raises(ShapeError, match=r"layer 0 of Sequential: Dense.*params\['w'\] has shape \(2, 2\)"):
         model.forward((p[1], p[0]), x)
+
+
+def test_an_empty_sequential_is_the_identity_and_checks_its_input_like_any_layer():
+    empty = pn.Sequential([])
+    y, _ = empty.forward(empty.init(np.random.default_rng(0)), [[1, 2]])
+    assert y.dtype == np.float32 and y.tolist() == [[1.0, 2.0]]
+    with pytest.raises(pn.ArgumentTypeError, match="input must be numeric"):
+        empty.forward((), np.array([["a", "b"]]))

@@ -1,14 +1,14 @@
 """Named optimizers and gradient clipping.
 
-One registry of optimizers, every member put through the same checks (convergence on an
-ill-conditioned quadratic, state structure and dtypes, purity, read-only outputs); then each
-update rule against its published formula computed by hand, against numbers recorded from
-PyTorch, and clipping's properties.
+Every example of the optimizer registry (``OPTIMIZERS``, tests/registry_optim.py) is put through
+the same checks: convergence on an ill-conditioned quadratic, state structure and dtypes, purity,
+read-only outputs, and its update rule, the registry's plain-NumPy writing of the published
+algorithm. Then properties of Adam's first steps, argument checks, and clipping's properties.
+(tests/optim/test_pytorch_reference.py holds them to numbers recorded from PyTorch.)
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import attrs
@@ -18,45 +18,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import purenn.optim.optimizers as optimizers
-from purenn.io.serialize import from_data, to_data
-from purenn.optim.base import FromTransformation, Optimizer, State, chain, sgd_step
-from purenn.optim.optimizers import SGD, Adagrad, Adam, AdamW, ClipByGlobalNorm, RMSProp
+from purenn.io.serialize import to_data
+from purenn.optim.base import FromTransformation, State, as_optimizer, chain, sgd_step
+from purenn.optim.optimizers import SGD, Adagrad, Adam, AdamW, RMSProp
 from purenn.optim.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
-from purenn.optim.transforms import ScaleByAdam, ScaleByLearningRate, clip_by_global_norm, global_norm
+from purenn.optim.transforms import (
+    ClipByGlobalNorm, ScaleByAdam, ScaleByLearningRate, clip_by_global_norm, global_norm,
+)
 from purenn.tree import freeze, tree_leaves, tree_map, tree_structure
 
-# --- the registry ----------------------------------------------------------------------------
+from registry_optim import OPTIMIZERS, adam_rule, sgd_rule
 
-OPTIMIZERS = {
-    "sgd": SGD(0.1),
-    "sgd-weight-decay": SGD(0.1, weight_decay=1e-3),
-    "sgd-momentum": SGD(0.05, momentum=0.9),
-    "sgd-nesterov": SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    "sgd-step-decay": SGD(StepDecay(0.1, step_size=50, gamma=0.5)),
-    "adam": Adam(0.1),
-    "adam-l2": Adam(0.1, weight_decay=1e-3),
-    "adam-cosine": Adam(CosineDecay(0.1, total_steps=100)),
-    "adamw": AdamW(0.1),
-    "adamw-warmup-cosine": AdamW(WarmUp(CosineDecay(0.1, total_steps=90), warmup_steps=10)),
-    "rmsprop": RMSProp(0.05),
-    "rmsprop-centered-momentum": RMSProp(0.02, momentum=0.5, centered=True, weight_decay=1e-3),
-    "adagrad": Adagrad(0.5),
-    "adagrad-decay-init": Adagrad(0.5, weight_decay=1e-3, initial_accumulator_value=0.1),
-    "clip-sgd": ClipByGlobalNorm(SGD(0.1), max_norm=1.0),
-    "clip-adam": ClipByGlobalNorm(Adam(0.1), max_norm=1.0),
-}
-
-
-def test_every_exported_optimizer_is_in_the_registry():
-    exported = {
-        obj for name in optimizers.__all__
-        if inspect.isclass(obj := getattr(optimizers, name))
-        and issubclass(obj, Optimizer) and obj is not Optimizer
-    }
-    assert exported, "found no optimizer classes in purenn.optim.optimizers.__all__"
-    missing = exported - {type(opt) for opt in OPTIMIZERS.values()}
-    assert not missing, f"add these optimizers to OPTIMIZERS: {sorted(c.__name__ for c in missing)}"
+EXAMPLES = [pytest.param(opt, id=f"{cls.__name__}-{i}")
+            for cls, entry in OPTIMIZERS.items() for i, opt in enumerate(entry.examples)]
 
 
 # 0.5 * sum(a_i x_i^2) with curvatures a_i spread over [1, 10] (condition number 10)
@@ -81,8 +55,22 @@ def copy_tree(tree):
 
 
 def state_parts(state):
-    """A named optimizer's state (one State per transformation of its chain) as a tree."""
-    return [{"step": np.array(s.step), **s.slots} for s in state]
+    """A named optimizer's state (one State per transformation of its chain; a combinator's
+    State holds its parts') as a tree."""
+    if isinstance(state, State):
+        return {"step": np.array(state.step), **{k: state_parts(v) for k, v in state.slots.items()}}
+    if isinstance(state, tuple):
+        return [state_parts(s) for s in state]
+    return state
+
+
+def slot_arrays(state):
+    """The arrays a state holds (its States' slots, at any depth; not their steps)."""
+    if isinstance(state, State):
+        return [a for v in state.slots.values() for a in slot_arrays(v)]
+    if isinstance(state, (tuple, list, dict)):
+        return [a for v in (state.values() if isinstance(state, dict) else state) for a in slot_arrays(v)]
+    return [state]
 
 
 def describe(tree):
@@ -91,27 +79,25 @@ def describe(tree):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_optimizer_drives_ill_conditioned_quadratic_down(name, dtype):
-    opt = OPTIMIZERS[name]
+@pytest.mark.parametrize("opt", EXAMPLES)
+def test_optimizer_drives_ill_conditioned_quadratic_down(opt, dtype):
     x = start(dtype)
     state = opt.init(x)
     for _ in range(100):
-        x, state = opt.update(x, quadratic_grad(x), state)
+        x, state = opt.update(quadratic_grad(x), state, x)
     assert quadratic(x) < 1e-3 * quadratic(start(dtype)), f"{opt!r} did not converge"
 
 
 @pytest.mark.parametrize("grad_dtype", ["float32", "float64"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_update_is_pure_keeps_structure_and_dtype_and_returns_readonly(name, dtype, grad_dtype):
-    opt = OPTIMIZERS[name]
+@pytest.mark.parametrize("opt", EXAMPLES)
+def test_update_is_pure_keeps_structure_and_dtype_and_returns_readonly(opt, dtype, grad_dtype):
     x = start(dtype)
-    x, state = opt.update(x, quadratic_grad(x), opt.init(x))  # a state with nonzero buffers
+    x, state = opt.update(quadratic_grad(x), opt.init(x), x)  # a state with nonzero buffers
     grads = tree_map(lambda a: a.astype(grad_dtype), quadratic_grad(x))
     before = (copy_tree(x), copy_tree(grads), copy_tree(state_parts(state)))
 
-    new_x, new_state = opt.update(x, grads, state)
+    new_x, new_state = opt.update(grads, state, x)
 
     for held, copy in zip((x, grads, state_parts(state)), before):
         assert describe(held) == describe(copy)
@@ -121,9 +107,12 @@ def test_update_is_pure_keeps_structure_and_dtype_and_returns_readonly(name, dty
     assert describe(new_x) == describe(x)
     assert describe(state_parts(new_state)) == describe(state_parts(state))
     assert [s.step for s in new_state] == [s.step + 1 for s in state]
-    arrays = [a for a in tree_leaves((new_x, [s.slots for s in new_state])) if isinstance(a, np.ndarray)]
-    assert arrays and all(not a.flags.writeable for a in arrays)
+    arrays = tree_leaves(new_x) + slot_arrays(new_state)
+    masks = [a for a in arrays if a.dtype == bool]  # a mask's booleans
+    arrays = [a for a in arrays if a.dtype != bool]
+    assert arrays and all(not a.flags.writeable for a in arrays + masks)
     assert all(a.dtype == np.dtype(dtype) for a in arrays)
+    assert all(a.shape == () for a in masks)
     assert all(not np.shares_memory(a, b) for a in arrays for b in tree_leaves((x, grads)))
 
 
@@ -138,24 +127,26 @@ def test_sgd_state_has_a_momentum_buffer_only_with_momentum():
 
 def test_update_rejects_a_state_from_another_optimizer():
     x = start("float64")
+    with pytest.raises(TypeError, match=r"needs the tuple of 1 states its init\(params\) makes, got tuple of 2"):
+        SGD(0.1).update(quadratic_grad(x), Adam().init(x), x)
     with pytest.raises(TypeError, match=r"ScaleByLearningRate.*needs the state made by its own init"):
-        SGD(0.1).update(x, quadratic_grad(x), Adam().init(x))
+        SGD(0.1).update(quadratic_grad(x), (Adam().init(x)[0],), x)
     with pytest.raises(TypeError, match=r"needs the tuple of 2 states its init\(params\) makes, got State"):
-        SGD(0.1, momentum=0.9).update(x, quadratic_grad(x), State(0))
+        SGD(0.1, momentum=0.9).update(quadratic_grad(x), State(0), x)
 
 
 def test_update_rejects_gradient_of_wrong_shape_or_structure():
     x = start("float64")
     with pytest.raises(ValueError, match=r"gradient of shape \(3,\) for a parameter of shape \(2, 3\)"):
-        Adam().update(x, {"w": np.ones(3), "b": np.ones(3)}, Adam().init(x))
+        Adam().update({"w": np.ones(3), "b": np.ones(3)}, Adam().init(x), x)
     with pytest.raises(ValueError, match="tree structures differ"):
-        SGD(0.1).update(x, {"w": np.ones((2, 3))}, SGD(0.1).init(x))
+        SGD(0.1).update({"w": np.ones((2, 3))}, SGD(0.1).init(x), x)
 
 
 def test_plain_sgd_is_sgd_step_exactly():
     x = start("float32")
     g = quadratic_grad(x)
-    new, _ = SGD(0.1).update(x, g, SGD(0.1).init(x))
+    new, _ = SGD(0.1).update(g, SGD(0.1).init(x), x)
     for a, b in zip(tree_leaves(new), tree_leaves(sgd_step(x, g, 0.1))):
         np.testing.assert_array_equal(a, b)
 
@@ -163,22 +154,22 @@ def test_plain_sgd_is_sgd_step_exactly():
 def test_grads_in_nested_trees_are_matched_by_key_not_order():
     x = freeze(({"w": np.ones(2), "b": np.zeros(1)}, {}))
     g = ({"b": np.array([2.0]), "w": np.array([1.0, 3.0])}, {})
-    new, (state,) = Adam(0.1).update(x, g, Adam(0.1).init(x))
+    new, (state, _) = Adam(0.1).update(g, Adam(0.1).init(x), x)
     mu = state.slots["mu"]
     assert new[1] == {} and mu[1] == {}
     np.testing.assert_allclose(mu[0]["b"], [0.2])
     np.testing.assert_allclose(mu[0]["w"], [0.1, 0.3])
 
 
-# --- update rules against their formulas, by hand --------------------------------------------
+# --- update rules against their definitions ---------------------------------------------------
 
 RNG_SEED = 20240611
 
 
-def hand_inputs():
+def hand_inputs(steps=3):
     rng = np.random.default_rng(RNG_SEED)
     x0 = rng.standard_normal(5)
-    grads = [rng.standard_normal(5) for _ in range(3)]  # three different gradients
+    grads = [rng.standard_normal(5) for _ in range(steps)]  # different gradients each step
     return x0, grads
 
 
@@ -187,39 +178,42 @@ def run(opt, x0, grads):
     state = opt.init(x)
     path = []
     for g in grads:
-        x, state = opt.update(x, {"x": g}, state)
+        x, state = opt.update({"x": g}, state, x)
         path.append(x["x"])
     return path
 
 
-@pytest.mark.parametrize("lr", [0.01, StepDecay(0.05, step_size=1, gamma=0.5)])
-@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
-def test_adam_matches_kingma_ba_algorithm_1(lr, weight_decay):
-    b1, b2, eps = 0.8, 0.95, 1e-3  # away from defaults so each term shows
-    x0, grads = hand_inputs()
-    x, m, v = x0.copy(), np.zeros(5), np.zeros(5)
-    expected = []
-    for t, g in enumerate(grads, start=1):
-        lr_t = lr(t - 1) if callable(lr) else lr
-        g = g + weight_decay * x  # PyTorch Adam: L2 in the gradient
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        m_hat = m / (1 - b1**t)
-        v_hat = v / (1 - b2**t)
-        x = x - lr_t * m_hat / (np.sqrt(v_hat) + eps)
-        expected.append(x)
-    got = run(Adam(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay), x0, grads)
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+RULED = [pytest.param(opt, entry.rule, id=f"{cls.__name__}-{i}")
+         for cls, entry in OPTIMIZERS.items() if entry.rule is not None for i, opt in enumerate(entry.examples)]
+
+
+@pytest.mark.parametrize("opt, rule", RULED)
+def test_every_optimizer_follows_its_update_rule(opt, rule):
+    """60 steps of random gradients (past every schedule's first change) against the registry's
+    NumPy writing of the algorithm, to float64 rounding."""
+    x0, grads = hand_inputs(60)
+    np.testing.assert_allclose(run(opt, x0, grads), rule(opt, x0, grads), rtol=1e-12, atol=1e-12)
+
+
+def test_the_rules_catch_what_a_formula_gets_wrong():
+    """The registry's rules tell the variants apart: L2 in the gradient is not decoupled decay,
+    Nesterov is not plain momentum (so the test above could fail)."""
+    x0, grads = hand_inputs(5)
+    assert not np.allclose(adam_rule(Adam(0.1, weight_decay=0.5), x0, grads),
+                           adam_rule(AdamW(0.1, weight_decay=0.5), x0, grads))
+    assert not np.allclose(sgd_rule(SGD(0.1, momentum=0.9, nesterov=True), x0, grads),
+                           sgd_rule(SGD(0.1, momentum=0.9), x0, grads))
+    assert not np.allclose(run(Adam(0.1, weight_decay=0.5), x0, grads),
+                           adam_rule(AdamW(0.1, weight_decay=0.5), x0, grads))
 
 
 ADAM_FIRST_STEPS = {  # everything whose first update should be Adam's bias-corrected step
     "Adam": lambda lr: Adam(lr),
     "Adam-b1-b2": lambda lr: Adam(lr, b1=0.5, b2=0.9),
     "AdamW-no-decay": lambda lr: AdamW(lr, weight_decay=0.0),
-    "ScaleByAdam(lr)": lambda lr: FromTransformation(ScaleByAdam(lr=lr)),
     "chain(ScaleByAdam, ScaleByLearningRate)": lambda lr: FromTransformation(
         chain(ScaleByAdam(), ScaleByLearningRate(lr))),
-    "clip-adam": lambda lr: ClipByGlobalNorm(Adam(lr), max_norm=1e9),
+    "clip-adam": lambda lr: as_optimizer(chain(ClipByGlobalNorm(1e9), Adam(lr))),
 }
 
 
@@ -233,7 +227,7 @@ def test_adam_first_step_moves_each_coordinate_by_lr_whatever_the_gradient_scale
     x0, (g, *_) = hand_inputs()
     g = g * grad_scale
     opt = ADAM_FIRST_STEPS[name](lr)
-    new, _ = opt.update({"x": x0}, {"x": g}, opt.init({"x": x0}))
+    new, _ = opt.update({"x": g}, opt.init({"x": x0}), {"x": x0})
     step = new["x"] - x0
     np.testing.assert_allclose(step, -lr * g / (np.abs(g) + eps), rtol=1e-9, atol=0)
     np.testing.assert_allclose(np.abs(step), lr, rtol=1e-3)  # eps is < 1e-3 of every |g|
@@ -247,43 +241,9 @@ def test_adam_bias_correction_fades_over_steps():
         x = {"x": np.zeros(3)}
         state = opt.init(x)
         for t in range(1, 51):
-            new, state = opt.update(x, {"x": g}, state)
+            new, state = opt.update({"x": g}, state, x)
             np.testing.assert_allclose(new["x"] - x["x"], -lr * np.sign(g), rtol=1e-9, err_msg=f"step {t}")
             x = new
-
-
-@pytest.mark.parametrize("lr", [0.01, CosineDecay(0.05, total_steps=4)])
-def test_adamw_matches_loshchilov_hutter_decoupled_decay(lr):
-    b1, b2, eps, wd = 0.8, 0.95, 1e-3, 0.5
-    x0, grads = hand_inputs()
-    x, m, v = x0.copy(), np.zeros(5), np.zeros(5)
-    expected = []
-    for t, g in enumerate(grads, start=1):
-        lr_t = lr(t - 1) if callable(lr) else lr
-        m = b1 * m + (1 - b1) * g  # the raw gradient: no decay in the moments
-        v = b2 * v + (1 - b2) * g * g
-        m_hat = m / (1 - b1**t)
-        v_hat = v / (1 - b2**t)
-        x = x - lr_t * (m_hat / (np.sqrt(v_hat) + eps) + wd * x)
-        expected.append(x)
-    got = run(AdamW(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd), x0, grads)
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("nesterov", [False, True])
-@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
-def test_sgd_momentum_matches_pytorch_formula(nesterov, weight_decay):
-    lr, mu = 0.1, 0.9
-    x0, grads = hand_inputs()
-    x, buf = x0.copy(), None
-    expected = []
-    for g in grads:
-        g = g + weight_decay * x
-        buf = g.copy() if buf is None else mu * buf + g  # torch: buf = g on the first step
-        x = x - lr * (g + mu * buf if nesterov else buf)
-        expected.append(x)
-    got = run(SGD(lr, momentum=mu, nesterov=nesterov, weight_decay=weight_decay), x0, grads)
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_optimizer_uses_lr_of_the_step_count():
@@ -293,7 +253,7 @@ def test_optimizer_uses_lr_of_the_step_count():
     state = opt.init(x)
     for t in range(5):
         assert state == (State(t),)
-        new, state = opt.update(x, {"x": np.ones(1)}, state)
+        new, state = opt.update({"x": np.ones(1)}, state, x)
         np.testing.assert_allclose(x["x"] - new["x"], [schedule(t)], rtol=1e-15)
         x = new
     assert schedule(3) == 0.05
@@ -321,8 +281,8 @@ def test_optimizer_uses_lr_of_the_step_count():
         (lambda: RMSProp(alpha=1.0), ValueError, r"`alpha` must be a real number in \[0, 1\), got 1.0"),
         (lambda: RMSProp(centered="yes"), TypeError, "`centered` must be"),
         (lambda: Adagrad(initial_accumulator_value=-1), ValueError, "`initial_accumulator_value` must be a non-negative number"),
-        (lambda: ClipByGlobalNorm(SGD(0.1), 0.0), ValueError, "`max_norm` must be a positive number, got 0.0"),
-        (lambda: ClipByGlobalNorm(sgd_step, 1.0), TypeError, "`optimizer` must be a purenn optimizer"),
+        (lambda: ClipByGlobalNorm(0.0), ValueError, "`max_norm` must be a positive number, got 0.0"),
+        (lambda: chain(ClipByGlobalNorm(1.0), sgd_step), TypeError, "item 1 .* is not a transformation"),
         (lambda: StepDecay(0.1, step_size=0), ValueError, "`step_size` must be a positive integer, got 0"),
         (lambda: StepDecay(0.1, step_size=2.5), TypeError, "`step_size` must be a positive integer, got 2.5 of type float"),
         (lambda: CosineDecay(0.1, 100, final_lr=0.2), ValueError, r"`final_lr` \(0.2\) must not exceed `lr`"),
@@ -340,24 +300,17 @@ def test_numpy_scalars_become_python_floats_and_float32_stays_float32():
     opt = Adam(np.float64(0.1), b1=np.float32(0.9))
     assert type(opt.lr) is float and type(opt.b1) is float
     x = start("float32")
-    new, _ = opt.update(x, quadratic_grad(x), opt.init(x))
+    new, _ = opt.update(quadratic_grad(x), opt.init(x), x)
     assert all(a.dtype == np.float32 for a in tree_leaves(new))
 
 
 def test_optimizers_and_schedules_serialise_to_json():
-    opt = ClipByGlobalNorm(AdamW(WarmUp(CosineDecay(0.1, 90), 10)), max_norm=1.0)
+    opt = AdamW(WarmUp(CosineDecay(0.1, 90), 10))
     record = json.loads(json.dumps(attrs.asdict(opt)))
-    assert record["optimizer"]["lr"] == {
+    assert record["lr"] == {
         "schedule": {"lr": 0.1, "total_steps": 90, "final_lr": 0.0}, "warmup_steps": 10,
     }
-    assert attrs.evolve(opt, max_norm=2.0).max_norm == 2.0
-
-
-@pytest.mark.parametrize("opt", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
-def test_every_optimizer_round_trips_through_purenn_serialize(opt):
-    data = json.loads(json.dumps(to_data(opt)))
-    back = from_data(data)
-    assert type(back) is type(opt) and back == opt
+    assert attrs.evolve(opt, b1=0.8).b1 == 0.8
 
 
 def test_adam_and_adamw_share_fields_but_stay_distinct_records():
@@ -400,14 +353,14 @@ def test_clipping_below_the_bound_and_zero_gradients_leave_grads_unchanged():
         clip_by_global_norm(grads, 0.0)
 
 
-def test_clip_wrapper_clips_before_the_inner_optimizer():
+def test_clipping_chained_before_an_optimizer_clips_its_gradients():
     x = {"x": np.zeros(2)}
     g = {"x": np.array([30.0, 40.0])}
-    opt = ClipByGlobalNorm(SGD(0.1), max_norm=5.0)
-    new, state = opt.update(x, g, opt.init(x))
+    opt = as_optimizer(chain(ClipByGlobalNorm(5.0), SGD(0.1)))
+    new, state = opt.update(g, opt.init(x), x)
     np.testing.assert_allclose(new["x"], [-0.3, -0.4], rtol=1e-15)
     assert state == (State(1), State(1))
-    inner_new, _ = SGD(0.1).update(x, clip_by_global_norm(g, 5.0), SGD(0.1).init(x))
+    inner_new, _ = SGD(0.1).update(clip_by_global_norm(g, 5.0), SGD(0.1).init(x), x)
     np.testing.assert_array_equal(new["x"], inner_new["x"])
 
 

@@ -1,4 +1,6 @@
-"""Learning-rate schedules against their formulas, at their boundaries, and their argument checks."""
+"""Learning-rate schedules against their formulas: every example of the schedule registry
+(``SCHEDULES``, tests/registry_optim.py) against its rule, then by hand at their boundaries, and
+their argument checks."""
 
 from __future__ import annotations
 
@@ -10,6 +12,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from purenn.optim.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay, WarmUp
+
+from registry_optim import SCHEDULES
+
+EXAMPLES = [pytest.param(s, entry.rule, id=f"{cls.__name__}-{i}")
+            for cls, entry in SCHEDULES.items() for i, s in enumerate(entry.examples)]
+
+
+@pytest.mark.parametrize("schedule, rule", EXAMPLES)
+def test_every_schedule_follows_its_rule(schedule, rule):
+    """Every step to 1100, past each example's changes (warm-up ends, decays, the cosine's end)."""
+    for step in range(1100):
+        got, want = schedule(step), rule(schedule, step)
+        assert type(got) is float and got >= 0
+        assert got == pytest.approx(want, rel=1e-13, abs=1e-300), f"{schedule!r} at step {step}"
 
 
 def test_constant():

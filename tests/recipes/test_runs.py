@@ -4,6 +4,7 @@ record is read back (including records written before optimizers became transfor
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -14,12 +15,14 @@ from purenn.errors import RecordError
 from purenn.io.environment import blas_threads
 from purenn.io.records import read_record, write_record
 from purenn.io.serialize import from_data, to_data
+from purenn.recipes import runs
 from purenn.recipes.presets import PRESETS
 from purenn.recipes.runs import (
     RunConfig,
     config_from_record,
     describe,
     record_differences,
+    run_preset,
     run_record,
     same_update,
     train_preset,
@@ -50,7 +53,7 @@ def test_the_warm_up_and_cosine_add_up_to_the_runs_steps():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("preset", "vgg", r"`preset` must be one of the presets \('seed', 'mlp', 'cnn', 'resnet'\), got 'vgg'"),
+    ("preset", "vgg", rf"`preset` must be one of the presets {re.escape(str(tuple(PRESETS)))}, got 'vgg'"),
     ("seed", -1, "`seed` must be a non-negative integer, got -1"),
     ("epochs", 0, "`epochs` must be a positive integer or None, got 0"),
     ("lr", "fast", "`lr` must be a positive number or None, got 'fast' of type str"),
@@ -152,3 +155,73 @@ def test_the_records_versions_say_the_thread_count_the_run_used(threads):
         assert blas_threads() == 3 - threads  # and the caller's count is left as it was
     assert record["versions"]["blas_threads"] == threads
     assert record["config"]["run"]["threads"] == threads
+
+
+def _tiny_dataset(tmp_path, train=96, test=40):
+    from _mnist_files import write_tiny_mnist
+
+    return pn.load_mnist(write_tiny_mnist(tmp_path, train=train, test=test))
+
+
+def test_run_preset_trains_tests_and_gives_the_record(tmp_path):
+    """run_preset is train_preset on the training split, validated on the test split, then the
+    test accuracy of the trained params; its record is run_record of those."""
+    data = _tiny_dataset(tmp_path)
+    config = RunConfig("mlp", epochs=2, limit=64, batch_size=16, seed=2)
+    result = run_preset(config, data)
+    alone = train_preset(config, data.train.images, data.train.labels,
+                         validation=(data.test.images, data.test.labels))
+    assert result.trained.digest == alone.digest and result.train_samples == 64
+    assert [e.digest for e in result.trained.history.epochs] == [e.digest for e in alone.history.epochs]
+    outputs = pn.predict(alone.model, alone.params, data.test.images)
+    np.testing.assert_array_equal(result.test_outputs, outputs)
+    assert result.test_accuracy == pn.accuracy(outputs, data.test.labels)
+    assert result.train_seconds > 0 and result.metrics == {
+        "test_accuracy": result.test_accuracy, "train_seconds": result.train_seconds}
+    record = result.record()
+    assert record["digest"] == alone.digest and record["metrics"] == result.metrics
+    assert record["config"] == describe(config, 64)
+    assert config_from_record(record) == config
+    assert result.checkpoint_metadata() == {"run": record["config"]["run"], "metrics": result.metrics}
+
+
+def test_run_preset_reports_progress_and_needs_both_splits(tmp_path):
+    data = _tiny_dataset(tmp_path)
+    epochs, steps = [], []
+    run_preset(RunConfig("seed", epochs=2, limit=8), data, callback=epochs.append,
+               on_batch=lambda done, total: steps.append((done, total)))
+    assert [e.epoch for e in epochs] == [1, 2] and all(e.val_accuracy is not None for e in epochs)
+    assert steps[-1] == (8, 8) and len(steps) == 16
+    test_only = pn.load_mnist(data.directory, splits=("test",))
+    with pytest.raises(pn.ArgumentError, match="needs the dataset's train and test splits"):
+        run_preset(RunConfig("seed", epochs=1, limit=8), test_only)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_run_preset_trains_and_predicts_under_the_runs_thread_limit(tmp_path, monkeypatch, threads):
+    """Training and the test-set prediction both run with the config's BLAS threads, whatever
+    the caller's count (the test accuracy of a run alone and in an experiment agree)."""
+    if blas_threads() == 0:
+        pytest.skip("threadpoolctl sees no BLAS here")
+    data = _tiny_dataset(tmp_path)
+    seen = {}
+    real_predict = runs.predict
+
+    def predict(*args, **kwargs):
+        seen["predict"] = blas_threads()
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "predict", predict)
+    config = RunConfig("seed", epochs=1, limit=8, threads=threads)
+    with threadpool_limits(limits=3 - threads, user_api="blas"):  # the caller's: the other count
+        run_preset(config, data, on_batch=lambda done, total: seen.setdefault("training", blas_threads()))
+        assert blas_threads() == 3 - threads  # left as it was
+    assert seen == {"training": threads, "predict": threads}
+
+
+def test_with_threads_in_use_names_the_blas_count_unless_given():
+    if blas_threads() == 0:
+        pytest.skip("threadpoolctl sees no BLAS here")
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert RunConfig("seed").with_threads_in_use().threads == 1
+        assert RunConfig("seed", threads=2).with_threads_in_use().threads == 2

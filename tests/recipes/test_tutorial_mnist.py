@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
+from _mnist import requires_mnist
 
 import purenn as pn
 from benchmarks.tutorial_code import tutorial_network
 from purenn.recipes.presets import PRESETS
-
-from _mnist import requires_mnist
 
 pytestmark = requires_mnist
 

@@ -36,7 +36,8 @@ EXAMPLE = ROOT / "examples" / "xor.py"
 
 
 def test_examples_xor_runs():
-    proc = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          check=False)
     assert proc.returncode == 0, proc.stderr
     # it prints one line per XOR sample with its output and target, then its verdict
     rows = re.findall(r"\[(\d) (\d)\] -> ([+-]\d\.\d+)\s+\(target (\d)\)", proc.stdout)

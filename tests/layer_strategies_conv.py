@@ -5,12 +5,10 @@ small (batch 1-3, height/width 1-9, channels 1-5), with ``x`` in float64. Max po
 a random permutation of values spaced 0.01 apart, so no window holds a near-tie that the finite
 differences (eps ~ 1e-6) could flip.
 
-``CONV_CASES`` maps each class to a strategy, the entry format of the layer registry in
-tests/test_gradients.py, which merges it in; tests/layers/test_conv_layers.py draws from the
-strategies directly. This helper stays at the top of tests/, beside ``_mnist.py``, rather than in
-tests/layers/: it is shared across folders, and tests/ is the one helper directory that
-tests/conftest.py puts on ``sys.path`` (a plain ``from gradcases_conv import ...`` then works from
-any folder and under any import mode, with no per-folder path entries).
+The layer registry (tests/registry_layers.py) enters each strategy under its class;
+tests/layers/test_conv_layers.py draws from them directly. The registry's helpers stay at the top
+of tests/, which tests/conftest.py puts on ``sys.path``: a plain ``from layer_strategies_conv
+import ...`` then works from any folder and under any import mode.
 """
 
 from __future__ import annotations
@@ -86,7 +84,3 @@ def dropout_case(draw: st.DrawFn) -> tuple[Dropout, np.ndarray]:
     shape = tuple(draw(st.integers(1, 5)) for _ in range(ndim))
     return Dropout(rate), _normal(draw(seeds), shape)
 
-
-CONV_CASES = {
-    Conv2D: conv_case(), MaxPool2D: maxpool_case(), AvgPool2D: avgpool_case(), Dropout: dropout_case(),
-}

@@ -12,7 +12,6 @@ adds each window's gradient back onto the input, looping over the ``kh * kw`` ke
 
 from __future__ import annotations
 
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
