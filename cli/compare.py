@@ -4,8 +4,8 @@ A and B are experiment records (``purenn mnist --seeds 0-4 --record EXP.json``),
 sweep: ``EXP.json:lr=0.001`` (the settings as ``--set`` and the tables write them, several joined
 by ``,``: ``EXP.json:lr=0.001,batch_size=64``; a number matches by value, so ``lr=1e-3`` is
 ``lr=0.001``). Each side's finished runs, keyed by seed, go to
-:func:`purenn.experiments.compare.compare`; failed and unfinished runs are skipped, saying so.
-The report is :meth:`~purenn.experiments.compare.Comparison.to_text` (labels as typed);
+:func:`purenn.experiments.comparison.compare`; failed and unfinished runs are skipped, saying so.
+The report is :meth:`~purenn.experiments.comparison.Comparison.to_text` (labels as typed);
 ``--json`` writes its data, ``-o`` draws each side's per-seed results with their 95% intervals.
 """
 
@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from purenn.errors import ArgumentError, PurennError, RecordError
-from purenn.experiments.compare import METRICS, Comparison
-from purenn.experiments.compare import compare as compare_sides
+from purenn.experiments.comparison import METRICS, Comparison
+from purenn.experiments.comparison import compare as compare_sides
 from purenn.experiments.compare_stats import scipy_stats
 from purenn.experiments.compare_text import seed_text
 from purenn.experiments.record import read_experiment
@@ -68,7 +68,11 @@ def compare(
 def split_side(text: str) -> tuple[Path, str | None]:
     """``(path, group spec or None)`` of a side as typed: a file that exists is taken whole (its
     name may hold a ``:``), else ``PATH:NAME=VALUE...`` is split at :data:`GROUP_SPEC`."""
-    if Path(text).is_file():
+    try:
+        whole = Path(text).is_file()
+    except OSError:  # a name too long, a folder that cannot be searched: not a file to take whole
+        whole = False
+    if whole:
         return Path(text), None
     match = GROUP_SPEC.fullmatch(text)
     if match is None:
@@ -129,6 +133,11 @@ def same_setting(text: str, value: Any) -> bool:
         return text.lower() in ("none", "null")
     if isinstance(value, bool):
         return text.lower() == str(value).lower()
+    if isinstance(value, int):  # an integer as typed, exactly: 10**20 + 1 is not 1e20
+        try:
+            return int(text) == value
+        except ValueError:  # "1e3", "64.0": by value, below
+            pass
     if isinstance(value, (int, float)):
         try:
             return float(text) == value

@@ -18,7 +18,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from purenn.errors import ArgumentError, PurennError
-from purenn.experiments.compare import mean_interval
+from purenn.experiments.comparison import mean_interval
 from purenn.experiments.record import groups_of, read_experiment, run_settings
 from purenn.experiments.runner import Outcome, default_jobs, run_all
 from purenn.experiments.study import Study, call_run, load_function, own_function

@@ -18,8 +18,7 @@ import typer
 from rich.console import Console
 
 from purenn.errors import ArgumentError, RecordError
-from purenn.experiments.compare import mean_interval
-from purenn.experiments.compare_stats import scipy_stats
+from purenn.experiments.compare_stats import CONFIDENCE, scipy_stats
 from purenn.experiments.record import read_run_or_experiment
 from purenn.experiments.summary import statistics
 from purenn.io.atomic import check_distinct, check_writable
@@ -154,14 +153,18 @@ def epoch_values(histories: Sequence[Sequence[dict[str, Any]]], key: str) -> tup
 def band(values: Sequence[float], kind: str) -> tuple[float, float]:
     """``(low, high)`` of one epoch's values over seeds: ``std`` the mean ± the sample standard
     deviation (0 for one value); ``ci`` the 95% confidence interval of the mean
-    (:func:`~purenn.experiments.compare.mean_interval`; the mean for one value; needs SciPy);
+    (Student's t, as :func:`~purenn.experiments.comparison.mean_interval`, from the exact mean and
+    standard deviation; the mean for one value; needs SciPy);
     ``minmax`` the smallest and largest value."""
     summary = statistics(values)
     mean, std = summary["mean"], summary["std"]
     if kind == "std":
         return mean - std, mean + std
-    if kind == "ci":
-        return mean_interval(values) or (mean, mean)
+    if kind == "ci":  # Student's t around the exact mean and std (np.std overflows above ~1e154)
+        if len(values) < 2:
+            return mean, mean
+        half = scipy_stats().t.ppf((1 + CONFIDENCE) / 2, len(values) - 1) * std / math.sqrt(len(values))
+        return mean - half, mean + half
     if kind == "minmax":
         return summary["min"], summary["max"]
     raise ArgumentError(f"`kind` must be one of {tuple(BANDS)}, got {kind!r}")

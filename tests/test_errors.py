@@ -50,7 +50,7 @@ PACKAGE = Path(pn.__file__).resolve().parent
 #: ``output_shape(layer, ...)``'s for a layer without the method, which purenn.summary catches);
 #: KeyError is what ``__getitem__`` of a mapping-like result must raise (``dict``'s protocol).
 ALLOWED = {"NotImplementedError": {"purenn/layers/base.py:output_shape"},
-           "KeyError": {"purenn/experiments/compare.py:method __getitem__"}}
+           "KeyError": {"purenn/experiments/comparison.py:method __getitem__"}}
 
 
 def builtin_raises(tree: ast.AST, where: str) -> list[str]:

@@ -14,10 +14,13 @@ an experiment record. The public surface::
   reads: :mod:`~purenn.experiments.record_v1`); :mod:`~purenn.experiments.summary`: its statistics.
 - :mod:`~purenn.experiments.tasks`: purenn's own run functions (an MNIST preset run, an XOR run).
 - :mod:`~purenn.experiments.seeds`: ``"0-9"``, ``"1,4,7"`` -> seeds.
-- :mod:`~purenn.experiments.compare`: two recipes over seeds compared (needs the ``stats`` extra).
+- :mod:`~purenn.experiments.comparison`: :func:`compare`, two recipes over seeds compared (needs the
+  ``stats`` extra).
 """
 
+from purenn.experiments.comparison import compare
 from purenn.experiments.context import RunContext, current_run, report
 from purenn.experiments.study import Group, Run, Study, load_function, resume, run
 
-__all__ = ["Group", "Run", "RunContext", "Study", "current_run", "load_function", "report", "resume", "run"]
+__all__ = ["Group", "Run", "RunContext", "Study", "compare", "current_run", "load_function", "report", "resume",
+           "run"]

@@ -1,4 +1,4 @@
-"""The statistics of :mod:`purenn.experiments.compare`: Student's t intervals of a mean, the
+"""The statistics of :mod:`purenn.experiments.comparison`: Student's t intervals of a mean, the
 paired and Welch's t tests, a seeded bootstrap interval of a difference, the probability that a
 run of one side beats a run of the other, effect sizes, and the power of a t test with the seeds
 it needs. Functions of arrays of numbers (``x`` side A's values, ``y`` side B's), checked by their

@@ -1,4 +1,4 @@
-"""The words of :mod:`purenn.experiments.compare`: what each metric is called and which way is
+"""The words of :mod:`purenn.experiments.comparison`: what each metric is called and which way is
 better (:data:`METRICS`), seeds written as ranges, one metric's lines of the plain-text report and
 the one sentence that claims no more than its numbers."""
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from purenn.experiments.compare_stats import ALPHA, MAX_SEEDS_NEEDED, POWER
 
 if TYPE_CHECKING:
-    from purenn.experiments.compare import MetricComparison
+    from purenn.experiments.comparison import MetricComparison
 
 __all__ = ["METRICS", "metric_lines", "seed_text", "sentence"]
 

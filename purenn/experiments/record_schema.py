@@ -88,7 +88,7 @@ KIND_EPOCHS: dict[str, Object] = {
     "xor": Object({"epoch": positive_int, "loss": LOSS, "val_accuracy": optional(FRACTION)},  # null in /1
                   required=("epoch", "loss"), closed=True),
 }
-#: The metrics of an MNIST run, in order (what purenn.experiments.compare compares).
+#: The metrics of an MNIST run, in order (what purenn.experiments.comparison compares).
 METRICS = tuple(KIND_METRICS["mnist"])
 #: purenn's own kinds of run: the run function each names, and the task its settings make
 FUNCTIONS = {"mnist": MNIST_FUNCTION, "xor": XOR_FUNCTION}

@@ -266,7 +266,7 @@ class Optimizer:
         class's), so that one pass over the params runs them all (:func:`_update_in_one_pass`)."""
         t = self._transformation
         parts = t.transformations if isinstance(t, Chain) else (t,)
-        if all(type(part).update is Transformation.update for part in parts):
+        if parts and all(type(part).update is Transformation.update for part in parts):
             return parts
         return None
 
@@ -326,7 +326,9 @@ def _through_parts(leaves: list[tuple[Any, int, Transformation]], scale: float, 
             out, *new = out
             made += [readonly(a) for a in new]
             start += k
-        owned = owned if out is u else part.fresh_updates
+        # writable only when the part declares fresh updates: a new array it made, or the one it
+        # was given (then still only if that one was writable); never an array its state keeps
+        owned = part.fresh_updates and (owned or out is not u)
         u = out
     new_p = add_scaled(scale, owned, p, u)
     return (new_p, *made) if with_slots else new_p

@@ -52,9 +52,14 @@ class ScaleByLearningRate(Transformation):
     lr: float | Schedule = learning_rate_field()
 
     def constants(self, step: int) -> dict[str, Any]:
-        return {"scale": self.scale_at(step)}
+        return {"scale": -learning_rate_at(self.lr, step)}
 
-    def scale_at(self, step: int) -> float:
+    def scale_at(self, step: int) -> float | None:
+        # ``u * (-lr)`` is this class's own update; a subclass that changes leaf or constants
+        # makes another one (unless it says so by overriding scale_at too)
+        cls = type(self)
+        if cls.leaf is not ScaleByLearningRate.leaf or cls.constants is not ScaleByLearningRate.constants:
+            return None
         return -learning_rate_at(self.lr, step)
 
     def leaf(self, u: np.ndarray, p: np.ndarray, *, scale: float) -> np.ndarray:

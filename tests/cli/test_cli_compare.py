@@ -1,5 +1,5 @@
 """`purenn compare A B`: experiment records or groups of a sweep (EXP.json:lr=0.001), compared by
-purenn.experiments.compare on each side's finished runs by seed; the report, --json, -o, and
+purenn.experiments.comparison on each side's finished runs by seed; the report, --json, -o, and
 clear refusals of what cannot be compared."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from purenn.experiments.compare import compare
+from purenn.experiments.comparison import compare
 from purenn.experiments.record import MAX_EXPERIMENT_BYTES, make_experiment, pending_entry, write_experiment
 from purenn_cli.compare import same_setting, split_side
 from purenn_cli.main import app
@@ -246,3 +246,22 @@ def test_without_matplotlib_o_names_the_plot_extra_and_writes_nothing(tmp_path, 
     result = invoke(path, path, "-o", tmp_path / "d.png")
     assert result.exit_code == 2 and 'pip install "purenn[plot]"' in result.output
     assert not os.path.exists(tmp_path / "d.png")
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_without_a_traceback(tmp_path):
+    path = tmp_path / "a.json"
+    write_function_experiment(path, [X], range(5))
+    for side in ("x" * 300, f"{path}:lr={'9' * 300}"):
+        result = invoke(side, path)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_integer_settings_are_matched_exactly(tmp_path):
+    """10**20 and 10**20 + 1 are different groups, though they are one float."""
+    path = tmp_path / "a.json"
+    write_function_experiment(path, [X, Y], range(5), grid={"n": [10**20, 10**20 + 1]})
+    data = json.loads(invoke(f"{path}:n={10**20}", f"{path}:n={10**20 + 1}", "--json", "-").stdout)
+    assert data["metrics"]["test_accuracy"]["mean_b"] == pytest.approx(np.mean(Y))
+    assert same_setting("100000000000000000001", 10**20 + 1) and not same_setting("1e20", 10**20 + 1)
+    assert same_setting("1e3", 1000) and same_setting("64.0", 64)

@@ -155,3 +155,13 @@ def test_a_study_of_your_own_function_plots_its_validation_accuracy(tmp_path, mo
     result = runner.invoke(app, ["plot", str(record), "-o", str(tmp_path / "c.png")], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     assert figures[0].axes[1].get_title() == "validation accuracy per epoch"
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e155, 1e290])
+def test_the_ci_band_of_large_values_is_finite_and_scipys(scale):
+    """Values plot accepts (up to MAX_DRAWN) give the t interval, finite, without a warning
+    (a standard deviation computed by squaring would overflow above about 1e154)."""
+    values = [1.0 * scale, 3.0 * scale, 2.0 * scale]
+    low, high = band(values, "ci")
+    half = st.t.ppf(0.975, 2) * 1.0 / math.sqrt(3)
+    assert (low, high) == pytest.approx((2.0 * scale - half * scale, 2.0 * scale + half * scale), rel=1e-12)

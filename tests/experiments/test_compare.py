@@ -1,4 +1,4 @@
-"""Comparing two recipes over seeds (purenn.experiments.compare): the tests' numbers are SciPy's
+"""Comparing two recipes over seeds (purenn.experiments.comparison): the tests' numbers are SciPy's
 and the textbook formulas', power agrees with the standard tables, the bootstrap depends only on
 the data, a known difference is detected and equal recipes are flagged at the 5% rate, and no NaN
 ever reaches the data or the sentence."""
@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
 from purenn.errors import ArgumentError, ArgumentTypeError
-from purenn.experiments import compare as cmp
+from purenn.experiments import comparison as cmp
 from purenn.experiments import record
-from purenn.experiments.compare import (
+from purenn.experiments.comparison import (
     ALPHA,
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
@@ -210,7 +210,7 @@ def test_the_bootstrap_is_byte_identical_across_reruns_and_processes():
     script = textwrap.dedent(f"""
         import json, numpy as np
         np.random.seed(123)  # the global generator must not matter
-        from purenn.experiments.compare import compare
+        from purenn.experiments.comparison import compare
         print(json.dumps(compare({a!r}, {b!r}).to_data(), sort_keys=True))
     """)
     outputs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,

@@ -6,11 +6,14 @@ and donated grads."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import attrs
 import numpy as np
 import pytest
 
 import purenn as pn
-from purenn.optim.base import apply_updates, as_optimizer
+from purenn.optim.base import Transformation, apply_updates, as_optimizer
 from purenn.tree import readonly, tree_leaves
 
 from registry_optim import OPTIMIZERS, TRANSFORMATIONS
@@ -73,3 +76,52 @@ def test_the_named_optimizers_take_the_one_pass(opt):
 def test_a_composition_with_a_whole_tree_part_takes_two_passes():
     opt = as_optimizer(pn.chain(pn.ClipByGlobalNorm(1.0), pn.SGD(0.1)))
     assert opt._per_array is None
+
+
+@attrs.frozen
+class KeepsItsInput(Transformation):
+    """Not fresh: its update is the very array it was given, which its state keeps too."""
+
+    slots: ClassVar[tuple[str, ...]] = ("last",)
+
+    def leaf(self, u, p, last):
+        return u, u
+
+
+@attrs.frozen
+class WarmLR(pn.ScaleByLearningRate):
+    """A subclass with a schedule of its own in constants: not the parent's u * (-lr)."""
+
+    def constants(self, step):
+        return {"scale": -self.lr * 0.1 * (step + 1)}
+
+
+@attrs.frozen
+class ClippedLR(pn.ScaleByLearningRate):
+    """A subclass with a leaf of its own."""
+
+    def leaf(self, u, p, *, scale):
+        return np.clip(u, -0.5, 0.5) * scale
+
+
+CUSTOM = [pytest.param(as_optimizer(pn.chain(KeepsItsInput(), pn.ScaleByLearningRate(0.1))), id="keeps-first"),
+          pytest.param(as_optimizer(pn.chain(pn.AddDecayedWeights(0.1), KeepsItsInput(),
+                                             pn.ScaleByLearningRate(0.1))), id="keeps-after-a-fresh-part"),
+          pytest.param(as_optimizer(pn.chain(pn.ScaleByAdam(), WarmLR(0.1))), id="subclass-constants"),
+          pytest.param(as_optimizer(pn.chain(pn.ScaleByAdam(), ClippedLR(0.1))), id="subclass-leaf"),
+          pytest.param(as_optimizer(ClippedLR(0.1)), id="subclass-alone"),
+          pytest.param(as_optimizer(pn.chain()), id="empty-chain")]
+
+
+@pytest.mark.parametrize("lr_scale", [1.0, 0.5])
+@pytest.mark.parametrize("donate", [False, True])
+@pytest.mark.parametrize("opt", CUSTOM)
+def test_transformations_of_your_own_get_the_numbers_of_their_own_update(opt, donate, lr_scale):
+    """A part that keeps its input in its state is never written into (it does not declare its
+    updates fresh); a subclass of ScaleByLearningRate with its own leaf or constants is run by
+    them; a chain of nothing adds the grads. All as the two-pass path does, byte for byte."""
+    test_one_pass_equals_the_transformations_one_after_the_other(opt, donate, lr_scale, np.float64)
+    params, state = _params(np.float64), opt.init(_params(np.float64))
+    new, state = opt.update(_grads(0, np.float64), state, params, lr_scale=lr_scale, donate=donate)
+    kept = [a for a in tree_leaves(_open(state)) if isinstance(a, np.ndarray) and a.ndim]
+    assert not any(np.shares_memory(a, b) for a in tree_leaves(new) for b in kept)
