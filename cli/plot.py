@@ -86,41 +86,39 @@ def load_curves(console: Console, path: Path) -> list[dict[str, Any]]:
     except RecordError as e:
         raise fail(console, e.message) from None
     if kind == "run":
-        groups = [("", [record.get("history", [])])]
+        groups = [("", [record.get("history", [])], record.get("config", {}).get("evaluated_on", "test"))]
     else:
         groups = [(" ".join(f"{k}={v}" for k, v in g["settings"].items()),
-                   [r["history"] for r in record["runs"] if r["group"] == i and r["status"] == "ok" and r["history"]])
+                   [r["history"] for r in record["runs"] if r["group"] == i and r["status"] == "ok" and r["history"]],
+                   _evaluated_on(record, g["settings"]))
                   for i, g in enumerate(record["groups"])]
-        groups = [(name, histories) for name, histories in groups if histories]
+        groups = [group for group in groups if group[1]]
         if not groups:
             raise fail(console, f"{path}: the experiment has no finished run with a per-epoch history to draw")
-    if not any(h for _, histories in groups for h in histories):
+    if not any(h for _, histories, _ in groups for h in histories):
         raise fail(console, f"{path}: it holds no per-epoch history to draw")
     for key, title in PANELS:
-        too_large = [(h["epoch"], h[key]) for _, histories in groups for run in histories for h in run
+        too_large = [(h["epoch"], h[key]) for _, histories, _ in groups for run in histories for h in run
                      if isinstance(h.get(key), (int, float)) and not abs(h[key]) <= MAX_DRAWN]
         if too_large:
             epoch, value = too_large[0]
             why = f"more than the {MAX_DRAWN:g}" if math.isfinite(value) else "not a finite number"
             raise fail(console, f"{path}: its {title} at epoch {epoch} is {value:g}, {why} that can be drawn")
     if kind == "run":
-        held_out = record.get("config", {}).get("evaluated_on", "test")
         return [{"label": _label(path.stem), "runs": groups[0][1], "experiment": False,
-                 "evaluated_on": held_out}]
+                 "evaluated_on": groups[0][2]}]
     return [{"label": _label(f"{path.stem}{' ' + name if name else ''} ({len(histories)} seeds)"),
-             "runs": histories, "experiment": True, "evaluated_on": _evaluated_on(record, name)}
-            for name, histories in groups]
+             "runs": histories, "experiment": True, "evaluated_on": held_out}
+            for name, histories, held_out in groups]
 
 
-def _evaluated_on(record: dict[str, Any], name: str) -> str:
-    """The set an experiment group's per-epoch accuracy came from: the command line's runs say
-    it by their ``validation`` setting (shared or in the grid); a study of your own function
-    reports what ``fit(validation=...)`` measured, its validation set."""
+def _evaluated_on(record: dict[str, Any], settings: dict[str, Any]) -> str:
+    """The set the per-epoch accuracy of an experiment's group of ``settings`` came from: the
+    command line's runs say it by their ``validation`` setting (shared or in the grid); a study of
+    your own function reports what ``fit(validation=...)`` measured, its validation set."""
     if record["kind"] != "mnist":
         return "validation"
-    group = next(g for g in record["groups"]
-                 if " ".join(f"{k}={v}" for k, v in g["settings"].items()) == name)
-    return "validation" if {**record["settings"], **group["settings"]}.get("validation") else "test"
+    return "validation" if {**record["settings"], **settings}.get("validation") else "test"
 
 
 def accuracy_title(curves: Sequence[dict[str, Any]]) -> str:

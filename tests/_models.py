@@ -40,3 +40,13 @@ def mixed_model(dtype: str = "float32") -> Sequential:
         Sequential([Dense(8, 5, initializer="he", dtype=dtype), ReLU()]),
         Dense(5, 3, use_bias=False, dtype=dtype), LeakyReLU(0.2), Softmax(axis=-1),
     ))
+
+
+def declared_shapes(shapes: Any) -> Any:
+    """A ``param_shapes()``/``state_shapes()`` tree with each ``(shape, dtype name)`` leaf as
+    ``(tuple, np.dtype)``, to compare with the ``(a.shape, a.dtype)`` of allocated arrays."""
+    if isinstance(shapes, tuple) and len(shapes) == 2 and isinstance(shapes[1], str):
+        return tuple(shapes[0]), np.dtype(shapes[1])
+    if isinstance(shapes, dict):
+        return {k: declared_shapes(v) for k, v in shapes.items()}
+    return type(shapes)(declared_shapes(v) for v in shapes)

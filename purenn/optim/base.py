@@ -54,7 +54,7 @@ import attrs
 import numpy as np
 
 from purenn.errors import ArgumentTypeError
-from purenn.optim.apply import add_scaled, apply_updates, as_update, map_leaves, sgd_step
+from purenn.optim.apply import add_scaled, apply_updates, as_update, map_leaves, sgd_step  # noqa: F401 (re-exported)
 from purenn.tree import readonly
 from purenn.validation import Rule
 
@@ -282,13 +282,13 @@ def _update_in_one_pass(t: Transformation, parts: tuple[Transformation, ...], gr
     ``lr_scale`` is 1, that multiplication is the one the final addition makes anyway,
     ``(u * scale) + p``. An update array nothing else holds (donated grads, or a fresh update a
     part has just made) receives the new params."""
-    chained = isinstance(t, Chain)
     if isinstance(t, Chain):
         t._check_states(state)
-    states = state if chained else (state,)
+        states = state
+    else:
+        states = (state,)
     for part, s in zip(parts, states):
-        if part.slots or s.__class__ is not State or s.slots:  # else a slot-less state: fine
-            part._check_state(s)
+        part._check_state(s)
     last = parts[-1]
     scale = last.scale_at(states[-1].step) if lr_scale == 1.0 and not last.slots else None
     leaf_parts = parts[:-1] if scale is not None else parts
@@ -311,7 +311,7 @@ def _update_in_one_pass(t: Transformation, parts: tuple[Transformation, ...], gr
         made = iter(slot_trees)
         new_states = [State(s.step + 1, {name: next(made) for name in part.slots})
                       for part, s in zip(parts, states)]
-    return new_params, (tuple(new_states) if chained else new_states[0])
+    return new_params, (tuple(new_states) if isinstance(t, Chain) else new_states[0])
 
 
 def _through_parts(leaves: list[tuple[Any, int, Transformation]], scale: float, donate: bool,

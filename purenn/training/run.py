@@ -152,11 +152,7 @@ class Run:
         self.params, self.opt_state, self.state, self.step = params, opt_state, state, step
         self.epoch_loss, self.last_loss = self.epoch_loss + value * weight, value
         if self.correct is not None:  # the classes, counted when asked (_count_pending)
-            start = (step - 1) * plan.batch_size
-            if out.ndim == 2 and out.shape[1] > 1:  # _note_classes' usual case, without its call
-                out.argmax(axis=1, out=self.predicted[start : start + len(out)])
-            else:
-                self._note_classes(out, step)
+            self._note_classes(out, step)
 
     def _end_step_with_extras(self, out: np.ndarray, yb: np.ndarray, params: Any, opt_state: Any,
                               state: Any, step: int, value: float, weight: float) -> None:

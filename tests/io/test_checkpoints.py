@@ -24,7 +24,7 @@ from purenn.io.checkpoints import (
 from purenn.layers import Dense, Layer, Sequential, Tanh
 from purenn.tree import readonly, tree_leaves, tree_map
 
-from _models import Scale, mixed_model as _model
+from _models import Scale, declared_shapes, mixed_model as _model
 
 
 def _trained(model: Layer, seed: int = 0) -> Any:
@@ -302,21 +302,13 @@ def _init_shapes(params: Any) -> Any:
     return tree_map(lambda a: (a.shape, a.dtype), params)
 
 
-def _as_dtypes(shapes: Any) -> Any:
-    if isinstance(shapes, tuple) and len(shapes) == 2 and isinstance(shapes[1], str):
-        return tuple(shapes[0]), np.dtype(shapes[1])
-    if isinstance(shapes, dict):
-        return {k: _as_dtypes(v) for k, v in shapes.items()}
-    return type(shapes)(_as_dtypes(v) for v in shapes)
-
-
 # (every built-in layer's declared shapes: tests/layers/test_every_layer.py, from the registry)
 
 
 def test_param_shapes_of_a_custom_layer_come_from_its_init():
     model = Sequential([Dense(4, 3, dtype="float64"), Scale(3)])  # Scale defines init only
-    assert _as_dtypes(model.param_shapes()) == _init_shapes(model.init(np.random.default_rng(0)))
-    assert _as_dtypes(Scale(5).param_shapes()) == {"g": ((5,), np.dtype("float64"))}
+    assert declared_shapes(model.param_shapes()) == _init_shapes(model.init(np.random.default_rng(0)))
+    assert declared_shapes(Scale(5).param_shapes()) == {"g": ((5,), np.dtype("float64"))}
 
 
 def test_declared_sizes_disagreeing_with_the_file_are_refused_before_allocating(tmp_path, monkeypatch):

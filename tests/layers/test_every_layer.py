@@ -21,6 +21,7 @@ from purenn.errors import ArgumentTypeError
 from purenn.layers import Softmax, apply_layer
 from purenn.tree import tree_leaves, tree_map
 
+from _models import declared_shapes
 from layer_strategies import random_params, with_dtype
 from registry_layers import LAYERS
 
@@ -29,15 +30,6 @@ EVERY_LAYER = pytest.mark.parametrize("cls", list(LAYERS), ids=lambda c: c.__nam
 
 def _evaluate(layer: Any, params: Any, x: Any) -> np.ndarray:
     return apply_layer(layer, params, x, state=layer.init_state(), training=False)[0]
-
-
-def _declared(shapes: Any) -> Any:
-    """A ``param_shapes()`` tree with each ``(shape, dtype name)`` leaf as ``(tuple, np.dtype)``."""
-    if isinstance(shapes, tuple) and len(shapes) == 2 and isinstance(shapes[1], str):
-        return tuple(shapes[0]), np.dtype(shapes[1])
-    if isinstance(shapes, dict):
-        return {k: _declared(v) for k, v in shapes.items()}
-    return type(shapes)(_declared(v) for v in shapes)
 
 
 def _allocated(tree: Any) -> Any:
@@ -71,8 +63,8 @@ def test_output_shape_is_the_shape_forward_gives(cls, data):
 @given(data=st.data())
 def test_declared_shapes_are_what_init_allocates(cls, data):
     layer, _ = data.draw(LAYERS[cls].cases, label="(layer, x)")
-    assert _declared(layer.param_shapes()) == _allocated(layer.init(np.random.default_rng(0)))
-    assert _declared(layer.state_shapes()) == _allocated(layer.init_state())
+    assert declared_shapes(layer.param_shapes()) == _allocated(layer.init(np.random.default_rng(0)))
+    assert declared_shapes(layer.state_shapes()) == _allocated(layer.init_state())
 
 
 @EVERY_LAYER
